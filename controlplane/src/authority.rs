@@ -1,0 +1,257 @@
+//! The control plane's service layer: CAs, issuance, revocation, OCSP pre-signing, CRLs.
+//! All methods are blocking (they sign and fsync); async callers use `spawn_blocking`.
+
+mod cas;
+mod issue;
+mod refresh;
+mod revoke;
+
+pub use cas::CreateCa;
+pub use issue::IssueRequest;
+pub use refresh::Due;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use sigil_shared::config::{CpConfig, OcspSignerMode};
+use sigil_shared::ocsp::HashAlg;
+use sigil_shared::replication::{CrlEntry, OcspEntry};
+use sigil_storage::{Store, WriteBatch};
+use thiserror::Error;
+
+use crate::ca::{self, CaRuntime, Responder};
+use crate::crl::CrlTrigger;
+use crate::crypto::{SignError, Signer, SoftwareSigner};
+use crate::db::{cf, CaRecord, CertRecord, Db, DbError, KeyRef};
+use crate::metrics::Metrics;
+use crate::x509::PkiError;
+
+/// Service errors; the API maps each to a status code and a stable message.
+#[derive(Debug, Error)]
+pub enum AuthorityError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<DbError> for AuthorityError {
+    fn from(e: DbError) -> Self {
+        AuthorityError::Internal(e.to_string())
+    }
+}
+impl From<der::Error> for AuthorityError {
+    fn from(e: der::Error) -> Self {
+        AuthorityError::Internal(e.to_string())
+    }
+}
+impl From<SignError> for AuthorityError {
+    fn from(e: SignError) -> Self {
+        AuthorityError::Internal(e.to_string())
+    }
+}
+impl From<PkiError> for AuthorityError {
+    fn from(e: PkiError) -> Self {
+        match e {
+            PkiError::BadName(_) => AuthorityError::BadRequest(e.to_string()),
+            other => AuthorityError::Internal(other.to_string()),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, AuthorityError>;
+
+pub struct Authority {
+    pub db: Db,
+    pub config: CpConfig,
+    pub metrics: Metrics,
+    cas: RwLock<BTreeMap<String, Arc<CaRuntime>>>,
+    /// Serialises certificate state changes (revoke, unhold, refresh commits) so that a
+    /// refreshed `good` response can never overwrite a newer `revoked` one.
+    status_lock: Mutex<()>,
+    /// Serialises CA creation and responder renewal.
+    ca_lock: Mutex<()>,
+    /// Serialises CRL generation (CRL numbers strictly increase).
+    crl_lock: Mutex<()>,
+    crl_trigger: OnceLock<CrlTrigger>,
+}
+
+impl std::fmt::Debug for Authority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authority")
+            .field("db", &self.db)
+            .finish_non_exhaustive()
+    }
+}
+
+fn key_name(kind: &str, id: &str) -> Vec<u8> {
+    format!("{kind}/{id}").into_bytes()
+}
+
+impl Authority {
+    /// Loads every CA (and its responder) from the store.
+    pub fn open(store: Arc<dyn Store>, config: CpConfig, metrics: Metrics) -> Result<Self> {
+        let db = Db::open(store, config.replication.retain_records)?;
+        let records: Vec<CaRecord> = db.list(cf::CAS, &[])?;
+        let mut cas = BTreeMap::new();
+        for rec in records {
+            let signer: Arc<dyn Signer> = match rec.key {
+                KeyRef::Software => {
+                    let pkcs8 =
+                        db.get_raw(cf::KEYS, &key_name("ca", &rec.id))?
+                            .ok_or_else(|| {
+                                AuthorityError::Internal(format!("key of CA {} is missing", rec.id))
+                            })?;
+                    Arc::new(SoftwareSigner::from_pkcs8(rec.key_algorithm, &pkcs8)?)
+                }
+            };
+            let rt = CaRuntime::new(rec, signer)?;
+            if let Some(resp) = &rt.record.responder {
+                if let Some(pkcs8) = db.get_raw(cf::KEYS, &key_name("responder", &rt.record.id))? {
+                    *rt.responder.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some(ca::load_responder(&rt, resp, &pkcs8)?);
+                }
+            }
+            cas.insert(rt.record.id.clone(), Arc::new(rt));
+        }
+        metrics.replication_head.set(db.head() as i64);
+        Ok(Self {
+            db,
+            config,
+            metrics,
+            cas: RwLock::new(cas),
+            status_lock: Mutex::new(()),
+            ca_lock: Mutex::new(()),
+            crl_lock: Mutex::new(()),
+            crl_trigger: OnceLock::new(),
+        })
+    }
+
+    pub fn set_crl_trigger(&self, t: CrlTrigger) {
+        let _ = self.crl_trigger.set(t);
+    }
+
+    fn trigger_crl(&self, issuer_id: &str) {
+        if let Some(t) = self.crl_trigger.get() {
+            t.trigger(issuer_id);
+        }
+    }
+
+    pub fn list_cas(&self) -> Vec<Arc<CaRuntime>> {
+        self.cas
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    pub fn ca(&self, id: &str) -> Result<Arc<CaRuntime>> {
+        self.cas
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+            .ok_or_else(|| AuthorityError::NotFound(format!("issuer {id:?} does not exist")))
+    }
+
+    pub fn hash_algorithms(&self) -> &[HashAlg] {
+        &self.config.ocsp.hash_algorithms
+    }
+
+    fn ocsp_validity_secs(&self) -> i64 {
+        i64::from(self.config.ocsp.validity_hours) * 3600
+    }
+
+    /// When responses signed at `now` are due for refresh: `refresh_after`, minus up to 10 %
+    /// of jitter so that certificates issued together are re-signed spread over time.
+    fn due_at(&self, now: i64) -> i64 {
+        let after = i64::from(self.config.ocsp.refresh_after_hours) * 3600;
+        let mut r = [0u8; 4];
+        let _ = aws_lc_rs::rand::fill(&mut r);
+        now + after - i64::from(u32::from_be_bytes(r)) % (after / 10).max(1)
+    }
+
+    /// The responder to sign with, renewing the delegated one so that its notAfter covers
+    /// `needed_until` (the nextUpdate of the responses about to be signed).
+    pub fn responder_for(
+        &self,
+        ca: &CaRuntime,
+        needed_until: i64,
+        now: i64,
+    ) -> Result<Arc<Responder>> {
+        if self.config.ocsp.signer == OcspSignerMode::Ca {
+            return Ok(Arc::new(ca.ca_responder()));
+        }
+        if let Some(r) = ca
+            .responder
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            if r.not_after >= needed_until {
+                return Ok(r.clone());
+            }
+        }
+        let _g = self.ca_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = ca.responder.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = slot.as_ref().filter(|r| r.not_after >= needed_until) {
+            return Ok(r.clone());
+        }
+        if ca.record.not_after < needed_until {
+            // The CA itself expires first: a responder cannot outlive it; sign with what we can.
+            tracing::warn!(issuer = %ca.record.id, "CA expires before nextUpdate; responder validity capped");
+        }
+        let (rec, responder, pkcs8) =
+            ca::issue_responder(ca, self.config.ocsp.responder_validity_days, now)?;
+        let mut record = ca.record.clone();
+        record.responder = Some(rec);
+        let mut batch = WriteBatch::new();
+        batch.put(cf::KEYS, key_name("responder", &ca.record.id), pkcs8);
+        batch.put(
+            cf::CAS,
+            ca.record.id.as_bytes().to_vec(),
+            crate::db::encode(&record)?,
+        );
+        self.db.write_local(batch)?;
+        tracing::info!(issuer = %ca.record.id, not_after = responder.not_after, "issued delegated OCSP responder certificate");
+        *slot = Some(responder.clone());
+        Ok(responder)
+    }
+
+    pub fn cert(&self, id: &str) -> Result<CertRecord> {
+        let serial = hex::decode(id)
+            .map_err(|_| AuthorityError::NotFound(format!("certificate {id:?} does not exist")))?;
+        let issuer = self.db.get_raw(cf::CERT_IDS, &serial)?.ok_or_else(|| {
+            AuthorityError::NotFound(format!("certificate {id:?} does not exist"))
+        })?;
+        let issuer =
+            String::from_utf8(issuer).map_err(|e| AuthorityError::Internal(e.to_string()))?;
+        self.db
+            .get(cf::CERTS, &crate::db::serial_key(&issuer, &serial))?
+            .ok_or_else(|| {
+                AuthorityError::Internal(format!("certificate {id} indexed but missing"))
+            })
+    }
+
+    /// The stored OCSP response of a certificate for one CertID hash algorithm.
+    pub fn ocsp_response(&self, id: &str, alg: HashAlg) -> Result<OcspEntry> {
+        let cert = self.cert(id)?;
+        let ca = self.ca(&cert.issuer_id)?;
+        let key = ca.hashes_for(alg).key_for(&cert.serial);
+        self.db.get(cf::OCSP, key.as_bytes())?.ok_or_else(|| {
+            AuthorityError::NotFound(format!("no {} OCSP response for {id}", alg.name()))
+        })
+    }
+
+    pub fn crl(&self, issuer_id: &str) -> Result<CrlEntry> {
+        self.ca(issuer_id)?;
+        self.db
+            .get(cf::CRLS, issuer_id.as_bytes())?
+            .ok_or_else(|| AuthorityError::NotFound(format!("issuer {issuer_id:?} has no CRL yet")))
+    }
+}

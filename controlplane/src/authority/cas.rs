@@ -1,0 +1,278 @@
+//! Creating and importing CAs, and (re)generating their CRLs.
+
+use std::sync::Arc;
+
+use sigil_shared::replication::{Change, CrlEntry};
+use sigil_shared::time::now_unix;
+use sigil_storage::WriteBatch;
+
+use super::{key_name, Authority, AuthorityError, Result};
+use crate::ca::{self, CaRuntime, NewCa};
+use crate::crl::{build_crl, RevokedEntry};
+use crate::crypto::KeyAlgorithm;
+use crate::db::{cf, encode, issuer_prefix, CaRecord, RevocationRecord};
+use crate::x509;
+
+/// A request to create (or import) a CA.
+#[derive(Debug, Clone, Default)]
+pub struct CreateCa {
+    pub id: Option<String>,
+    pub name: String,
+    /// RFC 4514 subject; required unless importing.
+    pub subject: Option<String>,
+    pub key_algorithm: Option<String>,
+    pub parent_id: Option<String>,
+    pub validity_days: Option<u32>,
+    /// Import: PEM or DER CA certificate and PKCS#8 private key (PEM or DER).
+    pub certificate: Option<String>,
+    pub private_key: Option<String>,
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// `My Issuing CA` → `my-issuing-ca`.
+fn slug(name: &str) -> String {
+    let mut s = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            s.push(c.to_ascii_lowercase());
+        } else if !s.ends_with('-') && !s.is_empty() {
+            s.push('-');
+        }
+    }
+    s.trim_end_matches('-').chars().take(64).collect()
+}
+
+fn pem_or_der(label: &str, input: &str) -> Result<Vec<u8>> {
+    let t = input.trim();
+    if t.starts_with("-----BEGIN") {
+        let body: String = t.lines().filter(|l| !l.starts_with("-----")).collect();
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(body.trim())
+            .map_err(|e| AuthorityError::BadRequest(format!("{label}: invalid PEM: {e}")))
+    } else {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(t)
+            .map_err(|_| AuthorityError::BadRequest(format!("{label}: expected PEM")))
+    }
+}
+
+impl Authority {
+    /// Creates a root (no parent), an intermediate (signed by `parent_id`) or imports a CA.
+    pub fn create_ca(&self, req: CreateCa) -> Result<Arc<CaRuntime>> {
+        let name = req.name.trim().to_string();
+        if name.is_empty() || name.len() > 128 {
+            return Err(AuthorityError::BadRequest(
+                "name must be 1 to 128 characters".into(),
+            ));
+        }
+        let id = req.id.clone().unwrap_or_else(|| slug(&name));
+        if !valid_id(&id) {
+            return Err(AuthorityError::BadRequest(format!(
+                "id {id:?} is invalid: use 1 to 64 characters of a-z, 0-9, '-' and '_'"
+            )));
+        }
+        let now = now_unix();
+        let _g = self.ca_lock.lock().unwrap_or_else(|e| e.into_inner());
+        {
+            let cas = self.cas.read().unwrap_or_else(|e| e.into_inner());
+            if cas.contains_key(&id) || cas.values().any(|c| c.record.name == name) {
+                return Err(AuthorityError::Conflict(format!(
+                    "an issuer named {name:?} (id {id:?}) already exists"
+                )));
+            }
+        }
+        let (record, signer, pkcs8) = if let Some(cert) = &req.certificate {
+            let key = req.private_key.as_deref().ok_or_else(|| {
+                AuthorityError::BadRequest("private_key is required to import a CA".into())
+            })?;
+            let cert_der = pem_or_der("certificate", cert)?;
+            let key_der = pem_or_der("private_key", key)?;
+            let (record, signer) = ca::import_ca(&id, &name, &cert_der, &key_der, Vec::new(), now)
+                .map_err(AuthorityError::BadRequest)?;
+            (record, signer, key_der)
+        } else {
+            let alg_name = req.key_algorithm.as_deref().unwrap_or("ecdsa-p256");
+            let key_algorithm = KeyAlgorithm::parse(alg_name).ok_or_else(|| {
+                AuthorityError::BadRequest(format!(
+                    "key_algorithm {alg_name:?} is not supported; use one of {}",
+                    KeyAlgorithm::ALL.map(|a| a.name()).join(", ")
+                ))
+            })?;
+            let subject = x509::parse_name(
+                req.subject
+                    .as_deref()
+                    .ok_or_else(|| AuthorityError::BadRequest("subject is required".into()))?,
+            )?;
+            let parent = match &req.parent_id {
+                Some(p) => Some(self.ca(p).map_err(|_| {
+                    AuthorityError::BadRequest(format!("parent_id {p:?} does not exist"))
+                })?),
+                None => None,
+            };
+            let days = req
+                .validity_days
+                .unwrap_or(self.config.issuance.ca_validity_days);
+            if days == 0 || days > 36_500 {
+                return Err(AuthorityError::BadRequest(
+                    "validity_days must be between 1 and 36500".into(),
+                ));
+            }
+            let new = NewCa {
+                id: id.clone(),
+                name: name.clone(),
+                subject,
+                key_algorithm,
+                not_before: now - 3600,
+                not_after: now + i64::from(days) * 86_400,
+            };
+            ca::create_ca(&new, parent.as_deref(), now)?
+        };
+        let rt = Arc::new(CaRuntime::new(record.clone(), signer)?);
+        let mut batch = WriteBatch::new();
+        batch.put(cf::KEYS, key_name("ca", &id), pkcs8);
+        batch.put(cf::CAS, id.as_bytes().to_vec(), encode(&record)?);
+        let (crl_batch, crl) = self.crl_batch(&rt, now)?;
+        batch.append(crl_batch);
+        self.db
+            .commit(batch, vec![Change::CaPut(rt.state()), Change::CrlPut(crl)])?;
+        self.cas
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone(), rt.clone());
+        tracing::info!(issuer = %id, algorithm = rt.record.key_algorithm.name(), "created CA");
+        Ok(rt)
+    }
+
+    /// Creates the demo root (`demo-root`) and issuing CA (`demo`) if they do not exist.
+    pub fn init_demo(&self) -> Result<Vec<Arc<CaRuntime>>> {
+        let root = match self.ca("demo-root") {
+            Ok(r) => r,
+            Err(_) => self.create_ca(CreateCa {
+                id: Some("demo-root".into()),
+                name: "demo-root".into(),
+                subject: Some("CN=Sigil Demo Root CA,O=Sigil Demo".into()),
+                key_algorithm: Some("ecdsa-p256".into()),
+                validity_days: Some(3650),
+                ..Default::default()
+            })?,
+        };
+        let issuing = match self.ca("demo") {
+            Ok(c) => c,
+            Err(_) => self.create_ca(CreateCa {
+                id: Some("demo".into()),
+                name: "demo".into(),
+                subject: Some("CN=Sigil Demo Issuing CA,O=Sigil Demo".into()),
+                key_algorithm: Some("ecdsa-p256".into()),
+                parent_id: Some("demo-root".into()),
+                validity_days: Some(1825),
+                ..Default::default()
+            })?,
+        };
+        Ok(vec![root, issuing])
+    }
+
+    /// Builds the next CRL of `ca` and the batch that stores it with its number.
+    fn crl_batch(&self, ca: &CaRuntime, now: i64) -> Result<(WriteBatch, CrlEntry)> {
+        let revoked: Vec<RevocationRecordWithSerial> = {
+            let mut out = Vec::new();
+            let prefix = issuer_prefix(&ca.record.id);
+            let mut err = None;
+            self.db
+                .store()
+                .scan_prefix(cf::REVOCATIONS, &prefix, &mut |k, v| {
+                    match crate::db::decode::<RevocationRecord>(cf::REVOCATIONS, v) {
+                        Ok(r) => out.push(RevocationRecordWithSerial {
+                            serial: k[prefix.len()..].to_vec(),
+                            rec: r,
+                        }),
+                        Err(e) => err = Some(e),
+                    }
+                    err.is_none()
+                })
+                .map_err(crate::db::DbError::from)?;
+            if let Some(e) = err {
+                return Err(e.into());
+            }
+            out
+        };
+        let number_key = format!("crl_number/{}", ca.record.id).into_bytes();
+        let number = match self.db.get_raw(cf::META, &number_key)? {
+            Some(v) => {
+                u64::from_be_bytes(
+                    v.as_slice()
+                        .try_into()
+                        .map_err(|_| AuthorityError::Internal("corrupt CRL number".into()))?,
+                ) + 1
+            }
+            None => 1,
+        };
+        let next = now + i64::from(self.config.crl.validity_days) * 86_400;
+        let entries: Vec<RevokedEntry> = revoked
+            .into_iter()
+            .map(|r| RevokedEntry {
+                serial: r.serial,
+                time: r.rec.time,
+                reason: r.rec.reason,
+            })
+            .collect();
+        let der = build_crl(ca, number, now, next, &entries)?;
+        let entry = CrlEntry {
+            issuer_id: ca.record.id.clone(),
+            der,
+            number,
+            this_update: now,
+            next_update: next,
+        };
+        let mut batch = WriteBatch::new();
+        batch.put(cf::META, number_key, number.to_be_bytes().to_vec());
+        batch.put(cf::CRLS, ca.record.id.as_bytes().to_vec(), encode(&entry)?);
+        Ok((batch, entry))
+    }
+
+    /// Regenerates and stores the CRL of `issuer_id`; returns it.
+    pub fn regenerate_crl(&self, issuer_id: &str) -> Result<CrlEntry> {
+        let ca = self.ca(issuer_id)?;
+        let _g = self.crl_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let (batch, entry) = self.crl_batch(&ca, now_unix())?;
+        self.db.commit(batch, vec![Change::CrlPut(entry.clone())])?;
+        self.metrics
+            .crl_generated
+            .with_label_values(&[issuer_id])
+            .inc();
+        tracing::info!(issuer = %issuer_id, number = entry.number, "generated CRL");
+        Ok(entry)
+    }
+
+    /// CA records, for listing.
+    pub fn ca_records(&self) -> Vec<CaRecord> {
+        self.list_cas().iter().map(|c| c.record.clone()).collect()
+    }
+}
+
+struct RevocationRecordWithSerial {
+    serial: Vec<u8>,
+    rec: RevocationRecord,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        assert_eq!(slug("My Issuing CA"), "my-issuing-ca");
+        assert_eq!(slug("  x--y "), "x-y");
+        assert!(valid_id("demo-root"));
+        assert!(!valid_id("Demo"));
+        assert!(!valid_id(""));
+    }
+}

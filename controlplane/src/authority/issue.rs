@@ -1,0 +1,215 @@
+//! Issuing end-entity certificates from PKCS#10 requests.
+
+use sigil_shared::config::{Profile, SanType};
+use sigil_shared::ocsp::key_id_of_spki;
+use sigil_shared::replication::Change;
+use sigil_shared::time::now_unix;
+use sigil_storage::WriteBatch;
+use x509_cert::ext::pkix::name::GeneralName;
+
+use super::{Authority, AuthorityError, Result};
+use crate::crypto::verify_csr;
+use crate::db::{cf, due_key, encode, serial_key, CertRecord, CertState};
+use crate::ocsp::sign_responses;
+use crate::x509::{self, CertSpec};
+
+#[derive(Debug, Clone)]
+pub struct IssueRequest {
+    pub issuer_id: String,
+    /// PEM or DER PKCS#10.
+    pub csr: Vec<u8>,
+    pub validity_days: Option<u32>,
+    pub profile: Option<String>,
+}
+
+fn san_type(n: &GeneralName) -> Option<SanType> {
+    match n {
+        GeneralName::DnsName(_) => Some(SanType::Dns),
+        GeneralName::IpAddress(_) => Some(SanType::Ip),
+        GeneralName::Rfc822Name(_) => Some(SanType::Email),
+        GeneralName::UniformResourceIdentifier(_) => Some(SanType::Uri),
+        _ => None,
+    }
+}
+
+fn san_string(n: &GeneralName) -> String {
+    match n {
+        GeneralName::DnsName(s) => format!("DNS:{}", s.as_str()),
+        GeneralName::Rfc822Name(s) => format!("email:{}", s.as_str()),
+        GeneralName::UniformResourceIdentifier(s) => format!("URI:{}", s.as_str()),
+        GeneralName::IpAddress(o) => match o.as_bytes() {
+            [a, b, c, d] => format!("IP:{a}.{b}.{c}.{d}"),
+            b if b.len() == 16 => {
+                let arr: [u8; 16] = b.try_into().expect("length checked");
+                format!("IP:{}", std::net::Ipv6Addr::from(arr))
+            }
+            _ => "IP:invalid".into(),
+        },
+        other => format!("{other:?}"),
+    }
+}
+
+fn check_sans(profile_name: &str, profile: &Profile, sans: &[GeneralName]) -> Result<()> {
+    for n in sans {
+        match san_type(n) {
+            Some(t) if profile.allowed_san_types.contains(&t) => {
+                if let GeneralName::IpAddress(o) = n {
+                    if o.as_bytes().len() != 4 && o.as_bytes().len() != 16 {
+                        return Err(AuthorityError::BadRequest(
+                            "CSR contains a malformed IP address SAN".into(),
+                        ));
+                    }
+                }
+            }
+            _ => {
+                return Err(AuthorityError::BadRequest(format!(
+                    "SAN {} is not allowed by profile {profile_name:?}",
+                    san_string(n)
+                )))
+            }
+        }
+    }
+    if profile.require_san && sans.is_empty() {
+        return Err(AuthorityError::BadRequest(format!(
+            "profile {profile_name:?} requires at least one SAN"
+        )));
+    }
+    Ok(())
+}
+
+impl Authority {
+    /// Verifies the CSR, applies the profile, signs the certificate and its OCSP responses and
+    /// commits everything (synced) before returning.
+    pub fn issue(&self, req: IssueRequest) -> Result<CertRecord> {
+        let ca = self.ca(&req.issuer_id)?;
+        let csr = verify_csr(&req.csr)
+            .map_err(|e| AuthorityError::BadRequest(format!("invalid CSR: {e}")))?;
+        let profile_name = req.profile.as_deref().unwrap_or("default");
+        let profile = self.config.profile(profile_name).ok_or_else(|| {
+            AuthorityError::BadRequest(format!("profile {profile_name:?} does not exist"))
+        })?;
+        let days = req.validity_days.unwrap_or(profile.validity_days);
+        if days == 0 || days > profile.max_validity_days {
+            return Err(AuthorityError::BadRequest(format!(
+                "validity_days must be between 1 and {} for profile {profile_name:?}",
+                profile.max_validity_days
+            )));
+        }
+        check_sans(profile_name, &profile, &csr.sans)?;
+        if csr.subject.0.is_empty() && csr.sans.is_empty() {
+            return Err(AuthorityError::BadRequest(
+                "CSR has neither a subject nor a SAN".into(),
+            ));
+        }
+        let now = now_unix();
+        if ca.record.not_after <= now {
+            return Err(AuthorityError::Conflict(format!(
+                "issuer {:?} has expired",
+                ca.record.id
+            )));
+        }
+        let not_before = now - 60;
+        let not_after = (now + i64::from(days) * 86_400).min(ca.record.not_after);
+
+        let mut ku: Vec<&str> = profile.key_usage.iter().map(String::as_str).collect();
+        if !csr.rsa_key {
+            ku.retain(|u| *u != "keyEncipherment"); // only meaningful for RSA key transport
+        }
+        let eku: Vec<&str> = profile
+            .extended_key_usage
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let base = self.config.distribution.base_url.trim_end_matches('/');
+        let id = &ca.record.id;
+        let key_id = key_id_of_spki(&csr.spki_der)
+            .map_err(|e| AuthorityError::BadRequest(format!("invalid CSR key: {e}")))?;
+        let mut extensions = vec![
+            x509::basic_constraints(false, None)?,
+            x509::key_usage(&ku)?,
+            x509::subject_key_id(&key_id)?,
+            x509::authority_key_id(&ca.record.key_id)?,
+            x509::authority_info_access(&format!("{base}/ocsp"), &format!("{base}/ca/{id}.cer"))?,
+            x509::crl_distribution_point(&format!("{base}/crl/{id}.crl"))?,
+        ];
+        if !eku.is_empty() {
+            extensions.push(x509::extended_key_usage(&eku)?);
+        }
+        if !csr.sans.is_empty() {
+            extensions.push(x509::subject_alt_name(
+                csr.sans.clone(),
+                csr.subject.0.is_empty(),
+            )?);
+        }
+
+        // Serial numbers are unique across all issuers: the certificate id is the serial.
+        let serial = loop {
+            let s = x509::random_serial();
+            if self.db.get_raw(cf::CERT_IDS, &s)?.is_none() {
+                break s;
+            }
+        };
+        let spec = CertSpec {
+            serial: serial.clone(),
+            issuer: ca.subject.clone(),
+            subject: csr.subject.clone(),
+            spki_der: csr.spki_der.clone(),
+            not_before,
+            not_after,
+            extensions,
+        };
+        let der = x509::sign_certificate(&spec, ca.signer.as_ref())?;
+        let validity = self.ocsp_validity_secs();
+        let responder = self.responder_for(&ca, now + validity, now)?;
+        let entries = sign_responses(
+            &ca,
+            &responder,
+            &serial,
+            CertState::Active,
+            now,
+            validity,
+            self.hash_algorithms(),
+        )?;
+        let due = self.due_at(now);
+        let record = CertRecord {
+            id: hex::encode(&serial),
+            issuer_id: id.clone(),
+            serial: serial.clone(),
+            der,
+            subject: csr.subject.to_string(),
+            sans: csr.sans.iter().map(san_string).collect(),
+            profile: profile_name.to_string(),
+            not_before,
+            not_after,
+            created_at: now,
+            state: CertState::Active,
+            ocsp_due_at: due,
+        };
+        let mut batch = WriteBatch::new();
+        batch.put(cf::CERTS, serial_key(id, &serial), encode(&record)?);
+        batch.put(cf::CERT_IDS, serial.clone(), id.as_bytes().to_vec());
+        batch.put(cf::OCSP_DUE, due_key(due, id, &serial), Vec::new());
+        let mut changes = Vec::with_capacity(entries.len());
+        for e in entries {
+            batch.put(cf::OCSP, e.key.as_bytes().to_vec(), encode(&e)?);
+            changes.push(Change::OcspPut(e));
+        }
+        self.metrics
+            .ocsp_signed
+            .with_label_values(&[id])
+            .inc_by(changes.len() as u64);
+        self.db.commit(batch, changes)?;
+        self.metrics.issued.with_label_values(&[id]).inc();
+        tracing::info!(issuer = %id, serial = %record.id, subject = %record.subject, "issued certificate");
+        Ok(record)
+    }
+
+    /// PEM chain of an issuer: the issuer itself, then its parents up to the root.
+    pub fn chain_pem(&self, issuer_id: &str) -> Result<Vec<String>> {
+        let ca = self.ca(issuer_id)?;
+        Ok(std::iter::once(&ca.record.cert_der)
+            .chain(ca.record.chain_der.iter())
+            .map(|d| x509::cert_pem(d))
+            .collect())
+    }
+}

@@ -1,0 +1,162 @@
+//! Re-signing ageing OCSP responses. Due certificates are found through the `ocsp_due`
+//! index (ordered by due time), signed outside any lock, then committed under `status_lock`
+//! after re-checking that no revocation happened meanwhile.
+
+use sigil_shared::replication::{Change, OcspEntry};
+use sigil_storage::WriteBatch;
+
+use super::{Authority, Result};
+use crate::db::{cf, due_key, encode, parse_due_key, serial_key, CertRecord, CertState};
+use crate::ocsp::sign_responses;
+
+/// A certificate whose responses are due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    pub due: i64,
+    pub issuer_id: String,
+    pub serial: Vec<u8>,
+}
+
+enum Outcome {
+    Resigned {
+        cert: CertRecord,
+        signed_state: CertState,
+        entries: Vec<OcspEntry>,
+    },
+    Expired {
+        cert: CertRecord,
+    },
+    Missing {
+        due: Due,
+    },
+}
+
+impl Authority {
+    /// Up to `limit` certificates due at or before `now`, oldest first.
+    pub fn due_before(&self, now: i64, limit: usize) -> Result<Vec<Due>> {
+        let mut out = Vec::new();
+        let end = ((now.max(0) as u64) + 1).to_be_bytes();
+        self.db
+            .store()
+            .scan(cf::OCSP_DUE, &[], Some(&end), &mut |k, _| {
+                if let Some((due, issuer_id, serial)) = parse_due_key(k) {
+                    out.push(Due {
+                        due,
+                        issuer_id,
+                        serial,
+                    });
+                }
+                out.len() < limit
+            })
+            .map_err(crate::db::DbError::from)?;
+        Ok(out)
+    }
+
+    /// Number of certificates due at or before `now` (for the backlog metric; bounded scan).
+    pub fn due_count(&self, now: i64, cap: usize) -> Result<usize> {
+        Ok(self.due_before(now, cap)?.len())
+    }
+
+    /// Re-signs one chunk of due certificates and commits it; returns how many were handled.
+    pub fn refresh(&self, chunk: &[Due], now: i64) -> Result<usize> {
+        let validity = self.ocsp_validity_secs();
+        let mut outcomes = Vec::with_capacity(chunk.len());
+        for d in chunk {
+            let cert: Option<CertRecord> = self
+                .db
+                .get(cf::CERTS, &serial_key(&d.issuer_id, &d.serial))?;
+            let Some(cert) = cert else {
+                outcomes.push(Outcome::Missing { due: d.clone() });
+                continue;
+            };
+            if cert.not_after < now {
+                outcomes.push(Outcome::Expired { cert });
+                continue;
+            }
+            let ca = self.ca(&cert.issuer_id)?;
+            let responder = self.responder_for(&ca, now + validity, now)?;
+            let entries = sign_responses(
+                &ca,
+                &responder,
+                &cert.serial,
+                cert.state,
+                now,
+                validity,
+                self.hash_algorithms(),
+            )?;
+            outcomes.push(Outcome::Resigned {
+                signed_state: cert.state,
+                cert,
+                entries,
+            });
+        }
+
+        let _g = self.status_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut batch = WriteBatch::new();
+        let mut changes = Vec::new();
+        let mut handled = 0;
+        for o in outcomes {
+            match o {
+                Outcome::Missing { due } => {
+                    batch.delete(cf::OCSP_DUE, due_key(due.due, &due.issuer_id, &due.serial));
+                }
+                Outcome::Expired { cert } => {
+                    // Expired: stop serving status for it (its last responses are deleted from
+                    // data planes; CRLs keep listing it if it was revoked).
+                    let ca = self.ca(&cert.issuer_id)?;
+                    batch.delete(
+                        cf::OCSP_DUE,
+                        due_key(cert.ocsp_due_at, &cert.issuer_id, &cert.serial),
+                    );
+                    for alg in self.hash_algorithms() {
+                        let key = ca.hashes_for(*alg).key_for(&cert.serial);
+                        batch.delete(cf::OCSP, key.as_bytes().to_vec());
+                        changes.push(Change::OcspDelete { key });
+                    }
+                }
+                Outcome::Resigned {
+                    cert,
+                    signed_state,
+                    entries,
+                } => {
+                    // Re-read under the lock: a revocation may have committed meanwhile.
+                    let current: Option<CertRecord> = self
+                        .db
+                        .get(cf::CERTS, &serial_key(&cert.issuer_id, &cert.serial))?;
+                    let Some(mut current) = current else { continue };
+                    if current.state != signed_state || current.ocsp_due_at != cert.ocsp_due_at {
+                        continue; // newer responses were written by revoke/unhold
+                    }
+                    batch.delete(
+                        cf::OCSP_DUE,
+                        due_key(current.ocsp_due_at, &current.issuer_id, &current.serial),
+                    );
+                    current.ocsp_due_at = self.due_at(now);
+                    batch.put(
+                        cf::OCSP_DUE,
+                        due_key(current.ocsp_due_at, &current.issuer_id, &current.serial),
+                        Vec::new(),
+                    );
+                    batch.put(
+                        cf::CERTS,
+                        serial_key(&current.issuer_id, &current.serial),
+                        encode(&current)?,
+                    );
+                    self.metrics
+                        .ocsp_signed
+                        .with_label_values(&[&current.issuer_id])
+                        .inc_by(entries.len() as u64);
+                    for e in entries {
+                        batch.put(cf::OCSP, e.key.as_bytes().to_vec(), encode(&e)?);
+                        changes.push(Change::OcspPut(e));
+                    }
+                }
+            }
+            handled += 1;
+        }
+        if !batch.is_empty() {
+            self.db.commit(batch, changes)?;
+        }
+        Ok(handled)
+    }
+}

@@ -1,0 +1,122 @@
+//! Revocation and release from hold. A certificate revoked for any reason other than
+//! `certificateHold` never returns to `good` (RFC 5280 §5.3.1).
+
+use sigil_shared::ocsp::RevocationReason;
+use sigil_shared::replication::Change;
+use sigil_shared::time::now_unix;
+use sigil_storage::WriteBatch;
+
+use super::{Authority, AuthorityError, Result};
+use crate::db::{cf, due_key, encode, serial_key, CertRecord, CertState, RevocationRecord};
+use crate::ocsp::sign_responses;
+
+impl Authority {
+    /// Revokes certificate `id`. Allowed: active → revoked(any), hold → revoked(permanent).
+    pub fn revoke(&self, id: &str, reason: RevocationReason) -> Result<CertRecord> {
+        let _g = self.status_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let cert = self.cert(id)?;
+        let now = now_unix();
+        let time = match cert.state {
+            CertState::Active => now,
+            // A held certificate may be revoked for good; the permanent revocation happens now.
+            CertState::Revoked {
+                reason: RevocationReason::CertificateHold,
+                ..
+            } if reason != RevocationReason::CertificateHold => now,
+            CertState::Revoked { reason: old, .. } => {
+                return Err(AuthorityError::Conflict(format!(
+                    "certificate {id} is already revoked ({})",
+                    old.name()
+                )));
+            }
+        };
+        let state = CertState::Revoked { time, reason };
+        let updated = self.commit_state(cert, state, now)?;
+        self.metrics
+            .revoked
+            .with_label_values(&[&updated.issuer_id])
+            .inc();
+        tracing::info!(issuer = %updated.issuer_id, serial = %id, reason = reason.name(), "revoked certificate");
+        self.trigger_crl(&updated.issuer_id);
+        Ok(updated)
+    }
+
+    /// Releases a certificate from `certificateHold`.
+    pub fn unhold(&self, id: &str) -> Result<CertRecord> {
+        let _g = self.status_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let cert = self.cert(id)?;
+        match cert.state {
+            CertState::Revoked {
+                reason: RevocationReason::CertificateHold,
+                ..
+            } => {}
+            CertState::Active => {
+                return Err(AuthorityError::Conflict(format!(
+                    "certificate {id} is not on hold"
+                )))
+            }
+            CertState::Revoked { reason, .. } => {
+                return Err(AuthorityError::Conflict(format!(
+                    "certificate {id} is revoked ({}) and can never be released",
+                    reason.name()
+                )))
+            }
+        }
+        let updated = self.commit_state(cert, CertState::Active, now_unix())?;
+        tracing::info!(issuer = %updated.issuer_id, serial = %id, "released certificate from hold");
+        self.trigger_crl(&updated.issuer_id);
+        Ok(updated)
+    }
+
+    /// Signs responses for the new state and commits record, revocation entry and responses
+    /// together. Caller holds `status_lock`.
+    fn commit_state(&self, mut cert: CertRecord, state: CertState, now: i64) -> Result<CertRecord> {
+        let ca = self.ca(&cert.issuer_id)?;
+        let validity = self.ocsp_validity_secs();
+        let responder = self.responder_for(&ca, now + validity, now)?;
+        let entries = sign_responses(
+            &ca,
+            &responder,
+            &cert.serial,
+            state,
+            now,
+            validity,
+            self.hash_algorithms(),
+        )?;
+        let key = serial_key(&cert.issuer_id, &cert.serial);
+        let mut batch = WriteBatch::new();
+        match state {
+            CertState::Revoked { time, reason } => {
+                batch.put(
+                    cf::REVOCATIONS,
+                    key.clone(),
+                    encode(&RevocationRecord { time, reason })?,
+                );
+            }
+            CertState::Active => batch.delete(cf::REVOCATIONS, key.clone()),
+        }
+        batch.delete(
+            cf::OCSP_DUE,
+            due_key(cert.ocsp_due_at, &cert.issuer_id, &cert.serial),
+        );
+        cert.ocsp_due_at = self.due_at(now);
+        batch.put(
+            cf::OCSP_DUE,
+            due_key(cert.ocsp_due_at, &cert.issuer_id, &cert.serial),
+            Vec::new(),
+        );
+        cert.state = state;
+        batch.put(cf::CERTS, key, encode(&cert)?);
+        let mut changes = Vec::with_capacity(entries.len());
+        for e in entries {
+            batch.put(cf::OCSP, e.key.as_bytes().to_vec(), encode(&e)?);
+            changes.push(Change::OcspPut(e));
+        }
+        self.metrics
+            .ocsp_signed
+            .with_label_values(&[&cert.issuer_id])
+            .inc_by(changes.len() as u64);
+        self.db.commit(batch, changes)?;
+        Ok(cert)
+    }
+}

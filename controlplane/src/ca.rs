@@ -1,0 +1,298 @@
+//! Certificate authorities: creation (root, intermediate, import), their runtime signing state
+//! and the delegated OCSP responder certificate each one keeps.
+
+use std::sync::{Arc, Mutex};
+
+use der::Encode;
+use sigil_shared::ocsp::{issuer_hashes, key_id_of_spki, HashAlg, IssuerHashes, ResponderTemplate};
+use sigil_shared::replication::CaState;
+use x509_cert::name::Name;
+
+use crate::crypto::{KeyAlgorithm, SignError, Signer, SoftwareSigner};
+use crate::db::{CaRecord, KeyRef, ResponderRecord};
+use crate::x509::{self, CertSpec, PkiError};
+
+/// A delegated responder: its key, certificate and pre-encoded response template.
+#[derive(Debug)]
+pub struct Responder {
+    pub signer: Arc<dyn Signer>,
+    pub template: ResponderTemplate,
+    /// Latest instant a response signed by this responder may have as nextUpdate.
+    pub not_after: i64,
+}
+
+/// A loaded CA.
+#[derive(Debug)]
+pub struct CaRuntime {
+    pub record: CaRecord,
+    pub signer: Arc<dyn Signer>,
+    pub subject: Name,
+    pub hashes: Vec<IssuerHashes>,
+    /// Responder used for OCSP; swapped when renewed.
+    pub responder: Mutex<Option<Arc<Responder>>>,
+}
+
+impl CaRuntime {
+    pub fn new(record: CaRecord, signer: Arc<dyn Signer>) -> Result<Self, PkiError> {
+        let cert = x509::decode_cert(&record.cert_der)?;
+        let hashes = HashAlg::ALL
+            .iter()
+            .map(|a| issuer_hashes(&record.cert_der, *a))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            subject: cert.tbs_certificate.subject,
+            record,
+            signer,
+            hashes,
+            responder: Mutex::new(None),
+        })
+    }
+
+    pub fn hashes_for(&self, alg: HashAlg) -> &IssuerHashes {
+        self.hashes
+            .iter()
+            .find(|h| h.alg == alg)
+            .expect("hashes computed for every algorithm")
+    }
+
+    pub fn state(&self) -> CaState {
+        CaState {
+            issuer_id: self.record.id.clone(),
+            name: self.record.name.clone(),
+            cert_der: self.record.cert_der.clone(),
+            hashes: self.hashes.clone(),
+        }
+    }
+
+    /// Template for responses signed with the CA key itself.
+    pub fn ca_responder(&self) -> Responder {
+        Responder {
+            signer: self.signer.clone(),
+            template: ResponderTemplate::new(
+                &self.record.key_id,
+                self.signer.signature_algorithm_der().to_vec(),
+                &[],
+            ),
+            not_after: self.record.not_after,
+        }
+    }
+}
+
+/// Parameters of a new CA.
+#[derive(Debug, Clone)]
+pub struct NewCa {
+    pub id: String,
+    pub name: String,
+    pub subject: Name,
+    pub key_algorithm: KeyAlgorithm,
+    pub not_before: i64,
+    pub not_after: i64,
+}
+
+/// Creates a CA key and certificate, self-signed or signed by `parent`. Returns the record and
+/// the PKCS#8 key to store.
+pub fn create_ca(
+    new: &NewCa,
+    parent: Option<&CaRuntime>,
+    now: i64,
+) -> Result<(CaRecord, Arc<dyn Signer>, Vec<u8>), PkiError> {
+    let (signer, pkcs8) = SoftwareSigner::generate(new.key_algorithm)?;
+    let spki = signer.public_key_der().to_vec();
+    let key_id =
+        key_id_of_spki(&spki).map_err(|_| PkiError::Sign(SignError::Failed("bad SPKI".into())))?;
+    let (issuer, aki, not_after, path_len) = match parent {
+        Some(p) => (
+            p.subject.clone(),
+            p.record.key_id.clone(),
+            new.not_after.min(p.record.not_after),
+            Some(0),
+        ),
+        None => (new.subject.clone(), key_id.clone(), new.not_after, None),
+    };
+    let mut extensions = vec![
+        x509::basic_constraints(true, path_len)?,
+        x509::key_usage(&["digitalSignature", "keyCertSign", "cRLSign"])?,
+        x509::subject_key_id(&key_id)?,
+    ];
+    if parent.is_some() {
+        extensions.push(x509::authority_key_id(&aki)?);
+    }
+    let spec = CertSpec {
+        serial: x509::random_serial(),
+        issuer,
+        subject: new.subject.clone(),
+        spki_der: spki,
+        not_before: new.not_before,
+        not_after,
+        extensions,
+    };
+    let signer: Arc<dyn Signer> = Arc::new(signer);
+    let cert_der = match parent {
+        Some(p) => x509::sign_certificate(&spec, p.signer.as_ref())?,
+        None => x509::sign_certificate(&spec, signer.as_ref())?,
+    };
+    let chain_der = match parent {
+        Some(p) => std::iter::once(p.record.cert_der.clone())
+            .chain(p.record.chain_der.iter().cloned())
+            .collect(),
+        None => Vec::new(),
+    };
+    let record = CaRecord {
+        id: new.id.clone(),
+        name: new.name.clone(),
+        subject: new.subject.to_string(),
+        key_algorithm: new.key_algorithm,
+        key: KeyRef::Software,
+        cert_der,
+        chain_der,
+        parent_id: parent.map(|p| p.record.id.clone()),
+        imported: false,
+        not_before: new.not_before,
+        not_after,
+        created_at: now,
+        key_id,
+        responder: None,
+    };
+    Ok((record, signer, pkcs8))
+}
+
+/// Builds the record of an imported CA after checking that the key matches the certificate.
+pub fn import_ca(
+    id: &str,
+    name: &str,
+    cert_der: &[u8],
+    pkcs8: &[u8],
+    chain_der: Vec<Vec<u8>>,
+    now: i64,
+) -> Result<(CaRecord, Arc<dyn Signer>), String> {
+    let cert = x509::decode_cert(cert_der).map_err(|e| format!("certificate: {e}"))?;
+    let signer = SoftwareSigner::from_pkcs8_any(pkcs8).map_err(|e| format!("private key: {e}"))?;
+    let spki = cert
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .map_err(|e| e.to_string())?;
+    if spki != signer.public_key_der() {
+        return Err("private key does not match the certificate's public key".into());
+    }
+    let is_ca = cert
+        .tbs_certificate
+        .extensions
+        .iter()
+        .flatten()
+        .find(|e| e.extn_id == const_oid::db::rfc5280::ID_CE_BASIC_CONSTRAINTS)
+        .and_then(|e| {
+            <x509_cert::ext::pkix::BasicConstraints as der::Decode>::from_der(
+                e.extn_value.as_bytes(),
+            )
+            .ok()
+        })
+        .is_some_and(|bc| bc.ca);
+    if !is_ca {
+        return Err(
+            "certificate is not a CA certificate (basicConstraints cA must be true)".into(),
+        );
+    }
+    let key_id = key_id_of_spki(&spki).map_err(|e| e.to_string())?;
+    let record = CaRecord {
+        id: id.to_string(),
+        name: name.to_string(),
+        subject: cert.tbs_certificate.subject.to_string(),
+        key_algorithm: signer.key_algorithm(),
+        key: KeyRef::Software,
+        cert_der: cert_der.to_vec(),
+        chain_der,
+        parent_id: None,
+        imported: true,
+        not_before: x509::unix_of(&cert.tbs_certificate.validity.not_before),
+        not_after: x509::unix_of(&cert.tbs_certificate.validity.not_after),
+        created_at: now,
+        key_id,
+        responder: None,
+    };
+    Ok((record, Arc::new(signer)))
+}
+
+/// Issues a delegated OCSP responder certificate for `ca` valid `[now − 1 h, now + days]`:
+/// EKU id-kp-OCSPSigning, id-pkix-ocsp-nocheck, digitalSignature (RFC 6960 §4.2.2.2).
+pub fn issue_responder(
+    ca: &CaRuntime,
+    days: u32,
+    now: i64,
+) -> Result<(ResponderRecord, Arc<Responder>, Vec<u8>), PkiError> {
+    let (signer, pkcs8) = SoftwareSigner::generate(ca.record.key_algorithm)?;
+    let spki = signer.public_key_der().to_vec();
+    let key_id =
+        key_id_of_spki(&spki).map_err(|_| PkiError::Sign(SignError::Failed("bad SPKI".into())))?;
+    let not_after = (now + i64::from(days) * 86_400).min(ca.record.not_after);
+    let mut subject = ca.subject.clone();
+    let cn = format!(
+        "CN={} OCSP Responder",
+        ca.record
+            .name
+            .replace([',', '+', '=', '\\', '"', '<', '>', ';'], " ")
+    );
+    let cn_name = x509::parse_name(&cn)?;
+    subject.0.retain(|rdn| {
+        !rdn.0
+            .iter()
+            .any(|atv| atv.oid == const_oid::db::rfc4519::CN)
+    });
+    subject.0.extend(cn_name.0);
+    let spec = CertSpec {
+        serial: x509::random_serial(),
+        issuer: ca.subject.clone(),
+        subject,
+        spki_der: spki,
+        not_before: now - 3600,
+        not_after,
+        extensions: vec![
+            x509::basic_constraints(false, None)?,
+            x509::key_usage(&["digitalSignature"])?,
+            x509::extended_key_usage(&["ocspSigning"])?,
+            x509::ocsp_nocheck()?,
+            x509::subject_key_id(&key_id)?,
+            x509::authority_key_id(&ca.record.key_id)?,
+        ],
+    };
+    let cert_der = x509::sign_certificate(&spec, ca.signer.as_ref())?;
+    let signer: Arc<dyn Signer> = Arc::new(signer);
+    let responder = Responder {
+        template: ResponderTemplate::new(
+            &key_id,
+            signer.signature_algorithm_der().to_vec(),
+            &[cert_der.clone()],
+        ),
+        signer,
+        not_after,
+    };
+    Ok((
+        ResponderRecord {
+            cert_der,
+            not_after,
+        },
+        Arc::new(responder),
+        pkcs8,
+    ))
+}
+
+/// Rebuilds a responder from its stored certificate and key.
+pub fn load_responder(
+    ca: &CaRuntime,
+    rec: &ResponderRecord,
+    pkcs8: &[u8],
+) -> Result<Arc<Responder>, SignError> {
+    let signer = SoftwareSigner::from_pkcs8(ca.record.key_algorithm, pkcs8)?;
+    let key_id = key_id_of_spki(signer.public_key_der())
+        .map_err(|e| SignError::KeyRejected(e.to_string()))?;
+    let signer: Arc<dyn Signer> = Arc::new(signer);
+    Ok(Arc::new(Responder {
+        template: ResponderTemplate::new(
+            &key_id,
+            signer.signature_algorithm_der().to_vec(),
+            &[rec.cert_der.clone()],
+        ),
+        signer,
+        not_after: rec.not_after,
+    }))
+}

@@ -1,0 +1,96 @@
+//! CRL generation (RFC 5280 §5): a complete v2 CRL per CA, signed with the CA key.
+
+mod scheduler;
+
+pub use scheduler::{spawn_crl_scheduler, CrlTrigger};
+
+use der::asn1::{OctetString, Uint};
+use der::{Decode, Encode};
+use sigil_shared::ocsp::RevocationReason;
+use x509_cert::crl::{CertificateList, RevokedCert, TbsCertList};
+use x509_cert::ext::pkix::CrlNumber;
+use x509_cert::ext::Extension;
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::spki::AlgorithmIdentifierOwned;
+
+use crate::ca::CaRuntime;
+use crate::x509::{self, PkiError};
+
+/// One revoked certificate as listed in a CRL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedEntry {
+    pub serial: Vec<u8>,
+    pub time: i64,
+    pub reason: RevocationReason,
+}
+
+/// Builds and signs a CRL:
+/// ```text
+/// TBSCertList  ::=  SEQUENCE  {
+///      version                 Version OPTIONAL, -- v2
+///      signature               AlgorithmIdentifier,
+///      issuer                  Name,
+///      thisUpdate              Time,
+///      nextUpdate              Time OPTIONAL,
+///      revokedCertificates     SEQUENCE OF SEQUENCE  {
+///           userCertificate         CertificateSerialNumber,
+///           revocationDate          Time,
+///           crlEntryExtensions      Extensions OPTIONAL } OPTIONAL,
+///      crlExtensions           [0] Extensions OPTIONAL }
+/// ```
+/// with authorityKeyIdentifier (§5.2.1), cRLNumber (§5.2.3) and per-entry reasonCode
+/// (§5.3.1, omitted for `unspecified`).
+pub fn build_crl(
+    ca: &CaRuntime,
+    number: u64,
+    this_update: i64,
+    next_update: i64,
+    revoked: &[RevokedEntry],
+) -> Result<Vec<u8>, PkiError> {
+    let sig_alg = AlgorithmIdentifierOwned::from_der(ca.signer.signature_algorithm_der())?;
+    let entries = revoked
+        .iter()
+        .map(|r| {
+            let crl_entry_extensions = if r.reason == RevocationReason::Unspecified {
+                None
+            } else {
+                Some(vec![Extension {
+                    extn_id: const_oid::db::rfc5280::ID_CE_CRL_REASONS,
+                    critical: false,
+                    extn_value: OctetString::new(vec![0x0a, 0x01, r.reason.code()])?,
+                }])
+            };
+            Ok(RevokedCert {
+                serial_number: SerialNumber::new(&r.serial)?,
+                revocation_date: x509::x509_time(r.time)?,
+                crl_entry_extensions,
+            })
+        })
+        .collect::<Result<Vec<_>, der::Error>>()?;
+    let number_ext = Extension {
+        extn_id: const_oid::db::rfc5280::ID_CE_CRL_NUMBER,
+        critical: false,
+        extn_value: OctetString::new(CrlNumber(Uint::new(&number.to_be_bytes())?).to_der()?)?,
+    };
+    let tbs = TbsCertList {
+        version: x509_cert::Version::V2,
+        signature: sig_alg.clone(),
+        issuer: ca.subject.clone(),
+        this_update: x509::x509_time(this_update)?,
+        next_update: Some(x509::x509_time(next_update)?),
+        revoked_certificates: if entries.is_empty() {
+            None
+        } else {
+            Some(entries)
+        },
+        crl_extensions: Some(vec![x509::authority_key_id(&ca.record.key_id)?, number_ext]),
+    };
+    let tbs_der = tbs.to_der()?;
+    let sig = ca.signer.sign(&tbs_der)?;
+    let crl = CertificateList {
+        tbs_cert_list: tbs,
+        signature_algorithm: sig_alg,
+        signature: der::asn1::BitString::from_bytes(&sig)?,
+    };
+    Ok(crl.to_der()?)
+}

@@ -1,0 +1,39 @@
+//! Keys and signatures. Everything that signs goes through [`Signer`], so an HSM backend
+//! (PKCS#11) can replace the software one without touching callers.
+
+mod algorithm;
+mod csr;
+mod software;
+
+pub use algorithm::KeyAlgorithm;
+pub use csr::{verify_csr, CsrError, VerifiedCsr};
+pub use software::SoftwareSigner;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum SignError {
+    #[error("signing failed: {0}")]
+    Failed(String),
+    #[error("key rejected: {0}")]
+    KeyRejected(String),
+    #[error("signing backend unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A private key that signs. Implementations must be cheap to call from many threads.
+pub trait Signer: Send + Sync + std::fmt::Debug {
+    fn key_algorithm(&self) -> KeyAlgorithm;
+
+    /// DER `AlgorithmIdentifier` of the signatures this key produces (RFC 5280 §4.1.1.2).
+    fn signature_algorithm_der(&self) -> &[u8] {
+        self.key_algorithm().signature_algorithm_der()
+    }
+
+    /// DER `SubjectPublicKeyInfo` of the key (RFC 5280 §4.1.2.7).
+    fn public_key_der(&self) -> &[u8];
+
+    /// Signs `message` (hashing included), returning the signature as it goes into a
+    /// BIT STRING: DER `ECDSA-Sig-Value` for ECDSA, raw for Ed25519 and RSA.
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError>;
+}

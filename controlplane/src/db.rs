@@ -1,0 +1,350 @@
+//! The control plane's durable state on a [`Store`]: column families, typed records and the
+//! commit path that appends replication records in the same write batch as the change.
+//!
+//! Layout (see ARCHITECTURE.md):
+//! | cf            | key                              | value                          |
+//! |---------------|----------------------------------|--------------------------------|
+//! | `cas`         | issuer id                        | [`CaRecord`]                   |
+//! | `keys`        | `ca/{id}`, `responder/{id}`      | PKCS#8 private key             |
+//! | `certs`       | issuer id `\0` serial            | [`CertRecord`]                 |
+//! | `cert_ids`    | serial                           | issuer id                      |
+//! | `revocations` | issuer id `\0` serial            | [`RevocationRecord`]           |
+//! | `ocsp`        | CertIdKey                        | [`OcspEntry`]                  |
+//! | `ocsp_due`    | due (u64 BE) issuer `\0` serial  | empty                          |
+//! | `crls`        | issuer id                        | [`CrlEntry`]                   |
+//! | `repl_log`    | sequence (u64 BE)                | [`Record`]                     |
+//! | `meta`        | name                             | value                          |
+
+mod records;
+
+pub use records::*;
+
+use std::sync::{Arc, Mutex};
+
+use sigil_shared::replication::{Change, Record};
+use sigil_shared::time::now_unix;
+use sigil_storage::{Durability, ReadView, Store, StoreError, WriteBatch};
+use thiserror::Error;
+use tokio::sync::watch;
+
+pub mod cf {
+    pub const CAS: &str = "cas";
+    pub const KEYS: &str = "keys";
+    pub const CERTS: &str = "certs";
+    pub const CERT_IDS: &str = "cert_ids";
+    pub const REVOCATIONS: &str = "revocations";
+    pub const OCSP: &str = "ocsp";
+    pub const OCSP_DUE: &str = "ocsp_due";
+    pub const CRLS: &str = "crls";
+    pub const REPL_LOG: &str = "repl_log";
+    pub const AUDIT: &str = "audit";
+    pub const META: &str = "meta";
+    pub const ALL: &[&str] = &[
+        CAS,
+        KEYS,
+        CERTS,
+        CERT_IDS,
+        REVOCATIONS,
+        OCSP,
+        OCSP_DUE,
+        CRLS,
+        REPL_LOG,
+        AUDIT,
+        META,
+    ];
+}
+
+/// `meta` key of the newest committed sequence number.
+pub const META_HEAD: &[u8] = b"repl_head";
+
+#[derive(Debug, Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("corrupt {what}: {detail}")]
+    Corrupt { what: &'static str, detail: String },
+    #[error("encoding: {0}")]
+    Encode(String),
+}
+
+#[derive(Debug)]
+struct LogState {
+    head: u64,
+    oldest: u64,
+}
+
+/// Typed access to the store plus the replication log's commit point.
+pub struct Db {
+    store: Arc<dyn Store>,
+    log: Mutex<LogState>,
+    head_tx: watch::Sender<u64>,
+    retain: u64,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("head", &self.head()).finish()
+    }
+}
+
+pub fn serial_key(issuer_id: &str, serial: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(issuer_id.len() + 1 + serial.len());
+    k.extend_from_slice(issuer_id.as_bytes());
+    k.push(0);
+    k.extend_from_slice(serial);
+    k
+}
+
+pub fn issuer_prefix(issuer_id: &str) -> Vec<u8> {
+    serial_key(issuer_id, &[])
+}
+
+pub fn due_key(due: i64, issuer_id: &str, serial: &[u8]) -> Vec<u8> {
+    let mut k = (due.max(0) as u64).to_be_bytes().to_vec();
+    k.extend_from_slice(&serial_key(issuer_id, serial));
+    k
+}
+
+/// Splits a `due_key` into (due, issuer id, serial).
+pub fn parse_due_key(k: &[u8]) -> Option<(i64, String, Vec<u8>)> {
+    let due = i64::try_from(u64::from_be_bytes(k.get(..8)?.try_into().ok()?)).ok()?;
+    let rest = &k[8..];
+    let nul = rest.iter().position(|b| *b == 0)?;
+    Some((
+        due,
+        String::from_utf8(rest[..nul].to_vec()).ok()?,
+        rest[nul + 1..].to_vec(),
+    ))
+}
+
+impl Db {
+    /// Opens the typed layer; `retain` is the number of log records kept.
+    pub fn open(store: Arc<dyn Store>, retain: u64) -> Result<Self, DbError> {
+        let head = match store.get(cf::META, META_HEAD)? {
+            Some(v) => {
+                u64::from_be_bytes(v.as_slice().try_into().map_err(|_| DbError::Corrupt {
+                    what: "replication head",
+                    detail: format!("{} bytes", v.len()),
+                })?)
+            }
+            None => 0,
+        };
+        let mut oldest = head + 1;
+        store.scan(cf::REPL_LOG, &[], None, &mut |k, _| {
+            if let Ok(b) = <[u8; 8]>::try_from(k) {
+                oldest = u64::from_be_bytes(b);
+            }
+            false
+        })?;
+        let (head_tx, _) = watch::channel(head);
+        Ok(Self {
+            store,
+            log: Mutex::new(LogState { head, oldest }),
+            head_tx,
+            retain: retain.max(1),
+        })
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Newest committed sequence number.
+    pub fn head(&self) -> u64 {
+        *self.head_tx.borrow()
+    }
+
+    /// Oldest sequence number still in the log (head + 1 when the log is empty).
+    pub fn oldest_retained(&self) -> u64 {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).oldest
+    }
+
+    /// Notifies on every commit with the new head.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.head_tx.subscribe()
+    }
+
+    /// Writes `batch` and appends `changes` to the replication log, atomically and synced.
+    /// Returns the new head. Commits are serialised so the log has no gaps or reordering.
+    pub fn commit(&self, mut batch: WriteBatch, changes: Vec<Change>) -> Result<u64, DbError> {
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        let now = now_unix();
+        let mut seq = log.head;
+        for change in changes {
+            seq += 1;
+            let rec = Record {
+                seq,
+                committed_at: now,
+                change,
+            };
+            batch.put(
+                cf::REPL_LOG,
+                seq.to_be_bytes().to_vec(),
+                rec.to_bytes().map_err(|e| DbError::Encode(e.to_string()))?,
+            );
+        }
+        let mut oldest = log.oldest;
+        if seq != log.head {
+            batch.put(cf::META, META_HEAD.to_vec(), seq.to_be_bytes().to_vec());
+            if seq + 1 - oldest > self.retain {
+                let new_oldest = seq + 1 - self.retain;
+                batch.delete_range(
+                    cf::REPL_LOG,
+                    oldest.to_be_bytes().to_vec(),
+                    new_oldest.to_be_bytes().to_vec(),
+                );
+                oldest = new_oldest;
+            }
+        }
+        self.store.write(batch, Durability::Sync)?;
+        log.head = seq;
+        log.oldest = oldest;
+        drop(log);
+        self.head_tx.send_replace(seq);
+        Ok(seq)
+    }
+
+    /// Up to `limit` log records with sequence > `after`, in order.
+    pub fn read_log(&self, after: u64, limit: usize) -> Result<Vec<Record>, DbError> {
+        let mut out = Vec::new();
+        let mut err = None;
+        self.store.scan(
+            cf::REPL_LOG,
+            &(after + 1).to_be_bytes(),
+            None,
+            &mut |_, v| {
+                match Record::from_bytes(v) {
+                    Ok(r) => out.push(r),
+                    Err(e) => err = Some(e),
+                }
+                err.is_none() && out.len() < limit
+            },
+        )?;
+        match err {
+            Some(e) => Err(DbError::Corrupt {
+                what: "replication record",
+                detail: e.to_string(),
+            }),
+            None => Ok(out),
+        }
+    }
+
+    pub fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        cf: &'static str,
+        key: &[u8],
+    ) -> Result<Option<T>, DbError> {
+        get_from(self.store.as_ref(), cf, key)
+    }
+
+    /// Every value in `cf` under `prefix`, decoded.
+    pub fn list<T: serde::de::DeserializeOwned>(
+        &self,
+        cf: &'static str,
+        prefix: &[u8],
+    ) -> Result<Vec<T>, DbError> {
+        list_from(self.store.as_ref(), cf, prefix)
+    }
+
+    pub fn get_raw(&self, cf: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, DbError> {
+        Ok(self.store.get(cf, key)?)
+    }
+
+    /// A synced write that is not replicated (e.g. private keys, counters).
+    pub fn write_local(&self, batch: WriteBatch) -> Result<(), DbError> {
+        Ok(self.store.write(batch, Durability::Sync)?)
+    }
+}
+
+pub fn get_from<T: serde::de::DeserializeOwned>(
+    view: &dyn ReadView,
+    cf: &'static str,
+    key: &[u8],
+) -> Result<Option<T>, DbError> {
+    match view.get(cf, key)? {
+        Some(v) => decode(cf, &v).map(Some),
+        None => Ok(None),
+    }
+}
+
+pub fn list_from<T: serde::de::DeserializeOwned>(
+    view: &dyn ReadView,
+    cf: &'static str,
+    prefix: &[u8],
+) -> Result<Vec<T>, DbError> {
+    let mut out = Vec::new();
+    let mut err = None;
+    view.scan_prefix(cf, prefix, &mut |_, v| {
+        match decode(cf, v) {
+            Ok(x) => out.push(x),
+            Err(e) => err = Some(e),
+        }
+        err.is_none()
+    })?;
+    err.map_or(Ok(out), Err)
+}
+
+/// Encodes a stored value (postcard).
+pub fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, DbError> {
+    postcard::to_stdvec(v).map_err(|e| DbError::Encode(e.to_string()))
+}
+
+pub fn decode<T: serde::de::DeserializeOwned>(cf: &'static str, v: &[u8]) -> Result<T, DbError> {
+    postcard::from_bytes(v).map_err(|e| DbError::Corrupt {
+        what: cf,
+        detail: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sigil_shared::replication::Change;
+    use sigil_storage::MemStore;
+
+    fn db(retain: u64) -> Db {
+        Db::open(Arc::new(MemStore::new(cf::ALL)), retain).unwrap()
+    }
+
+    #[test]
+    fn commit_numbers_records_and_trims() {
+        let d = db(3);
+        let rx = d.subscribe();
+        for i in 0..5 {
+            let head = d
+                .commit(
+                    WriteBatch::new(),
+                    vec![Change::CaDelete {
+                        issuer_id: format!("c{i}"),
+                    }],
+                )
+                .unwrap();
+            assert_eq!(head, i + 1);
+        }
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(d.oldest_retained(), 3);
+        let recs = d.read_log(0, 100).unwrap();
+        assert_eq!(
+            recs.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            vec![3, 4, 5]
+        );
+        // Reopening recovers head and oldest from the store.
+        let again = Db::open(d.store().clone(), 3).unwrap();
+        assert_eq!((again.head(), again.oldest_retained()), (5, 3));
+    }
+
+    #[test]
+    fn empty_change_list_does_not_advance() {
+        let d = db(10);
+        assert_eq!(d.commit(WriteBatch::new(), vec![]).unwrap(), 0);
+        assert_eq!(d.oldest_retained(), 1);
+    }
+
+    #[test]
+    fn due_keys_sort_by_time_and_parse() {
+        let a = due_key(5, "ca", &[1, 2]);
+        let b = due_key(300, "a", &[0]);
+        assert!(a < b);
+        assert_eq!(parse_due_key(&a), Some((5, "ca".into(), vec![1, 2])));
+    }
+}

@@ -1,0 +1,72 @@
+//! Stored record types of the control plane (postcard-encoded).
+
+use serde::{Deserialize, Serialize};
+use sigil_shared::ocsp::RevocationReason;
+
+use crate::crypto::KeyAlgorithm;
+
+/// Where a CA's private key lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyRef {
+    /// PKCS#8 in the `keys` column family under `ca/{id}`.
+    Software,
+}
+
+/// The delegated OCSP responder of a CA (RFC 6960 §4.2.2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResponderRecord {
+    pub cert_der: Vec<u8>,
+    pub not_after: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaRecord {
+    pub id: String,
+    pub name: String,
+    /// RFC 4514 subject.
+    pub subject: String,
+    pub key_algorithm: KeyAlgorithm,
+    pub key: KeyRef,
+    pub cert_der: Vec<u8>,
+    /// Issuer chain above this CA (parent first, root last); empty for a root.
+    pub chain_der: Vec<Vec<u8>>,
+    pub parent_id: Option<String>,
+    pub imported: bool,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub created_at: i64,
+    /// subjectKeyIdentifier used as authorityKeyIdentifier in what this CA signs.
+    pub key_id: Vec<u8>,
+    pub responder: Option<ResponderRecord>,
+}
+
+/// Status of an issued certificate. `certificateHold` is the only reversible revocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CertState {
+    Active,
+    Revoked { time: i64, reason: RevocationReason },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertRecord {
+    /// Lowercase hex serial; unique across all issuers.
+    pub id: String,
+    pub issuer_id: String,
+    pub serial: Vec<u8>,
+    pub der: Vec<u8>,
+    pub subject: String,
+    pub sans: Vec<String>,
+    pub profile: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub created_at: i64,
+    pub state: CertState,
+    /// When the pre-signed responses are due for refresh (key in `ocsp_due`).
+    pub ocsp_due_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationRecord {
+    pub time: i64,
+    pub reason: RevocationReason,
+}

@@ -1,0 +1,94 @@
+//! Background re-signing of ageing responses, spread over all cores with bounded concurrency.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sigil_shared::time::now_unix;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::authority::Authority;
+
+/// Runs until `shutdown` turns true.
+pub fn spawn_refresher(
+    auth: Arc<Authority>,
+    mut shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let cfg = auth.config.ocsp.clone();
+        let workers = if cfg.refresh_workers == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            cfg.refresh_workers
+        };
+        let sem = Arc::new(Semaphore::new(workers));
+        let scan_limit = cfg.refresh_batch * workers * 4;
+        let mut wait = Duration::from_secs(1);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => return,
+            }
+            let now = now_unix();
+            let a = auth.clone();
+            let due = match tokio::task::spawn_blocking(move || a.due_before(now, scan_limit)).await
+            {
+                Ok(Ok(d)) => d,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "OCSP refresh scan failed");
+                    wait = Duration::from_secs(cfg.refresh_interval_secs);
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "OCSP refresh scan panicked");
+                    continue;
+                }
+            };
+            auth.metrics.ocsp_refresh_backlog.set(due.len() as i64);
+            if due.is_empty() {
+                wait = Duration::from_secs(cfg.refresh_interval_secs);
+                continue;
+            }
+            let total = due.len();
+            let started = std::time::Instant::now();
+            let mut set = JoinSet::new();
+            for chunk in due.chunks(cfg.refresh_batch) {
+                let permit = sem
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore never closed");
+                let a = auth.clone();
+                let chunk = chunk.to_vec();
+                set.spawn_blocking(move || {
+                    let _permit = permit;
+                    a.refresh(&chunk, now)
+                });
+            }
+            let mut done = 0;
+            while let Some(r) = set.join_next().await {
+                match r {
+                    Ok(Ok(n)) => {
+                        done += n;
+                        auth.metrics.ocsp_refreshed.inc_by(n as u64);
+                        auth.metrics.ocsp_refresh_backlog.set((total - done) as i64);
+                    }
+                    Ok(Err(e)) => tracing::error!(error = %e, "OCSP refresh batch failed"),
+                    Err(e) => tracing::error!(error = %e, "OCSP refresh batch panicked"),
+                }
+            }
+            tracing::info!(
+                refreshed = done,
+                due = total,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "OCSP refresh pass"
+            );
+            // A full scan means more is waiting: continue at once, else back to the interval.
+            wait = if total == scan_limit {
+                Duration::ZERO
+            } else {
+                Duration::from_secs(cfg.refresh_interval_secs)
+            };
+        }
+    })
+}

@@ -1,0 +1,94 @@
+//! Opening the store and running the admin listener and background tasks.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use sigil_shared::config::CpConfig;
+use sigil_storage::Store;
+use sigil_storage_rocksdb::{RocksOptions, RocksStore};
+use tokio::sync::watch;
+
+use crate::api::{self, AppState};
+use crate::authority::Authority;
+use crate::db::cf;
+use crate::metrics::Metrics;
+
+/// Opens (creating) the RocksDB data directory with owner-only permissions.
+pub fn open_store(dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let store = RocksStore::open(&dir.join("db"), cf::ALL, &RocksOptions::default())
+        .map_err(|e| anyhow::anyhow!("opening {}: {e}", dir.display()))?;
+    Ok(Arc::new(store))
+}
+
+/// Serves until SIGINT/SIGTERM.
+pub async fn serve(
+    cfg: CpConfig,
+    admin_token: String,
+    replication_token: String,
+) -> anyhow::Result<()> {
+    let store = open_store(&cfg.data_dir)?;
+    let listen = cfg.admin.listen;
+    let auth =
+        tokio::task::spawn_blocking(move || Authority::open(store, cfg, Metrics::new())).await??;
+    let auth = Arc::new(auth);
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let crl_task = crate::crl::spawn_crl_scheduler(auth.clone(), shutdown_rx.clone());
+    let refresh_task = crate::ocsp::spawn_refresher(auth.clone(), shutdown_rx.clone());
+    let head_task = {
+        let (a, mut rx, mut stop) = (auth.clone(), auth.db.subscribe(), shutdown_rx.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    r = rx.changed() => if r.is_err() { return },
+                    _ = stop.changed() => return,
+                }
+                a.metrics
+                    .replication_head
+                    .set(*rx.borrow_and_update() as i64);
+            }
+        })
+    };
+    let state = Arc::new(AppState {
+        authority: auth.clone(),
+        admin_token,
+        replication_token,
+    });
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    tracing::info!(admin = %listener.local_addr()?, head = auth.db.head(), "sigil-cp listening");
+    axum::serve(
+        listener,
+        api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+    })
+    .await?;
+    let _ = shutdown_tx.send(true);
+    let _ = tokio::join!(crl_task, refresh_task, head_task);
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the system packages Sigil needs on a fresh Debian machine (run as root).
+# Idempotent: packages already present are skipped by apt.
+#   clang/libclang-dev  bindgen + C++ build of librocksdb-sys
+#   openssl, curl       end-to-end test clients
+#   python3-cryptography  end-to-end test client
+#   softhsm2, opensc    PKCS#11 token for HSM tests
+#   openssh-*           SSH authorized-keys tests
+#   wrk, nginx          benchmark load generator and static-file peer
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+pkgs=(build-essential pkg-config clang libclang-dev cmake openssl curl ca-certificates
+      python3 python3-cryptography softhsm2 opensc openssh-client openssh-server wrk nginx-light util-linux)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# Rust toolchain components used by the test command.
+if command -v rustup >/dev/null; then
+  rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt || true
+fi

@@ -1,0 +1,373 @@
+//! Control-plane configuration (TOML, unknown keys rejected). The binary reads the file,
+//! applies command-line flags and environment overrides, then calls [`CpConfig::validate`]
+//! before binding any port.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ocsp::HashAlg;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CpConfig {
+    /// RocksDB directory (`--data-dir`).
+    pub data_dir: PathBuf,
+    pub admin: AdminConfig,
+    pub public: PublicConfig,
+    pub distribution: DistributionConfig,
+    pub ocsp: OcspConfig,
+    pub crl: CrlConfig,
+    pub replication: ReplicationConfig,
+    pub issuance: IssuanceConfig,
+    /// Issuance profiles by name; `default` is used when a request names none.
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+impl Default for CpConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("/var/lib/sigil-cp"),
+            admin: AdminConfig::default(),
+            public: PublicConfig::default(),
+            distribution: DistributionConfig::default(),
+            ocsp: OcspConfig::default(),
+            crl: CrlConfig::default(),
+            replication: ReplicationConfig::default(),
+            issuance: IssuanceConfig::default(),
+            profiles: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Listener for the management API, metrics and the replication stream.
+    pub listen: SocketAddr,
+    /// Bearer token for the management API; `SIGIL_ADMIN_TOKEN` overrides it.
+    pub bearer_token: Option<String>,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9444)),
+            bearer_token: None,
+            max_body_bytes: 1 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PublicConfig {
+    /// Public (enrollment) listener; disabled when absent.
+    pub listen: Option<SocketAddr>,
+}
+
+/// Where relying parties fetch status: written into issued certificates (AIA, CRL DP).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DistributionConfig {
+    /// Base URL of the data planes, e.g. `http://pki.example.com`.
+    /// OCSP: `{base_url}/ocsp`, CA Issuers: `{base_url}/ca/{issuer_id}.cer`,
+    /// CRL: `{base_url}/crl/{issuer_id}.crl`.
+    pub base_url: String,
+}
+
+impl Default for DistributionConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "http://127.0.0.1:8080".into(),
+        }
+    }
+}
+
+/// Who signs OCSP responses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OcspSignerMode {
+    /// A short-lived delegated responder certificate per CA (RFC 6960 §4.2.2.2).
+    Delegated,
+    /// The CA key itself.
+    Ca,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OcspConfig {
+    /// nextUpdate − thisUpdate, hours (CA/B Forum BR 4.9.10: 8 h ..= 10 days).
+    pub validity_hours: u32,
+    /// Re-sign a response when it is this old, hours (BR: ≤ 4 days, and ≥ 8 h before nextUpdate).
+    pub refresh_after_hours: u32,
+    /// CertID hash algorithms to pre-sign for.
+    pub hash_algorithms: Vec<HashAlg>,
+    pub signer: OcspSignerMode,
+    /// Validity of delegated responder certificates, days.
+    pub responder_validity_days: u32,
+    /// Parallel signing workers for the refresher (0 = number of cores).
+    pub refresh_workers: usize,
+    /// Certificates re-signed per refresher batch (one write batch each).
+    pub refresh_batch: usize,
+    /// Seconds between refresher scans.
+    pub refresh_interval_secs: u64,
+}
+
+impl Default for OcspConfig {
+    fn default() -> Self {
+        Self {
+            validity_hours: 96,
+            refresh_after_hours: 48,
+            hash_algorithms: vec![HashAlg::Sha1, HashAlg::Sha256],
+            signer: OcspSignerMode::Delegated,
+            responder_validity_days: 14,
+            refresh_workers: 0,
+            refresh_batch: 256,
+            refresh_interval_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CrlConfig {
+    /// nextUpdate − thisUpdate, days.
+    pub validity_days: u32,
+    /// Regenerate at least this often, hours.
+    pub regenerate_every_hours: u32,
+    /// Delay after a revocation before regenerating, collecting further revocations, ms.
+    pub debounce_ms: u64,
+}
+
+impl Default for CrlConfig {
+    fn default() -> Self {
+        Self {
+            validity_days: 7,
+            regenerate_every_hours: 24,
+            debounce_ms: 2000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplicationConfig {
+    /// Log records kept; a subscriber further behind gets a snapshot.
+    pub retain_records: u64,
+    /// Idle heartbeat interval, seconds.
+    pub heartbeat_secs: u64,
+    /// Bearer token for subscribers; `SIGIL_REPLICATION_TOKEN` overrides it.
+    pub token: Option<String>,
+}
+
+impl Default for ReplicationConfig {
+    fn default() -> Self {
+        Self {
+            retain_records: 1_000_000,
+            heartbeat_secs: 5,
+            token: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IssuanceConfig {
+    /// Validity of CA certificates created without `validity_days`.
+    pub ca_validity_days: u32,
+}
+
+impl Default for IssuanceConfig {
+    fn default() -> Self {
+        Self {
+            ca_validity_days: 3650,
+        }
+    }
+}
+
+/// SAN types a profile may copy from a CSR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SanType {
+    Dns,
+    Ip,
+    Email,
+    Uri,
+}
+
+/// An issuance profile.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Profile {
+    pub validity_days: u32,
+    pub max_validity_days: u32,
+    /// RFC 5280 §4.2.1.3 names, e.g. `digitalSignature`, `keyEncipherment`.
+    pub key_usage: Vec<String>,
+    /// `serverAuth`, `clientAuth`, `codeSigning`, `emailProtection`, `timeStamping`, `ocspSigning`.
+    pub extended_key_usage: Vec<String>,
+    pub allowed_san_types: Vec<SanType>,
+    /// Refuse CSRs without any SAN.
+    pub require_san: bool,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Self {
+            validity_days: 90,
+            max_validity_days: 398,
+            key_usage: vec!["digitalSignature".into()],
+            extended_key_usage: vec!["serverAuth".into(), "clientAuth".into()],
+            allowed_san_types: vec![SanType::Dns, SanType::Ip, SanType::Email, SanType::Uri],
+            require_san: false,
+        }
+    }
+}
+
+pub const KEY_USAGE_NAMES: &[&str] = &[
+    "digitalSignature",
+    "nonRepudiation",
+    "keyEncipherment",
+    "dataEncipherment",
+    "keyAgreement",
+    "keyCertSign",
+    "cRLSign",
+    "encipherOnly",
+    "decipherOnly",
+];
+
+pub const EKU_NAMES: &[&str] = &[
+    "serverAuth",
+    "clientAuth",
+    "codeSigning",
+    "emailProtection",
+    "timeStamping",
+    "ocspSigning",
+];
+
+impl CpConfig {
+    /// The profile called `name` (the built-in default when `default` is not configured).
+    pub fn profile(&self, name: &str) -> Option<Profile> {
+        match self.profiles.get(name) {
+            Some(p) => Some(p.clone()),
+            None if name == "default" => Some(Profile::default()),
+            None => None,
+        }
+    }
+
+    /// Checks every constraint; returns all problems found, not just the first.
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        let mut errs = Vec::new();
+        let o = &self.ocsp;
+        if !(8..=240).contains(&o.validity_hours) {
+            errs.push(format!(
+                "ocsp.validity_hours = {}: must be between 8 and 240 (CA/B Forum BR 4.9.10)",
+                o.validity_hours
+            ));
+        }
+        if o.refresh_after_hours == 0 || o.refresh_after_hours > 96 {
+            errs.push(format!(
+                "ocsp.refresh_after_hours = {}: must be between 1 and 96 (BR 4.9.10)",
+                o.refresh_after_hours
+            ));
+        }
+        if o.validity_hours < o.refresh_after_hours + 8 {
+            errs.push(
+                "ocsp.refresh_after_hours must leave at least 8 hours before nextUpdate".into(),
+            );
+        }
+        if o.hash_algorithms.is_empty() {
+            errs.push("ocsp.hash_algorithms must not be empty".into());
+        }
+        if o.signer == OcspSignerMode::Delegated
+            && o.responder_validity_days * 24 < o.validity_hours + 24
+        {
+            errs.push(
+                "ocsp.responder_validity_days must exceed ocsp.validity_hours by at least a day"
+                    .into(),
+            );
+        }
+        if o.refresh_batch == 0 {
+            errs.push("ocsp.refresh_batch must be at least 1".into());
+        }
+        if self.crl.validity_days == 0 || self.crl.validity_days > 366 {
+            errs.push("crl.validity_days must be between 1 and 366".into());
+        }
+        if self.crl.regenerate_every_hours == 0
+            || self.crl.regenerate_every_hours >= self.crl.validity_days * 24
+        {
+            errs.push(
+                "crl.regenerate_every_hours must be at least 1 and less than crl.validity_days"
+                    .into(),
+            );
+        }
+        if self.replication.retain_records == 0 {
+            errs.push("replication.retain_records must be at least 1".into());
+        }
+        if self.replication.heartbeat_secs == 0 {
+            errs.push("replication.heartbeat_secs must be at least 1".into());
+        }
+        if !(self.distribution.base_url.starts_with("http://")
+            || self.distribution.base_url.starts_with("https://"))
+        {
+            errs.push("distribution.base_url must be an http:// or https:// URL".into());
+        }
+        if self.admin.max_body_bytes < 1024 {
+            errs.push("admin.max_body_bytes must be at least 1024".into());
+        }
+        for (name, p) in &self.profiles {
+            if p.validity_days == 0 || p.validity_days > p.max_validity_days {
+                errs.push(format!(
+                    "profiles.{name}: validity_days must be between 1 and max_validity_days"
+                ));
+            }
+            for ku in &p.key_usage {
+                if !KEY_USAGE_NAMES.contains(&ku.as_str()) {
+                    errs.push(format!("profiles.{name}: unknown key_usage {ku:?}"));
+                }
+            }
+            for eku in &p.extended_key_usage {
+                if !EKU_NAMES.contains(&eku.as_str()) {
+                    errs.push(format!(
+                        "profiles.{name}: unknown extended_key_usage {eku:?}"
+                    ));
+                }
+            }
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(errs)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        CpConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn br_limits_are_enforced() {
+        let mut c = CpConfig::default();
+        c.ocsp.validity_hours = 241;
+        c.ocsp.refresh_after_hours = 100;
+        let errs = c.validate().unwrap_err();
+        assert_eq!(errs.len(), 2, "{errs:?}");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        // The shared crate has no TOML dependency; JSON exercises the same serde attributes.
+        assert!(serde_json::from_str::<CpConfig>(r#"{"ocsp": {"validity_hour": 1}}"#).is_err());
+        assert!(serde_json::from_str::<CpConfig>(r#"{"ocsp": {"validity_hours": 24}}"#).is_ok());
+    }
+}

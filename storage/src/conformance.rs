@@ -1,0 +1,142 @@
+//! Behaviour every [`Store`] implementation must have. Implementations call [`run_all`] from
+//! their tests with a constructor for a fresh, empty store.
+
+use crate::{Durability, ReadView, Store, WriteBatch};
+
+/// Column families the suite uses.
+pub const CFS: &[&str] = &["a", "b"];
+
+/// Runs every check against fresh stores from `make`.
+pub fn run_all(make: &dyn Fn(&[&str]) -> Box<dyn Store>) {
+    put_get_delete(make(CFS).as_ref());
+    batch_is_atomic_across_cfs(make(CFS).as_ref());
+    scan_order_and_bounds(make(CFS).as_ref());
+    snapshot_isolation(make(CFS).as_ref());
+    delete_range_and_last(make(CFS).as_ref());
+    unknown_cf_is_an_error(make(CFS).as_ref());
+}
+
+fn collect(s: &dyn ReadView, cf: &str, from: &[u8], to: Option<&[u8]>) -> Vec<Vec<u8>> {
+    let mut keys = Vec::new();
+    s.scan(cf, from, to, &mut |k, _| {
+        keys.push(k.to_vec());
+        true
+    })
+    .unwrap();
+    keys
+}
+
+fn put_get_delete(s: &dyn Store) {
+    let mut b = WriteBatch::new();
+    b.put("a", b"k1".to_vec(), b"v1".to_vec());
+    s.write(b, Durability::Sync).unwrap();
+    assert_eq!(s.get("a", b"k1").unwrap().as_deref(), Some(&b"v1"[..]));
+    assert_eq!(
+        s.get("b", b"k1").unwrap(),
+        None,
+        "column families are separate"
+    );
+    let mut b = WriteBatch::new();
+    b.put("a", b"k1".to_vec(), b"v2".to_vec());
+    s.write(b, Durability::Buffered).unwrap();
+    assert_eq!(s.get("a", b"k1").unwrap().as_deref(), Some(&b"v2"[..]));
+    let mut b = WriteBatch::new();
+    b.delete("a", b"k1".to_vec());
+    b.delete("a", b"missing".to_vec());
+    s.write(b, Durability::Sync).unwrap();
+    assert_eq!(s.get("a", b"k1").unwrap(), None);
+}
+
+fn batch_is_atomic_across_cfs(s: &dyn Store) {
+    let mut b = WriteBatch::new();
+    b.put("a", b"x".to_vec(), b"1".to_vec());
+    b.put("b", b"y".to_vec(), b"2".to_vec());
+    b.put("nope", b"z".to_vec(), b"3".to_vec());
+    assert!(s.write(b, Durability::Sync).is_err());
+    assert_eq!(
+        s.get("a", b"x").unwrap(),
+        None,
+        "a failed batch writes nothing"
+    );
+    let mut b = WriteBatch::new();
+    b.put("a", b"x".to_vec(), b"1".to_vec());
+    b.put("b", b"y".to_vec(), b"2".to_vec());
+    s.write(b, Durability::Sync).unwrap();
+    assert!(s.get("a", b"x").unwrap().is_some() && s.get("b", b"y").unwrap().is_some());
+}
+
+fn scan_order_and_bounds(s: &dyn Store) {
+    let mut b = WriteBatch::new();
+    for k in [&b"p\x02"[..], b"p\x01", b"q", b"p\xff", b"o"] {
+        b.put("a", k.to_vec(), b"v".to_vec());
+    }
+    s.write(b, Durability::Sync).unwrap();
+    assert_eq!(
+        collect(s, "a", b"", None),
+        vec![
+            b"o".to_vec(),
+            b"p\x01".to_vec(),
+            b"p\x02".to_vec(),
+            b"p\xff".to_vec(),
+            b"q".to_vec()
+        ]
+    );
+    assert_eq!(
+        collect(s, "a", b"p\x02", Some(b"q")),
+        vec![b"p\x02".to_vec(), b"p\xff".to_vec()]
+    );
+    let mut seen = Vec::new();
+    s.scan_prefix("a", b"p", &mut |k, _| {
+        seen.push(k.to_vec());
+        seen.len() < 2
+    })
+    .unwrap();
+    assert_eq!(
+        seen,
+        vec![b"p\x01".to_vec(), b"p\x02".to_vec()],
+        "visitor can stop early"
+    );
+}
+
+fn snapshot_isolation(s: &dyn Store) {
+    let mut b = WriteBatch::new();
+    b.put("a", b"k".to_vec(), b"old".to_vec());
+    s.write(b, Durability::Sync).unwrap();
+    s.with_snapshot(&mut |snap| {
+        let mut b = WriteBatch::new();
+        b.put("a", b"k".to_vec(), b"new".to_vec());
+        b.put("a", b"k2".to_vec(), b"new".to_vec());
+        s.write(b, Durability::Sync).unwrap();
+        assert_eq!(snap.get("a", b"k").unwrap().as_deref(), Some(&b"old"[..]));
+        assert_eq!(collect(snap, "a", b"", None), vec![b"k".to_vec()]);
+        assert_eq!(snap.last("a").unwrap().unwrap().0, b"k".to_vec());
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(s.get("a", b"k").unwrap().as_deref(), Some(&b"new"[..]));
+}
+
+fn delete_range_and_last(s: &dyn Store) {
+    assert_eq!(s.last("a").unwrap(), None);
+    let mut b = WriteBatch::new();
+    for i in 0u64..10 {
+        b.put("a", i.to_be_bytes().to_vec(), vec![i as u8]);
+    }
+    s.write(b, Durability::Sync).unwrap();
+    assert_eq!(s.last("a").unwrap().unwrap().1, vec![9]);
+    let mut b = WriteBatch::new();
+    b.delete_range(
+        "a",
+        0u64.to_be_bytes().to_vec(),
+        5u64.to_be_bytes().to_vec(),
+    );
+    s.write(b, Durability::Sync).unwrap();
+    let keys = collect(s, "a", b"", None);
+    assert_eq!(keys.len(), 5);
+    assert_eq!(keys[0], 5u64.to_be_bytes().to_vec());
+}
+
+fn unknown_cf_is_an_error(s: &dyn Store) {
+    assert!(s.get("nope", b"k").is_err());
+    assert!(s.last("nope").is_err());
+}

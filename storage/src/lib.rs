@@ -1,0 +1,102 @@
+//! Sigil's storage abstraction: ordered key/value column families with atomic write batches,
+//! durable (fsync'd) commits and consistent read snapshots.
+//!
+//! This crate does not depend on RocksDB: `sigil-storage-rocksdb` implements [`Store`] for
+//! production and [`MemStore`] serves unit tests. Both pass [`conformance`] (feature
+//! `conformance`), so code written against the trait behaves the same on either.
+
+mod batch;
+mod memory;
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+
+pub use batch::{BatchOp, WriteBatch};
+pub use memory::MemStore;
+
+use thiserror::Error;
+
+/// Storage failures. `Io` carries the backend's message for logs; callers map every variant
+/// to an internal error and never show it to clients.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("unknown column family {0:?}")]
+    UnknownCf(String),
+    #[error("storage backend error: {0}")]
+    Io(String),
+    #[error("corrupt record in {cf}: {detail}")]
+    Corrupt { cf: String, detail: String },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// How a write batch reaches the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// The write is on stable storage (WAL fsync'd) before `write` returns: used for anything
+    /// acknowledged to a client with 2xx.
+    Sync,
+    /// The write is in the WAL but may be lost on power failure (not on process crash);
+    /// used for state that can be recomputed, such as refreshed OCSP responses.
+    Buffered,
+}
+
+/// Read access to a store or to a snapshot of it.
+pub trait ReadView {
+    /// The value under `key`, if any.
+    fn get(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>>;
+
+    /// Visits keys `>= from` (and `< to` when given) in ascending byte order until `visit`
+    /// returns `false`.
+    fn scan(
+        &self,
+        cf: &str,
+        from: &[u8],
+        to: Option<&[u8]>,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<()>;
+
+    /// The entry with the greatest key in `cf`, if any.
+    fn last(&self, cf: &str) -> Result<Option<(Vec<u8>, Vec<u8>)>>;
+
+    /// Visits every key starting with `prefix`.
+    fn scan_prefix(
+        &self,
+        cf: &str,
+        prefix: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<()> {
+        match prefix_end(prefix) {
+            Some(end) => self.scan(cf, prefix, Some(&end), visit),
+            None => self.scan(cf, prefix, None, visit),
+        }
+    }
+}
+
+/// A durable, shareable store.
+pub trait Store: ReadView + Send + Sync + 'static {
+    /// Applies every operation of `batch` atomically: after a crash either all or none of
+    /// them are visible.
+    fn write(&self, batch: WriteBatch, durability: Durability) -> Result<()>;
+
+    /// Runs `f` against a consistent point-in-time view: writes committed after the snapshot
+    /// was taken are not visible to it. The snapshot lives as long as `f` runs.
+    fn with_snapshot(&self, f: &mut dyn FnMut(&dyn ReadView) -> Result<()>) -> Result<()>;
+
+    /// Approximate on-disk size in bytes, for metrics.
+    fn approximate_size(&self) -> u64 {
+        0
+    }
+}
+
+/// The smallest key greater than every key with this prefix (`None` if the prefix is all 0xff).
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last != 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
