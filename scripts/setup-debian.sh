@@ -10,7 +10,7 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(build-essential pkg-config clang libclang-dev cmake openssl curl ca-certificates
-      python3 python3-cryptography softhsm2 opensc openssh-client openssh-server wrk nginx-light util-linux)
+      python3 python3-cryptography softhsm2 opensc openssh-client openssh-server wrk nginx-light util-linux jq)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

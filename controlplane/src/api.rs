@@ -64,6 +64,17 @@ pub fn router(state: Shared) -> Router {
         .with_state(state)
 }
 
+/// The public listener's router: liveness only until enrollment (EST) is served there.
+pub fn public_router() -> Router {
+    Router::new()
+        .route(
+            "/health",
+            get(|| async { axum::Json(serde_json::json!({"status": "healthy"})) }),
+        )
+        .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
+}
+
 /// `Authorization: Bearer <token>` compared in constant time.
 pub fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
     let Some(value) = headers

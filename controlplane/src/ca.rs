@@ -89,13 +89,17 @@ pub struct NewCa {
     pub not_after: i64,
 }
 
+/// A newly created CA: its record, signer and the PKCS#8 key to store.
+#[derive(Debug)]
+pub struct CreatedCa {
+    pub record: CaRecord,
+    pub signer: Arc<dyn Signer>,
+    pub pkcs8: Vec<u8>,
+}
+
 /// Creates a CA key and certificate, self-signed or signed by `parent`. Returns the record and
 /// the PKCS#8 key to store.
-pub fn create_ca(
-    new: &NewCa,
-    parent: Option<&CaRuntime>,
-    now: i64,
-) -> Result<(CaRecord, Arc<dyn Signer>, Vec<u8>), PkiError> {
+pub fn create_ca(new: &NewCa, parent: Option<&CaRuntime>, now: i64) -> Result<CreatedCa, PkiError> {
     let (signer, pkcs8) = SoftwareSigner::generate(new.key_algorithm)?;
     let spki = signer.public_key_der().to_vec();
     let key_id =
@@ -153,7 +157,11 @@ pub fn create_ca(
         key_id,
         responder: None,
     };
-    Ok((record, signer, pkcs8))
+    Ok(CreatedCa {
+        record,
+        signer,
+        pkcs8,
+    })
 }
 
 /// Builds the record of an imported CA after checking that the key matches the certificate.
@@ -261,7 +269,7 @@ pub fn issue_responder(
         template: ResponderTemplate::new(
             &key_id,
             signer.signature_algorithm_der().to_vec(),
-            &[cert_der.clone()],
+            std::slice::from_ref(&cert_der),
         ),
         signer,
         not_after,
@@ -290,7 +298,7 @@ pub fn load_responder(
         template: ResponderTemplate::new(
             &key_id,
             signer.signature_algorithm_der().to_vec(),
-            &[rec.cert_der.clone()],
+            std::slice::from_ref(&rec.cert_der),
         ),
         signer,
         not_after: rec.not_after,

@@ -71,7 +71,7 @@ mod tests {
     fn toml_rejects_unknown_keys_and_reads_known_ones() {
         assert!(toml::from_str::<CpConfig>("[ocsp]\nvalidity_hour = 5\n").is_err());
         let c: CpConfig = toml::from_str(
-            "[replication]\nretain_records = 5\n[ocsp]\nhash_algorithms = [\"Sha256\"]\n",
+            "[replication]\nretain_records = 5\n[ocsp]\nhash_algorithms = [\"sha256\"]\n",
         )
         .unwrap();
         assert_eq!(c.replication.retain_records, 5);

@@ -52,11 +52,7 @@ fn load(cli: &Cli) -> Result<CpConfig, Vec<String>> {
         None => CpConfig::default(),
     };
     match &cli.command {
-        Some(Command::Init { data_dir }) => {
-            if let Some(d) = data_dir {
-                cfg.data_dir = d.clone();
-            }
-        }
+        Some(Command::Init { data_dir: Some(d) }) => cfg.data_dir = d.clone(),
         Some(Command::Serve {
             data_dir,
             admin_listen,
@@ -76,7 +72,7 @@ fn load(cli: &Cli) -> Result<CpConfig, Vec<String>> {
                 cfg.distribution.base_url = b.clone();
             }
         }
-        None => {}
+        Some(Command::Init { data_dir: None }) | None => {}
     }
     cfg.validate()?;
     Ok(cfg)

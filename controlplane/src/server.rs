@@ -54,12 +54,29 @@ pub async fn serve(
             }
         })
     };
+    let public_listen = auth.config.public.listen;
     let state = Arc::new(AppState {
         authority: auth.clone(),
         admin_token,
         replication_token,
     });
     let listener = tokio::net::TcpListener::bind(listen).await?;
+    // The public (enrollment) listener is separate from the admin one; EST arrives there later.
+    let public_task = match public_listen {
+        Some(addr) => {
+            let public = tokio::net::TcpListener::bind(addr).await?;
+            tracing::info!(public = %public.local_addr()?, "public listener up");
+            let mut stop = shutdown_rx.clone();
+            Some(tokio::spawn(async move {
+                let _ = axum::serve(public, api::public_router())
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.changed().await;
+                    })
+                    .await;
+            }))
+        }
+        None => None,
+    };
     tracing::info!(admin = %listener.local_addr()?, head = auth.db.head(), "sigil-cp listening");
     axum::serve(
         listener,
@@ -72,6 +89,9 @@ pub async fn serve(
     .await?;
     let _ = shutdown_tx.send(true);
     let _ = tokio::join!(crl_task, refresh_task, head_task);
+    if let Some(t) = public_task {
+        let _ = t.await;
+    }
     Ok(())
 }
 

@@ -131,10 +131,11 @@ pub fn cert_pem(der: &[u8]) -> String {
 /// Decodes a certificate from PEM or DER.
 pub fn decode_cert(input: &[u8]) -> Result<Certificate, der::Error> {
     use der::DecodePem;
+    // Only PEM is trimmed: DER is binary and may end in a byte that looks like whitespace.
     let t = input.trim_ascii();
     if t.starts_with(b"-----BEGIN") {
         Certificate::from_pem(t)
     } else {
-        Certificate::from_der(t)
+        Certificate::from_der(input)
     }
 }

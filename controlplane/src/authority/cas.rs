@@ -134,7 +134,8 @@ impl Authority {
                 not_before: now - 3600,
                 not_after: now + i64::from(days) * 86_400,
             };
-            ca::create_ca(&new, parent.as_deref(), now)?
+            let created = ca::create_ca(&new, parent.as_deref(), now)?;
+            (created.record, created.signer, created.pkcs8)
         };
         let rt = Arc::new(CaRuntime::new(record.clone(), signer)?);
         let mut batch = WriteBatch::new();

@@ -41,7 +41,8 @@ pub fn verify_csr(input: &[u8]) -> Result<VerifiedCsr, CsrError> {
     let req = if trimmed.starts_with(b"-----BEGIN") {
         CertReq::from_pem(trimmed).map_err(|e| CsrError::Decode(e.to_string()))?
     } else {
-        CertReq::from_der(trimmed).map_err(|e| CsrError::Decode(e.to_string()))?
+        // DER is binary: never trimmed (a signature may end in a whitespace-valued byte).
+        CertReq::from_der(input).map_err(|e| CsrError::Decode(e.to_string()))?
     };
     let info_der = req
         .info

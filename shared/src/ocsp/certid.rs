@@ -15,6 +15,7 @@ use crate::der::{self, DerError, Reader, TAG_BIT_STRING, TAG_SEQUENCE};
 
 /// The CertID hash algorithms Sigil pre-signs for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum HashAlg {
     /// id-sha1 (1.3.14.3.2.26): what most OCSP clients, openssl included, send by default.
     Sha1,
@@ -33,7 +34,7 @@ impl HashAlg {
     pub const ALL: [HashAlg; 2] = [HashAlg::Sha1, HashAlg::Sha256];
 
     /// Digest length in bytes.
-    pub const fn len(self) -> usize {
+    pub const fn digest_len(self) -> usize {
         match self {
             HashAlg::Sha1 => 20,
             HashAlg::Sha256 => 32,
@@ -71,19 +72,15 @@ impl HashAlg {
     }
 
     /// DER of the AlgorithmIdentifier with NULL parameters, as written in CertIDs we produce.
-    pub fn algorithm_identifier(self) -> Vec<u8> {
-        let oid = self.oid();
-        let mut out = Vec::with_capacity(oid.len() + 4);
-        der::push_header(&mut out, TAG_SEQUENCE, oid.len() + 2);
-        out.extend_from_slice(oid);
-        out.extend_from_slice(&[0x05, 0x00]);
-        out
-    }
-
-    fn oid(self) -> &'static [u8] {
+    pub const fn algorithm_identifier(self) -> &'static [u8] {
         match self {
-            HashAlg::Sha1 => OID_SHA1,
-            HashAlg::Sha256 => OID_SHA256,
+            HashAlg::Sha1 => &[
+                0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00,
+            ],
+            HashAlg::Sha256 => &[
+                0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
+                0x00,
+            ],
         }
     }
 
@@ -140,7 +137,10 @@ impl CertIdKey {
 
     /// `alg || issuerNameHash || issuerKeyHash`: identifies the issuer.
     pub fn issuer_prefix(&self) -> &[u8] {
-        let n = self.alg().map_or(0, |a| 1 + 2 * a.len()).min(self.0.len());
+        let n = self
+            .alg()
+            .map_or(0, |a| 1 + 2 * a.digest_len())
+            .min(self.0.len());
         &self.0[..n]
     }
 
@@ -223,5 +223,23 @@ pub fn subject_public_key_bits(spki_der: &[u8]) -> Result<(&[u8], &[u8]), DerErr
     match bits.value.split_first() {
         Some((0, key)) => Ok((alg.raw, key)),
         _ => Err(DerError::Truncated),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn algorithm_identifiers_are_oid_plus_null() {
+        for (alg, oid) in [(HashAlg::Sha1, OID_SHA1), (HashAlg::Sha256, OID_SHA256)] {
+            let seq = der::read_single(alg.algorithm_identifier(), TAG_SEQUENCE).unwrap();
+            assert_eq!(&seq.value[..oid.len()], oid);
+            assert_eq!(&seq.value[oid.len()..], &[0x05, 0x00]);
+            assert_eq!(
+                HashAlg::from_algorithm_identifier(seq.value).unwrap(),
+                Some(alg)
+            );
+        }
     }
 }

@@ -46,7 +46,7 @@ impl RequestedCert<'_> {
     /// The lookup key, if the hash algorithm and hash lengths are ones Sigil signs for.
     pub fn key(&self) -> Option<CertIdKey> {
         let alg = self.alg?;
-        if self.name_hash.len() != alg.len() || self.key_hash.len() != alg.len() {
+        if self.name_hash.len() != alg.digest_len() || self.key_hash.len() != alg.digest_len() {
             return None;
         }
         Some(CertIdKey::new(

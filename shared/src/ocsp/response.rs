@@ -130,8 +130,8 @@ impl ResponderTemplate {
         let key = single.cert_id;
         let alg = key.alg().expect("CertIdKey built by CertIdKey::new");
         let alg_id = alg.algorithm_identifier();
-        let name_hash = &key.as_bytes()[1..1 + alg.len()];
-        let key_hash = &key.as_bytes()[1 + alg.len()..1 + 2 * alg.len()];
+        let name_hash = &key.as_bytes()[1..1 + alg.digest_len()];
+        let key_hash = &key.as_bytes()[1 + alg.digest_len()..1 + 2 * alg.digest_len()];
         let serial = key.serial();
         let cert_id_len = alg_id.len()
             + tlv_len(name_hash.len())
@@ -158,7 +158,7 @@ impl ResponderTemplate {
         push_header(&mut out, TAG_SEQUENCE, responses_len);
         push_header(&mut out, TAG_SEQUENCE, single_len);
         push_header(&mut out, TAG_SEQUENCE, cert_id_len);
-        out.extend_from_slice(&alg_id);
+        out.extend_from_slice(alg_id);
         push_tlv(&mut out, TAG_OCTET_STRING, name_hash);
         push_tlv(&mut out, TAG_OCTET_STRING, key_hash);
         push_tlv(&mut out, der::TAG_INTEGER, serial);

@@ -11,7 +11,12 @@ use x509_ocsp::{
 use super::*;
 
 fn sample_key(alg: HashAlg, serial: &[u8]) -> CertIdKey {
-    CertIdKey::new(alg, &vec![0x11; alg.len()], &vec![0x22; alg.len()], serial)
+    CertIdKey::new(
+        alg,
+        &vec![0x11; alg.digest_len()],
+        &vec![0x22; alg.digest_len()],
+        serial,
+    )
 }
 
 fn x509_request(alg: HashAlg, serial: &[u8]) -> Vec<u8> {
@@ -24,8 +29,8 @@ fn x509_request(alg: HashAlg, serial: &[u8]) -> Vec<u8> {
             oid,
             parameters: Some(::der::asn1::Null.into()),
         },
-        issuer_name_hash: OctetString::new(vec![0x11; alg.len()]).unwrap(),
-        issuer_key_hash: OctetString::new(vec![0x22; alg.len()]).unwrap(),
+        issuer_name_hash: OctetString::new(vec![0x11; alg.digest_len()]).unwrap(),
+        issuer_key_hash: OctetString::new(vec![0x22; alg.digest_len()]).unwrap(),
         serial_number: SerialNumber::new(serial).unwrap(),
     };
     let req = OcspRequest {
@@ -166,7 +171,7 @@ proptest! {
         let key = parsed.certs[0].key().unwrap();
         prop_assert_eq!(key.serial(), &canon[..]);
         prop_assert_eq!(key.alg(), Some(alg));
-        prop_assert_eq!(key.issuer_prefix().len(), 1 + 2 * alg.len());
+        prop_assert_eq!(key.issuer_prefix().len(), 1 + 2 * alg.digest_len());
     }
 
     #[test]

@@ -1,0 +1,15 @@
+//! The shipped example configuration parses and validates.
+
+use sigil_shared::config::CpConfig;
+
+#[test]
+fn example_config_is_valid() {
+    let text = include_str!("../../deploy/config/sigil-cp.toml");
+    let cfg: CpConfig = toml::from_str(text).expect("example config parses");
+    cfg.validate().expect("example config validates");
+    assert!(cfg.profile("server").unwrap().require_san);
+    assert!(
+        cfg.profile("default").is_some(),
+        "the built-in default profile exists"
+    );
+}

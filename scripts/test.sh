@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): system packages, formatting, lints, unit and
+# end-to-end tests. Uses a cargo target dir outside the clone as a cache when possible.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  bash scripts/setup-debian.sh
+fi
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/sigil-target}"
+mkdir -p "$CARGO_TARGET_DIR" 2>/dev/null || export CARGO_TARGET_DIR="$PWD/target"
+export CARGO_TERM_COLOR=never
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+# End-to-end tests run the real binaries: build them first.
+cargo build --workspace --bins --locked
+cargo test --workspace --locked -- --test-threads=2

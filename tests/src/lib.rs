@@ -1,0 +1,413 @@
+//! Helpers for end-to-end tests: run a real `sigil-cp` process on a private data directory and
+//! talk to it over HTTP, with real `openssl` as the client-side judge.
+//!
+//! - [`ControlPlane`]: `sigil-cp init` + `sigil-cp serve` on a free loopback port, killed on drop.
+//! - [`pki`]: CSRs, PEM/DER and `openssl` invocations.
+//! - [`stream`]: a blocking subscriber of the replication stream.
+//! - [`rawhttp`]: raw-socket HTTP for oversized bodies.
+//!
+//! The binaries must be built first (`cargo build --workspace --bins`); [`bin_path`] finds them
+//! next to the test executable, or in `SIGIL_BIN_DIR`. Set `SIGIL_KEEP_TMP=1` to keep the
+//! temporary directories (data dir, logs, PEM files) of every test for inspection.
+
+pub mod api;
+pub mod pki;
+pub mod rawhttp;
+pub mod stream;
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub use api::{assert_api_error, id_of, CertFiles, Issued, ISSUE_PATH};
+pub use pki::{gen_csr, run, run_unchecked, write_file};
+
+/// Bearer token of the admin API, given to every control plane the tests start.
+pub const ADMIN_TOKEN: &str = "admin-secret-for-tests";
+/// Bearer token of the replication stream.
+pub const REPLICATION_TOKEN: &str = "repl-secret-for-tests";
+
+/// Path of a binary of this workspace (`sigil-cp`, ...).
+///
+/// `current_exe()` is `<target>/debug/deps/<test>-<hash>`, so the binaries live two levels up;
+/// `SIGIL_BIN_DIR` overrides the directory.
+pub fn bin_path(name: &str) -> PathBuf {
+    let dir = match std::env::var_os("SIGIL_BIN_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            let exe = std::env::current_exe().expect("current_exe");
+            exe.parent()
+                .and_then(Path::parent)
+                .expect("test executable is in <target>/<profile>/deps")
+                .to_path_buf()
+        }
+    };
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    if !path.is_file() {
+        panic!(
+            "binary {name} not found at {}: run `cargo build --workspace --bins` first \
+             (with the same CARGO_TARGET_DIR), or point SIGIL_BIN_DIR at the directory holding it",
+            path.display()
+        );
+    }
+    path
+}
+
+/// A free loopback port (bound, read and released: a tiny race with other processes remains,
+/// which [`ControlPlane`] absorbs by retrying).
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local_addr").port()
+}
+
+/// A response as received: status, content type and raw body.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// The body as JSON, or `Value::String` of the (lossy) text when it is not JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&self.body).into()))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A running `sigil-cp serve` on its own temporary data directory.
+pub struct ControlPlane {
+    dir: tempfile::TempDir,
+    data_dir: PathBuf,
+    extra_args: Vec<String>,
+    port: u16,
+    child: Option<Child>,
+    client: reqwest::blocking::Client,
+    starts: u32,
+    /// Set once the logs were printed in a panic message (Drop then does not repeat them).
+    logs_shown: bool,
+}
+
+impl ControlPlane {
+    /// `init` a fresh data directory and `serve` it.
+    pub fn start() -> Self {
+        Self::start_with_args(&[])
+    }
+
+    /// Like [`ControlPlane::start`] with `--config FILE`, FILE (in the temp dir) holding `toml`.
+    pub fn start_with_config(toml: &str) -> Self {
+        let dir = new_tempdir();
+        let path = dir.path().join("sigil-cp.toml");
+        write_file(&path, toml);
+        Self::launch(
+            dir,
+            vec!["--config".into(), path.to_str().expect("utf-8 path").into()],
+        )
+    }
+
+    /// `init` a fresh data directory and `serve` it with `extra` appended to the serve command.
+    pub fn start_with_args(extra: &[&str]) -> Self {
+        Self::launch(new_tempdir(), extra.iter().map(|s| s.to_string()).collect())
+    }
+
+    fn launch(dir: tempfile::TempDir, extra_args: Vec<String>) -> Self {
+        let data_dir = dir.path().join("data");
+        std::fs::create_dir_all(dir.path().join("work")).expect("mkdir work");
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("http client");
+        let mut cp = ControlPlane {
+            dir,
+            data_dir,
+            extra_args,
+            port: 0,
+            child: None,
+            client,
+            starts: 0,
+            logs_shown: false,
+        };
+        cp.init();
+        cp.spawn_and_wait();
+        cp
+    }
+
+    fn init(&self) {
+        let out = Command::new(bin_path("sigil-cp"))
+            .arg("init")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .envs(Self::env())
+            .stdin(Stdio::null())
+            .output()
+            .expect("spawn sigil-cp init");
+        if !out.status.success() {
+            panic!(
+                "`sigil-cp init --data-dir {}` failed with {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                self.data_dir.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+
+    fn env() -> [(&'static str, &'static str); 3] {
+        [
+            ("SIGIL_ADMIN_TOKEN", ADMIN_TOKEN),
+            ("SIGIL_REPLICATION_TOKEN", REPLICATION_TOKEN),
+            ("RUST_LOG", "info"),
+        ]
+    }
+
+    fn log_file(&self, which: &str) -> File {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(which))
+            .expect("open log file")
+    }
+
+    /// Spawns `serve` on a fresh port and waits for `/health`; retries on a port race.
+    fn spawn_and_wait(&mut self) {
+        let mut last_err = String::new();
+        for _attempt in 0..3 {
+            self.starts += 1;
+            self.port = free_port();
+            for f in ["stdout.log", "stderr.log"] {
+                writeln!(
+                    self.log_file(f),
+                    "===== start #{} on port {} =====",
+                    self.starts,
+                    self.port
+                )
+                .unwrap();
+            }
+            let child = Command::new(bin_path("sigil-cp"))
+                .arg("serve")
+                .arg("--data-dir")
+                .arg(&self.data_dir)
+                .arg("--admin-listen")
+                .arg(format!("127.0.0.1:{}", self.port))
+                .args(&self.extra_args)
+                .envs(Self::env())
+                .stdin(Stdio::null())
+                .stdout(self.log_file("stdout.log"))
+                .stderr(self.log_file("stderr.log"))
+                .spawn()
+                .expect("spawn sigil-cp serve");
+            self.child = Some(child);
+            match self.wait_healthy(Duration::from_secs(30)) {
+                Ok(()) => return,
+                Err(e) => {
+                    self.kill9();
+                    last_err = e;
+                    let logs = self.logs();
+                    let port_race = logs.contains("in use") || logs.contains("AddrInUse");
+                    if !port_race {
+                        break;
+                    }
+                }
+            }
+        }
+        self.logs_shown = true;
+        panic!(
+            "sigil-cp serve did not become healthy: {last_err}\n{}",
+            self.logs()
+        );
+    }
+
+    fn wait_healthy(&mut self, timeout: Duration) -> Result<(), String> {
+        let start = Instant::now();
+        let mut last = String::from("no attempt");
+        while start.elapsed() < timeout {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().expect("try_wait"))
+            {
+                return Err(format!("sigil-cp serve exited early with {status}"));
+            }
+            match self
+                .client
+                .get(self.url("/health"))
+                .timeout(Duration::from_secs(2))
+                .send()
+            {
+                Ok(r) if r.status().as_u16() == 200 => return Ok(()),
+                Ok(r) => last = format!("/health answered {}", r.status()),
+                Err(e) => last = format!("/health: {e}"),
+            }
+            sleep(Duration::from_millis(100));
+        }
+        Err(format!("timed out after {timeout:?}; last: {last}"))
+    }
+
+    /// Kills the process with SIGKILL (no graceful shutdown) and reaps it.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Stops the process gracefully (SIGTERM, SIGKILL after 10 s) if it runs, then starts
+    /// `serve` again on the same data directory (on a new port: use [`ControlPlane::url`]).
+    pub fn restart(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let start = Instant::now();
+            while c.try_wait().expect("try_wait").is_none() {
+                if start.elapsed() > Duration::from_secs(10) {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    break;
+                }
+                sleep(Duration::from_millis(50));
+            }
+        }
+        self.spawn_and_wait();
+    }
+
+    /// The temporary directory (holds `data/`, `work/`, `stdout.log`, `stderr.log`).
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A scratch directory for test files (CSRs, PEMs, responses).
+    pub fn work_dir(&self) -> PathBuf {
+        self.dir.path().join("work")
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url())
+    }
+
+    pub fn client(&self) -> &reqwest::blocking::Client {
+        &self.client
+    }
+
+    /// The process's stdout and stderr so far.
+    pub fn logs(&self) -> String {
+        let read = |f: &str| std::fs::read_to_string(self.dir.path().join(f)).unwrap_or_default();
+        format!(
+            "--- sigil-cp stdout ({}) ---\n{}\n--- sigil-cp stderr ---\n{}",
+            self.dir.path().display(),
+            tail(&read("stdout.log"), 200),
+            tail(&read("stderr.log"), 200)
+        )
+    }
+
+    /// Any request; `token` is sent as a bearer token when given.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> RawResponse {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("HTTP method");
+        let mut req = self.client.request(method.clone(), self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(ct) = content_type {
+            req = req.header(reqwest::header::CONTENT_TYPE, ct);
+        }
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        let resp = req
+            .send()
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", self.logs()));
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = resp
+            .bytes()
+            .unwrap_or_else(|e| panic!("{method} {path}: reading body: {e}"))
+            .to_vec();
+        RawResponse {
+            status,
+            content_type,
+            body,
+        }
+    }
+
+    /// Admin API call with the admin token: `(status, JSON body)` (`Value::String` of the text
+    /// if the body is not JSON, `Value::Null` if empty).
+    pub fn api(&self, method: &str, path: &str, json: Option<&Value>) -> (u16, Value) {
+        let body = json.map(|j| serde_json::to_vec(j).expect("serialise JSON"));
+        let ct = json.map(|_| "application/json");
+        let r = self.request(method, path, Some(ADMIN_TOKEN), ct, body);
+        let v = if r.body.is_empty() {
+            Value::Null
+        } else {
+            r.json()
+        };
+        (r.status, v)
+    }
+
+    /// Admin GET with the admin token, raw.
+    pub fn get_raw(&self, path: &str) -> RawResponse {
+        self.request("GET", path, Some(ADMIN_TOKEN), None, None)
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        self.kill9();
+        if std::thread::panicking() && !self.logs_shown {
+            eprintln!("{}", self.logs());
+        }
+        if std::env::var_os("SIGIL_KEEP_TMP").is_some() {
+            let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+            eprintln!("keeping {}", dir.keep().display());
+        }
+    }
+}
+
+fn new_tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("sigil-e2e-")
+        .tempdir()
+        .expect("tempdir")
+}
+
+/// The last `n` lines of `s`.
+pub fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
