@@ -16,7 +16,7 @@ struct Cli {
     #[arg(long, global = true, env = "SIGIL_CP_CONFIG")]
     config: Option<PathBuf>,
     /// Check the configuration and exit (0 valid, 64 invalid).
-    #[arg(long)]
+    #[arg(long, global = true)]
     validate: bool,
     #[command(subcommand)]
     command: Option<Command>,
@@ -86,7 +86,18 @@ fn usage_error(errs: &[String]) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Usage errors exit 64 like configuration errors; --help/--version exit 0.
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) if e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::from(EX_USAGE);
+        }
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
