@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use sigil_shared::config::{CpConfig, OcspSignerMode};
 use sigil_shared::ocsp::HashAlg;
-use sigil_shared::replication::{CrlEntry, OcspEntry};
+use sigil_shared::replication::{Change, CrlEntry, OcspEntry};
 use sigil_storage::{Store, WriteBatch};
 use thiserror::Error;
 
@@ -187,6 +187,9 @@ impl Authority {
         if self.config.ocsp.signer == OcspSignerMode::Ca {
             return Ok(Arc::new(ca.ca_responder()));
         }
+        // A responder cannot outlive its CA: near the CA's end, covering the CA's notAfter is
+        // enough (otherwise every call would renew a responder capped at the CA's notAfter).
+        let needed_until = needed_until.min(ca.record.not_after);
         if let Some(r) = ca
             .responder
             .lock()
@@ -201,10 +204,6 @@ impl Authority {
         let mut slot = ca.responder.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(r) = slot.as_ref().filter(|r| r.not_after >= needed_until) {
             return Ok(r.clone());
-        }
-        if ca.record.not_after < needed_until {
-            // The CA itself expires first: a responder cannot outlive it; sign with what we can.
-            tracing::warn!(issuer = %ca.record.id, "CA expires before nextUpdate; responder validity capped");
         }
         let (rec, responder, pkcs8) =
             ca::issue_responder(ca, self.config.ocsp.responder_validity_days, now)?;
@@ -221,6 +220,26 @@ impl Authority {
         tracing::info!(issuer = %ca.record.id, not_after = responder.not_after, "issued delegated OCSP responder certificate");
         *slot = Some(responder.clone());
         Ok(responder)
+    }
+
+    /// Adds signed responses to `batch` and returns their replication changes, counting them
+    /// in the per-issuer signing metric.
+    fn stage_responses(
+        &self,
+        batch: &mut WriteBatch,
+        issuer_id: &str,
+        entries: Vec<OcspEntry>,
+        changes: &mut Vec<Change>,
+    ) -> Result<()> {
+        self.metrics
+            .ocsp_signed
+            .with_label_values(&[issuer_id])
+            .inc_by(entries.len() as u64);
+        for e in entries {
+            batch.put(cf::OCSP, e.key.as_bytes().to_vec(), crate::db::encode(&e)?);
+            changes.push(Change::OcspPut(e));
+        }
+        Ok(())
     }
 
     pub fn cert(&self, id: &str) -> Result<CertRecord> {

@@ -4,7 +4,9 @@
 use std::sync::{Arc, Mutex};
 
 use der::Encode;
-use sigil_shared::ocsp::{issuer_hashes, key_id_of_spki, HashAlg, IssuerHashes, ResponderTemplate};
+use sigil_shared::ocsp::{
+    all_issuer_hashes, key_id_of_spki, HashAlg, IssuerHashes, ResponderTemplate,
+};
 use sigil_shared::replication::CaState;
 use x509_cert::name::Name;
 
@@ -35,10 +37,7 @@ pub struct CaRuntime {
 impl CaRuntime {
     pub fn new(record: CaRecord, signer: Arc<dyn Signer>) -> Result<Self, PkiError> {
         let cert = x509::decode_cert(&record.cert_der)?;
-        let hashes = HashAlg::ALL
-            .iter()
-            .map(|a| issuer_hashes(&record.cert_der, *a))
-            .collect::<Result<Vec<_>, _>>()?;
+        let hashes = all_issuer_hashes(&record.cert_der)?;
         Ok(Self {
             subject: cert.tbs_certificate.subject,
             record,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use sigil_shared::ocsp::{issuer_hashes, HashAlg};
+use sigil_shared::ocsp::all_issuer_hashes;
 use sigil_shared::replication::{CaState, Change, CrlEntry, Frame, OcspEntry, PROTOCOL_VERSION};
 use sigil_shared::time::now_unix;
 use sigil_storage::ReadView;
@@ -192,14 +192,10 @@ fn send_snapshot(auth: &Authority, tx: &mpsc::Sender<Chunk>) -> Result<u64, DbEr
 }
 
 fn ca_state(r: &CaRecord) -> Result<CaState, DbError> {
-    let hashes = HashAlg::ALL
-        .iter()
-        .map(|a| issuer_hashes(&r.cert_der, *a))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| DbError::Corrupt {
-            what: "CA certificate",
-            detail: e.to_string(),
-        })?;
+    let hashes = all_issuer_hashes(&r.cert_der).map_err(|e| DbError::Corrupt {
+        what: "CA certificate",
+        detail: e.to_string(),
+    })?;
     Ok(CaState {
         issuer_id: r.id.clone(),
         name: r.name.clone(),

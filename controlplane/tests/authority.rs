@@ -271,3 +271,35 @@ fn reopening_restores_cas_and_responders() {
     assert_eq!(b.cert(&c.id).unwrap().serial, c.serial);
     b.revoke(&c.id, RevocationReason::KeyCompromise).unwrap();
 }
+
+#[test]
+fn responder_of_a_ca_expiring_before_next_update_is_reused() {
+    use sigil_controlplane::authority::CreateCa;
+    let a = authority();
+    let ca = a
+        .create_ca(CreateCa {
+            name: "short-lived".into(),
+            subject: Some("CN=Short Lived CA".into()),
+            validity_days: Some(1), // shorter than the 96 h OCSP validity
+            ..Default::default()
+        })
+        .unwrap();
+    let issue_short = |cn: &str| {
+        a.issue(IssueRequest {
+            issuer_id: ca.record.id.clone(),
+            csr: csr(cn),
+            validity_days: None,
+            profile: None,
+        })
+        .unwrap()
+    };
+    issue_short("s1.example");
+    let first = ca.responder.lock().unwrap().clone().unwrap();
+    issue_short("s2.example");
+    let second = ca.responder.lock().unwrap().clone().unwrap();
+    assert!(
+        Arc::ptr_eq(&first, &second),
+        "responder was renewed needlessly"
+    );
+    assert_eq!(first.not_after, ca.record.not_after);
+}

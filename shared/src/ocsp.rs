@@ -12,8 +12,8 @@ mod response;
 mod tests;
 
 pub use certid::{
-    issuer_hashes, key_id_of_spki, subject_and_spki, subject_public_key_bits, CertIdKey, HashAlg,
-    IssuerHashes,
+    all_issuer_hashes, issuer_hashes, key_id_of_spki, subject_and_spki, subject_public_key_bits,
+    CertIdKey, HashAlg, IssuerHashes,
 };
 pub use request::{decode_request, OcspRequestError, ParsedRequest, RequestedCert};
 pub use response::{

@@ -4,27 +4,13 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sigil_shared::time::rfc3339;
 
 use super::{blocking, ApiError, ApiJson, Shared};
 use crate::authority::CreateCa;
 use crate::ca::CaRuntime;
 use crate::x509::cert_pem;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateIssuer {
-    pub name: String,
-    pub id: Option<String>,
-    pub subject: Option<String>,
-    pub key_algorithm: Option<String>,
-    pub parent_id: Option<String>,
-    pub validity_days: Option<u32>,
-    /// Import an existing CA: PEM certificate and PEM PKCS#8 private key.
-    pub certificate: Option<String>,
-    pub private_key: Option<String>,
-}
 
 #[derive(Debug, Serialize)]
 pub struct IssuerView {
@@ -72,19 +58,9 @@ pub fn view(state: &Shared, ca: &CaRuntime) -> IssuerView {
 
 pub async fn create(
     State(state): State<Shared>,
-    ApiJson(body): ApiJson<CreateIssuer>,
+    ApiJson(req): ApiJson<CreateCa>,
 ) -> Result<Response, ApiError> {
     let auth = state.authority.clone();
-    let req = CreateCa {
-        id: body.id,
-        name: body.name,
-        subject: body.subject,
-        key_algorithm: body.key_algorithm,
-        parent_id: body.parent_id,
-        validity_days: body.validity_days,
-        certificate: body.certificate,
-        private_key: body.private_key,
-    };
     let ca = blocking(move || auth.create_ca(req)).await?;
     Ok((StatusCode::CREATED, Json(view(&state, &ca))).into_response())
 }

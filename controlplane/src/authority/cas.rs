@@ -13,8 +13,9 @@ use crate::crypto::KeyAlgorithm;
 use crate::db::{cf, encode, issuer_prefix, CaRecord, RevocationRecord};
 use crate::x509;
 
-/// A request to create (or import) a CA.
-#[derive(Debug, Clone, Default)]
+/// A request to create (or import) a CA; also the JSON body of `POST /api/v1/issuers`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateCa {
     pub id: Option<String>,
     pub name: String,

@@ -2,7 +2,6 @@
 
 use sigil_shared::config::{Profile, SanType};
 use sigil_shared::ocsp::key_id_of_spki;
-use sigil_shared::replication::Change;
 use sigil_shared::time::now_unix;
 use sigil_storage::WriteBatch;
 use x509_cert::ext::pkix::name::GeneralName;
@@ -190,14 +189,7 @@ impl Authority {
         batch.put(cf::CERT_IDS, serial.clone(), id.as_bytes().to_vec());
         batch.put(cf::OCSP_DUE, due_key(due, id, &serial), Vec::new());
         let mut changes = Vec::with_capacity(entries.len());
-        for e in entries {
-            batch.put(cf::OCSP, e.key.as_bytes().to_vec(), encode(&e)?);
-            changes.push(Change::OcspPut(e));
-        }
-        self.metrics
-            .ocsp_signed
-            .with_label_values(&[id])
-            .inc_by(changes.len() as u64);
+        self.stage_responses(&mut batch, id, entries, &mut changes)?;
         self.db.commit(batch, changes)?;
         self.metrics.issued.with_label_values(&[id]).inc();
         tracing::info!(issuer = %id, serial = %record.id, subject = %record.subject, "issued certificate");

@@ -142,14 +142,7 @@ impl Authority {
                         serial_key(&current.issuer_id, &current.serial),
                         encode(&current)?,
                     );
-                    self.metrics
-                        .ocsp_signed
-                        .with_label_values(&[&current.issuer_id])
-                        .inc_by(entries.len() as u64);
-                    for e in entries {
-                        batch.put(cf::OCSP, e.key.as_bytes().to_vec(), encode(&e)?);
-                        changes.push(Change::OcspPut(e));
-                    }
+                    self.stage_responses(&mut batch, &current.issuer_id, entries, &mut changes)?;
                 }
             }
             handled += 1;

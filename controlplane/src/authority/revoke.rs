@@ -2,7 +2,6 @@
 //! `certificateHold` never returns to `good` (RFC 5280 §5.3.1).
 
 use sigil_shared::ocsp::RevocationReason;
-use sigil_shared::replication::Change;
 use sigil_shared::time::now_unix;
 use sigil_storage::WriteBatch;
 
@@ -108,14 +107,7 @@ impl Authority {
         cert.state = state;
         batch.put(cf::CERTS, key, encode(&cert)?);
         let mut changes = Vec::with_capacity(entries.len());
-        for e in entries {
-            batch.put(cf::OCSP, e.key.as_bytes().to_vec(), encode(&e)?);
-            changes.push(Change::OcspPut(e));
-        }
-        self.metrics
-            .ocsp_signed
-            .with_label_values(&[&cert.issuer_id])
-            .inc_by(changes.len() as u64);
+        self.stage_responses(&mut batch, &cert.issuer_id, entries, &mut changes)?;
         self.db.commit(batch, changes)?;
         Ok(cert)
     }

@@ -186,6 +186,14 @@ pub fn issuer_hashes(cert_der: &[u8], alg: HashAlg) -> Result<IssuerHashes, DerE
     })
 }
 
+/// [`IssuerHashes`] of a CA certificate for every algorithm in [`HashAlg::ALL`].
+pub fn all_issuer_hashes(cert_der: &[u8]) -> Result<Vec<IssuerHashes>, DerError> {
+    HashAlg::ALL
+        .iter()
+        .map(|a| issuer_hashes(cert_der, *a))
+        .collect()
+}
+
 /// Returns the subject Name DER and the SubjectPublicKeyInfo value bytes of a certificate.
 pub fn subject_and_spki(cert_der: &[u8]) -> Result<(&[u8], &[u8]), DerError> {
     let cert = der::read_single(cert_der, TAG_SEQUENCE)?;
