@@ -6,11 +6,11 @@
 #   python3-cryptography  end-to-end test client
 #   softhsm2, opensc    PKCS#11 token for HSM tests
 #   openssh-*           SSH authorized-keys tests
-#   wrk, nginx          benchmark load generator and static-file peer
+#   wrk, nginx, cfssl   benchmark load generator and peers (static file, cfssl ocspserve)
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(build-essential pkg-config clang libclang-dev cmake openssl curl ca-certificates
-      python3 python3-cryptography softhsm2 opensc openssh-client openssh-server wrk nginx-light util-linux jq)
+      python3 python3-cryptography softhsm2 opensc openssh-client openssh-server wrk nginx-light util-linux jq golang-cfssl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

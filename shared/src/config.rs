@@ -1,6 +1,8 @@
-//! Control-plane configuration (TOML, unknown keys rejected). The binary reads the file,
-//! applies command-line flags and environment overrides, then calls [`CpConfig::validate`]
-//! before binding any port.
+//! Configuration types: the control plane here, the data plane in [`dp`]. TOML, unknown keys
+//! rejected. The binary reads the file, applies command-line flags and environment overrides,
+//! then calls `validate` before binding any port.
+
+pub mod dp;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

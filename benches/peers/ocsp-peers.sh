@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# OCSP serving throughput: sigil-dp vs nginx (the same response bytes as a static file, one
+# worker) vs `cfssl ocspserve`, each alone on CPU 0, wrk on CPU 1, 64 keep-alive connections.
+# Rounds alternate between the servers; the median per server and the ratios are printed as
+# a Markdown table (paste into docs/PERFORMANCE.md with the machine description).
+#   DURATION=10 ROUNDS=3 DRIVER=auto bash benches/peers/ocsp-peers.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DURATION="${DURATION:-10}"
+ROUNDS="${ROUNDS:-3}"
+DRIVER="${DRIVER:-auto}"
+CONNS="${CONNS:-64}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/sigil-target}"
+for tool in wrk nginx cfssl taskset openssl curl python3; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: run scripts/setup-debian.sh" >&2; exit 1; }
+done
+cargo build --release --bins --locked >&2
+bin="$CARGO_TARGET_DIR/release"
+work="$(mktemp -d)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+export SIGIL_ADMIN_TOKEN="bench-admin-token-0123" SIGIL_REPLICATION_TOKEN="bench-repl-token-0123"
+CP=127.0.0.1:19444 DP=127.0.0.1:18080 NG=127.0.0.1:18081 CF=127.0.0.1:18082 MX=127.0.0.1:19090
+
+"$bin/sigil-cp" init --data-dir "$work/cp" >/dev/null
+taskset -c 1 "$bin/sigil-cp" serve --data-dir "$work/cp" --admin-listen "$CP" --base-url "http://$DP" 2>"$work/cp.log" &
+pids+=($!)
+for _ in $(seq 100); do curl -sf "http://$CP/health" >/dev/null && break; sleep 0.1; done
+taskset -c 0 "$bin/sigil-dp" --data-dir "$work/dp" --listen "$DP" --control-plane "http://$CP" \
+  --threads 1 --driver "$DRIVER" --metrics-listen "$MX" 2>"$work/dp.log" &
+pids+=($!)
+for _ in $(seq 100); do curl -sf "http://$MX/health/ready" >/dev/null && break; sleep 0.1; done
+
+# One real certificate and its OCSP request (SHA-1 CertID, no nonce: what browsers send).
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/leaf.key" \
+  -subj /CN=bench.example -addext subjectAltName=DNS:bench.example -out "$work/leaf.csr" 2>/dev/null
+python3 - "$work" "$CP" <<'PY'
+import json, sys, urllib.request, os
+work, cp = sys.argv[1], sys.argv[2]
+body = json.dumps({"issuer_id": "demo", "csr": open(f"{work}/leaf.csr").read()}).encode()
+req = urllib.request.Request(f"http://{cp}/api/v1/certificates", body, {"Content-Type": "application/json", "Authorization": "Bearer " + os.environ["SIGIL_ADMIN_TOKEN"]})
+d = json.load(urllib.request.urlopen(req))
+open(f"{work}/leaf.pem", "w").write(d["certificate"])
+open(f"{work}/issuing.pem", "w").write(d["chain"][0])
+PY
+openssl ocsp -issuer "$work/issuing.pem" -cert "$work/leaf.pem" -no_nonce -reqout "$work/req.der" >/dev/null 2>&1
+for _ in $(seq 100); do
+  curl -s --data-binary @"$work/req.der" -H 'Content-Type: application/ocsp-request' "http://$DP/" -o "$work/resp.der"
+  openssl ocsp -respin "$work/resp.der" -resp_text -noverify 2>/dev/null | grep -q 'Cert Status: good' && break
+  sleep 0.1
+done
+b64="$(base64 -w0 "$work/req.der")"
+
+# nginx: the same response bytes as a static file, one worker.
+mkdir -p "$work/www"
+cp "$work/resp.der" "$work/www/ocsp.der"
+cat > "$work/nginx.conf" <<NGX
+worker_processes 1;
+daemon off;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  server {
+    listen $NG reuseport;
+    root $work/www;
+    location / { default_type application/ocsp-response; }
+  }
+}
+NGX
+taskset -c 0 nginx -c "$work/nginx.conf" &
+pids+=($!)
+
+# cfssl ocspserve with the same response.
+base64 -w0 "$work/resp.der" > "$work/responses"
+taskset -c 0 cfssl ocspserve -address 127.0.0.1 -port "${CF##*:}" -responses "$work/responses" -loglevel 5 2>"$work/cfssl.log" &
+pids+=($!)
+sleep 1
+curl -sf "http://$NG/ocsp.der" -o /dev/null
+curl -sf --data-binary @"$work/req.der" "http://$CF/" -o /dev/null
+
+cat > "$work/post.lua" <<LUA
+local f = io.open("$work/req.der", "rb")
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/ocsp-request"
+LUA
+
+run() { # name url [script]
+  local out
+  if [ -n "${3:-}" ]; then
+    out="$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s "$3" "$2")"
+  else
+    out="$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$2")"
+  fi
+  local rps p99 errs
+  rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
+  p99="$(awk '$1=="99%" {print $2}' <<<"$out")"
+  errs="$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')"
+  echo "$1 $rps $p99 $errs" | tee -a "$work/results" >&2
+}
+for round in $(seq "$ROUNDS"); do
+  echo "round $round" >&2
+  run sigil-post "http://$DP/" "$work/post.lua"
+  run sigil-get "http://$DP/ocsp/$b64"
+  run nginx-static "http://$NG/ocsp.der"
+  run cfssl-post "http://$CF/" "$work/post.lua"
+done
+python3 - "$work/results" "$DRIVER" "$(grep -o 'driver=[^ ]*' "$work/dp.log" | head -1)" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    parts = line.split()
+    rows.setdefault(parts[0], []).append((float(parts[1]), parts[2] if len(parts) > 2 else "?"))
+med = {k: statistics.median(r for r, _ in v) for k, v in rows.items()}
+print(f"\nsigil-dp driver: {sys.argv[2]} ({sys.argv[3]})\n")
+print("| server | requests/s (median) | rounds | p99 (last round) | sigil-post ÷ this |")
+print("|---|---:|---:|---:|---:|")
+for k in ["sigil-post", "sigil-get", "nginx-static", "cfssl-post"]:
+    if k in med:
+        print(f"| {k} | {med[k]:,.0f} | {len(rows[k])} | {rows[k][-1][1]} | {med['sigil-post'] / med[k]:.2f}× |")
+PY

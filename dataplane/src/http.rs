@@ -1,0 +1,156 @@
+//! Hand-written HTTP/1.1 server for the data plane (RFC 9112 message syntax and framing, RFC 9110
+//! semantics).
+//!
+//! Why not hyper: the data plane answers ≥150k OCSP requests per second per core, and the cheap
+//! way to get there is a connection loop that does one read, parses every complete pipelined
+//! request in the buffer (RFC 9112 §9.3.2), lets a synchronous [`Handler`] append each response
+//! to one output buffer, and writes that buffer once per batch. Buffers belong to the connection
+//! and are reused, so the fast path allocates nothing per request.
+//!
+//! Deliberately unsupported: request bodies framed by `Transfer-Encoding` (answered 501, see
+//! [`parse`]), upgrades, HTTP/2 and `Expect` values other than `100-continue` (ignored).
+//!
+//! Timeouts: [`Limits::request_timeout`] bounds a request from its first byte to its last;
+//! [`Limits::idle_timeout`] bounds the wait for the first byte of the next request on a
+//! keep-alive connection; [`Limits::write_timeout`] bounds each write that makes no progress
+//! (like nginx's `send_timeout`: a slow but progressing reader is not cut off mid-response).
+
+mod conn;
+mod date;
+mod dispatch;
+mod io;
+mod parse;
+mod response;
+mod server;
+
+#[cfg(test)]
+mod test_support;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_limits;
+#[cfg(test)]
+mod tests_parse;
+#[cfg(test)]
+mod tests_prop;
+#[cfg(test)]
+mod tests_timeouts;
+
+use std::cell::Cell;
+use std::time::Duration;
+
+pub use conn::serve_connection;
+pub use response::ResponseWriter;
+pub use server::serve;
+
+/// Per-connection resource limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Request line plus header section, including the blank line that ends it. A request whose
+    /// header section is longer, or has more than 64 header fields, is answered 431 (RFC 6585
+    /// §5) and the connection closed.
+    pub max_header_bytes: usize,
+    /// Largest accepted `Content-Length`. A larger one is answered 413 (RFC 9110 §15.5.14) as
+    /// soon as the header section is complete, without reading the body and without sending
+    /// `100 Continue`, and the connection is closed.
+    pub max_body_bytes: usize,
+    /// A keep-alive connection on which no byte of a next request arrives for this long is
+    /// closed without a response (RFC 9112 §9.8 allows closing idle connections at any time).
+    pub idle_timeout: Duration,
+    /// From the first byte of a request until its last: exceeding it (slow client, slowloris)
+    /// is answered 408 (RFC 9110 §15.5.9) and the connection closed.
+    pub request_timeout: Duration,
+    /// A single write that makes no progress for this long closes the connection.
+    pub write_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_header_bytes: 8 * 1024,
+            max_body_bytes: 10_000,
+            idle_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Request method (RFC 9110 §9). Methods are case-sensitive: `get` is [`Method::Other`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Other,
+}
+
+impl Method {
+    fn from_token(token: &str) -> Self {
+        match token {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            _ => Method::Other,
+        }
+    }
+}
+
+/// One parsed request, borrowing the connection's read buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub method: Method,
+    /// The request-target exactly as sent (RFC 9112 §3.2): usually origin-form, may contain
+    /// `%xx` escapes and a query; absolute-form and `*` are passed through as well.
+    pub target: &'a str,
+    /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub version: u8,
+    pub headers: &'a [httparse::Header<'a>],
+    /// The content, framed by `Content-Length` (RFC 9112 §6.2); empty without one.
+    pub body: &'a [u8],
+}
+
+impl<'a> Request<'a> {
+    /// The value of the first header field named `name`, compared case-insensitively
+    /// (RFC 9110 §5.1).
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    }
+}
+
+/// Application side of the server: turns one request into one response.
+///
+/// Called synchronously on the connection's task; it must append exactly one response with
+/// [`ResponseWriter::respond`] or [`ResponseWriter::respond_raw`]. If it appends none, the
+/// server answers 500; calls after the first are ignored.
+pub trait Handler {
+    fn handle(&self, req: &Request<'_>, resp: &mut ResponseWriter<'_>);
+}
+
+/// Per-core counters (`Cell`s: owned by one core's runtime, never shared across threads).
+#[derive(Debug, Default)]
+pub struct HttpStats {
+    /// Connections accepted by [`serve`] and handed to a connection task.
+    pub connections_accepted: Cell<u64>,
+    /// Connection tasks currently running under [`serve`].
+    pub connections_open: Cell<u64>,
+    /// Connections [`serve`] accepted and closed at once because `max_connections` were open.
+    pub connections_rejected: Cell<u64>,
+    /// Requests passed to the handler.
+    pub requests: Cell<u64>,
+    /// Requests answered 400 (malformed, bad framing, bad `Host`) or 501 (`Transfer-Encoding`).
+    pub bad_requests: Cell<u64>,
+    /// Requests answered 408, plus writes abandoned after `write_timeout`. Idle keep-alive
+    /// connections closed after `idle_timeout` are not counted: that is the normal end of one.
+    pub timeouts: Cell<u64>,
+    /// Requests answered 413 (body) or 431 (header section).
+    pub too_large: Cell<u64>,
+}
+
+/// Adds one to a counter.
+fn bump(counter: &Cell<u64>) {
+    counter.set(counter.get().wrapping_add(1));
+}

@@ -1,0 +1,137 @@
+//! The per-connection loop: read once, answer every complete request in the buffer, write
+//! once (RFC 9112 §9.3 persistence, §9.3.2 pipelining, §9.6 tear-down).
+
+use std::time::Duration;
+
+use monoio::net::TcpStream;
+use monoio::time::Instant;
+
+use super::dispatch::{process, Next, Progress, State};
+use super::io::{Io, ReadOutcome, WriteOutcome};
+use super::response::write_timeout;
+use super::{bump, Handler, HttpStats, Limits};
+
+/// Initial read buffer: a few pipelined OCSP requests (each a few hundred bytes).
+const READ_BUF_INITIAL: usize = 4096;
+/// An output buffer that grew beyond this (a large CRL) is released after the write.
+const OUT_RETAIN_MAX: usize = 256 * 1024;
+/// Upper bound on the graceful-close wait (also bounded by `request_timeout`).
+const LINGER_MAX: Duration = Duration::from_secs(2);
+
+/// Serves one connection until it closes.
+///
+/// Connection counters in [`HttpStats`] are [`serve`](super::serve)'s; this updates the
+/// request counters only.
+pub async fn serve_connection<H: Handler>(
+    stream: TcpStream,
+    handler: &H,
+    limits: &Limits,
+    stats: &HttpStats,
+) {
+    // Responses are written whole, once per batch: no reason to let Nagle delay them.
+    let _ = stream.set_nodelay(true);
+    let mut io = Io::new(stream);
+    let mut input: Vec<u8> = Vec::with_capacity(READ_BUF_INITIAL);
+    let mut out: Vec<u8> = Vec::new();
+    let mut state = State::default();
+    // When the first byte of the request being received arrived (None while idle).
+    let mut started: Option<Instant> = None;
+    let linger = limits.request_timeout.min(LINGER_MAX);
+    loop {
+        let Progress { consumed, next } =
+            process(&input, &mut out, &mut state, handler, limits, stats);
+        input.drain(..consumed);
+        if input.is_empty() {
+            started = None;
+        } else if consumed > 0 || started.is_none() {
+            started = Some(Instant::now());
+        }
+        let need = match next {
+            Next::Read { need } => need,
+            Next::Flush => {
+                if !flush(&mut io, &mut out, limits, stats).await {
+                    return;
+                }
+                continue;
+            }
+            Next::Close => {
+                if flush(&mut io, &mut out, limits, stats).await {
+                    io.linger(input, linger).await;
+                }
+                return;
+            }
+        };
+        if !out.is_empty() && !flush(&mut io, &mut out, limits, stats).await {
+            return;
+        }
+        if input.is_empty() && input.capacity() > READ_BUF_INITIAL {
+            input.shrink_to(READ_BUF_INITIAL);
+        }
+        if !make_room(&mut input, need, limits) {
+            tracing::warn!(need, "cannot grow the read buffer; closing");
+            return;
+        }
+        let limit = match started {
+            None => limits.idle_timeout,
+            Some(t) => limits.request_timeout.saturating_sub(t.elapsed()),
+        };
+        let (outcome, returned) = io.read(input, limit).await;
+        input = returned;
+        match outcome {
+            ReadOutcome::Data(_) => {}
+            ReadOutcome::Eof | ReadOutcome::Failed(_) => return,
+            // Idle keep-alive connection: close without a response.
+            ReadOutcome::TimedOut if started.is_none() => return,
+            ReadOutcome::TimedOut => {
+                bump(&stats.timeouts);
+                tracing::debug!("request not complete within request_timeout");
+                write_timeout(&mut out);
+                if flush(&mut io, &mut out, limits, stats).await {
+                    io.linger(input, linger).await;
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Writes `out` and empties it; false if the connection must be abandoned.
+async fn flush(io: &mut Io, out: &mut Vec<u8>, limits: &Limits, stats: &HttpStats) -> bool {
+    let (outcome, mut buf) = io
+        .write_all(std::mem::take(out), limits.write_timeout)
+        .await;
+    buf.clear();
+    if buf.capacity() > OUT_RETAIN_MAX {
+        buf = Vec::new();
+    }
+    *out = buf;
+    match outcome {
+        WriteOutcome::Done => true,
+        WriteOutcome::TimedOut => {
+            bump(&stats.timeouts);
+            tracing::debug!("write made no progress within write_timeout");
+            false
+        }
+        WriteOutcome::Failed => false,
+    }
+}
+
+/// Ensures the read buffer has spare capacity and, once the pending request's size (`need`)
+/// is known, room for all of it. Never beyond `max_header_bytes + max_body_bytes` (or the
+/// initial size), which `process` guarantees is enough for any acceptable request.
+fn make_room(buf: &mut Vec<u8>, need: usize, limits: &Limits) -> bool {
+    let max = limits
+        .max_header_bytes
+        .saturating_add(limits.max_body_bytes)
+        .max(READ_BUF_INITIAL);
+    let target = if need > buf.capacity() {
+        need
+    } else if buf.len() == buf.capacity() {
+        buf.capacity()
+            .saturating_mul(2)
+            .clamp(READ_BUF_INITIAL, max)
+    } else {
+        return true;
+    };
+    target > buf.len() && buf.try_reserve_exact(target - buf.len()).is_ok()
+}

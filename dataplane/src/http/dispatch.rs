@@ -1,0 +1,133 @@
+//! One batch: every complete request at the start of the read buffer, handed to the handler and
+//! answered in order into one output buffer (pipelining, RFC 9112 §9.3.2). No I/O here, so the
+//! whole request path can be exercised without sockets.
+
+use httparse::EMPTY_HEADER;
+
+use super::parse::{parse_head, Parse, Reject, MAX_HEADERS};
+use super::response::{server_error, write_reject, ResponseWriter};
+use super::{bump, Handler, HttpStats, Limits, Method, Request};
+
+/// Once the output holds this much it is written before more requests are handled, which
+/// bounds the output buffer when pipelined requests ask for large responses (CRLs).
+pub(super) const FLUSH_THRESHOLD: usize = 64 * 1024;
+
+/// Interim response inviting the client to send the content (RFC 9110 §10.1.1, §15.2.1).
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// What the connection loop does after a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Next {
+    /// No complete request is buffered: write any output, then read. `need` is the full size
+    /// of the pending request once its head is parsed, 0 while the head is incomplete.
+    Read { need: usize },
+    /// The output is large: write it, then process the rest without reading.
+    Flush,
+    /// Write the output, then close the connection.
+    Close,
+}
+
+/// Result of [`process`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Progress {
+    /// Bytes of input belonging to requests that were answered.
+    pub consumed: usize,
+    pub next: Next,
+}
+
+/// Connection state carried from one batch to the next.
+#[derive(Debug, Default)]
+pub(super) struct State {
+    /// `100 Continue` already sent for the request being received.
+    continue_sent: bool,
+}
+
+/// Answers every complete request at the start of `input`, appending responses to `out`.
+pub(super) fn process<H: Handler + ?Sized>(
+    input: &[u8],
+    out: &mut Vec<u8>,
+    state: &mut State,
+    handler: &H,
+    limits: &Limits,
+    stats: &HttpStats,
+) -> Progress {
+    let mut pos = 0;
+    loop {
+        let progress = |next| Progress {
+            consumed: pos,
+            next,
+        };
+        let rest = &input[pos..];
+        // RFC 9112 §2.2: empty lines before a request-line are ignored (consumed here so that
+        // a stray CRLF after a request leaves the connection idle, not mid-request).
+        let blank = empty_lines(rest);
+        if blank > 0 {
+            pos += blank;
+            continue;
+        }
+        if rest.is_empty() {
+            return progress(Next::Read { need: 0 });
+        }
+        if out.len() >= FLUSH_THRESHOLD {
+            return progress(Next::Flush);
+        }
+        let mut headers = [EMPTY_HEADER; MAX_HEADERS];
+        let head = match parse_head(rest, &mut headers, limits) {
+            Parse::Partial => return progress(Next::Read { need: 0 }),
+            Parse::Reject { reject, head_only } => {
+                tracing::debug!(%reject, "request refused");
+                bump(match reject {
+                    Reject::BadRequest | Reject::NotImplemented => &stats.bad_requests,
+                    Reject::HeadersTooLarge | Reject::BodyTooLarge => &stats.too_large,
+                });
+                write_reject(out, reject, head_only);
+                return progress(Next::Close);
+            }
+            Parse::Complete(head) => head,
+        };
+        let total = head.head_len.saturating_add(head.body_len);
+        if rest.len() < total {
+            // RFC 9110 §10.1.1: a server MAY omit 100 once some content has arrived.
+            if head.expect_continue && !state.continue_sent && rest.len() == head.head_len {
+                out.extend_from_slice(CONTINUE);
+                state.continue_sent = true;
+            }
+            return progress(Next::Read { need: total });
+        }
+        state.continue_sent = false;
+        let req = Request {
+            method: head.method,
+            target: head.target,
+            version: head.version,
+            headers: head.headers,
+            body: &rest[head.head_len..total],
+        };
+        let head_only = head.method == Method::Head;
+        let mut rw = ResponseWriter::new(out, head.keep_alive, head_only, head.version == 0);
+        handler.handle(&req, &mut rw);
+        if !rw.responded() {
+            tracing::error!(target = req.target, "handler did not respond; sending 500");
+            server_error(&mut rw, 500, b"internal server error\n");
+        }
+        bump(&stats.requests);
+        pos += total;
+        if !rw.keep_alive() {
+            return Progress {
+                consumed: pos,
+                next: Next::Close,
+            };
+        }
+    }
+}
+
+/// Length of the CRLF (or bare LF) line ends at the start of `buf`.
+fn empty_lines(buf: &[u8]) -> usize {
+    let mut n = 0;
+    loop {
+        match &buf[n..] {
+            [b'\r', b'\n', ..] => n += 2,
+            [b'\n', ..] => n += 1,
+            _ => return n,
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Response serialisation into the connection's output buffer (RFC 9112 §4, §6, §9.6).
+
+use super::date;
+use super::parse::Reject;
+
+/// Appends one response to the connection's output buffer.
+///
+/// Framing is the writer's job: it adds `Content-Length` (omitted, with the body, for 204 and
+/// 304, RFC 9110 §8.6), `Connection: close` when the connection will close after this response
+/// (RFC 9112 §9.6) or `Connection: keep-alive` for a persistent HTTP/1.0 connection, and drops
+/// the body of a response to HEAD while keeping its `Content-Length` (RFC 9110 §9.3.2).
+pub struct ResponseWriter<'a> {
+    out: &'a mut Vec<u8>,
+    keep_alive: bool,
+    head_only: bool,
+    http10: bool,
+    responded: bool,
+}
+
+impl<'a> ResponseWriter<'a> {
+    pub(super) fn new(
+        out: &'a mut Vec<u8>,
+        keep_alive: bool,
+        head_only: bool,
+        http10: bool,
+    ) -> Self {
+        Self {
+            out,
+            keep_alive,
+            head_only,
+            http10,
+            responded: false,
+        }
+    }
+
+    /// Whether the connection stays open after this response.
+    pub(super) fn keep_alive(&self) -> bool {
+        self.keep_alive
+    }
+
+    /// Whether a response has been appended.
+    pub(super) fn responded(&self) -> bool {
+        self.responded
+    }
+}
+
+impl ResponseWriter<'_> {
+    /// Status line (always `HTTP/1.1`, RFC 9112 §2.3), the given header lines,
+    /// `Content-Length`, `Connection` as needed, blank line, body (omitted for HEAD).
+    ///
+    /// `headers` must not contain `Content-Length` or `Connection`. A field whose name is not a
+    /// token or whose value contains CR, LF or NUL is dropped (logged) rather than allowed to
+    /// split the response. A status outside 200–599 is replaced by 500.
+    pub fn respond(&mut self, status: u16, headers: &[(&str, &[u8])], body: &[u8]) {
+        let Some(status) = self.begin(status, body.len().saturating_add(64 * headers.len())) else {
+            return;
+        };
+        for &(name, value) in headers {
+            if !is_token(name.as_bytes()) || value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
+                tracing::warn!(
+                    header = name,
+                    "handler supplied an invalid header field; dropped"
+                );
+                continue;
+            }
+            self.out.extend_from_slice(name.as_bytes());
+            self.out.extend_from_slice(b": ");
+            self.out.extend_from_slice(value);
+            self.out.extend_from_slice(b"\r\n");
+        }
+        self.finish(status, body);
+    }
+
+    /// Fast path: `head` is pre-rendered header lines, each ending in `\r\n` (no
+    /// `Content-Length`/`Connection`); `extra` more pre-rendered header bytes. Neither is
+    /// validated. Same framing rules as [`respond`](Self::respond).
+    pub fn respond_raw(&mut self, status: u16, head: &[u8], extra: &[u8], body: &[u8]) {
+        let Some(status) = self.begin(
+            status,
+            head.len()
+                .saturating_add(extra.len())
+                .saturating_add(body.len()),
+        ) else {
+            return;
+        };
+        self.out.extend_from_slice(head);
+        self.out.extend_from_slice(extra);
+        self.finish(status, body);
+    }
+
+    /// Asks the server to close the connection after this response. Call it before
+    /// responding so that the response carries `Connection: close`; called afterwards the
+    /// connection still closes, only without announcing it.
+    pub fn close(&mut self) {
+        self.keep_alive = false;
+    }
+
+    /// Writes the status line unless a response was already written; returns the status used.
+    fn begin(&mut self, status: u16, size_hint: usize) -> Option<u16> {
+        if self.responded {
+            tracing::warn!(status, "handler responded twice; second response dropped");
+            return None;
+        }
+        self.responded = true;
+        let status = if (200..=599).contains(&status) {
+            status
+        } else {
+            tracing::warn!(status, "handler used an invalid final status; sending 500");
+            500
+        };
+        self.out.reserve(size_hint.saturating_add(96));
+        self.out.extend_from_slice(b"HTTP/1.1 ");
+        self.out
+            .extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
+        self.out.push(b' ');
+        self.out.extend_from_slice(reason(status));
+        self.out.extend_from_slice(b"\r\n");
+        Some(status)
+    }
+
+    fn finish(&mut self, status: u16, body: &[u8]) {
+        let has_content = status != 204 && status != 304;
+        if has_content {
+            self.out.extend_from_slice(b"Content-Length: ");
+            self.out
+                .extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+            self.out.extend_from_slice(b"\r\n");
+        }
+        if !self.keep_alive {
+            self.out.extend_from_slice(b"Connection: close\r\n");
+        } else if self.http10 {
+            self.out.extend_from_slice(b"Connection: keep-alive\r\n");
+        }
+        self.out.extend_from_slice(b"\r\n");
+        if has_content && !self.head_only {
+            self.out.extend_from_slice(body);
+        }
+    }
+}
+
+/// Appends a server-generated error response: short text/plain body, `Cache-Control:
+/// no-store` (errors must never be cached by OCSP relying parties or proxies) and `Date`.
+pub(super) fn server_error(rw: &mut ResponseWriter<'_>, status: u16, body: &[u8]) {
+    let date = date::now();
+    rw.respond(
+        status,
+        &[
+            ("Content-Type", b"text/plain; charset=utf-8"),
+            ("Cache-Control", b"no-store"),
+            ("Date", &date),
+        ],
+        body,
+    );
+}
+
+/// Appends the response to a refused request; the connection closes after it.
+pub(super) fn write_reject(out: &mut Vec<u8>, reject: Reject, head_only: bool) {
+    let mut rw = ResponseWriter::new(out, false, head_only, false);
+    server_error(&mut rw, reject.status(), reject.body());
+}
+
+/// Appends a 408 (RFC 9110 §15.5.9); the connection closes after it.
+pub(super) fn write_timeout(out: &mut Vec<u8>) {
+    let mut rw = ResponseWriter::new(out, false, false, false);
+    server_error(&mut rw, 408, b"request timeout\n");
+}
+
+/// `token = 1*tchar` (RFC 9110 §5.6.2).
+fn is_token(s: &[u8]) -> bool {
+    !s.is_empty()
+        && s.iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Reason phrase (RFC 9110 §15); empty for codes without a registered one here, which the
+/// status-line grammar allows (RFC 9112 §4).
+fn reason(status: u16) -> &'static [u8] {
+    match status {
+        200 => b"OK",
+        201 => b"Created",
+        202 => b"Accepted",
+        204 => b"No Content",
+        206 => b"Partial Content",
+        301 => b"Moved Permanently",
+        302 => b"Found",
+        303 => b"See Other",
+        304 => b"Not Modified",
+        307 => b"Temporary Redirect",
+        308 => b"Permanent Redirect",
+        400 => b"Bad Request",
+        401 => b"Unauthorized",
+        403 => b"Forbidden",
+        404 => b"Not Found",
+        405 => b"Method Not Allowed",
+        406 => b"Not Acceptable",
+        408 => b"Request Timeout",
+        409 => b"Conflict",
+        410 => b"Gone",
+        411 => b"Length Required",
+        412 => b"Precondition Failed",
+        413 => b"Content Too Large",
+        414 => b"URI Too Long",
+        415 => b"Unsupported Media Type",
+        416 => b"Range Not Satisfiable",
+        417 => b"Expectation Failed",
+        422 => b"Unprocessable Content",
+        429 => b"Too Many Requests",
+        431 => b"Request Header Fields Too Large",
+        500 => b"Internal Server Error",
+        501 => b"Not Implemented",
+        502 => b"Bad Gateway",
+        503 => b"Service Unavailable",
+        504 => b"Gateway Timeout",
+        505 => b"HTTP Version Not Supported",
+        _ => b"",
+    }
+}

@@ -1,0 +1,15 @@
+//! Sigil data plane: serves pre-signed OCSP responses, CRLs and CA certificates from a local
+//! replica of the control plane's state, one pinned monoio runtime per core (see
+//! ARCHITECTURE.md).
+
+pub mod cache;
+pub mod core;
+pub mod http;
+pub mod ocsp;
+pub mod ops;
+pub mod render;
+pub mod replica;
+pub mod routes;
+pub mod runtime;
+pub mod stats;
+pub mod updates;

@@ -1,0 +1,122 @@
+//! Choosing the OCSP answer for a request (sans-io: request bytes + lookup → answer).
+
+mod get_path;
+
+pub use get_path::decode_get_path;
+
+use std::rc::Rc;
+
+use sigil_shared::ocsp::{decode_request, ResponseStatus};
+
+use crate::render::Rendered;
+
+/// Where pre-signed responses come from (a core's cache + replica, or a map in tests).
+pub trait OcspLookup {
+    fn lookup(&self, key: &[u8]) -> Option<Rc<Rendered>>;
+}
+
+/// The answer to one OCSP request.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    Found(Rc<Rendered>),
+    /// An unsuccessful OCSPResponse with this status.
+    Error(ResponseStatus),
+}
+
+/// Selects the pre-signed response for a DER request (RFC 6960 §4.1, RFC 5019 §2.1):
+/// undecodable → `malformedRequest`; more than one CertID → `malformedRequest` (RFC 5019
+/// clients send exactly one; a pre-signed response answers exactly one); a hash algorithm or
+/// issuer we do not sign for, or an unknown serial → `unauthorized` (never `good`); a
+/// response past its nextUpdate → `tryLater` (it is never served).
+pub fn select(der: &[u8], lookup: &impl OcspLookup, now: i64) -> Answer {
+    let Ok(req) = decode_request(der) else {
+        return Answer::Error(ResponseStatus::MalformedRequest);
+    };
+    if req.certs.len() != 1 {
+        return Answer::Error(ResponseStatus::MalformedRequest);
+    }
+    let Some(key) = req.certs[0].key() else {
+        return Answer::Error(ResponseStatus::Unauthorized);
+    };
+    match lookup.lookup(key.as_bytes()) {
+        Some(r) if r.next_update > now => Answer::Found(r),
+        Some(_) => Answer::Error(ResponseStatus::TryLater),
+        None => Answer::Error(ResponseStatus::Unauthorized),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sigil_shared::ocsp::{CertIdKey, HashAlg};
+    use std::collections::HashMap;
+
+    struct Map(HashMap<Vec<u8>, Rc<Rendered>>);
+    impl OcspLookup for Map {
+        fn lookup(&self, key: &[u8]) -> Option<Rc<Rendered>> {
+            self.0.get(key).cloned()
+        }
+    }
+
+    /// A DER OCSPRequest with `n` CertIDs (SHA-1) for serial 0x42, written by hand.
+    fn request(n: usize, alg_oid: &[u8]) -> Vec<u8> {
+        let mut alg = vec![0x30, (alg_oid.len() + 2) as u8];
+        alg.extend_from_slice(alg_oid);
+        alg.extend_from_slice(&[0x05, 0x00]);
+        let mut cert_id = alg.clone();
+        for fill in [0x11u8, 0x22] {
+            cert_id.extend_from_slice(&[0x04, 20]);
+            cert_id.extend(std::iter::repeat_n(fill, 20));
+        }
+        cert_id.extend_from_slice(&[0x02, 0x01, 0x42]);
+        let mut one = vec![0x30, (cert_id.len() + 2) as u8, 0x30, cert_id.len() as u8];
+        one.extend_from_slice(&cert_id);
+        let list: Vec<u8> = (0..n).flat_map(|_| one.clone()).collect();
+        let mut tbs = vec![0x30, (list.len() + 2) as u8, 0x30, list.len() as u8];
+        tbs.extend_from_slice(&list);
+        let mut req = vec![0x30, tbs.len() as u8];
+        req.extend_from_slice(&tbs);
+        req
+    }
+
+    const SHA1: &[u8] = &[0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a];
+    const MD5: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x05];
+
+    fn map(next_update: i64) -> Map {
+        let key = CertIdKey::new(HashAlg::Sha1, &[0x11; 20], &[0x22; 20], &[0x42]);
+        Map(HashMap::from([(
+            key.0,
+            Rc::new(Rendered::ocsp(vec![0x30, 0], 100, next_update)),
+        )]))
+    }
+
+    #[test]
+    fn selection_rules() {
+        let m = map(1000);
+        assert!(matches!(
+            select(&request(1, SHA1), &m, 500),
+            Answer::Found(_)
+        ));
+        assert!(matches!(
+            select(&request(1, SHA1), &m, 1000),
+            Answer::Error(ResponseStatus::TryLater)
+        ));
+        assert!(matches!(
+            select(&request(2, SHA1), &m, 500),
+            Answer::Error(ResponseStatus::MalformedRequest)
+        ));
+        assert!(matches!(
+            select(&request(1, MD5), &m, 500),
+            Answer::Error(ResponseStatus::Unauthorized)
+        ));
+        assert!(matches!(
+            select(b"\x30\x03junk", &m, 500),
+            Answer::Error(ResponseStatus::MalformedRequest)
+        ));
+        let empty = Map(HashMap::new());
+        assert!(matches!(
+            select(&request(1, SHA1), &empty, 500),
+            Answer::Error(ResponseStatus::Unauthorized)
+        ));
+    }
+}

@@ -1,0 +1,184 @@
+//! The ops listener: `/metrics` (Prometheus text), `/health/live`, `/health/ready`. A plain
+//! blocking thread, off the serving cores; one connection at a time is plenty for scrapes.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::replica::ReplicationStatus;
+use crate::stats::{self, CoreStats};
+
+pub struct Ops {
+    pub cores: Vec<Arc<CoreStats>>,
+    pub replication: Arc<ReplicationStatus>,
+    pub ready_max_lag_records: u64,
+    pub data_dir: std::path::PathBuf,
+}
+
+/// Binds the listener (so a bad address fails start-up) and serves it on a thread.
+pub fn spawn(addr: SocketAddr, ops: Ops) -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr)?;
+    let local = listener.local_addr()?;
+    std::thread::Builder::new()
+        .name("sigil-ops".into())
+        .spawn(move || {
+            for conn in listener.incoming().flatten() {
+                if let Err(e) = ops.serve(conn) {
+                    tracing::debug!(error = %e, "ops connection failed");
+                }
+            }
+        })?;
+    Ok(local)
+}
+
+impl Ops {
+    fn serve(&self, mut conn: TcpStream) -> std::io::Result<()> {
+        conn.set_read_timeout(Some(Duration::from_secs(5)))?;
+        conn.set_write_timeout(Some(Duration::from_secs(5)))?;
+        let mut buf = vec![0u8; 8192];
+        let mut len = 0;
+        let path = loop {
+            let n = conn.read(&mut buf[len..])?;
+            if n == 0 {
+                return Ok(());
+            }
+            len += n;
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut req = httparse::Request::new(&mut headers);
+            match req.parse(&buf[..len]) {
+                Ok(httparse::Status::Complete(_)) => break req.path.unwrap_or("/").to_string(),
+                Ok(httparse::Status::Partial) if len < buf.len() => continue,
+                _ => return respond(&mut conn, 400, "text/plain", "bad request\n"),
+            }
+        };
+        match path.split('?').next().unwrap_or("") {
+            "/metrics" => respond(&mut conn, 200, "text/plain; version=0.0.4", &self.metrics()),
+            "/health/live" => respond(
+                &mut conn,
+                200,
+                "application/json",
+                "{\"status\":\"live\"}\n",
+            ),
+            "/health/ready" => {
+                let (ready, why) = self.readiness();
+                let body = format!("{{\"ready\":{ready},\"reason\":\"{why}\",\"applied\":{},\"lag_records\":{}}}\n", self.replication.applied.load(Relaxed), self.replication.lag_records());
+                respond(
+                    &mut conn,
+                    if ready { 200 } else { 503 },
+                    "application/json",
+                    &body,
+                )
+            }
+            _ => respond(&mut conn, 404, "text/plain", "not found\n"),
+        }
+    }
+
+    /// Ready = the replica holds a complete state (snapshot applied or log caught up, now or
+    /// before a restart) and the replication lag is within the threshold. A control plane that
+    /// is away does not make a synced replica unready: it keeps serving last-good state.
+    pub fn readiness(&self) -> (bool, &'static str) {
+        let r = &self.replication;
+        if !r.synced.load(Relaxed) {
+            return (false, "replica not yet synced with the control plane");
+        }
+        if r.lag_records() > self.ready_max_lag_records {
+            return (false, "replication lag above threshold");
+        }
+        (true, "ok")
+    }
+
+    fn metrics(&self) -> String {
+        let mut out = String::with_capacity(16 * 1024);
+        stats::render(&self.cores, &mut out);
+        let r = &self.replication;
+        let gauges: [(&str, &str, i64); 9] = [
+            (
+                "replication_applied_sequence",
+                "gauge",
+                r.applied.load(Relaxed) as i64,
+            ),
+            (
+                "replication_head_sequence",
+                "gauge",
+                r.head.load(Relaxed) as i64,
+            ),
+            ("replication_lag_records", "gauge", r.lag_records() as i64),
+            ("replication_lag_seconds", "gauge", r.lag_seconds()),
+            (
+                "replication_connected",
+                "gauge",
+                i64::from(r.connected.load(Relaxed)),
+            ),
+            (
+                "replication_synced",
+                "gauge",
+                i64::from(r.synced.load(Relaxed)),
+            ),
+            (
+                "replication_snapshots_total",
+                "counter",
+                r.snapshots.load(Relaxed) as i64,
+            ),
+            (
+                "replication_reconnects_total",
+                "counter",
+                r.reconnects.load(Relaxed) as i64,
+            ),
+            (
+                "replication_records_applied_total",
+                "counter",
+                r.records_applied.load(Relaxed) as i64,
+            ),
+        ];
+        for (name, kind, v) in gauges {
+            out.push_str(&format!(
+                "# TYPE sigil_dp_{name} {kind}\nsigil_dp_{name} {v}\n"
+            ));
+        }
+        if let Some(rss) = resident_bytes() {
+            out.push_str(&format!("# TYPE sigil_dp_resident_memory_bytes gauge\nsigil_dp_resident_memory_bytes {rss}\n"));
+        }
+        out.push_str(&format!(
+            "# TYPE sigil_dp_replica_disk_bytes gauge\nsigil_dp_replica_disk_bytes {}\n",
+            dir_size(&self.data_dir)
+        ));
+        out
+    }
+}
+
+fn respond(
+    conn: &mut TcpStream,
+    status: u16,
+    content_type: &str,
+    body: &str,
+) -> std::io::Result<()> {
+    let reason = match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        _ => "Service Unavailable",
+    };
+    write!(conn, "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{body}", body.len())
+}
+
+/// Resident set size from /proc/self/statm (Linux).
+pub fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+fn dir_size(p: &std::path::Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(p) else {
+        return 0;
+    };
+    rd.flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}

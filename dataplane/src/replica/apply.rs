@@ -1,0 +1,115 @@
+//! Turning replication changes into a write batch (sans-io apart from reading CA states that
+//! a deletion needs).
+
+use sigil_shared::replication::{CaState, Change, CrlEntry, OcspEntry};
+use sigil_storage::WriteBatch;
+
+use super::{cf, META_APPLIED};
+
+/// What applying a group of changes touched, for cache invalidation on the serving cores.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub ocsp_keys: Vec<Vec<u8>>,
+    pub cas: Vec<CaState>,
+    pub deleted_cas: Vec<String>,
+    pub crls: Vec<CrlEntry>,
+}
+
+impl Applied {
+    pub fn is_empty(&self) -> bool {
+        self.ocsp_keys.is_empty()
+            && self.cas.is_empty()
+            && self.deleted_cas.is_empty()
+            && self.crls.is_empty()
+    }
+}
+
+/// Adds `changes` to `batch`, followed by the applied sequence number `seq` (when given), and
+/// records what they touch in `applied`.
+pub fn apply_changes(
+    batch: &mut WriteBatch,
+    changes: impl IntoIterator<Item = Change>,
+    seq: Option<u64>,
+    applied: &mut Applied,
+) -> Result<(), postcard::Error> {
+    for change in changes {
+        match change {
+            Change::OcspPut(e) => {
+                applied.ocsp_keys.push(e.key.0.clone());
+                batch.put(
+                    cf::OCSP,
+                    e.key.0.clone(),
+                    postcard::to_stdvec::<OcspEntry>(&e)?,
+                );
+            }
+            Change::OcspDelete { key } => {
+                applied.ocsp_keys.push(key.0.clone());
+                batch.delete(cf::OCSP, key.0);
+            }
+            Change::CaPut(ca) => {
+                batch.put(
+                    cf::CAS,
+                    ca.issuer_id.as_bytes().to_vec(),
+                    postcard::to_stdvec(&ca)?,
+                );
+                applied.cas.push(ca);
+            }
+            Change::CaDelete { issuer_id } => {
+                batch.delete(cf::CAS, issuer_id.as_bytes().to_vec());
+                batch.delete(cf::CRLS, issuer_id.as_bytes().to_vec());
+                applied.deleted_cas.push(issuer_id);
+            }
+            Change::CrlPut(crl) => {
+                batch.put(
+                    cf::CRLS,
+                    crl.issuer_id.as_bytes().to_vec(),
+                    postcard::to_stdvec(&crl)?,
+                );
+                applied.crls.push(crl);
+            }
+        }
+    }
+    if let Some(seq) = seq {
+        batch.put(cf::META, META_APPLIED.to_vec(), seq.to_be_bytes().to_vec());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sigil_shared::ocsp::CertIdKey;
+    use sigil_storage::{Durability, MemStore, ReadView, Store};
+
+    #[test]
+    fn changes_and_sequence_land_in_one_batch() {
+        let store = MemStore::new(cf::ALL);
+        let mut batch = WriteBatch::new();
+        let mut applied = Applied::default();
+        let entry = OcspEntry {
+            key: CertIdKey(vec![1, 2]),
+            issuer_id: "ca".into(),
+            der: vec![9],
+            this_update: 1,
+            next_update: 2,
+        };
+        apply_changes(
+            &mut batch,
+            [
+                Change::OcspPut(entry.clone()),
+                Change::OcspDelete {
+                    key: CertIdKey(vec![3]),
+                },
+            ],
+            Some(7),
+            &mut applied,
+        )
+        .unwrap();
+        store.write(batch, Durability::Buffered).unwrap();
+        assert_eq!(super::super::applied_seq(&store), 7);
+        let got: OcspEntry =
+            postcard::from_bytes(&store.get(cf::OCSP, &[1, 2]).unwrap().unwrap()).unwrap();
+        assert_eq!(got, entry);
+        assert_eq!(applied.ocsp_keys, vec![vec![1, 2], vec![3]]);
+    }
+}

@@ -1,0 +1,300 @@
+//! The replication subscriber: one thread that keeps the replica in step with the control
+//! plane (protocol: docs/replication.md).
+
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sigil_shared::config::dp::ControlPlaneLink;
+use sigil_shared::replication::{Frame, Record, PROTOCOL_VERSION};
+use sigil_shared::time::now_unix;
+use sigil_storage::{Durability, Store, WriteBatch};
+
+use super::stream_client::{self, BaseUrl};
+use super::{applied_seq, apply_changes, Applied, ReplicaDir};
+use crate::updates::{Broadcaster, Update};
+
+/// Replication progress, shared with the metrics endpoint (written by the subscriber only).
+#[derive(Debug, Default)]
+pub struct ReplicationStatus {
+    pub applied: AtomicU64,
+    /// Newest sequence the control plane reported (Hello/Heartbeat/records).
+    pub head: AtomicU64,
+    pub connected: AtomicBool,
+    /// Commit time of the last applied record (Unix seconds).
+    pub applied_commit_time: AtomicI64,
+    /// Last time anything arrived from the control plane.
+    pub last_contact: AtomicI64,
+    pub snapshots: AtomicU64,
+    pub reconnects: AtomicU64,
+    pub records_applied: AtomicU64,
+    /// True once the replica holds a complete state (a snapshot or a caught-up log).
+    pub synced: AtomicBool,
+}
+
+impl ReplicationStatus {
+    pub fn lag_records(&self) -> u64 {
+        self.head
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.applied.load(Ordering::Relaxed))
+    }
+
+    /// Age of the newest applied record while behind; 0 when caught up.
+    pub fn lag_seconds(&self) -> i64 {
+        if self.lag_records() == 0 {
+            0
+        } else {
+            (now_unix() - self.applied_commit_time.load(Ordering::Relaxed)).max(0)
+        }
+    }
+}
+
+/// Records applied per write batch at most (latency stays low: a batch is also flushed as
+/// soon as the buffered bytes hold no further complete frame).
+const MAX_BATCH: usize = 2048;
+/// Snapshot items per write batch.
+const SNAPSHOT_BATCH: usize = 4096;
+
+struct Subscriber {
+    link: ControlPlaneLink,
+    url: BaseUrl,
+    token: String,
+    dir: ReplicaDir,
+    name: String,
+    store: Arc<dyn Store>,
+    broadcaster: Broadcaster,
+    status: Arc<ReplicationStatus>,
+    /// The replica a snapshot replaced, removed once no core holds it any more.
+    retired: Option<(String, Arc<dyn Store>)>,
+}
+
+/// Starts the subscriber thread.
+pub fn spawn_subscriber(
+    link: ControlPlaneLink,
+    url: BaseUrl,
+    token: String,
+    dir: ReplicaDir,
+    current: (String, Arc<dyn Store>),
+    broadcaster: Broadcaster,
+    status: Arc<ReplicationStatus>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let applied = applied_seq(current.1.as_ref());
+    status.applied.store(applied, Ordering::Relaxed);
+    status.head.store(applied, Ordering::Relaxed);
+    let mut sub = Subscriber {
+        link,
+        url,
+        token,
+        dir,
+        name: current.0,
+        store: current.1,
+        broadcaster,
+        status,
+        retired: None,
+    };
+    std::thread::Builder::new()
+        .name("sigil-replica".into())
+        .spawn(move || sub.run())
+}
+
+impl Subscriber {
+    fn run(&mut self) {
+        let min = Duration::from_millis(self.link.reconnect_min_ms);
+        let max = Duration::from_millis(self.link.reconnect_max_ms);
+        let mut backoff = min;
+        loop {
+            match self.session() {
+                Ok(()) => tracing::warn!("replication stream ended; reconnecting"),
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "replication stream failed")
+                }
+            }
+            let progressed = self.status.connected.swap(false, Ordering::Relaxed);
+            if progressed {
+                backoff = min;
+            }
+            self.status.reconnects.fetch_add(1, Ordering::Relaxed);
+            std::thread::sleep(jitter(backoff));
+            backoff = (backoff * 2).min(max);
+        }
+    }
+
+    /// One connection: Hello, optional snapshot, then records until the stream breaks.
+    fn session(&mut self) -> anyhow::Result<()> {
+        let after = self.status.applied.load(Ordering::Relaxed);
+        let timeout = Duration::from_secs(self.link.read_timeout_secs);
+        let mut body = stream_client::get(
+            &self.url,
+            &format!("/api/v1/replication/stream?after={after}"),
+            &self.token,
+            timeout,
+        )?;
+        tracing::info!(after, "replication stream open");
+        let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+        let mut pos = 0;
+        let mut chunk = vec![0u8; 256 * 1024];
+        let mut pending = Pending::default();
+        loop {
+            // Decode every complete frame in the buffer, then commit what they carried.
+            while let Some((frame, used)) = Frame::decode(&buf[pos..])? {
+                pos += used;
+                self.status
+                    .last_contact
+                    .store(now_unix(), Ordering::Relaxed);
+                self.handle(frame, &mut pending)?;
+                if pending.records >= MAX_BATCH {
+                    self.flush(&mut pending)?;
+                }
+            }
+            self.flush(&mut pending)?;
+            self.reap_retired();
+            buf.drain(..pos);
+            pos = 0;
+            let n = body.read(&mut chunk)?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    fn handle(&mut self, frame: Frame, p: &mut Pending) -> anyhow::Result<()> {
+        match frame {
+            Frame::Hello {
+                version,
+                head,
+                snapshot,
+                ..
+            } => {
+                anyhow::ensure!(version == PROTOCOL_VERSION, "control plane speaks replication protocol {version}, this data plane {PROTOCOL_VERSION}");
+                self.status.head.store(head, Ordering::Relaxed);
+                self.status.connected.store(true, Ordering::Relaxed);
+                if !snapshot && self.status.applied.load(Ordering::Relaxed) >= head {
+                    self.status.synced.store(true, Ordering::Relaxed);
+                }
+            }
+            Frame::SnapshotBegin { as_of } => {
+                let name = ReplicaDir::next_name(&self.name);
+                self.dir.remove(&name); // leftovers of an interrupted attempt
+                tracing::info!(as_of, dir = %name, "receiving snapshot");
+                p.snapshot = Some((name.clone(), self.dir.open(&name)?, 0));
+            }
+            Frame::SnapshotItem(change) => {
+                let (_, store, count) = p
+                    .snapshot
+                    .as_mut()
+                    .ok_or_else(|| anyhow::anyhow!("snapshot item outside a snapshot"))?;
+                apply_changes(
+                    &mut p.snapshot_batch,
+                    [change],
+                    None,
+                    &mut Applied::default(),
+                )?;
+                *count += 1;
+                if p.snapshot_batch.len() >= SNAPSHOT_BATCH {
+                    store.write(std::mem::take(&mut p.snapshot_batch), Durability::Buffered)?;
+                }
+            }
+            Frame::SnapshotEnd { as_of } => {
+                let (name, store, count) = p
+                    .snapshot
+                    .take()
+                    .ok_or_else(|| anyhow::anyhow!("snapshot end without begin"))?;
+                let mut batch = std::mem::take(&mut p.snapshot_batch);
+                apply_changes(&mut batch, [], Some(as_of), &mut Applied::default())?;
+                store.write(batch, Durability::Sync)?;
+                self.dir.point_current_to(&name)?;
+                let old = std::mem::replace(&mut self.store, store.clone());
+                let old_name = std::mem::replace(&mut self.name, name);
+                self.retired = Some((old_name, old));
+                self.broadcaster.send(&Update::Reset(store));
+                self.status.applied.store(as_of, Ordering::Relaxed);
+                self.status.snapshots.fetch_add(1, Ordering::Relaxed);
+                self.status.synced.store(true, Ordering::Relaxed);
+                tracing::info!(as_of, items = count, "snapshot applied and switched in");
+            }
+            Frame::Record(Record {
+                seq,
+                committed_at,
+                change,
+            }) => {
+                let expected = self.status.applied.load(Ordering::Relaxed) + p.records as u64 + 1;
+                anyhow::ensure!(
+                    seq == expected,
+                    "replication gap: got record {seq}, expected {expected}"
+                );
+                apply_changes(&mut p.batch, [change], Some(seq), &mut p.applied)?;
+                p.records += 1;
+                p.last_seq = seq;
+                p.last_commit = committed_at;
+                let head = self.status.head.load(Ordering::Relaxed);
+                self.status.head.store(head.max(seq), Ordering::Relaxed);
+            }
+            Frame::Heartbeat { head, .. } => {
+                self.status.head.store(head, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits pending records (one write batch, sequence included) and tells the cores.
+    fn flush(&mut self, p: &mut Pending) -> anyhow::Result<()> {
+        if p.records == 0 {
+            return Ok(());
+        }
+        // Not fsync'd: the WAL survives a crash of this process; after a power loss the
+        // replica resumes from an earlier sequence and the control plane resends the rest.
+        self.store
+            .write(std::mem::take(&mut p.batch), Durability::Buffered)?;
+        let applied = std::mem::take(&mut p.applied);
+        if !applied.is_empty() {
+            self.broadcaster.send(&Update::Applied(Arc::new(applied)));
+        }
+        self.status.applied.store(p.last_seq, Ordering::Relaxed);
+        self.status
+            .applied_commit_time
+            .store(p.last_commit, Ordering::Relaxed);
+        self.status
+            .records_applied
+            .fetch_add(p.records as u64, Ordering::Relaxed);
+        if p.last_seq >= self.status.head.load(Ordering::Relaxed) {
+            self.status.synced.store(true, Ordering::Relaxed);
+        }
+        p.records = 0;
+        Ok(())
+    }
+
+    /// Removes the replaced replica once every core dropped it.
+    fn reap_retired(&mut self) {
+        if let Some((name, store)) = self.retired.take() {
+            if Arc::strong_count(&store) == 1 {
+                drop(store);
+                self.dir.remove(&name);
+                tracing::info!(dir = %name, "removed replaced replica");
+            } else {
+                self.retired = Some((name, store));
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Pending {
+    batch: WriteBatch,
+    applied: Applied,
+    records: usize,
+    last_seq: u64,
+    last_commit: i64,
+    snapshot: Option<(String, Arc<dyn Store>, u64)>,
+    snapshot_batch: WriteBatch,
+}
+
+/// ±25 % so that a fleet of data planes does not reconnect in lockstep.
+fn jitter(d: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |t| t.subsec_nanos());
+    let factor = 0.75 + (nanos % 1000) as f64 / 2000.0;
+    d.mul_f64(factor)
+}

@@ -1,0 +1,237 @@
+//! Request routing for the public listener. One `Router` per core.
+//!
+//! | method | path | answer |
+//! |---|---|---|
+//! | POST | `/`, `/ocsp` | OCSP (RFC 6960 A.1 POST) |
+//! | GET/HEAD | `/{base64}`, `/ocsp/{base64}` | OCSP (RFC 6960 A.1 GET) |
+//! | POST | `/.well-known/pki/ocsp/{issuer_id}` | OCSP (certctl) |
+//! | GET/HEAD | `/.well-known/pki/ocsp/{issuer_id}/{serial_hex}` | OCSP by serial (certctl) |
+//! | GET/HEAD | `/.well-known/pki/crl/{issuer_id}`, `/crl/{issuer_id}.crl` | DER CRL |
+//! | GET/HEAD | `/ca/{issuer_id}.cer`, `/ca/{issuer_id}.pem` | CA certificate (AIA CA Issuers) |
+
+use std::rc::Rc;
+use std::time::Instant;
+
+use sigil_shared::ocsp::{HashAlg, ResponseStatus};
+
+use crate::core::CoreState;
+use crate::http::{Handler, Method, Request, ResponseWriter};
+use crate::ocsp::{decode_get_path, select, Answer};
+use crate::render::{ocsp_error_body, Rendered, OCSP_ERROR_HEAD};
+use crate::stats::Route;
+
+pub struct Router {
+    core: Rc<CoreState>,
+}
+
+impl Router {
+    pub fn new(core: Rc<CoreState>) -> Self {
+        Self { core }
+    }
+}
+
+const TEXT: &[(&str, &[u8])] = &[
+    ("Content-Type", b"text/plain; charset=utf-8"),
+    ("Cache-Control", b"no-store"),
+];
+
+impl Handler for Router {
+    fn handle(&self, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
+        let start = Instant::now();
+        self.core.sync();
+        let (route, status) = self.dispatch(req, resp);
+        self.core.stats.record(route, status, start.elapsed());
+    }
+}
+
+fn is_get(m: Method) -> bool {
+    matches!(m, Method::Get | Method::Head)
+}
+
+impl Router {
+    fn dispatch(&self, req: &Request<'_>, resp: &mut ResponseWriter<'_>) -> (Route, u16) {
+        let path = req.target.split('?').next().unwrap_or("");
+        match (req.method, path) {
+            (Method::Post, "/" | "/ocsp" | "/ocsp/") => {
+                (Route::OcspPost, self.ocsp(req, req.body, resp))
+            }
+            (_, "/" | "/ocsp" | "/ocsp/") => (Route::OcspPost, method_not_allowed(resp, "POST")),
+            _ => {
+                if let Some(rest) = path.strip_prefix("/.well-known/pki/ocsp/") {
+                    return self.certctl_ocsp(req, rest, resp);
+                }
+                if let Some(id) = path.strip_prefix("/.well-known/pki/crl/") {
+                    return (Route::Crl, self.crl(req, id, resp));
+                }
+                if let Some(id) = path
+                    .strip_prefix("/crl/")
+                    .and_then(|p| p.strip_suffix(".crl"))
+                {
+                    return (Route::Crl, self.crl(req, id, resp));
+                }
+                if let Some(file) = path.strip_prefix("/ca/") {
+                    return (Route::CaCert, self.ca_cert(req, file, resp));
+                }
+                let encoded = path
+                    .strip_prefix("/ocsp/")
+                    .unwrap_or(&path[path.len().min(1)..]);
+                if !is_get(req.method) {
+                    return (Route::Other, method_not_allowed(resp, "GET, HEAD"));
+                }
+                match decode_get_path(encoded) {
+                    Some(der) => (Route::OcspGet, self.ocsp(req, &der, resp)),
+                    None => (Route::Other, not_found(resp)),
+                }
+            }
+        }
+    }
+
+    fn ocsp(&self, req: &Request<'_>, der: &[u8], resp: &mut ResponseWriter<'_>) -> u16 {
+        let now = self.core.clock.now();
+        match select(der, self.core.as_ref(), now) {
+            Answer::Found(r) => {
+                self.core.stats.ocsp_status(0);
+                self.cached(req, &r, now, resp)
+            }
+            Answer::Error(status) => {
+                self.core.stats.ocsp_status(match status {
+                    ResponseStatus::MalformedRequest => 1,
+                    ResponseStatus::TryLater => 2,
+                    _ => 3,
+                });
+                ocsp_error(status, resp)
+            }
+        }
+    }
+
+    /// 200 with the pre-rendered entity, or 304 if the client already has it.
+    fn cached(
+        &self,
+        req: &Request<'_>,
+        r: &Rendered,
+        now: i64,
+        resp: &mut ResponseWriter<'_>,
+    ) -> u16 {
+        let mut dynamic = Vec::with_capacity(128);
+        self.core
+            .clock
+            .dynamic_headers(now, r.next_update, &mut dynamic);
+        if req.header("if-none-match").is_some_and(|v| r.matches(v)) {
+            resp.respond_raw(304, &r.head_304, &dynamic, &[]);
+            return 304;
+        }
+        resp.respond_raw(200, &r.head, &dynamic, &r.body);
+        200
+    }
+
+    /// certctl: `POST …/ocsp/{issuer_id}` (body is a request) or `GET …/ocsp/{issuer_id}/{serial_hex}`.
+    fn certctl_ocsp(
+        &self,
+        req: &Request<'_>,
+        rest: &str,
+        resp: &mut ResponseWriter<'_>,
+    ) -> (Route, u16) {
+        match (req.method, rest.split_once('/')) {
+            (Method::Post, None) => (Route::OcspPost, self.ocsp(req, req.body, resp)),
+            (m, Some((issuer_id, serial_hex))) if is_get(m) => {
+                let Some(ca) = self.core.ca(issuer_id) else {
+                    return (
+                        Route::OcspGet,
+                        ocsp_error(ResponseStatus::Unauthorized, resp),
+                    );
+                };
+                let serial = match hex::decode(serial_hex.trim_start_matches("0x")) {
+                    Ok(s) if !s.is_empty() && s.len() <= 20 => s,
+                    _ => {
+                        return (
+                            Route::OcspGet,
+                            ocsp_error(ResponseStatus::MalformedRequest, resp),
+                        )
+                    }
+                };
+                let serial = match sigil_shared::der::canonical_uint(&serial) {
+                    Ok(s) => s.to_vec(),
+                    Err(_) => {
+                        return (
+                            Route::OcspGet,
+                            ocsp_error(ResponseStatus::MalformedRequest, resp),
+                        )
+                    }
+                };
+                // Prefer the SHA-256 CertID response, fall back to SHA-1.
+                let now = self.core.clock.now();
+                let found = [HashAlg::Sha256, HashAlg::Sha1]
+                    .iter()
+                    .filter_map(|alg| ca.state.hashes.iter().find(|h| h.alg == *alg))
+                    .find_map(|h| self.core.ocsp(h.key_for(&serial).as_bytes()));
+                let status = match found {
+                    Some(r) if r.next_update > now => {
+                        self.core.stats.ocsp_status(0);
+                        self.cached(req, &r, now, resp)
+                    }
+                    Some(_) => ocsp_error(ResponseStatus::TryLater, resp),
+                    None => ocsp_error(ResponseStatus::Unauthorized, resp),
+                };
+                (Route::OcspGet, status)
+            }
+            (_, None) => (Route::OcspPost, method_not_allowed(resp, "POST")),
+            (_, Some(_)) => (Route::OcspGet, method_not_allowed(resp, "GET, HEAD")),
+        }
+    }
+
+    fn crl(&self, req: &Request<'_>, issuer_id: &str, resp: &mut ResponseWriter<'_>) -> u16 {
+        if !is_get(req.method) {
+            return method_not_allowed(resp, "GET, HEAD");
+        }
+        match self.core.crl(issuer_id) {
+            Some(r) => {
+                let now = self.core.clock.now();
+                self.cached(req, &r, now, resp)
+            }
+            None => not_found(resp),
+        }
+    }
+
+    fn ca_cert(&self, req: &Request<'_>, file: &str, resp: &mut ResponseWriter<'_>) -> u16 {
+        if !is_get(req.method) {
+            return method_not_allowed(resp, "GET, HEAD");
+        }
+        let found = if let Some(id) = file
+            .strip_suffix(".cer")
+            .or_else(|| file.strip_suffix(".der"))
+        {
+            self.core.ca(id).map(|c| c.cer.clone())
+        } else if let Some(id) = file.strip_suffix(".pem") {
+            self.core.ca(id).map(|c| c.pem.clone())
+        } else {
+            None
+        };
+        match found {
+            Some(r) => {
+                let now = self.core.clock.now();
+                self.cached(req, &r, now, resp)
+            }
+            None => not_found(resp),
+        }
+    }
+}
+
+/// An unsuccessful OCSPResponse is still HTTP 200 (RFC 6960 A.1), never cached.
+fn ocsp_error(status: ResponseStatus, resp: &mut ResponseWriter<'_>) -> u16 {
+    resp.respond_raw(200, OCSP_ERROR_HEAD, &[], &ocsp_error_body(status));
+    200
+}
+
+fn not_found(resp: &mut ResponseWriter<'_>) -> u16 {
+    resp.respond(404, TEXT, b"not found\n");
+    404
+}
+
+fn method_not_allowed(resp: &mut ResponseWriter<'_>, allow: &str) -> u16 {
+    resp.respond(
+        405,
+        &[TEXT[0], TEXT[1], ("Allow", allow.as_bytes())],
+        b"method not allowed\n",
+    );
+    405
+}

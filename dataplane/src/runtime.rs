@@ -1,0 +1,220 @@
+//! Thread-per-core start-up: one monoio runtime per serving thread, pinned to a CPU, each with
+//! its own SO_REUSEPORT listener (the kernel spreads connections), its own caches and stats.
+//! Nothing mutable is shared between cores on the request path.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::mpsc::{self, Receiver};
+use std::sync::Arc;
+use std::time::Duration;
+
+use monoio::net::{ListenerOpts, TcpListener};
+use sigil_shared::config::dp::{DpConfig, Driver};
+use sigil_storage::Store;
+
+use crate::core::CoreState;
+use crate::http::{self, HttpStats, Limits};
+use crate::ops::{self, Ops};
+use crate::replica::{self, ReplicaDir, ReplicationStatus};
+use crate::routes::Router;
+use crate::stats::CoreStats;
+use crate::updates::{Broadcaster, Update};
+
+/// Everything one core needs, moved into its thread.
+struct CoreSetup {
+    index: usize,
+    cpu: Option<usize>,
+    listen: SocketAddr,
+    driver: Driver,
+    store: Arc<dyn Store>,
+    updates: Receiver<Update>,
+    stats: Arc<CoreStats>,
+    limits: Limits,
+    max_connections: usize,
+    cache_entries: usize,
+    cache_bytes: usize,
+}
+
+/// Runs the data plane until the process is stopped.
+pub fn run(cfg: DpConfig, token: Option<String>) -> anyhow::Result<()> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = if cfg.threads == 0 { cpus } else { cfg.threads };
+    let dir = ReplicaDir::new(&cfg.data_dir, cfg.cache.block_cache_mib << 20);
+    let (name, store) = dir.open_current()?;
+    let status = Arc::new(ReplicationStatus::default());
+    let applied = replica::applied_seq(store.as_ref());
+    status
+        .applied
+        .store(applied, std::sync::atomic::Ordering::Relaxed);
+    // A replica with state was complete when it was written: serve it as last-good.
+    status
+        .synced
+        .store(applied > 0, std::sync::atomic::Ordering::Relaxed);
+    tracing::info!(replica = %name, applied, "opened replica");
+
+    let (broadcaster, receivers) = Broadcaster::new(threads);
+    let core_stats: Vec<Arc<CoreStats>> = (0..threads)
+        .map(|_| Arc::new(CoreStats::default()))
+        .collect();
+    if let Some(addr) = cfg.metrics.listen {
+        let local = ops::spawn(
+            addr,
+            Ops {
+                cores: core_stats.clone(),
+                replication: status.clone(),
+                ready_max_lag_records: cfg.metrics.ready_max_lag_records,
+                data_dir: cfg.data_dir.clone(),
+            },
+        )?;
+        tracing::info!(metrics = %local, "ops listener up");
+    }
+
+    let limits = Limits {
+        max_header_bytes: cfg.http.max_header_bytes,
+        max_body_bytes: cfg.http.max_body_bytes,
+        idle_timeout: Duration::from_secs(cfg.http.idle_timeout_secs),
+        request_timeout: Duration::from_secs(cfg.http.request_timeout_secs),
+        write_timeout: Duration::from_secs(cfg.http.write_timeout_secs),
+    };
+    let (bound_tx, bound_rx) = mpsc::channel::<Result<usize, String>>();
+    let mut handles = Vec::with_capacity(threads);
+    for (index, updates) in receivers.into_iter().enumerate() {
+        let setup = CoreSetup {
+            index,
+            cpu: cfg.pin_threads.then_some(index % cpus),
+            listen: cfg.listen,
+            driver: cfg.driver,
+            store: store.clone(),
+            updates,
+            stats: core_stats[index].clone(),
+            limits: limits.clone(),
+            max_connections: cfg.max_connections_per_core,
+            cache_entries: cfg.cache.max_entries_per_core,
+            cache_bytes: cfg.cache.max_bytes_per_core,
+        };
+        let tx = bound_tx.clone();
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("sigil-core-{index}"))
+                .spawn(move || {
+                    if let Err(e) = run_core(setup, &tx) {
+                        let _ = tx.send(Err(e.to_string()));
+                    }
+                })?,
+        );
+    }
+    drop(bound_tx);
+    for _ in 0..threads {
+        match bound_rx.recv() {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => anyhow::bail!("serving core failed to start: {e}"),
+            Err(_) => anyhow::bail!("serving cores exited during start-up"),
+        }
+    }
+    let driver = match cfg.driver {
+        Driver::Auto if monoio::utils::detect_uring() => "io_uring (auto)",
+        Driver::Auto => "epoll (auto: io_uring unavailable)",
+        Driver::IoUring => "io_uring",
+        Driver::Epoll => "epoll",
+    };
+    tracing::info!(listen = %cfg.listen, threads, driver, "sigil-dp serving");
+
+    match (&cfg.control_plane.url, token) {
+        (Some(url), Some(token)) => {
+            let base = replica::BaseUrl::parse(url).map_err(|e| anyhow::anyhow!(e))?;
+            replica::spawn_subscriber(
+                cfg.control_plane.clone(),
+                base,
+                token,
+                dir,
+                (name, store),
+                broadcaster,
+                status,
+            )?;
+        }
+        _ => tracing::warn!("no control plane configured: serving the replica as it is"),
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+    anyhow::bail!("all serving cores exited")
+}
+
+fn run_core(s: CoreSetup, bound: &mpsc::Sender<Result<usize, String>>) -> anyhow::Result<()> {
+    if let Some(cpu) = s.cpu {
+        if let Err(e) = monoio::utils::bind_to_cpu_set([cpu]) {
+            tracing::warn!(core = s.index, cpu, error = ?e, "could not pin thread to CPU");
+        }
+    }
+    let entries = 4096;
+    match s.driver {
+        Driver::Auto => monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+            .with_entries(entries)
+            .enable_timer()
+            .build()?
+            .block_on(serve_core(s, bound)),
+        Driver::IoUring => monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .with_entries(entries)
+            .enable_timer()
+            .build()?
+            .block_on(serve_core(s, bound)),
+        Driver::Epoll => monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()?
+            .block_on(serve_core(s, bound)),
+    }
+}
+
+async fn serve_core(
+    s: CoreSetup,
+    bound: &mpsc::Sender<Result<usize, String>>,
+) -> anyhow::Result<()> {
+    let opts = ListenerOpts::new()
+        .reuse_port(true)
+        .reuse_addr(true)
+        .backlog(4096);
+    let listener = TcpListener::bind_with_config(s.listen, &opts)?;
+    let core = Rc::new(CoreState::new(
+        s.store,
+        s.updates,
+        s.stats,
+        s.cache_entries,
+        s.cache_bytes,
+    ));
+    let http_stats = Rc::new(HttpStats::default());
+    monoio::spawn(housekeeping(core.clone(), http_stats.clone()));
+    let _ = bound.send(Ok(s.index));
+    http::serve(
+        listener,
+        Rc::new(Router::new(core)),
+        Rc::new(s.limits),
+        http_stats,
+        s.max_connections,
+    )
+    .await;
+    Ok(())
+}
+
+/// Every 100 ms: apply replication updates even when idle (so replaced replicas are released
+/// and memory follows), and publish the HTTP layer's counters for the metrics thread.
+async fn housekeeping(core: Rc<CoreState>, http: Rc<HttpStats>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    loop {
+        monoio::time::sleep(Duration::from_millis(100)).await;
+        core.sync();
+        let (entries, bytes) = core.cache_len();
+        core.stats.set_cache_size(entries, bytes);
+        let vals = [
+            http.connections_accepted.get(),
+            http.connections_open.get(),
+            http.connections_rejected.get(),
+            http.requests.get(),
+            http.bad_requests.get(),
+            http.timeouts.get(),
+            http.too_large.get(),
+        ];
+        for (slot, v) in core.stats.http.iter().zip(vals) {
+            slot.store(v, Relaxed);
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Per-core counters. Each core writes only its own `CoreStats` (relaxed atomics, no
+//! contention); the metrics endpoint sums them. Rendered as Prometheus text (exposition
+//! format 0.0.4) by hand: the set is small and fixed.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// Request routes, for labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    OcspPost = 0,
+    OcspGet = 1,
+    Crl = 2,
+    CaCert = 3,
+    Other = 4,
+}
+
+const ROUTES: [&str; 5] = ["ocsp_post", "ocsp_get", "crl", "ca_cert", "other"];
+const STATUSES: [u16; 7] = [200, 304, 400, 404, 405, 500, 0];
+/// Upper bounds of the latency histogram, seconds.
+const BUCKETS: [f64; 12] = [
+    0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
+];
+/// OCSP response statuses counted.
+const OCSP_STATUSES: [&str; 4] = [
+    "successful",
+    "malformed_request",
+    "try_later",
+    "unauthorized",
+];
+
+#[derive(Debug, Default)]
+pub struct CoreStats {
+    requests: [[AtomicU64; STATUSES.len()]; ROUTES.len()],
+    latency: [[AtomicU64; BUCKETS.len() + 1]; ROUTES.len()],
+    latency_sum_ns: [AtomicU64; ROUTES.len()],
+    ocsp: [AtomicU64; OCSP_STATUSES.len()],
+    cache_hits: AtomicU64,
+    cache_misses: AtomicU64,
+    cache_entries: AtomicU64,
+    cache_bytes: AtomicU64,
+    /// Copies of the HTTP layer's per-core Cell counters, refreshed by the core's timer task.
+    pub http: [AtomicU64; 7],
+}
+
+pub const HTTP_COUNTERS: [&str; 7] = [
+    "connections_accepted_total",
+    "connections_open",
+    "connections_rejected_total",
+    "http_requests_parsed_total",
+    "http_bad_requests_total",
+    "http_timeouts_total",
+    "http_too_large_total",
+];
+
+impl CoreStats {
+    pub fn record(&self, route: Route, status: u16, elapsed: Duration) {
+        let s = STATUSES
+            .iter()
+            .position(|x| *x == status)
+            .unwrap_or(STATUSES.len() - 1);
+        self.requests[route as usize][s].fetch_add(1, Relaxed);
+        let secs = elapsed.as_secs_f64();
+        let b = BUCKETS
+            .iter()
+            .position(|x| secs <= *x)
+            .unwrap_or(BUCKETS.len());
+        self.latency[route as usize][b].fetch_add(1, Relaxed);
+        self.latency_sum_ns[route as usize].fetch_add(elapsed.as_nanos() as u64, Relaxed);
+    }
+
+    /// Counts an OCSP answer: 0 successful, then malformedRequest, tryLater, unauthorized.
+    pub fn ocsp_status(&self, idx: usize) {
+        self.ocsp[idx.min(OCSP_STATUSES.len() - 1)].fetch_add(1, Relaxed);
+    }
+
+    pub fn cache_hit(&self) {
+        self.cache_hits.fetch_add(1, Relaxed);
+    }
+
+    pub fn cache_miss(&self) {
+        self.cache_misses.fetch_add(1, Relaxed);
+    }
+
+    pub fn set_cache_size(&self, entries: usize, bytes: usize) {
+        self.cache_entries.store(entries as u64, Relaxed);
+        self.cache_bytes.store(bytes as u64, Relaxed);
+    }
+}
+
+fn sum<F: Fn(&CoreStats) -> u64>(cores: &[std::sync::Arc<CoreStats>], f: F) -> u64 {
+    cores.iter().map(|c| f(c)).sum()
+}
+
+/// Prometheus text for all cores.
+pub fn render(cores: &[std::sync::Arc<CoreStats>], out: &mut String) {
+    let _ = writeln!(out, "# HELP sigil_dp_requests_total Requests handled, by route and HTTP status.\n# TYPE sigil_dp_requests_total counter");
+    for (r, route) in ROUTES.iter().enumerate() {
+        for (s, status) in STATUSES.iter().enumerate() {
+            let v = sum(cores, |c| c.requests[r][s].load(Relaxed));
+            if v > 0 {
+                let status = if *status == 0 {
+                    "other".to_string()
+                } else {
+                    status.to_string()
+                };
+                let _ = writeln!(
+                    out,
+                    "sigil_dp_requests_total{{route=\"{route}\",status=\"{status}\"}} {v}"
+                );
+            }
+        }
+    }
+    let _ = writeln!(out, "# HELP sigil_dp_request_duration_seconds Time to answer a parsed request.\n# TYPE sigil_dp_request_duration_seconds histogram");
+    for (r, route) in ROUTES.iter().enumerate() {
+        let mut cumulative = 0;
+        for (b, le) in BUCKETS.iter().enumerate() {
+            cumulative += sum(cores, |c| c.latency[r][b].load(Relaxed));
+            let _ = writeln!(out, "sigil_dp_request_duration_seconds_bucket{{route=\"{route}\",le=\"{le}\"}} {cumulative}");
+        }
+        cumulative += sum(cores, |c| c.latency[r][BUCKETS.len()].load(Relaxed));
+        let _ = writeln!(out, "sigil_dp_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {cumulative}");
+        let total_ns = sum(cores, |c| c.latency_sum_ns[r].load(Relaxed));
+        let _ = writeln!(
+            out,
+            "sigil_dp_request_duration_seconds_sum{{route=\"{route}\"}} {}",
+            total_ns as f64 / 1e9
+        );
+        let _ = writeln!(
+            out,
+            "sigil_dp_request_duration_seconds_count{{route=\"{route}\"}} {cumulative}"
+        );
+    }
+    let _ = writeln!(out, "# TYPE sigil_dp_ocsp_responses_total counter");
+    for (i, name) in OCSP_STATUSES.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "sigil_dp_ocsp_responses_total{{status=\"{name}\"}} {}",
+            sum(cores, |c| c.ocsp[i].load(Relaxed))
+        );
+    }
+    let counters: [(&str, &str, u64); 4] = [
+        (
+            "cache_hits_total",
+            "counter",
+            sum(cores, |c| c.cache_hits.load(Relaxed)),
+        ),
+        (
+            "cache_misses_total",
+            "counter",
+            sum(cores, |c| c.cache_misses.load(Relaxed)),
+        ),
+        (
+            "cache_entries",
+            "gauge",
+            sum(cores, |c| c.cache_entries.load(Relaxed)),
+        ),
+        (
+            "cache_bytes",
+            "gauge",
+            sum(cores, |c| c.cache_bytes.load(Relaxed)),
+        ),
+    ];
+    for (name, kind, v) in counters {
+        let _ = writeln!(out, "# TYPE sigil_dp_{name} {kind}\nsigil_dp_{name} {v}");
+    }
+    for (i, name) in HTTP_COUNTERS.iter().enumerate() {
+        let kind = if name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        };
+        let _ = writeln!(
+            out,
+            "# TYPE sigil_dp_{name} {kind}\nsigil_dp_{name} {}",
+            sum(cores, |c| c.http[i].load(Relaxed))
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn renders_sums_across_cores() {
+        let a = Arc::new(CoreStats::default());
+        let b = Arc::new(CoreStats::default());
+        a.record(Route::OcspPost, 200, Duration::from_micros(30));
+        b.record(Route::OcspPost, 200, Duration::from_millis(3));
+        b.record(Route::Other, 404, Duration::from_micros(1));
+        a.cache_hit();
+        let mut out = String::new();
+        render(&[a, b], &mut out);
+        assert!(
+            out.contains("sigil_dp_requests_total{route=\"ocsp_post\",status=\"200\"} 2"),
+            "{out}"
+        );
+        assert!(out.contains(
+            "sigil_dp_request_duration_seconds_bucket{route=\"ocsp_post\",le=\"0.00005\"} 1"
+        ));
+        assert!(out.contains("sigil_dp_request_duration_seconds_count{route=\"ocsp_post\"} 2"));
+        assert!(out.contains("sigil_dp_cache_hits_total 1"));
+    }
+}

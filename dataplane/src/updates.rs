@@ -1,0 +1,48 @@
+//! Messages from the replication thread to the serving cores. Each core owns a receiver and
+//! drains it before handling a request (and every 100 ms when idle): the request path reads
+//! only core-local state, and a revocation is visible on a core's next request.
+
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+
+use sigil_storage::Store;
+
+use crate::replica::Applied;
+
+#[derive(Clone)]
+pub enum Update {
+    /// Changes were committed to the replica: drop cached entries they touch.
+    Applied(Arc<Applied>),
+    /// A snapshot replaced the replica: switch to this store and clear every cache.
+    Reset(Arc<dyn Store>),
+}
+
+impl std::fmt::Debug for Update {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Update::Applied(a) => write!(f, "Applied({} ocsp keys)", a.ocsp_keys.len()),
+            Update::Reset(_) => f.write_str("Reset"),
+        }
+    }
+}
+
+/// Sends every update to every core.
+#[derive(Debug, Clone, Default)]
+pub struct Broadcaster {
+    senders: Vec<Sender<Update>>,
+}
+
+impl Broadcaster {
+    /// A broadcaster and one receiver per core.
+    pub fn new(cores: usize) -> (Self, Vec<Receiver<Update>>) {
+        let (senders, receivers) = (0..cores).map(|_| channel()).unzip();
+        (Self { senders }, receivers)
+    }
+
+    pub fn send(&self, update: &Update) {
+        for s in &self.senders {
+            // A core that exited (shutdown) has dropped its receiver; nothing to do.
+            let _ = s.send(update.clone());
+        }
+    }
+}
