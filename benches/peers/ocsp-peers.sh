@@ -55,6 +55,7 @@ b64="$(base64 -w0 "$work/req.der")"
 # nginx: the same response bytes as a static file, one worker.
 mkdir -p "$work/www"
 cp "$work/resp.der" "$work/www/ocsp.der"
+chmod 755 "$work" "$work/www" && chmod 644 "$work/www/ocsp.der" # nginx workers run unprivileged
 cat > "$work/nginx.conf" <<NGX
 worker_processes 1;
 daemon off;

@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use axum::serve::{Listener, ListenerExt};
 use sigil_shared::config::CpConfig;
 use sigil_storage::Store;
 use sigil_storage_rocksdb::{RocksOptions, RocksStore};
@@ -60,7 +61,11 @@ pub async fn serve(
         admin_token,
         replication_token,
     });
-    let listener = tokio::net::TcpListener::bind(listen).await?;
+    // TCP_NODELAY: replication frames are small and latency-critical (a revocation must reach
+    // data planes in milliseconds); with Nagle they wait for the peer's delayed ACK (~40 ms).
+    let listener = tokio::net::TcpListener::bind(listen).await?.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     // The public (enrollment) listener is separate from the admin one; EST arrives there later.
     let public_task = match public_listen {
         Some(addr) => {

@@ -11,6 +11,7 @@
 //! temporary directories (data dir, logs, PEM files) of every test for inspection.
 
 pub mod api;
+pub mod dp;
 pub mod pki;
 pub mod rawhttp;
 pub mod stream;

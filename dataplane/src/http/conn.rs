@@ -79,7 +79,11 @@ pub async fn serve_connection<H: Handler>(
         input = returned;
         match outcome {
             ReadOutcome::Data(_) => {}
-            ReadOutcome::Eof | ReadOutcome::Failed(_) => return,
+            ReadOutcome::Eof => return,
+            ReadOutcome::Failed(e) => {
+                tracing::debug!(error = %e, "read failed");
+                return;
+            }
             // Idle keep-alive connection: close without a response.
             ReadOutcome::TimedOut if started.is_none() => return,
             ReadOutcome::TimedOut => {

@@ -1,1 +1,112 @@
+//! Timeouts over real TCP, with `short_limits` (request 200 ms, idle 300 ms, write 300 ms).
 
+use std::time::{Duration, Instant};
+
+use super::test_support::{parse_all, run, short_limits, start, Client, BIG};
+
+#[test]
+fn http_stalled_half_request_gets_408() {
+    run(async {
+        let (addr, stats) = start(short_limits(), 100);
+        let mut c = Client::connect(addr).await;
+        let t0 = Instant::now();
+        c.send(b"GET /half HTTP/1.1\r\nHost: x\r\n").await;
+        let all = c.read_to_close().await;
+        let elapsed = t0.elapsed();
+        let resps = parse_all(&all).unwrap();
+        assert_eq!(resps.len(), 1);
+        assert_eq!(resps[0].status, 408);
+        assert_eq!(resps[0].header("connection"), Some(&b"close"[..]));
+        assert_eq!(resps[0].header("cache-control"), Some(&b"no-store"[..]));
+        assert!(elapsed >= Duration::from_millis(190), "{elapsed:?}");
+        assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");
+        assert_eq!(stats.timeouts.get(), 1);
+    });
+}
+
+#[test]
+fn http_trickling_request_gets_408() {
+    // Slowloris: a byte every 50 ms keeps the connection busy but the request never completes
+    // within request_timeout, which runs from the first byte.
+    run(async {
+        let (addr, _) = start(short_limits(), 100);
+        let mut c = Client::connect(addr).await;
+        let t0 = Instant::now();
+        let req = b"GET /trickle HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+        for b in req.iter() {
+            if !c.try_send(&[*b]).await {
+                break;
+            }
+            if c.fill_within(Duration::from_millis(50)).await.is_some() {
+                break;
+            }
+        }
+        let all = c.read_to_close().await;
+        assert_eq!(parse_all(&all).unwrap()[0].status, 408);
+        assert!(t0.elapsed() < Duration::from_millis(1500));
+    });
+}
+
+#[test]
+fn http_idle_keep_alive_closed_silently() {
+    run(async {
+        let (addr, stats) = start(short_limits(), 100);
+        let mut c = Client::connect(addr).await;
+        c.send(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert_eq!(c.response(false).await.unwrap().status, 200);
+        let t0 = Instant::now();
+        // Longer than request_timeout: an idle connection is not mid-request.
+        assert!(
+            c.closed_within(Duration::from_secs(2)).await,
+            "closed without a response"
+        );
+        let elapsed = t0.elapsed();
+        assert!(elapsed >= Duration::from_millis(250), "{elapsed:?}");
+        assert_eq!(stats.timeouts.get(), 0);
+    });
+}
+
+#[test]
+fn http_fresh_connection_idle_closed_silently() {
+    run(async {
+        let (addr, _) = start(short_limits(), 100);
+        let mut c = Client::connect(addr).await;
+        assert!(c.closed_within(Duration::from_secs(2)).await);
+    });
+}
+
+#[test]
+fn http_stray_crlf_after_request_leaves_connection_idle() {
+    run(async {
+        let (addr, stats) = start(short_limits(), 100);
+        let mut c = Client::connect(addr).await;
+        c.send(b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nz\r\n")
+            .await;
+        assert_eq!(c.response(false).await.unwrap().body_str(), "Post /p 1");
+        // Closed by the idle timeout, silently: not a 408.
+        assert!(c.closed_within(Duration::from_secs(2)).await);
+        assert_eq!(stats.timeouts.get(), 0);
+    });
+}
+
+#[test]
+fn http_reader_that_never_reads_hits_write_timeout() {
+    run(async {
+        let (addr, stats) = start(short_limits(), 100);
+        let mut c = Client::connect(addr).await;
+        c.send(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        // Never read: the socket buffers fill long before BIG bytes, the write stalls.
+        let t0 = Instant::now();
+        while stats.timeouts.get() == 0 && t0.elapsed() < Duration::from_secs(5) {
+            monoio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(stats.timeouts.get(), 1);
+        assert!(stats.connections_open.get() == 0);
+        // What did arrive is a truncated response, then the connection ends.
+        let mut received = 0;
+        while c.fill_within(Duration::from_secs(2)).await == Some(true) {
+            received += 1;
+        }
+        assert!(received > 0 && BIG > 0);
+    });
+}
