@@ -9,9 +9,12 @@ use crate::render::Rendered;
 
 #[derive(Debug)]
 pub struct Cache {
-    map: HashMap<Box<[u8]>, Rc<Rendered>>,
-    /// Insertion order; may hold keys already removed (skipped at eviction).
-    order: VecDeque<Box<[u8]>>,
+    /// Entry and the generation of its current insertion.
+    map: HashMap<Box<[u8]>, (Rc<Rendered>, u64)>,
+    /// Insertion order. An element is live only while its generation matches the map's, so
+    /// every key has at most one live element; stale ones are skipped and compacted away.
+    order: VecDeque<(Box<[u8]>, u64)>,
+    generation: u64,
     bytes: usize,
     max_entries: usize,
     max_bytes: usize,
@@ -22,6 +25,7 @@ impl Cache {
         Self {
             map: HashMap::new(),
             order: VecDeque::new(),
+            generation: 0,
             bytes: 0,
             max_entries: max_entries.max(1),
             max_bytes,
@@ -29,7 +33,7 @@ impl Cache {
     }
 
     pub fn get(&self, key: &[u8]) -> Option<Rc<Rendered>> {
-        self.map.get(key).cloned()
+        self.map.get(key).map(|(v, _)| v.clone())
     }
 
     pub fn insert(&mut self, key: &[u8], value: Rc<Rendered>) {
@@ -40,24 +44,28 @@ impl Cache {
         self.remove(key);
         while self.map.len() >= self.max_entries || self.bytes + size > self.max_bytes {
             match self.order.pop_front() {
-                Some(old) => {
-                    self.remove(&old);
+                Some((old, generation)) => {
+                    if self.map.get(&old).is_some_and(|(_, g)| *g == generation) {
+                        self.remove(&old);
+                    }
                 }
                 None => break,
             }
         }
+        self.generation += 1;
         self.bytes += size;
-        self.map.insert(key.into(), value);
-        self.order.push_back(key.into());
+        self.map.insert(key.into(), (value, self.generation));
+        self.order.push_back((key.into(), self.generation));
         if self.order.len() > 2 * self.max_entries + 16 {
-            // Drop stale order entries left by removals so the queue stays bounded too.
+            // Drop stale elements left by removals so the queue stays bounded too.
             let map = &self.map;
-            self.order.retain(|k| map.contains_key(k));
+            self.order
+                .retain(|(k, g)| map.get(k).is_some_and(|(_, live)| live == g));
         }
     }
 
     pub fn remove(&mut self, key: &[u8]) {
-        if let Some(v) = self.map.remove(key) {
+        if let Some((v, _)) = self.map.remove(key) {
             self.bytes -= v.size() + key.len();
         }
     }
@@ -118,6 +126,14 @@ mod tests {
             c.remove(b"a");
         }
         assert_eq!(c.bytes(), 0);
-        assert!(c.order.len() <= 2 * 2 + 16 + 1);
+        for _ in 0..1000 {
+            c.insert(b"b", entry(5)); // re-inserting a live key
+        }
+        assert_eq!(c.len(), 1);
+        assert!(
+            c.order.len() <= 2 * 2 + 16 + 1,
+            "order queue stays bounded: {}",
+            c.order.len()
+        );
     }
 }

@@ -7,8 +7,15 @@
 //! to one output buffer, and writes that buffer once per batch. Buffers belong to the connection
 //! and are reused, so the fast path allocates nothing per request.
 //!
-//! Deliberately unsupported: request bodies framed by `Transfer-Encoding` (answered 501, see
-//! [`parse`]), upgrades, HTTP/2 and `Expect` values other than `100-continue` (ignored).
+//! Deliberately unsupported: request bodies framed by `Transfer-Encoding` (answered 501: no
+//! OCSP client sends chunked requests; see `http/parse.rs`), upgrades, HTTP/2, and `Expect`
+//! values other than `100-continue` (ignored). HTTP/1.1 requests must carry exactly one `Host`
+//! (RFC 9112 §3.2), HTTP/1.0 ones at most one; otherwise 400.
+//!
+//! Server-generated responses (400, 408, 413, 431, 500, 501) are short text/plain with
+//! `Cache-Control: no-store` and `Date`; every refusal closes the connection after a graceful
+//! half-close (RFC 9112 §9.6) so that the client reads the response before the reset that
+//! unread input would otherwise cause.
 //!
 //! Timeouts: [`Limits::request_timeout`] bounds a request from its first byte to its last;
 //! [`Limits::idle_timeout`] bounds the wait for the first byte of the next request on a

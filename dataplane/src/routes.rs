@@ -140,18 +140,12 @@ impl Router {
                         ocsp_error(ResponseStatus::Unauthorized, resp),
                     );
                 };
-                let serial = match hex::decode(serial_hex.trim_start_matches("0x")) {
-                    Ok(s) if !s.is_empty() && s.len() <= 20 => s,
+                // Hex of the serial's INTEGER content; leading zero octets are allowed and
+                // normalised away before the RFC 5280 §4.1.2.2 limit of 20 octets applies.
+                let raw = hex::decode(serial_hex.trim_start_matches("0x")).unwrap_or_default();
+                let serial = match sigil_shared::der::canonical_uint(&raw) {
+                    Ok(s) if s.len() <= 20 && raw.len() <= 64 => s.to_vec(),
                     _ => {
-                        return (
-                            Route::OcspGet,
-                            ocsp_error(ResponseStatus::MalformedRequest, resp),
-                        )
-                    }
-                };
-                let serial = match sigil_shared::der::canonical_uint(&serial) {
-                    Ok(s) => s.to_vec(),
-                    Err(_) => {
                         return (
                             Route::OcspGet,
                             ocsp_error(ResponseStatus::MalformedRequest, resp),

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use sigil_tests::dp::{wait_for, DataPlane};
+use sigil_tests::dp::{get_request, request, wait_for, DataPlane};
 use sigil_tests::pki::{crl_serials, crl_text, normalize_hex, pem_to_der, run, unique_path};
 use sigil_tests::{id_of, write_file, ControlPlane};
 
@@ -26,7 +26,7 @@ fn served_crl(dp: &DataPlane, path: &str, issuing: &std::path::Path) -> (Vec<u8>
 }
 
 #[test]
-fn crl_routes_verify_and_follow_revocations() {
+fn dataplane_crl_routes_verify_and_follow_revocations() {
     let cp = ControlPlane::start();
     let mut dp = DataPlane::start(&cp.base_url());
     let dir = dp.work_dir();
@@ -97,7 +97,7 @@ fn crl_routes_verify_and_follow_revocations() {
 }
 
 #[test]
-fn ca_certificates_and_unknown_issuers() {
+fn dataplane_ca_certificates_and_unknown_issuers() {
     let cp = ControlPlane::start();
     let mut dp = DataPlane::start(&cp.base_url());
     let dir = dp.work_dir();
@@ -153,6 +153,7 @@ fn ca_certificates_and_unknown_issuers() {
         write_file(&issuing, pem);
         served_crl(&dp, &format!("/crl/{id}.crl"), &issuing);
     }
+    ops_endpoints(&dp, issuers.len() as f64);
     for path in [
         "/crl/no-such-issuer.crl",
         "/.well-known/pki/crl/no-such-issuer",
@@ -163,4 +164,47 @@ fn ca_certificates_and_unknown_issuers() {
         assert_eq!(r.status, 404, "GET {path}: {}", r.head);
     }
     dp.assert_alive();
+}
+
+/// `/health/live`, `/health/ready` and `/metrics` on the metrics listener; `crl_gets` CRL
+/// requests were answered 200 so far.
+fn ops_endpoints(dp: &DataPlane, crl_gets: f64) {
+    let live = request(dp.metrics_port(), &get_request("/health/live", "")).unwrap();
+    assert_eq!(live.status, 200, "/health/live: {}", live.head);
+    let (status, ready) = dp.ready();
+    assert_eq!(status, 200, "/health/ready: {ready}");
+    assert_eq!(ready["ready"], true, "/health/ready: {ready}");
+    for field in ["reason", "applied", "lag_records"] {
+        assert!(
+            !ready[field].is_null(),
+            "/health/ready lacks {field}: {ready}"
+        );
+    }
+    println!("/health/ready: {ready}");
+    let text = dp.metrics();
+    for name in [
+        "sigil_dp_replication_applied_sequence",
+        "sigil_dp_replication_head_sequence",
+        "sigil_dp_replication_records_applied_total",
+        "sigil_dp_replication_snapshots_total",
+        "sigil_dp_resident_memory_bytes",
+        "sigil_dp_cache_hits_total",
+    ] {
+        assert!(
+            sigil_tests::dp::metric_in(&text, name).is_some(),
+            "no {name} in:\n{text}"
+        );
+    }
+    let applied = sigil_tests::dp::metric_in(&text, "sigil_dp_replication_applied_sequence");
+    assert_eq!(
+        applied,
+        ready["applied"].as_f64(),
+        "metric vs /health/ready"
+    );
+    let crl = r#"sigil_dp_requests_total{route="crl",status="200"}"#;
+    let served = sigil_tests::dp::metric_in(&text, crl);
+    assert!(
+        served >= Some(crl_gets),
+        "{crl} = {served:?}, want ≥ {crl_gets}:\n{text}"
+    );
 }

@@ -126,7 +126,7 @@ fn measure_revocation(
 }
 
 #[test]
-fn ocsp_good_then_revoked_within_two_seconds() {
+fn dataplane_ocsp_good_then_revoked_within_two_seconds() {
     let (cp, mut dp, _) = setup();
     for (cn, path) in [
         ("root-path.example.com", "/"),
@@ -155,26 +155,55 @@ fn curl(dir: &Path, url: &str) -> (u16, Vec<u8>) {
 }
 
 #[test]
-fn ocsp_get_forms_certctl_and_unknowns() {
+fn dataplane_ocsp_get_forms_certctl_and_unknowns() {
     let (cp, mut dp, issuer) = setup();
     let dir = dp.work_dir();
-    let (cert, files) = issue_and_wait_good(&cp, &dp, "get.example.com");
-    let der = ocsp_request(&dir, &files, false);
-    let b64 = base64_encode(&der);
-    let pct = b64
-        .replace('+', "%2B")
-        .replace('/', "%2F")
-        .replace('=', "%3D");
-    let url_nopad = b64.replace('+', "-").replace('/', "_").replace('=', "");
-    let forms = [
-        ("base64", format!("/{b64}")),
-        ("%-encoded", format!("/{pct}")),
-        ("base64url, no padding", format!("/{url_nopad}")),
-        ("'+' as space", format!("/{}", b64.replace('+', "%20"))),
-        ("missing padding", format!("/{}", b64.trim_end_matches('='))),
-        ("/ocsp/ prefix", format!("/ocsp/{b64}")),
-        ("/ocsp/ prefix, %-encoded", format!("/ocsp/{pct}")),
-    ];
+    // Serials are random: issue until the request's base64 holds '+' and '/' (to exercise
+    // their encodings), at most 8 times.
+    let mut attempt = 0;
+    let (cert, files, der, b64) = loop {
+        attempt += 1;
+        let (cert, files) = issue_and_wait_good(&cp, &dp, &format!("get{attempt}.example.com"));
+        let der = ocsp_request(&dir, &files, false);
+        let b64 = base64_encode(&der);
+        if (b64.contains('+') && b64.contains('/')) || attempt == 8 {
+            break (cert, files, der, b64);
+        }
+    };
+    // A request with a nonce is longer: its base64 has padding when the plain one has none.
+    let with_nonce = base64_encode(&ocsp_request(&dir, &files, true));
+    let mut forms = Vec::new();
+    for (kind, b64) in [("no nonce", &b64), ("nonce", &with_nonce)] {
+        println!("GET request ({kind}): {b64}");
+        let pct = b64
+            .replace('+', "%2B")
+            .replace('/', "%2F")
+            .replace('=', "%3D");
+        let url_nopad = b64.replace('+', "-").replace('/', "_").replace('=', "");
+        forms.extend([
+            (format!("base64 ({kind})"), format!("/{b64}")),
+            (format!("%-encoded ({kind})"), format!("/{pct}")),
+            (
+                format!("base64url, no padding ({kind})"),
+                format!("/{url_nopad}"),
+            ),
+            (
+                format!("'+' as space ({kind})"),
+                format!("/{}", b64.replace('+', "%20")),
+            ),
+            (
+                format!("missing padding ({kind})"),
+                format!("/{}", b64.trim_end_matches('=')),
+            ),
+            (format!("/ocsp/ prefix ({kind})"), format!("/ocsp/{b64}")),
+            (
+                format!("/ocsp/ prefix, %-encoded ({kind})"),
+                format!("/ocsp/{pct}"),
+            ),
+        ]);
+    }
+    let all = format!("{b64}{with_nonce}");
+    assert!(all.contains('='), "no padded request to test with: {all}");
     for (what, path) in forms {
         let (code, body) = curl(&dir, &dp.url(&path));
         let r = HttpResponse {
@@ -212,6 +241,17 @@ fn ocsp_get_forms_certctl_and_unknowns() {
         outs.iter()
             .any(|o| o.contains("Response verify OK") && o.contains(": good")),
         "GET {path}: no verified good response for either CertID hash:\n{outs:#?}"
+    );
+    // Leading zero octets in the serial hex are normalised away (21 octets before that).
+    let padded = format!("/.well-known/pki/ocsp/{issuer}/00{}", cert.serial);
+    let r = dp.get(&padded);
+    assert_eq!(r.status, 200, "GET {padded}: {}", r.head);
+    assert!(
+        ["sha256", "sha1"].iter().any(|h| {
+            let o = ocsp_verify(&dir, &r.body, &files, h).1;
+            o.contains("Response verify OK") && o.contains(": good")
+        }),
+        "GET {padded}: no verified good response"
     );
     let path = format!("/.well-known/pki/ocsp/{issuer}");
     assert_good(
@@ -269,7 +309,7 @@ fn assert_caching_headers(dir: &Path, what: &str, r: &HttpResponse) {
 }
 
 #[test]
-fn ocsp_caching_headers_and_conditional_get() {
+fn dataplane_ocsp_caching_headers_and_conditional_get() {
     let (cp, mut dp, _) = setup();
     let dir = dp.work_dir();
     let (_, files) = issue_and_wait_good(&cp, &dp, "headers.example.com");

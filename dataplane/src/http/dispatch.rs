@@ -106,7 +106,7 @@ pub(super) fn process<H: Handler + ?Sized>(
         let mut rw = ResponseWriter::new(out, head.keep_alive, head_only, head.version == 0);
         handler.handle(&req, &mut rw);
         if !rw.responded() {
-            tracing::error!(target = req.target, "handler did not respond; sending 500");
+            tracing::error!(path = req.target, "handler did not respond; sending 500");
             server_error(&mut rw, 500, b"internal server error\n");
         }
         bump(&stats.requests);

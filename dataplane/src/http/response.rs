@@ -52,7 +52,7 @@ impl ResponseWriter<'_> {
     /// token or whose value contains CR, LF or NUL is dropped (logged) rather than allowed to
     /// split the response. A status outside 200–599 is replaced by 500.
     pub fn respond(&mut self, status: u16, headers: &[(&str, &[u8])], body: &[u8]) {
-        let Some(status) = self.begin(status, body.len().saturating_add(64 * headers.len())) else {
+        let Some(status) = self.begin(status, 64 * headers.len(), body.len()) else {
             return;
         };
         for &(name, value) in headers {
@@ -75,12 +75,7 @@ impl ResponseWriter<'_> {
     /// `Content-Length`/`Connection`); `extra` more pre-rendered header bytes. Neither is
     /// validated. Same framing rules as [`respond`](Self::respond).
     pub fn respond_raw(&mut self, status: u16, head: &[u8], extra: &[u8], body: &[u8]) {
-        let Some(status) = self.begin(
-            status,
-            head.len()
-                .saturating_add(extra.len())
-                .saturating_add(body.len()),
-        ) else {
+        let Some(status) = self.begin(status, head.len() + extra.len(), body.len()) else {
             return;
         };
         self.out.extend_from_slice(head);
@@ -96,7 +91,8 @@ impl ResponseWriter<'_> {
     }
 
     /// Writes the status line unless a response was already written; returns the status used.
-    fn begin(&mut self, status: u16, size_hint: usize) -> Option<u16> {
+    /// Reserves room for the whole response: `fields` bytes of header lines and the body.
+    fn begin(&mut self, status: u16, fields: usize, body: usize) -> Option<u16> {
         if self.responded {
             tracing::warn!(status, "handler responded twice; second response dropped");
             return None;
@@ -108,7 +104,9 @@ impl ResponseWriter<'_> {
             tracing::warn!(status, "handler used an invalid final status; sending 500");
             500
         };
-        self.out.reserve(size_hint.saturating_add(96));
+        let body = if self.head_only { 0 } else { body };
+        self.out
+            .reserve(fields.saturating_add(body).saturating_add(96));
         self.out.extend_from_slice(b"HTTP/1.1 ");
         self.out
             .extend_from_slice(itoa::Buffer::new().format(status).as_bytes());

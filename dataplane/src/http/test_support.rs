@@ -22,6 +22,16 @@ pub(super) fn run<F: Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
+/// Like [`run`] on the io_uring driver; None where the kernel or a seccomp filter refuses
+/// io_uring (e.g. default Docker).
+pub(super) fn run_uring<F: Future>(f: F) -> Option<F::Output> {
+    let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+        .enable_timer()
+        .build()
+        .ok()?;
+    Some(rt.block_on(f))
+}
+
 /// Answers `200` with body `"{method:?} {target} {body length}"`. Target `/close` also asks
 /// to close, `/silent` does not respond at all, `/big` answers with [`BIG`] bytes.
 pub(super) struct Echo;

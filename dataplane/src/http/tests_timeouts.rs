@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::test_support::{parse_all, run, short_limits, start, Client, BIG};
+use super::test_support::{parse_all, run, run_uring, short_limits, start, Client, BIG};
 
 #[test]
 fn http_stalled_half_request_gets_408() {
@@ -109,4 +109,26 @@ fn http_reader_that_never_reads_hits_write_timeout() {
         }
         assert!(received > 0 && BIG > 0);
     });
+}
+
+#[test]
+fn http_io_uring_timeouts_cancel_pending_reads() {
+    // Under io_uring a timed-out read must be cancelled, not just dropped: otherwise the kernel
+    // keeps the socket open after the server lets go of it and neither close reaches the client.
+    let ran = run_uring(async {
+        let (addr, stats) = start(short_limits(), 100);
+        let mut stalled = Client::connect(addr).await;
+        stalled.send(b"GET /half HTTP/1.1\r\n").await;
+        let all = stalled.read_to_close().await;
+        assert_eq!(parse_all(&all).unwrap()[0].status, 408);
+        let mut idle = Client::connect(addr).await;
+        assert!(idle.closed_within(Duration::from_secs(2)).await);
+        let mut ok = Client::connect(addr).await;
+        ok.send(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert_eq!(ok.response(false).await.unwrap().status, 200);
+        assert_eq!(stats.timeouts.get(), 1);
+    });
+    if ran.is_none() {
+        eprintln!("io_uring unavailable here; io_uring timeout test skipped");
+    }
 }

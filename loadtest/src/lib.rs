@@ -1,0 +1,23 @@
+//! Load-testing support for Sigil.
+//!
+//! `sigil-fill-replica` writes a data-plane replica with N certificates' pre-signed responses
+//! (real signatures, both CertID hashes), as the replication stream would, so that the data
+//! plane can be measured at 10M+ certificates without issuing them one by one.
+
+/// Serial number of synthetic certificate `i`: 8 octets, positive and minimal
+/// (`0x10_00_00_00_00_00_00_00 + i`), so a load generator can build requests from `i` alone.
+pub fn synthetic_serial(i: u64) -> [u8; 8] {
+    (0x1000_0000_0000_0000u64 + i).to_be_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn serials_are_canonical_positive_integers() {
+        for i in [0, 1, 10_000_000, 0x0fff_ffff_ffff_ffff] {
+            let s = super::synthetic_serial(i);
+            assert_eq!(sigil_shared::der::canonical_uint(&s).unwrap(), &s[..]);
+            assert!(s[0] < 0x80);
+        }
+    }
+}
