@@ -3,7 +3,7 @@
 # hashes, real signatures), serve it with one pinned core (CPU 0), and compare uniform-random-
 # serial throughput with single-serial throughput (wrk on CPU 1, 64 connections, alternating
 # rounds). Reports RSS and disk per certificate. The replica is kept in SCALE_DIR for re-runs.
-#   COUNT=10000000 DURATION=15 ROUNDS=2 bash benches/peers/scale.sh
+#   COUNT=10000000 DURATION=15 ROUNDS=2 DRIVER=epoll bash benches/peers/scale.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 COUNT="${COUNT:-10000000}"
@@ -22,7 +22,7 @@ NH="$(python3 -c "import json;print(json.load(open('$DIR/fill.json'))['sha1_name
 KH="$(python3 -c "import json;print(json.load(open('$DIR/fill.json'))['sha1_key_hash'])")"
 export NH KH COUNT
 DP=127.0.0.1:18090 MX=127.0.0.1:19091
-taskset -c 0 "$bin/sigil-dp" --data-dir "$DIR" --listen "$DP" --threads 1 --metrics-listen "$MX" 2>"$DIR/dp.log" &
+taskset -c 0 "$bin/sigil-dp" --data-dir "$DIR" --listen "$DP" --threads 1 --driver "${DRIVER:-auto}" --metrics-listen "$MX" 2>"$DIR/dp.log" &
 dp=$!
 trap 'kill $dp 2>/dev/null; wait 2>/dev/null' EXIT
 for _ in $(seq 300); do curl -sf "http://$MX/health/ready" >/dev/null && break; sleep 0.1; done

@@ -12,16 +12,6 @@ pub fn load_file(path: &Path) -> Result<CpConfig, String> {
     toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Expands a whole-value `${VAR}` reference.
-fn expand(value: &str) -> Result<String, String> {
-    match value.strip_prefix("${").and_then(|v| v.strip_suffix('}')) {
-        Some(var) => {
-            std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
-        }
-        None => Ok(value.to_string()),
-    }
-}
-
 /// The admin and replication tokens: env (`SIGIL_ADMIN_TOKEN`, `SIGIL_REPLICATION_TOKEN`)
 /// overrides the file; both are required and must be at least 16 characters.
 pub fn tokens(cfg: &CpConfig) -> Result<(String, String), Vec<String>> {
@@ -30,7 +20,7 @@ pub fn tokens(cfg: &CpConfig) -> Result<(String, String), Vec<String>> {
         let v = match std::env::var(env) {
             Ok(v) => Ok(v),
             Err(_) => match file {
-                Some(f) => expand(f),
+                Some(f) => sigil_shared::config::expand_env(f),
                 None => Err(format!("{what} is not configured: set {env}")),
             },
         };
@@ -76,11 +66,5 @@ mod tests {
         .unwrap();
         assert_eq!(c.replication.retain_records, 5);
         assert_eq!(c.ocsp.hash_algorithms.len(), 1);
-    }
-
-    #[test]
-    fn expands_env_references() {
-        assert_eq!(expand("plain").unwrap(), "plain");
-        assert!(expand("${SIGIL_SURELY_UNSET_VARIABLE}").is_err());
     }
 }

@@ -41,15 +41,6 @@ struct Cli {
 
 const EX_USAGE: u8 = 64;
 
-fn expand(value: &str) -> Result<String, String> {
-    match value.strip_prefix("${").and_then(|v| v.strip_suffix('}')) {
-        Some(var) => {
-            std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
-        }
-        None => Ok(value.to_string()),
-    }
-}
-
 fn load(cli: &Cli) -> Result<(DpConfig, Option<String>), Vec<String>> {
     let mut cfg = match &cli.config {
         Some(p) => {
@@ -86,7 +77,7 @@ fn load(cli: &Cli) -> Result<(DpConfig, Option<String>), Vec<String>> {
         &cfg.control_plane.token,
     ) {
         (Ok(t), _) => Some(t),
-        (Err(_), Some(f)) => Some(expand(f).map_err(|e| vec![e])?),
+        (Err(_), Some(f)) => Some(sigil_shared::config::expand_env(f).map_err(|e| vec![e])?),
         _ => None,
     };
     if cfg.control_plane.url.is_some() && token.as_deref().is_none_or(str::is_empty) {

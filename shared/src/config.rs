@@ -4,6 +4,17 @@
 
 pub mod dp;
 
+/// Expands a whole-value `${VAR}` reference from the environment (used for secrets in config
+/// files, e.g. `bearer_token = "${SIGIL_ADMIN_TOKEN}"`); other values are returned as they are.
+pub fn expand_env(value: &str) -> Result<String, String> {
+    match value.strip_prefix("${").and_then(|v| v.strip_suffix('}')) {
+        Some(var) => {
+            std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
+        }
+        None => Ok(value.to_string()),
+    }
+}
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -351,6 +362,12 @@ impl CpConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expands_env_references() {
+        assert_eq!(expand_env("plain").unwrap(), "plain");
+        assert!(expand_env("${SIGIL_SURELY_UNSET_VARIABLE}").is_err());
+    }
 
     #[test]
     fn defaults_are_valid() {
