@@ -21,6 +21,11 @@
 //! [`Limits::idle_timeout`] bounds the wait for the first byte of the next request on a
 //! keep-alive connection; [`Limits::write_timeout`] bounds each write that makes no progress
 //! (like nginx's `send_timeout`: a slow but progressing reader is not cut off mid-response).
+//!
+//! Streams: the connection loop is generic over monoio's cancelable owned-buffer stream traits
+//! and monomorphised per stream. [`serve`] and [`serve_connection`] serve plain TCP;
+//! [`serve_with`] takes an [`Accept`] that turns each accepted socket into the stream to serve
+//! (the https listener's TLS handshake, see `crate::tls`).
 
 mod conn;
 mod date;
@@ -46,9 +51,9 @@ mod tests_timeouts;
 use std::cell::Cell;
 use std::time::Duration;
 
-pub use conn::serve_connection;
+pub use conn::{serve_connection, serve_stream};
 pub use response::ResponseWriter;
-pub use server::serve;
+pub use server::{serve, serve_with, Accept, ConnectionSlots, Plain};
 
 /// Per-connection resource limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,9 +160,13 @@ pub struct HttpStats {
     pub timeouts: Cell<u64>,
     /// Requests answered 413 (body) or 431 (header section).
     pub too_large: Cell<u64>,
+    /// TLS connections closed before their handshake completed: protocol errors (including
+    /// plain HTTP sent to the TLS port), rejected or missing client certificates, peers that
+    /// closed, and handshakes not done within `request_timeout`.
+    pub tls_handshake_failures: Cell<u64>,
 }
 
 /// Adds one to a counter.
-fn bump(counter: &Cell<u64>) {
+pub(crate) fn bump(counter: &Cell<u64>) {
     counter.set(counter.get().wrapping_add(1));
 }

@@ -12,4 +12,5 @@ pub mod replica;
 pub mod routes;
 pub mod runtime;
 pub mod stats;
+pub mod tls;
 pub mod updates;

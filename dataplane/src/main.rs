@@ -4,9 +4,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
-use sigil_shared::config::dp::{DpConfig, Driver};
+use rustls::ServerConfig;
+use sigil_shared::config::dp::{DpConfig, Driver, TlsListener};
 
 #[derive(Parser, Debug)]
 #[command(name = "sigil-dp", version, about = "Sigil data plane")]
@@ -37,11 +39,23 @@ struct Cli {
     /// `/metrics` and `/health/*` listener.
     #[arg(long)]
     metrics_listen: Option<SocketAddr>,
+    /// https listener (`[tls] listen`); without a `[tls]` section, needs --tls-cert and --tls-key.
+    #[arg(long, value_name = "ADDR")]
+    tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain of the https listener (`[tls] cert`).
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of the https listener (`[tls] key`).
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
 }
 
 const EX_USAGE: u8 = 64;
 
-fn load(cli: &Cli) -> Result<(DpConfig, Option<String>), Vec<String>> {
+/// A checked configuration: the config, the replication token, the loaded TLS configuration.
+type Loaded = (DpConfig, Option<String>, Option<Arc<ServerConfig>>);
+
+fn load(cli: &Cli) -> Result<Loaded, Vec<String>> {
     let mut cfg = match &cli.config {
         Some(p) => {
             let text = std::fs::read_to_string(p)
@@ -71,7 +85,13 @@ fn load(cli: &Cli) -> Result<(DpConfig, Option<String>), Vec<String>> {
     if let Some(m) = cli.metrics_listen {
         cfg.metrics.listen = Some(m);
     }
+    apply_tls_flags(cli, &mut cfg)?;
     cfg.validate()?;
+    // Read before any port is bound: a bad file is a configuration error like any other.
+    let tls = match &cfg.tls {
+        Some(t) => Some(sigil_dataplane::tls::load(t).map_err(|e| vec![e.to_string()])?),
+        None => None,
+    };
     let token = match (
         std::env::var("SIGIL_REPLICATION_TOKEN"),
         &cfg.control_plane.token,
@@ -85,7 +105,35 @@ fn load(cli: &Cli) -> Result<(DpConfig, Option<String>), Vec<String>> {
             "a control plane is configured but SIGIL_REPLICATION_TOKEN is not set".into(),
         ]);
     }
-    Ok((cfg, token))
+    Ok((cfg, token, tls))
+}
+
+/// `--tls-listen`, `--tls-cert`, `--tls-key`: override the `[tls]` section, or make one.
+fn apply_tls_flags(cli: &Cli, cfg: &mut DpConfig) -> Result<(), Vec<String>> {
+    let (listen, cert, key) = (cli.tls_listen, cli.tls_cert.clone(), cli.tls_key.clone());
+    match (&mut cfg.tls, listen, cert, key) {
+        (_, None, None, None) => {}
+        (Some(t), listen, cert, key) => {
+            t.listen = listen.unwrap_or(t.listen);
+            t.cert = cert.unwrap_or_else(|| t.cert.clone());
+            t.key = key.unwrap_or_else(|| t.key.clone());
+        }
+        (None, Some(listen), Some(cert), Some(key)) => {
+            cfg.tls = Some(TlsListener {
+                listen,
+                cert,
+                key,
+                client_ca: None,
+            });
+        }
+        (None, ..) => {
+            return Err(vec![
+                "without a [tls] section, --tls-listen, --tls-cert and --tls-key go together"
+                    .into(),
+            ])
+        }
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -106,7 +154,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let (cfg, token) = match load(&cli) {
+    let (cfg, token, tls) = match load(&cli) {
         Ok(c) => c,
         Err(errs) => {
             for e in errs {
@@ -119,7 +167,7 @@ fn main() -> ExitCode {
         println!("configuration is valid");
         return ExitCode::SUCCESS;
     }
-    match sigil_dataplane::runtime::run(cfg, token) {
+    match sigil_dataplane::runtime::run(cfg, token, tls) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sigil-dp: {e:#}");

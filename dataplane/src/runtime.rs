@@ -1,6 +1,8 @@
 //! Thread-per-core start-up: one monoio runtime per serving thread, pinned to a CPU, each with
 //! its own SO_REUSEPORT listener (the kernel spreads connections), its own caches and stats.
-//! Nothing mutable is shared between cores on the request path.
+//! Nothing mutable is shared between cores on the request path. With `[tls]`, each core also
+//! has an SO_REUSEPORT listener on `tls.listen` serving the same routes over TLS
+//! ([`crate::tls`]); both listeners share the core's `max_connections_per_core`.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -9,15 +11,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use monoio::net::{ListenerOpts, TcpListener};
+use rustls::ServerConfig;
 use sigil_shared::config::dp::{DpConfig, Driver};
 use sigil_storage::Store;
 
 use crate::core::CoreState;
-use crate::http::{self, HttpStats, Limits};
+use crate::http::{self, ConnectionSlots, HttpStats, Limits, Plain};
 use crate::ops::{self, Ops};
 use crate::replica::{self, ReplicaDir, ReplicationStatus};
 use crate::routes::Router;
-use crate::stats::CoreStats;
+use crate::stats::{CoreStats, HTTP_COUNTERS};
+use crate::tls::{self, TlsAccept};
 use crate::updates::{Broadcaster, Update};
 
 /// Everything one core needs, moved into its thread.
@@ -25,6 +29,8 @@ struct CoreSetup {
     index: usize,
     cpu: Option<usize>,
     listen: SocketAddr,
+    /// The https listener's address and TLS configuration.
+    tls: Option<(SocketAddr, Arc<ServerConfig>)>,
     driver: Driver,
     store: Arc<dyn Store>,
     updates: Receiver<Update>,
@@ -36,7 +42,20 @@ struct CoreSetup {
 }
 
 /// Runs the data plane until the process is stopped.
-pub fn run(cfg: DpConfig, token: Option<String>) -> anyhow::Result<()> {
+///
+/// `tls` is [`tls::load`] of `cfg.tls`, which `sigil-dp` does while checking its configuration
+/// so that a bad file exits 64; when `None` while `cfg.tls` is set, the files are loaded here,
+/// still before any port is bound.
+pub fn run(
+    cfg: DpConfig,
+    token: Option<String>,
+    tls: Option<Arc<ServerConfig>>,
+) -> anyhow::Result<()> {
+    let tls = match (&cfg.tls, tls) {
+        (None, _) => None,
+        (Some(t), Some(loaded)) => Some((t.listen, loaded)),
+        (Some(t), None) => Some((t.listen, tls::load(t)?)),
+    };
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = if cfg.threads == 0 { cpus } else { cfg.threads };
     let dir = ReplicaDir::new(&cfg.data_dir, cfg.cache.block_cache_mib << 20);
@@ -83,6 +102,7 @@ pub fn run(cfg: DpConfig, token: Option<String>) -> anyhow::Result<()> {
             index,
             cpu: cfg.pin_threads.then_some(index % cpus),
             listen: cfg.listen,
+            tls: tls.clone(),
             driver: cfg.driver,
             store: store.clone(),
             updates,
@@ -117,7 +137,10 @@ pub fn run(cfg: DpConfig, token: Option<String>) -> anyhow::Result<()> {
         Driver::IoUring => "io_uring",
         Driver::Epoll => "epoll",
     };
-    tracing::info!(listen = %cfg.listen, threads, driver, "sigil-dp serving");
+    let tls_listen = tls
+        .as_ref()
+        .map_or("off".into(), |(addr, _)| addr.to_string());
+    tracing::info!(listen = %cfg.listen, %tls_listen, threads, driver, "sigil-dp serving");
 
     match (&cfg.control_plane.url, token) {
         (Some(url), Some(token)) => {
@@ -186,6 +209,10 @@ async fn serve_core(
         .reuse_addr(true)
         .backlog(4096);
     let listener = TcpListener::bind_with_config(s.listen, &opts)?;
+    let tls = match s.tls {
+        Some((addr, config)) => Some((TcpListener::bind_with_config(addr, &opts)?, config)),
+        None => None,
+    };
     let core = Rc::new(CoreState::new(
         s.store,
         s.updates,
@@ -195,15 +222,21 @@ async fn serve_core(
     ));
     let http_stats = Rc::new(HttpStats::default());
     monoio::spawn(housekeeping(core.clone(), http_stats.clone()));
+    let router = Rc::new(Router::new(core));
+    let limits = Rc::new(s.limits);
+    let slots = Rc::new(ConnectionSlots::new(s.max_connections));
+    if let Some((listener, config)) = tls {
+        monoio::spawn(http::serve_with(
+            listener,
+            Rc::new(TlsAccept::new(config)),
+            router.clone(),
+            limits.clone(),
+            http_stats.clone(),
+            slots.clone(),
+        ));
+    }
     let _ = bound.send(Ok(s.index));
-    http::serve(
-        listener,
-        Rc::new(Router::new(core)),
-        Rc::new(s.limits),
-        http_stats,
-        s.max_connections,
-    )
-    .await;
+    http::serve_with(listener, Rc::new(Plain), router, limits, http_stats, slots).await;
     Ok(())
 }
 
@@ -216,7 +249,7 @@ async fn housekeeping(core: Rc<CoreState>, http: Rc<HttpStats>) {
         core.sync();
         let (entries, bytes) = core.cache_len();
         core.stats.set_cache_size(entries, bytes);
-        let vals = [
+        let vals: [u64; HTTP_COUNTERS.len()] = [
             http.connections_accepted.get(),
             http.connections_open.get(),
             http.connections_rejected.get(),
@@ -224,6 +257,7 @@ async fn housekeeping(core: Rc<CoreState>, http: Rc<HttpStats>) {
             http.bad_requests.get(),
             http.timeouts.get(),
             http.too_large.get(),
+            http.tls_handshake_failures.get(),
         ];
         for (slot, v) in core.stats.http.iter().zip(vals) {
             slot.store(v, Relaxed);

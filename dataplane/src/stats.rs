@@ -41,10 +41,10 @@ pub struct CoreStats {
     cache_entries: AtomicU64,
     cache_bytes: AtomicU64,
     /// Copies of the HTTP layer's per-core Cell counters, refreshed by the core's timer task.
-    pub http: [AtomicU64; 7],
+    pub http: [AtomicU64; HTTP_COUNTERS.len()],
 }
 
-pub const HTTP_COUNTERS: [&str; 7] = [
+pub const HTTP_COUNTERS: [&str; 8] = [
     "connections_accepted_total",
     "connections_open",
     "connections_rejected_total",
@@ -52,6 +52,7 @@ pub const HTTP_COUNTERS: [&str; 7] = [
     "http_bad_requests_total",
     "http_timeouts_total",
     "http_too_large_total",
+    "tls_handshake_failures_total",
 ];
 
 impl CoreStats {

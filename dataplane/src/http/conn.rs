@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use monoio::io::{CancelableAsyncReadRent, CancelableAsyncWriteRent};
 use monoio::net::TcpStream;
 use monoio::time::Instant;
 
@@ -18,7 +19,7 @@ const OUT_RETAIN_MAX: usize = 256 * 1024;
 /// Upper bound on the graceful-close wait (also bounded by `request_timeout`).
 const LINGER_MAX: Duration = Duration::from_secs(2);
 
-/// Serves one connection until it closes.
+/// Serves one TCP connection until it closes.
 ///
 /// Connection counters in [`HttpStats`] are [`serve`](super::serve)'s; this updates the
 /// request counters only.
@@ -30,6 +31,17 @@ pub async fn serve_connection<H: Handler>(
 ) {
     // Responses are written whole, once per batch: no reason to let Nagle delay them.
     let _ = stream.set_nodelay(true);
+    serve_stream(stream, handler, limits, stats).await;
+}
+
+/// Serves one connection over any stream until it closes: [`serve_connection`] without the
+/// TCP socket option, e.g. for a TLS session ([`crate::tls::TlsConn`]) on an accepted socket.
+/// Monomorphised per stream type: the plain path pays nothing for the generality.
+pub async fn serve_stream<S, H>(stream: S, handler: &H, limits: &Limits, stats: &HttpStats)
+where
+    S: CancelableAsyncReadRent + CancelableAsyncWriteRent,
+    H: Handler,
+{
     let mut io = Io::new(stream);
     let mut input: Vec<u8> = Vec::with_capacity(READ_BUF_INITIAL);
     let mut out: Vec<u8> = Vec::new();
@@ -100,7 +112,10 @@ pub async fn serve_connection<H: Handler>(
 }
 
 /// Writes `out` and empties it; false if the connection must be abandoned.
-async fn flush(io: &mut Io, out: &mut Vec<u8>, limits: &Limits, stats: &HttpStats) -> bool {
+async fn flush<S>(io: &mut Io<S>, out: &mut Vec<u8>, limits: &Limits, stats: &HttpStats) -> bool
+where
+    S: CancelableAsyncReadRent + CancelableAsyncWriteRent,
+{
     let (outcome, mut buf) = io
         .write_all(std::mem::take(out), limits.write_timeout)
         .await;

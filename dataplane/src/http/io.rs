@@ -1,17 +1,20 @@
-//! Socket reads and writes with time limits, and the graceful close.
+//! Stream reads and writes with time limits, and the graceful close.
 //!
 //! monoio operations own their buffers. A timed-out operation is cancelled through a
 //! [`Canceller`] and then awaited, which hands the buffer back and, under io_uring, makes sure
 //! the kernel no longer holds the socket: merely dropping an in-flight operation (the workspace
 //! builds monoio without `async-cancel`) would leave the read pending, so closing the
 //! descriptor would not close the connection of a stalled client.
+//!
+//! Generic over the stream (monoio's cancelable owned-buffer traits), monomorphised per type:
+//! a `TcpStream` for plain HTTP, [`crate::tls::TlsConn`] for https, whose operations pass the
+//! cancel handle down to the socket operation beneath the TLS record layer.
 
 use std::io;
 use std::time::Duration;
 
 use monoio::buf::{IoBuf, IoBufMut};
-use monoio::io::{AsyncWriteRent, CancelableAsyncReadRent, CancelableAsyncWriteRent, Canceller};
-use monoio::net::TcpStream;
+use monoio::io::{CancelableAsyncReadRent, CancelableAsyncWriteRent, Canceller};
 use monoio::time::{timeout, Instant};
 
 /// At most this much is read and discarded while lingering before a close.
@@ -37,15 +40,15 @@ pub(super) enum WriteOutcome {
     Failed,
 }
 
-/// A connection's socket with the canceller of its operations (one per connection: reusing
+/// A connection's stream with the canceller of its operations (one per connection: reusing
 /// it keeps the read path free of allocations).
-pub(super) struct Io {
-    stream: TcpStream,
+pub(super) struct Io<S> {
+    stream: S,
     canceller: Canceller,
 }
 
-impl Io {
-    pub fn new(stream: TcpStream) -> Self {
+impl<S: CancelableAsyncReadRent + CancelableAsyncWriteRent> Io<S> {
+    pub fn new(stream: S) -> Self {
         Self {
             stream,
             canceller: Canceller::new(),
@@ -108,11 +111,27 @@ impl Io {
     /// discard until the client closes, `limit` passes or [`LINGER_MAX_BYTES`] were discarded.
     /// Closing with unread input would make the kernel send a reset, which can destroy the
     /// response before the client reads it (e.g. a 413 sent while the body is still arriving).
+    ///
+    /// The half-close is bounded by `limit` too: on TCP it is a plain `shutdown(2)`, but TLS
+    /// first writes a close_notify alert (RFC 8446 §6.1), which a client that stopped reading
+    /// could block forever.
     pub async fn linger(&mut self, mut buf: Vec<u8>, limit: Duration) {
-        if self.stream.shutdown().await.is_err() {
+        let started = Instant::now();
+        let shut = {
+            let op = self.stream.cancelable_shutdown(self.canceller.handle());
+            let mut op = std::pin::pin!(op);
+            match timeout(limit, op.as_mut()).await {
+                Ok(res) => res.is_ok(),
+                Err(_elapsed) => {
+                    self.canceller = std::mem::take(&mut self.canceller).cancel();
+                    let _ = op.await;
+                    false
+                }
+            }
+        };
+        if !shut {
             return;
         }
-        let started = Instant::now();
         let mut discarded = 0;
         buf.clear();
         buf.reserve(4096);

@@ -46,6 +46,8 @@ pub struct DpConfig {
     pub http: HttpLimits,
     pub cache: CacheConfig,
     pub metrics: MetricsConfig,
+    /// Optional https listener (RFC 9110 §4.2.2) beside the plain one; absent by default.
+    pub tls: Option<TlsListener>,
 }
 
 impl Default for DpConfig {
@@ -61,6 +63,7 @@ impl Default for DpConfig {
             http: HttpLimits::default(),
             cache: CacheConfig::default(),
             metrics: MetricsConfig::default(),
+            tls: None,
         }
     }
 }
@@ -152,6 +155,57 @@ impl Default for MetricsConfig {
     }
 }
 
+/// The `[tls]` section: a second public listener speaking HTTP/1.1 over TLS 1.2 (RFC 5246) or
+/// 1.3 (RFC 8446). The files are read at start-up, before any port is bound.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsListener {
+    /// One SO_REUSEPORT socket per core, like `listen`; must differ from it.
+    pub listen: SocketAddr,
+    /// PEM certificate chain, end-entity certificate first.
+    pub cert: PathBuf,
+    /// PEM private key of the end-entity certificate: PKCS#8, SEC1 (EC) or PKCS#1 (RSA).
+    pub key: PathBuf,
+    /// PEM CA certificates. When set, clients must present a certificate chaining to one of
+    /// them (mutual TLS, RFC 8446 §4.3.2); connections without one fail the handshake.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+}
+
+impl TlsListener {
+    /// Checks what can be checked without reading the files.
+    fn validate(&self, cfg: &DpConfig, errs: &mut Vec<String>) {
+        let clash = |other: SocketAddr| {
+            other.port() == self.listen.port()
+                && (other.ip() == self.listen.ip()
+                    || other.ip().is_unspecified()
+                    || self.listen.ip().is_unspecified())
+        };
+        if clash(cfg.listen) {
+            errs.push(format!(
+                "tls.listen {} must not share its port with listen {}",
+                self.listen, cfg.listen
+            ));
+        }
+        if cfg.metrics.listen.is_some_and(clash) {
+            errs.push(format!(
+                "tls.listen {} must not share its port with metrics.listen",
+                self.listen
+            ));
+        }
+        let files = [
+            ("tls.cert", Some(&self.cert)),
+            ("tls.key", Some(&self.key)),
+            ("tls.client_ca", self.client_ca.as_ref()),
+        ];
+        for (key, path) in files {
+            if path.is_some_and(|p| p.as_os_str().is_empty()) {
+                errs.push(format!("{key} must name a file"));
+            }
+        }
+    }
+}
+
 impl DpConfig {
     /// Checks every constraint; returns all problems found.
     pub fn validate(&self) -> Result<(), Vec<String>> {
@@ -192,6 +246,9 @@ impl DpConfig {
                     .into(),
             );
         }
+        if let Some(tls) = &self.tls {
+            tls.validate(self, &mut errs);
+        }
         if errs.is_empty() {
             Ok(())
         } else {
@@ -212,5 +269,36 @@ mod tests {
         c.control_plane.url = Some("ftp://x".into());
         assert_eq!(c.validate().unwrap_err().len(), 1);
         assert_eq!("io-uring".parse::<Driver>().unwrap(), Driver::IoUring);
+    }
+
+    #[test]
+    fn tls_section_is_optional_checked_and_strict() {
+        assert_eq!(DpConfig::default().tls, None);
+        let section = r#""listen": "127.0.0.1:8443", "cert": "/etc/sigil/dp.pem", "key": "/etc/sigil/dp.key""#;
+        let json =
+            |extra: &str| format!(r#"{{"listen": "127.0.0.1:8080", "tls": {{{section}{extra}}}}}"#);
+        let c: DpConfig = serde_json::from_str(&json("")).unwrap();
+        c.validate().unwrap();
+        let tls = c.tls.clone().unwrap();
+        assert_eq!(tls.client_ca, None);
+        assert_eq!(tls.listen.port(), 8443);
+        assert!(serde_json::from_str::<DpConfig>(&json(r#", "client_cert": "x""#)).is_err());
+        assert!(
+            serde_json::from_str::<DpConfig>(r#"{"tls": {"listen": "127.0.0.1:8443"}}"#).is_err()
+        );
+
+        let mut bad = c.clone();
+        let t = bad.tls.as_mut().unwrap();
+        t.listen = "0.0.0.0:8080".parse().unwrap();
+        t.key = PathBuf::new();
+        t.client_ca = Some(PathBuf::new());
+        let errs = bad.validate().unwrap_err();
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(errs[0].contains("share its port with listen"), "{errs:?}");
+        assert!(errs[1].contains("tls.key") && errs[2].contains("tls.client_ca"));
+
+        let mut metrics = c;
+        metrics.metrics.listen = Some("127.0.0.1:8443".parse().unwrap());
+        assert_eq!(metrics.validate().unwrap_err().len(), 1);
     }
 }

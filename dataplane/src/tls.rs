@@ -1,0 +1,131 @@
+//! The optional https listener (RFC 9110 §4.2.2): HTTP/1.1 over TLS 1.3 (RFC 8446) or 1.2
+//! (RFC 5246), rustls on the aws-lc-rs provider, ALPN `http/1.1` (RFC 7301), and optionally
+//! required client certificates (mutual TLS: the server's CertificateRequest, RFC 8446 §4.3.2).
+//!
+//! - [`load`] reads and checks the PEM files named by the `[tls]` section. `sigil-dp` calls it
+//!   while checking its configuration, before any port is bound, so a missing, unreadable or
+//!   mismatched file is a configuration error (exit 64) naming the file.
+//! - [`TlsAccept`] is the https listener's [`Accept`](crate::http::Accept): it runs the
+//!   handshake on the connection's own task, bounded by `http.request_timeout_secs`.
+//! - [`TlsConn`] is the stream the HTTP/1.1 loop then serves. Its reads and writes take the
+//!   HTTP loop's cancel handle down to the TCP operation beneath the TLS record layer, so a
+//!   timed-out operation is cancelled in the kernel exactly as on plain TCP (see
+//!   `http/io.rs`): a stalled TLS client never keeps its socket or its task alive.
+
+mod stream;
+#[cfg(test)]
+mod test_support;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
+use rustls::{RootCertStore, ServerConfig};
+use sigil_shared::config::dp::TlsListener;
+
+pub use stream::{TlsAccept, TlsConn};
+
+/// The only application protocol offered (RFC 7301); clients offering no ALPN are accepted.
+const ALPN_HTTP11: &[u8] = b"http/1.1";
+
+/// Why the `[tls]` files cannot be used. Each message starts with the configuration key and
+/// the file it names.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("{key} {}: cannot read: {source}", path.display())]
+    Read {
+        key: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{key} {}: {detail}", path.display())]
+    Invalid {
+        key: &'static str,
+        path: PathBuf,
+        detail: String,
+    },
+    #[error("tls.key {} does not belong to the first certificate of tls.cert {}", key.display(), cert.display())]
+    KeyMismatch { key: PathBuf, cert: PathBuf },
+    #[error("TLS configuration: {0}")]
+    Config(rustls::Error),
+}
+
+/// Reads the certificate chain, the private key and the client CAs, checks that the key
+/// belongs to the end-entity certificate, and builds the server configuration.
+pub fn load(cfg: &TlsListener) -> Result<Arc<ServerConfig>, TlsError> {
+    let chain = read_certs("tls.cert", &cfg.cert)?;
+    ParsedCertificate::try_from(&chain[0])
+        .map_err(|e| invalid("tls.cert", &cfg.cert, format!("first certificate: {e}")))?;
+    let key_pem = read("tls.key", &cfg.key)?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+        let what = "no PKCS#8, SEC1 or PKCS#1 private key";
+        invalid("tls.key", &cfg.key, pem_detail(e, what))
+    })?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(TlsError::Config)?;
+    let builder = match &cfg.client_ca {
+        None => builder.with_no_client_auth(),
+        Some(path) => {
+            let mut roots = RootCertStore::empty();
+            for (i, der) in read_certs("tls.client_ca", path)?.into_iter().enumerate() {
+                roots.add(der).map_err(|e| {
+                    invalid("tls.client_ca", path, format!("certificate {}: {e}", i + 1))
+                })?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| invalid("tls.client_ca", path, e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder.with_single_cert(chain, key).map_err(|e| match e {
+        rustls::Error::InconsistentKeys(_) => TlsError::KeyMismatch {
+            key: cfg.key.clone(),
+            cert: cfg.cert.clone(),
+        },
+        other => invalid("tls.key", &cfg.key, other.to_string()),
+    })?;
+    config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
+    Ok(Arc::new(config))
+}
+
+fn read(key: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|source| TlsError::Read {
+        key,
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Every `CERTIFICATE` block of a PEM file; at least one.
+fn read_certs(key: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let pem = read(key, path)?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(key, path, pem_detail(e, "no PEM certificate")))?;
+    if certs.is_empty() {
+        return Err(invalid(key, path, "no PEM certificate".into()));
+    }
+    Ok(certs)
+}
+
+fn invalid(key: &'static str, path: &Path, detail: String) -> TlsError {
+    TlsError::Invalid {
+        key,
+        path: path.to_owned(),
+        detail,
+    }
+}
+
+fn pem_detail(e: rustls::pki_types::pem::Error, none_found: &str) -> String {
+    match e {
+        rustls::pki_types::pem::Error::NoItemsFound => none_found.into(),
+        other => format!("bad PEM: {other}"),
+    }
+}
