@@ -1,9 +1,9 @@
 //! Test harness for the https listener: `testdata/` files, a TLS and a plain listener sharing
 //! one connection budget, and a monoio-rustls client.
 //!
-//! `testdata/` holds throwaway test-only keys and certificates valid until 2125: a server CA
-//! and a server certificate for `IP:127.0.0.1`/`DNS:localhost`, a client CA and a client
-//! certificate.
+//! `testdata/` holds throwaway test-only keys and certificates (100-year validity) made by
+//! `testdata/generate.sh`, never edited by hand: a server CA and a server certificate for
+//! `IP:127.0.0.1`/`DNS:localhost`, a client CA and a client certificate.
 
 use std::future::Future;
 use std::net::SocketAddr;
