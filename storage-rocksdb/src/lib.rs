@@ -35,6 +35,10 @@ pub struct RocksOptions {
     pub block_cache_bytes: usize,
     /// Background compaction/flush threads.
     pub background_jobs: i32,
+    /// Keep every index and bloom filter in memory (≈ 8 bytes per key, outside the block
+    /// cache) so a point lookup reads one data block; otherwise they are partitioned and
+    /// cached, bounding memory by `block_cache_bytes` at the cost of extra block reads.
+    pub index_in_memory: bool,
 }
 
 impl Default for RocksOptions {
@@ -42,6 +46,7 @@ impl Default for RocksOptions {
         Self {
             block_cache_bytes: 64 << 20,
             background_jobs: 2,
+            index_in_memory: false,
         }
     }
 }
@@ -65,11 +70,15 @@ impl RocksStore {
         let mut table = rocksdb::BlockBasedOptions::default();
         table.set_block_cache(&cache);
         table.set_bloom_filter(10.0, false);
-        table.set_cache_index_and_filter_blocks(true);
-        table.set_index_type(rocksdb::BlockBasedIndexType::TwoLevelIndexSearch);
-        table.set_partition_filters(true);
-        table.set_pin_top_level_index_and_filter(true);
-        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+        if tuning.index_in_memory {
+            table.set_cache_index_and_filter_blocks(false);
+        } else {
+            table.set_cache_index_and_filter_blocks(true);
+            table.set_index_type(rocksdb::BlockBasedIndexType::TwoLevelIndexSearch);
+            table.set_partition_filters(true);
+            table.set_pin_top_level_index_and_filter(true);
+            table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+        }
         table.set_data_block_index_type(rocksdb::DataBlockIndexType::BinaryAndHash);
         table.set_format_version(5);
         opts.set_block_based_table_factory(&table);
