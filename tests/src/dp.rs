@@ -134,26 +134,13 @@ impl DataPlane {
 
     /// SIGKILL and reap.
     pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        crate::process::kill9(self.child.take());
     }
 
     /// Stops the process if it runs (SIGTERM, SIGKILL after 10 s) and starts it again on the
     /// same data directory and, unless taken meanwhile, the same ports.
     pub fn restart(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &c.id().to_string()])
-                .status();
-            let start = Instant::now();
-            while c.try_wait().unwrap().is_none() && start.elapsed() < Duration::from_secs(10) {
-                sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        crate::process::terminate(self.child.take());
         self.spawn_and_wait();
     }
 

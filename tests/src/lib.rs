@@ -13,6 +13,7 @@
 pub mod api;
 pub mod dp;
 pub mod pki;
+pub mod process;
 pub mod rawhttp;
 pub mod stream;
 
@@ -258,30 +259,13 @@ impl ControlPlane {
 
     /// Kills the process with SIGKILL (no graceful shutdown) and reaps it.
     pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        process::kill9(self.child.take());
     }
 
     /// Stops the process gracefully (SIGTERM, SIGKILL after 10 s) if it runs, then starts
     /// `serve` again on the same data directory (on a new port: use [`ControlPlane::url`]).
     pub fn restart(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(c.id().to_string())
-                .status();
-            let start = Instant::now();
-            while c.try_wait().expect("try_wait").is_none() {
-                if start.elapsed() > Duration::from_secs(10) {
-                    let _ = c.kill();
-                    let _ = c.wait();
-                    break;
-                }
-                sleep(Duration::from_millis(50));
-            }
-        }
+        process::terminate(self.child.take());
         self.spawn_and_wait();
     }
 
