@@ -23,6 +23,7 @@ pub struct CaState {
     pub issuer_id: String,
     pub name: String,
     /// DER of the CA certificate.
+    #[serde(with = "serde_bytes")]
     pub cert_der: Vec<u8>,
     /// Issuer name/key hashes, one entry per CertID hash algorithm.
     pub hashes: Vec<IssuerHashes>,
@@ -34,6 +35,7 @@ pub struct OcspEntry {
     pub key: CertIdKey,
     pub issuer_id: String,
     /// Complete DER `OCSPResponse`.
+    #[serde(with = "serde_bytes")]
     pub der: Vec<u8>,
     pub this_update: i64,
     pub next_update: i64,
@@ -43,6 +45,7 @@ pub struct OcspEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CrlEntry {
     pub issuer_id: String,
+    #[serde(with = "serde_bytes")]
     pub der: Vec<u8>,
     pub number: u64,
     pub this_update: i64,
@@ -223,6 +226,18 @@ mod tests {
             let r = Record { seq, committed_at: 1, change: c };
             prop_assert_eq!(Record::from_bytes(&r.to_bytes().unwrap()).unwrap(), r);
         }
+    }
+
+    #[test]
+    fn bytes_encode_like_sequences() {
+        // `serde_bytes` fields decode in one copy instead of byte by byte; postcard writes both
+        // forms identically, so records stored before the annotation still decode.
+        #[derive(Serialize)]
+        struct Seq(Vec<u8>);
+        let data: Vec<u8> = (0..=255u8).collect();
+        let as_seq = postcard::to_stdvec(&Seq(data.clone())).unwrap();
+        let as_bytes = postcard::to_stdvec(&serde_bytes::ByteBuf::from(data)).unwrap();
+        assert_eq!(as_seq, as_bytes);
     }
 
     #[test]

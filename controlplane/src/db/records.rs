@@ -15,6 +15,7 @@ pub enum KeyRef {
 /// The delegated OCSP responder of a CA (RFC 6960 §4.2.2.2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResponderRecord {
+    #[serde(with = "serde_bytes")]
     pub cert_der: Vec<u8>,
     pub not_after: i64,
 }
@@ -27,6 +28,7 @@ pub struct CaRecord {
     pub subject: String,
     pub key_algorithm: KeyAlgorithm,
     pub key: KeyRef,
+    #[serde(with = "serde_bytes")]
     pub cert_der: Vec<u8>,
     /// Issuer chain above this CA (parent first, root last); empty for a root.
     pub chain_der: Vec<Vec<u8>>,
@@ -36,6 +38,7 @@ pub struct CaRecord {
     pub not_after: i64,
     pub created_at: i64,
     /// subjectKeyIdentifier used as authorityKeyIdentifier in what this CA signs.
+    #[serde(with = "serde_bytes")]
     pub key_id: Vec<u8>,
     pub responder: Option<ResponderRecord>,
 }
@@ -52,7 +55,9 @@ pub struct CertRecord {
     /// Lowercase hex serial; unique across all issuers.
     pub id: String,
     pub issuer_id: String,
+    #[serde(with = "serde_bytes")]
     pub serial: Vec<u8>,
+    #[serde(with = "serde_bytes")]
     pub der: Vec<u8>,
     pub subject: String,
     pub sans: Vec<String>,

@@ -114,7 +114,7 @@ impl HashAlg {
 /// canonical serial content octets`. Stored as the key in the `ocsp` column family on both
 /// planes; the issuer prefix (`alg || name hash || key hash`) identifies the CA.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct CertIdKey(pub Vec<u8>);
+pub struct CertIdKey(#[serde(with = "serde_bytes")] pub Vec<u8>);
 
 impl CertIdKey {
     pub fn new(alg: HashAlg, name_hash: &[u8], key_hash: &[u8], serial: &[u8]) -> Self {
@@ -156,7 +156,9 @@ impl CertIdKey {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssuerHashes {
     pub alg: HashAlg,
+    #[serde(with = "serde_bytes")]
     pub name_hash: Vec<u8>,
+    #[serde(with = "serde_bytes")]
     pub key_hash: Vec<u8>,
 }
 
