@@ -116,16 +116,7 @@ pub fn sign_certificate(spec: &CertSpec, signer: &dyn Signer) -> Result<Vec<u8>,
 
 /// PEM text of a DER certificate.
 pub fn cert_pem(der: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = String::with_capacity(b64.len() + 64);
-    out.push_str("-----BEGIN CERTIFICATE-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
-        out.push('\n');
-    }
-    out.push_str("-----END CERTIFICATE-----\n");
-    out
+    sigil_shared::pem::certificate(der)
 }
 
 /// Decodes a certificate from PEM or DER.

@@ -27,14 +27,7 @@ pub struct CaInfo {
 
 impl CaInfo {
     fn new(state: CaState) -> Self {
-        use base64::Engine;
-        let b64 = base64::engine::general_purpose::STANDARD.encode(&state.cert_der);
-        let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
-        for line in b64.as_bytes().chunks(64) {
-            pem.push_str(std::str::from_utf8(line).unwrap_or_default());
-            pem.push('\n');
-        }
-        pem.push_str("-----END CERTIFICATE-----\n");
+        let pem = sigil_shared::pem::certificate(&state.cert_der);
         Self {
             cer: Rc::new(Rendered::ca_cert(
                 "application/pkix-cert",

@@ -4,7 +4,6 @@
 
 use std::cell::{Cell, RefCell};
 
-use sigil_shared::ocsp::{error_response, ResponseStatus};
 use sigil_shared::time::{http_date, now_unix};
 
 /// A cacheable response.
@@ -115,11 +114,6 @@ impl Clock {
 /// Header lines of an OCSP error response (never cached by clients or proxies).
 pub const OCSP_ERROR_HEAD: &[u8] =
     b"Content-Type: application/ocsp-response\r\nCache-Control: max-age=0, no-cache\r\n";
-
-/// The body of an unsuccessful OCSPResponse.
-pub fn ocsp_error_body(status: ResponseStatus) -> [u8; 5] {
-    error_response(status)
-}
 
 #[cfg(test)]
 mod tests {

@@ -9,24 +9,30 @@
 //! | GET/HEAD | `/.well-known/pki/crl/{issuer_id}`, `/crl/{issuer_id}.crl` | DER CRL |
 //! | GET/HEAD | `/ca/{issuer_id}.cer`, `/ca/{issuer_id}.pem` | CA certificate (AIA CA Issuers) |
 
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Instant;
 
-use sigil_shared::ocsp::{HashAlg, ResponseStatus};
+use sigil_shared::ocsp::{error_response, HashAlg, ResponseStatus};
 
 use crate::core::CoreState;
 use crate::http::{Handler, Method, Request, ResponseWriter};
 use crate::ocsp::{decode_get_path, select, Answer};
-use crate::render::{ocsp_error_body, Rendered, OCSP_ERROR_HEAD};
+use crate::render::{Rendered, OCSP_ERROR_HEAD};
 use crate::stats::Route;
 
 pub struct Router {
     core: Rc<CoreState>,
+    /// Per-request header lines (`Date`, `Cache-Control`), reused across requests.
+    dynamic: RefCell<Vec<u8>>,
 }
 
 impl Router {
     pub fn new(core: Rc<CoreState>) -> Self {
-        Self { core }
+        Self {
+            core,
+            dynamic: RefCell::new(Vec::with_capacity(128)),
+        }
     }
 }
 
@@ -112,7 +118,8 @@ impl Router {
         now: i64,
         resp: &mut ResponseWriter<'_>,
     ) -> u16 {
-        let mut dynamic = Vec::with_capacity(128);
+        let mut dynamic = self.dynamic.borrow_mut();
+        dynamic.clear();
         self.core
             .clock
             .dynamic_headers(now, r.next_update, &mut dynamic);
@@ -212,7 +219,7 @@ impl Router {
 
 /// An unsuccessful OCSPResponse is still HTTP 200 (RFC 6960 A.1), never cached.
 fn ocsp_error(status: ResponseStatus, resp: &mut ResponseWriter<'_>) -> u16 {
-    resp.respond_raw(200, OCSP_ERROR_HEAD, &[], &ocsp_error_body(status));
+    resp.respond_raw(200, OCSP_ERROR_HEAD, &[], &error_response(status));
     200
 }
 

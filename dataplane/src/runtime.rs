@@ -60,15 +60,8 @@ pub fn run(
     let threads = if cfg.threads == 0 { cpus } else { cfg.threads };
     let dir = ReplicaDir::new(&cfg.data_dir, cfg.cache.block_cache_mib << 20);
     let (name, store) = dir.open_current()?;
-    let status = Arc::new(ReplicationStatus::default());
     let applied = replica::applied_seq(store.as_ref());
-    status
-        .applied
-        .store(applied, std::sync::atomic::Ordering::Relaxed);
-    // A replica with state was complete when it was written: serve it as last-good.
-    status
-        .synced
-        .store(applied > 0, std::sync::atomic::Ordering::Relaxed);
+    let status = Arc::new(ReplicationStatus::resumed_at(applied));
     tracing::info!(replica = %name, applied, "opened replica");
 
     let (broadcaster, receivers) = Broadcaster::new(threads);

@@ -10,6 +10,7 @@
 pub mod config;
 pub mod der;
 pub mod ocsp;
+pub mod pem;
 pub mod replication;
 pub mod revocation;
 pub mod time;

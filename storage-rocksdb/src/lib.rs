@@ -104,11 +104,6 @@ impl RocksStore {
             .cf_handle(name)
             .ok_or_else(|| StoreError::UnknownCf(name.to_string()))
     }
-
-    /// Flushes memtables to SST files (used before taking a checkpoint or on shutdown).
-    pub fn flush(&self) -> Result<()> {
-        self.db.flush_wal(true).map_err(io)
-    }
 }
 
 fn scan_with(
@@ -228,21 +223,6 @@ impl Store for RocksStore {
             snap: self.db.snapshot(),
         };
         f(&snap)
-    }
-
-    fn approximate_size(&self) -> u64 {
-        let mut total = 0;
-        for name in DB::list_cf(&Options::default(), self.db.path()).unwrap_or_default() {
-            if let Some(cf) = self.db.cf_handle(&name) {
-                total += self
-                    .db
-                    .property_int_value_cf(cf, "rocksdb.total-sst-files-size")
-                    .ok()
-                    .flatten()
-                    .unwrap_or(0);
-            }
-        }
-        total
     }
 }
 

@@ -82,11 +82,6 @@ pub trait Store: ReadView + Send + Sync + 'static {
     /// Runs `f` against a consistent point-in-time view: writes committed after the snapshot
     /// was taken are not visible to it. The snapshot lives as long as `f` runs.
     fn with_snapshot(&self, f: &mut dyn FnMut(&dyn ReadView) -> Result<()>) -> Result<()>;
-
-    /// Approximate on-disk size in bytes, for metrics.
-    fn approximate_size(&self) -> u64 {
-        0
-    }
 }
 
 /// The smallest key greater than every key with this prefix (`None` if the prefix is all 0xff).

@@ -153,10 +153,6 @@ impl DataPlane {
         }
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("sigil-dp runs").id()
-    }
-
     pub fn port(&self) -> u16 {
         self.port
     }

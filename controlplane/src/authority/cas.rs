@@ -10,7 +10,7 @@ use super::{key_name, Authority, AuthorityError, Result};
 use crate::ca::{self, CaRuntime, NewCa};
 use crate::crl::{build_crl, RevokedEntry};
 use crate::crypto::KeyAlgorithm;
-use crate::db::{cf, encode, issuer_prefix, CaRecord, RevocationRecord};
+use crate::db::{cf, encode, issuer_prefix, RevocationRecord};
 use crate::x509;
 
 /// A request to create (or import) a CA; also the JSON body of `POST /api/v1/issuers`.
@@ -252,11 +252,6 @@ impl Authority {
             .inc();
         tracing::info!(issuer = %issuer_id, number = entry.number, "generated CRL");
         Ok(entry)
-    }
-
-    /// CA records, for listing.
-    pub fn ca_records(&self) -> Vec<CaRecord> {
-        self.list_cas().iter().map(|c| c.record.clone()).collect()
     }
 }
 

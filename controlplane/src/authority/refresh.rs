@@ -52,11 +52,6 @@ impl Authority {
         Ok(out)
     }
 
-    /// Number of certificates due at or before `now` (for the backlog metric; bounded scan).
-    pub fn due_count(&self, now: i64, cap: usize) -> Result<usize> {
-        Ok(self.due_before(now, cap)?.len())
-    }
-
     /// Re-signs one chunk of due certificates and commits it; returns how many were handled.
     pub fn refresh(&self, chunk: &[Due], now: i64) -> Result<usize> {
         let validity = self.ocsp_validity_secs();

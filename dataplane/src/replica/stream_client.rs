@@ -206,17 +206,25 @@ mod tests {
         assert!(BaseUrl::parse("http://:80").is_err());
     }
 
-    #[test]
-    fn reads_a_chunked_body() {
+    /// A one-connection server that reads the request and answers `reply`.
+    fn serve_once(reply: &'static [u8]) -> (BaseUrl, std::thread::JoinHandle<()>) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let server = std::thread::spawn(move || {
             let (mut s, _) = listener.accept().unwrap();
             let mut req = [0u8; 1024];
             let _ = s.read(&mut req).unwrap();
-            s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n").unwrap();
+            s.write_all(reply).unwrap();
         });
-        let url = BaseUrl::parse(&format!("http://127.0.0.1:{port}")).unwrap();
+        (
+            BaseUrl::parse(&format!("http://127.0.0.1:{port}")).unwrap(),
+            server,
+        )
+    }
+
+    #[test]
+    fn reads_a_chunked_body() {
+        let (url, server) = serve_once(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
         let mut body = get(&url, "/x", "t", Duration::from_secs(5)).unwrap();
         let mut s = String::new();
         body.read_to_string(&mut s).unwrap();
@@ -226,16 +234,8 @@ mod tests {
 
     #[test]
     fn non_200_is_an_error_with_the_body() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let server = std::thread::spawn(move || {
-            let (mut s, _) = listener.accept().unwrap();
-            let mut req = [0u8; 1024];
-            let _ = s.read(&mut req).unwrap();
-            s.write_all(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 12\r\n\r\nbad token!!!")
-                .unwrap();
-        });
-        let url = BaseUrl::parse(&format!("http://127.0.0.1:{port}")).unwrap();
+        let (url, server) =
+            serve_once(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 12\r\n\r\nbad token!!!");
         match get(&url, "/x", "t", Duration::from_secs(5)) {
             Err(OpenError::Status { status: 401, body }) => assert_eq!(body, "bad token!!!"),
             other => panic!("unexpected {:?}", other.map(|_| ())),

@@ -12,7 +12,7 @@ use sigil_shared::time::now_unix;
 use sigil_storage::{Durability, Store, WriteBatch};
 
 use super::stream_client::{self, BaseUrl};
-use super::{applied_seq, apply_changes, Applied, ReplicaDir};
+use super::{apply_changes, Applied, ReplicaDir};
 use crate::updates::{Broadcaster, Update};
 
 /// Replication progress, shared with the metrics endpoint (written by the subscriber only).
@@ -34,6 +34,17 @@ pub struct ReplicationStatus {
 }
 
 impl ReplicationStatus {
+    /// Status of a replica opened at `applied`. A replica with state was complete when it was
+    /// written (snapshots switch in whole, records in batches with their sequence), so it is
+    /// synced: served as last-good state until the control plane says otherwise.
+    pub fn resumed_at(applied: u64) -> Self {
+        let s = Self::default();
+        s.applied.store(applied, Ordering::Relaxed);
+        s.head.store(applied, Ordering::Relaxed);
+        s.synced.store(applied > 0, Ordering::Relaxed);
+        s
+    }
+
     pub fn lag_records(&self) -> u64 {
         self.head
             .load(Ordering::Relaxed)
@@ -79,9 +90,6 @@ pub fn spawn_subscriber(
     broadcaster: Broadcaster,
     status: Arc<ReplicationStatus>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    let applied = applied_seq(current.1.as_ref());
-    status.applied.store(applied, Ordering::Relaxed);
-    status.head.store(applied, Ordering::Relaxed);
     let mut sub = Subscriber {
         link,
         url,

@@ -163,11 +163,6 @@ pub struct IssuerHashes {
 }
 
 impl IssuerHashes {
-    /// `alg || name hash || key hash`, the prefix of every [`CertIdKey`] for this issuer.
-    pub fn prefix(&self) -> Vec<u8> {
-        CertIdKey::new(self.alg, &self.name_hash, &self.key_hash, &[]).0
-    }
-
     pub fn key_for(&self, serial: &[u8]) -> CertIdKey {
         CertIdKey::new(self.alg, &self.name_hash, &self.key_hash, serial)
     }
