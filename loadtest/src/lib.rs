@@ -1,8 +1,26 @@
 //! Load-testing support for Sigil.
 //!
-//! `sigil-fill-replica` writes a data-plane replica with N certificates' pre-signed responses
-//! (real signatures, both CertID hashes), as the replication stream would, so that the data
-//! plane can be measured at 10M+ certificates without issuing them one by one.
+//! * `sigil-load` ([`engine`], [`scenario`], [`corpus`], [`report`]): an HTTP/1.1 keep-alive
+//!   load generator (plain, TLS, mTLS) with an open-loop mode (constant arrival rate, latency
+//!   from each request's intended send time, so coordinated omission is accounted for) and a
+//!   closed-loop mode (maximum throughput). Scenarios (OCSP POST/GET over a corpus of real
+//!   requests, CRL download) sit behind the [`scenario::Scenario`] trait. See docs/LOADTEST.md.
+//! * `sigil-fill-replica` writes a data-plane replica with N certificates' pre-signed responses
+//!   (real signatures, both CertID hashes), as the replication stream would, so that the data
+//!   plane can be measured at 10M+ certificates without issuing them one by one.
+
+pub mod corpus;
+pub mod dist;
+pub mod engine;
+pub mod http;
+pub mod ocsp_der;
+pub mod plot;
+pub mod report;
+pub mod scenario;
+pub mod schedule;
+pub mod stats;
+pub mod target;
+pub mod tls;
 
 /// Serial number of synthetic certificate `i`: 8 octets, positive and minimal
 /// (`0x10_00_00_00_00_00_00_00 + i`), so a load generator can build requests from `i` alone.

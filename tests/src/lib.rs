@@ -5,6 +5,7 @@
 //! - [`pki`]: CSRs, PEM/DER and `openssl` invocations.
 //! - [`stream`]: a blocking subscriber of the replication stream.
 //! - [`rawhttp`]: raw-socket HTTP for oversized bodies.
+//! - [`load`]: the `sigil-load` harness binary and TLS files for it.
 //!
 //! The binaries must be built first (`cargo build --workspace --bins`); [`bin_path`] finds them
 //! next to the test executable, or in `SIGIL_BIN_DIR`. Set `SIGIL_KEEP_TMP=1` to keep the
@@ -12,6 +13,7 @@
 
 pub mod api;
 pub mod dp;
+pub mod load;
 pub mod pki;
 pub mod process;
 pub mod rawhttp;

@@ -1,0 +1,101 @@
+//! Running the `sigil-load` binary (see [`crate::bin_path`]) and reading its JSON report; TLS
+//! files for an https data plane.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::pki::{combined, run, unique_path};
+use crate::{bin_path, write_file, REPLICATION_TOKEN};
+
+/// What a `sigil-load run` left behind.
+#[derive(Debug)]
+pub struct LoadRun {
+    /// Exit code (0: no errors, 2: some requests failed, 1: could not run).
+    pub code: i32,
+    /// stdout + stderr.
+    pub output: String,
+    /// The `--json` report (`Value::Null` if none was written).
+    pub json: Value,
+}
+
+/// `sigil-load ARGS` with the replication token in the environment: (exit code, output).
+pub fn sigil_load(args: &[&str]) -> (i32, String) {
+    let out = Command::new(bin_path("sigil-load"))
+        .args(args)
+        .env("SIGIL_REPLICATION_TOKEN", REPLICATION_TOKEN)
+        .output()
+        .expect("spawn sigil-load");
+    (out.status.code().unwrap_or(-1), combined(&out))
+}
+
+/// `sigil-load run ARGS --json FILE` (FILE in `dir`), with the report parsed.
+pub fn load_run(dir: &Path, args: &[&str]) -> LoadRun {
+    let json_path = unique_path(dir, "report", "json");
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    all.extend(["--json", json_path.to_str().expect("utf-8 path")]);
+    let (code, output) = sigil_load(&all);
+    let json = std::fs::read(&json_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null);
+    println!("sigil-load {}\n{output}", all.join(" "));
+    LoadRun { code, output, json }
+}
+
+/// `sigil-load corpus ARGS --out FILE` (FILE in `dir`); panics unless it exits 0.
+pub fn make_corpus(dir: &Path, args: &[&str]) -> PathBuf {
+    let out = unique_path(dir, "corpus", "txt");
+    let mut all = vec!["corpus"];
+    all.extend_from_slice(args);
+    all.extend(["--out", out.to_str().expect("utf-8 path")]);
+    let (code, output) = sigil_load(&all);
+    assert_eq!(code, 0, "sigil-load {}:\n{output}", all.join(" "));
+    out
+}
+
+/// Server and client certificates made with openssl (P-256).
+#[derive(Debug, Clone)]
+pub struct TlsPair {
+    /// CA of the server certificate (what clients trust).
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// CA of the client certificate (what an mTLS server trusts).
+    pub client_ca: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+/// A CA and a leaf it signs with extensions `ext`, in `dir`: `[ca, cert, key]`.
+fn ca_and_leaf(dir: &Path, name: &str, ext: &str) -> [PathBuf; 3] {
+    write_file(dir.join(format!("{name}.ext")), ext);
+    let script = format!(
+        r#"set -e; cd "$1"; K="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
+openssl req -x509 $K -days 2 -subj "/CN=load {name} CA" -keyout {name}-ca.key -out {name}-ca.pem
+openssl req -new $K -subj /CN=localhost -keyout {name}.key -out {name}.csr
+openssl x509 -req -in {name}.csr -CA {name}-ca.pem -CAkey {name}-ca.key -CAcreateserial \
+  -days 2 -extfile {name}.ext -out {name}.pem"#
+    );
+    run("sh", &["-c", &script, "sh", dir.to_str().unwrap()]);
+    ["-ca.pem", ".pem", ".key"].map(|f| dir.join(format!("{name}{f}")))
+}
+
+/// Server (`127.0.0.1`, `localhost`) and client certificates under separate CAs, in `dir`.
+pub fn tls_pair(dir: &Path) -> TlsPair {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let server_ext = "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n";
+    let [ca, cert, key] = ca_and_leaf(dir, "server", server_ext);
+    let [client_ca, client_cert, client_key] =
+        ca_and_leaf(dir, "client", "extendedKeyUsage=clientAuth\n");
+    TlsPair {
+        ca,
+        cert,
+        key,
+        client_ca,
+        client_cert,
+        client_key,
+    }
+}
