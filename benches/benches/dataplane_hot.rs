@@ -10,9 +10,14 @@ use std::rc::Rc;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use sigil_dataplane::cache::Cache;
-use sigil_dataplane::ocsp::{select, Answer, OcspLookup};
-use sigil_dataplane::render::{Clock, Rendered};
-use sigil_shared::ocsp::{decode_request, CertIdKey, HashAlg};
+use sigil_dataplane::ocsp::{select, Answer, Found, OcspLookup};
+use sigil_dataplane::render::{push_entity_head, quoted_etag, Clock, Rendered};
+use sigil_dataplane::replica::{cf, META_APPLIED};
+use sigil_shared::ocsp::{
+    decode_request, CertIdKey, CertStatus, HashAlg, ResponderTemplate, SingleResponse,
+};
+use sigil_shared::replication::OcspEntry;
+use sigil_storage::{Durability, MemStore, Store, WriteBatch};
 
 /// A DER OCSPRequest for one SHA-1 CertID with a 20-octet serial (what browsers send).
 fn request(serial: &[u8; 20]) -> Vec<u8> {
@@ -39,8 +44,8 @@ fn request(serial: &[u8; 20]) -> Vec<u8> {
 struct CacheLookup(std::cell::RefCell<Cache>);
 
 impl OcspLookup for CacheLookup {
-    fn lookup(&self, key: &[u8]) -> Option<Rc<Rendered>> {
-        self.0.borrow().get(key)
+    fn lookup(&self, key: &[u8]) -> Option<Found> {
+        self.0.borrow().get(key).map(Found::Rendered)
     }
 }
 
@@ -79,8 +84,8 @@ fn bench(c: &mut Criterion) {
     let lookup = CacheLookup(std::cell::RefCell::new(cache));
     g.bench_function("select (decode + cache hit)", |b| {
         b.iter(|| match select(black_box(&der), &lookup, now) {
-            Answer::Found(r) => r.body.len(),
-            Answer::Error(_) => 0,
+            Answer::Found(Found::Rendered(r)) => r.body.len(),
+            _ => 0,
         })
     });
     g.bench_function("render on miss (Rendered::ocsp)", |b| {
@@ -105,7 +110,78 @@ fn bench(c: &mut Criterion) {
             b.iter(|| map.get(black_box(&k)).copied())
         },
     );
+    index_benches(&mut g, now);
     g.finish();
+}
+
+/// A replica of `n` certificates with ECDSA-sized responses carrying a 500-byte responder
+/// certificate, as the data plane's OCSP index.
+fn index_of(n: u32, now: i64) -> (sigil_dataplane::index::Index, Vec<CertIdKey>) {
+    let store = MemStore::new(cf::ALL);
+    let t = ResponderTemplate::new(
+        &[7; 20],
+        vec![
+            0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
+        ],
+        &[vec![0x30; 500]],
+    );
+    let mut keys = Vec::new();
+    let mut b = WriteBatch::new();
+    for i in 0..n {
+        let mut s = [0x5a; 20];
+        s[..4].copy_from_slice(&i.to_be_bytes());
+        let key = CertIdKey::new(HashAlg::Sha1, &[0x11; 20], &[0x22; 20], &s);
+        let single = SingleResponse {
+            cert_id: &key,
+            status: CertStatus::Good,
+            this_update: now - 10,
+            next_update: now + 345_600,
+        };
+        let der = t.finish(&t.response_data(now - 10, &single), &[0x42; 72]);
+        let e = OcspEntry {
+            key: key.clone(),
+            issuer_id: "ca".into(),
+            der,
+            this_update: now - 10,
+            next_update: now + 345_600,
+        };
+        b.put(cf::OCSP, key.0.clone(), postcard::to_stdvec(&e).unwrap());
+        keys.push(key);
+    }
+    b.put(cf::META, META_APPLIED.to_vec(), 1u64.to_be_bytes().to_vec());
+    store.write(b, Durability::Buffered).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (index, _) = sigil_dataplane::index::build::build(&store, dir.path(), 0).unwrap();
+    (index, keys)
+}
+
+fn index_benches(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    now: i64,
+) {
+    let (index, keys) = index_of(200_000, now);
+    let mut i = 0usize;
+    let mut head = Vec::with_capacity(256);
+    let mut body = Vec::with_capacity(2048);
+    // Keys in a scattered order so that consecutive lookups do not share cache lines.
+    g.bench_function("index: find + headers + response (200k entries)", |b| {
+        b.iter(|| {
+            i = (i + 7919) % keys.len();
+            let (_, e) = index.find(black_box(keys[i].as_bytes())).unwrap();
+            head.clear();
+            body.clear();
+            let etag = quoted_etag(&e.etag);
+            push_entity_head(
+                &mut head,
+                b"application/ocsp-response",
+                e.this_update,
+                e.next_update,
+                &etag,
+            );
+            index.write_response(&e, &mut body);
+            head.len() + body.len()
+        })
+    });
 }
 
 criterion_group!(benches, bench);

@@ -2,16 +2,20 @@
 //! this core touches it (`Rc`/`RefCell`, no locks); the replication thread reaches it through
 //! the core's update channel.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
+use sigil_shared::config::dp::IndexConfig;
 use sigil_shared::replication::{CaState, CrlEntry, OcspEntry};
 use sigil_storage::Store;
 
 use crate::cache::Cache;
+use crate::index::{builder::rebuild_after, changed_key_hash, CoreIndex, Index};
+use crate::ocsp::Found;
 use crate::render::{Clock, Rendered};
 use crate::replica::cf;
 use crate::stats::CoreStats;
@@ -42,10 +46,97 @@ impl CaInfo {
     }
 }
 
+/// Keys of the changed-keys set are already hashes.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// The core's view of the OCSP index and what changed since it was built.
+struct IndexView {
+    config: IndexConfig,
+    current: Option<CoreIndex>,
+    /// Hashes of CertID keys changed after `current` was built (or since the last reset when
+    /// there is none) → sequence number of the change. These are answered from the replica.
+    changed: HashMap<u64, u64, BuildHasherDefault<PassThrough>>,
+    /// Replica resets seen; an index built before the latest one is ignored.
+    epoch: u64,
+    /// An index built before this sequence number is ignored (the changed set was dropped).
+    min_seq: u64,
+    /// Offsets of recently served index entries (direct-mapped): an entry served twice while
+    /// still remembered here is rendered into the cache, so hot responses are written from
+    /// pre-rendered headers while uniformly spread lookups never allocate.
+    seen: Box<[Cell<usize>]>,
+}
+
+const SEEN_SLOTS: usize = 4096;
+
+fn seen_slots() -> Box<[Cell<usize>]> {
+    (0..SEEN_SLOTS).map(|_| Cell::new(usize::MAX)).collect()
+}
+
+impl IndexView {
+    /// Whether the entry at `offset` was served recently (and remembers it if not).
+    fn seen_before(&self, offset: usize) -> bool {
+        let slot = ((offset as u64 / 8).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 52) as usize;
+        self.seen[slot % SEEN_SLOTS].replace(offset) == offset
+    }
+
+    /// Most changed keys kept before the index is given up until the next build.
+    fn max_changed(&self) -> usize {
+        let entries = self.current.as_ref().map_or(0, |i| i.entries() as u64);
+        (4 * rebuild_after(&self.config, entries)) as usize
+    }
+
+    fn changed(&mut self, keys: &[Vec<u8>], seq: u64) {
+        for k in keys {
+            self.changed.insert(changed_key_hash(k), seq);
+        }
+        if self.changed.len() > self.max_changed() {
+            tracing::warn!(
+                changed = self.changed.len(),
+                "too many changes since the OCSP index was built; serving from the replica until the next build"
+            );
+            self.current = None;
+            self.changed = HashMap::default();
+            self.min_seq = seq;
+        }
+    }
+
+    fn install(&mut self, index: Arc<Index>) {
+        if index.epoch != self.epoch || index.seq < self.min_seq {
+            return;
+        }
+        self.changed.retain(|_, seq| *seq > index.seq);
+        self.current = Some(Rc::new(index));
+        self.seen = seen_slots();
+    }
+
+    fn reset(&mut self) {
+        self.epoch += 1;
+        self.current = None;
+        self.changed = HashMap::default();
+        self.min_seq = 0;
+    }
+}
+
 pub struct CoreState {
     store: RefCell<Arc<dyn Store>>,
     cas: RefCell<HashMap<String, Rc<CaInfo>>>,
     ocsp: RefCell<Cache>,
+    index: RefCell<Option<IndexView>>,
     crls: RefCell<HashMap<String, Rc<Rendered>>>,
     updates: Receiver<Update>,
     pub stats: Arc<CoreStats>,
@@ -59,11 +150,20 @@ impl CoreState {
         stats: Arc<CoreStats>,
         max_entries: usize,
         max_bytes: usize,
+        index: &IndexConfig,
     ) -> Self {
         let core = Self {
             store: RefCell::new(store),
             cas: RefCell::new(HashMap::new()),
             ocsp: RefCell::new(Cache::new(max_entries, max_bytes)),
+            index: RefCell::new(index.enabled.then(|| IndexView {
+                config: index.clone(),
+                current: None,
+                changed: HashMap::default(),
+                epoch: 0,
+                min_seq: 0,
+                seen: seen_slots(),
+            })),
             crls: RefCell::new(HashMap::new()),
             updates,
             stats,
@@ -109,8 +209,19 @@ impl CoreState {
                     for crl in &a.crls {
                         crls.remove(&crl.issuer_id);
                     }
+                    if let Some(view) = self.index.borrow_mut().as_mut() {
+                        view.changed(&a.ocsp_keys, a.seq);
+                    }
+                }
+                Update::Index(index) => {
+                    if let Some(view) = self.index.borrow_mut().as_mut() {
+                        view.install(index);
+                    }
                 }
                 Update::Reset(store) => {
+                    if let Some(view) = self.index.borrow_mut().as_mut() {
+                        view.reset();
+                    }
                     *self.store.borrow_mut() = store;
                     self.ocsp.borrow_mut().clear();
                     self.crls.borrow_mut().clear();
@@ -120,11 +231,32 @@ impl CoreState {
         }
     }
 
-    /// The pre-signed response for a CertID key, from the cache or the replica.
-    pub fn ocsp(&self, key: &[u8]) -> Option<Rc<Rendered>> {
+    /// The pre-signed response for a CertID key: from the cache, else from the index unless
+    /// the key changed after the index was built, else from the replica.
+    pub fn ocsp(&self, key: &[u8]) -> Option<Found> {
         if let Some(r) = self.ocsp.borrow().get(key) {
             self.stats.cache_hit();
-            return Some(r);
+            return Some(Found::Rendered(r));
+        }
+        if let Some(view) = self.index.borrow().as_ref() {
+            if let Some(index) = &view.current {
+                if view.changed.is_empty() || !view.changed.contains_key(&changed_key_hash(key)) {
+                    self.stats.index_lookup();
+                    let (offset, e) = index.find(key)?;
+                    if !view.seen_before(offset) {
+                        return Some(Found::Indexed {
+                            index: index.clone(),
+                            offset,
+                            next_update: e.next_update,
+                        });
+                    }
+                    let mut der = Vec::with_capacity(e.body.len() + 1024);
+                    index.write_response(&e, &mut der);
+                    let r = Rc::new(Rendered::ocsp(der, e.this_update, e.next_update));
+                    self.ocsp.borrow_mut().insert(key, r.clone());
+                    return Some(Found::Rendered(r));
+                }
+            }
         }
         self.stats.cache_miss();
         let raw = match self.store.borrow().get(cf::OCSP, key) {
@@ -141,7 +273,7 @@ impl CoreState {
             entry.next_update,
         ));
         self.ocsp.borrow_mut().insert(key, r.clone());
-        Some(r)
+        Some(Found::Rendered(r))
     }
 
     pub fn ca(&self, issuer_id: &str) -> Option<Rc<CaInfo>> {
@@ -172,7 +304,10 @@ impl CoreState {
 }
 
 impl crate::ocsp::OcspLookup for CoreState {
-    fn lookup(&self, key: &[u8]) -> Option<Rc<Rendered>> {
+    fn lookup(&self, key: &[u8]) -> Option<Found> {
         self.ocsp(key)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod core;
 pub mod http;
+pub mod index;
 pub mod ocsp;
 pub mod ops;
 pub mod render;

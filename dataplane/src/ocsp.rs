@@ -8,17 +8,41 @@ use std::rc::Rc;
 
 use sigil_shared::ocsp::{decode_request, ResponseStatus};
 
+use crate::index::CoreIndex;
 use crate::render::Rendered;
 
-/// Where pre-signed responses come from (a core's cache + replica, or a map in tests).
+/// Where pre-signed responses come from (a core's cache, index and replica, or a map in
+/// tests).
 pub trait OcspLookup {
-    fn lookup(&self, key: &[u8]) -> Option<Rc<Rendered>>;
+    fn lookup(&self, key: &[u8]) -> Option<Found>;
+}
+
+/// A pre-signed response that was found.
+#[derive(Debug, Clone)]
+pub enum Found {
+    /// Rendered and cached by this core.
+    Rendered(Rc<Rendered>),
+    /// In the index, at this byte offset (headers are written when serving).
+    Indexed {
+        index: CoreIndex,
+        offset: usize,
+        next_update: i64,
+    },
+}
+
+impl Found {
+    pub fn next_update(&self) -> i64 {
+        match self {
+            Found::Rendered(r) => r.next_update,
+            Found::Indexed { next_update, .. } => *next_update,
+        }
+    }
 }
 
 /// The answer to one OCSP request.
 #[derive(Debug, Clone)]
 pub enum Answer {
-    Found(Rc<Rendered>),
+    Found(Found),
     /// An unsuccessful OCSPResponse with this status.
     Error(ResponseStatus),
 }
@@ -39,7 +63,7 @@ pub fn select(der: &[u8], lookup: &impl OcspLookup, now: i64) -> Answer {
         return Answer::Error(ResponseStatus::Unauthorized);
     };
     match lookup.lookup(key.as_bytes()) {
-        Some(r) if r.next_update > now => Answer::Found(r),
+        Some(r) if r.next_update() > now => Answer::Found(r),
         Some(_) => Answer::Error(ResponseStatus::TryLater),
         None => Answer::Error(ResponseStatus::Unauthorized),
     }
@@ -53,8 +77,8 @@ mod tests {
 
     struct Map(HashMap<Vec<u8>, Rc<Rendered>>);
     impl OcspLookup for Map {
-        fn lookup(&self, key: &[u8]) -> Option<Rc<Rendered>> {
-            self.0.get(key).cloned()
+        fn lookup(&self, key: &[u8]) -> Option<Found> {
+            self.0.get(key).cloned().map(Found::Rendered)
         }
     }
 

@@ -7,12 +7,14 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::index::IndexStatus;
 use crate::replica::ReplicationStatus;
 use crate::stats::{self, CoreStats};
 
 pub struct Ops {
     pub cores: Vec<Arc<CoreStats>>,
     pub replication: Arc<ReplicationStatus>,
+    pub index: Arc<IndexStatus>,
     pub ready_max_lag_records: u64,
     pub data_dir: std::path::PathBuf,
 }
@@ -93,7 +95,8 @@ impl Ops {
         let mut out = String::with_capacity(16 * 1024);
         stats::render(&self.cores, &mut out);
         let r = &self.replication;
-        let gauges: [(&str, &str, i64); 9] = [
+        let ix = &self.index;
+        let gauges: [(&str, &str, i64); 16] = [
             (
                 "replication_applied_sequence",
                 "gauge",
@@ -131,6 +134,33 @@ impl Ops {
                 "counter",
                 r.records_applied.load(Relaxed) as i64,
             ),
+            ("index_entries", "gauge", ix.entries.load(Relaxed) as i64),
+            (
+                "index_memory_bytes",
+                "gauge",
+                ix.memory_bytes.load(Relaxed) as i64,
+            ),
+            (
+                "index_file_bytes",
+                "gauge",
+                ix.file_bytes.load(Relaxed) as i64,
+            ),
+            ("index_sequence", "gauge", ix.seq.load(Relaxed) as i64),
+            (
+                "index_builds_total",
+                "counter",
+                ix.builds.load(Relaxed) as i64,
+            ),
+            (
+                "index_build_failures_total",
+                "counter",
+                ix.failures.load(Relaxed) as i64,
+            ),
+            (
+                "index_last_build_milliseconds",
+                "gauge",
+                ix.last_build_ms.load(Relaxed) as i64,
+            ),
         ];
         for (name, kind, v) in gauges {
             out.push_str(&format!(
@@ -139,6 +169,13 @@ impl Ops {
         }
         if let Some(rss) = resident_bytes() {
             out.push_str(&format!("# TYPE sigil_dp_resident_memory_bytes gauge\nsigil_dp_resident_memory_bytes {rss}\n"));
+        }
+        // Resident memory split: anonymous (heap: caches, index table) and file-backed
+        // (mapped index file and binaries: page cache the kernel can reclaim).
+        for (field, name) in [("RssAnon:", "anon"), ("RssFile:", "file")] {
+            if let Some(kib) = status_kib(field) {
+                out.push_str(&format!("# TYPE sigil_dp_resident_{name}_bytes gauge\nsigil_dp_resident_{name}_bytes {}\n", kib * 1024));
+            }
         }
         out.push_str(&format!(
             "# TYPE sigil_dp_replica_disk_bytes gauge\nsigil_dp_replica_disk_bytes {}\n",
@@ -168,6 +205,13 @@ pub fn resident_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * 4096)
+}
+
+/// A `kB` field of /proc/self/status (Linux).
+fn status_kib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line[field.len()..].split_whitespace().next()?.parse().ok()
 }
 
 fn dir_size(p: &std::path::Path) -> u64 {

@@ -4,7 +4,7 @@
 
 use std::cell::{Cell, RefCell};
 
-use sigil_shared::time::{http_date, now_unix};
+use sigil_shared::time::{http_date, now_unix, push_http_date};
 
 /// A cacheable response.
 #[derive(Debug)]
@@ -21,28 +21,83 @@ pub struct Rendered {
     pub next_update: i64,
 }
 
-fn etag_of(body: &[u8]) -> String {
+/// The entity tag of a body: the first 16 bytes of its SHA-256. A digest, not a timestamp: a
+/// revocation in the same second as the issuance changes the body but not thisUpdate.
+pub fn etag_digest(body: &[u8]) -> [u8; 16] {
     let digest = sigil_shared::ocsp::HashAlg::Sha256.digest(body);
-    format!("\"{}\"", hex::encode(&digest[..16]))
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
+}
+
+/// The quoted form of an entity tag, `"<32 hex digits>"`.
+pub fn quoted_etag(digest: &[u8; 16]) -> [u8; 34] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [b'"'; 34];
+    for (i, b) in digest.iter().enumerate() {
+        out[1 + 2 * i] = HEX[(b >> 4) as usize];
+        out[2 + 2 * i] = HEX[(b & 15) as usize];
+    }
+    out
+}
+
+/// Appends the header lines that do not depend on the time of the request — Content-Type,
+/// Last-Modified (when `this_update` > 0), ETag, Expires (unless `next_update` is
+/// `i64::MAX`) — and returns where the validators (ETag, Expires; what a 304 repeats,
+/// RFC 9110 §15.4.5) start.
+pub fn push_entity_head(
+    out: &mut Vec<u8>,
+    content_type: &[u8],
+    this_update: i64,
+    next_update: i64,
+    etag: &[u8],
+) -> usize {
+    out.extend_from_slice(b"Content-Type: ");
+    out.extend_from_slice(content_type);
+    out.extend_from_slice(b"\r\n");
+    if this_update > 0 {
+        out.extend_from_slice(b"Last-Modified: ");
+        push_http_date(out, this_update);
+        out.extend_from_slice(b"\r\n");
+    }
+    let validators = out.len();
+    out.extend_from_slice(b"ETag: ");
+    out.extend_from_slice(etag);
+    out.extend_from_slice(b"\r\n");
+    if next_update != i64::MAX {
+        out.extend_from_slice(b"Expires: ");
+        push_http_date(out, next_update);
+        out.extend_from_slice(b"\r\n");
+    }
+    validators
+}
+
+/// Whether an `If-None-Match` value matches the quoted `etag` (RFC 9110 §13.1.2, weak
+/// comparison).
+pub fn etag_matches(if_none_match: &[u8], etag: &[u8]) -> bool {
+    if_none_match.split(|b| *b == b',').any(|t| {
+        let t = t.trim_ascii();
+        let t = t.strip_prefix(b"W/").unwrap_or(t);
+        t == b"*" || t == etag
+    })
 }
 
 impl Rendered {
     fn build(content_type: &str, body: Vec<u8>, this_update: i64, next_update: i64) -> Self {
-        let etag = etag_of(&body);
-        let mut validators = format!("ETag: {etag}\r\n");
-        if next_update != i64::MAX {
-            validators.push_str(&format!("Expires: {}\r\n", http_date(next_update)));
-        }
-        let mut head = format!("Content-Type: {content_type}\r\n");
-        if this_update > 0 {
-            head.push_str(&format!("Last-Modified: {}\r\n", http_date(this_update)));
-        }
-        head.push_str(&validators);
+        let etag = quoted_etag(&etag_digest(&body));
+        let mut head = Vec::with_capacity(160);
+        let validators = push_entity_head(
+            &mut head,
+            content_type.as_bytes(),
+            this_update,
+            next_update,
+            &etag,
+        );
         Self {
             body: body.into_boxed_slice(),
-            head: head.into_bytes().into_boxed_slice(),
-            head_304: validators.into_bytes().into_boxed_slice(),
-            etag: etag.into_bytes().into_boxed_slice(),
+            head_304: head[validators..].into(),
+            head: head.into_boxed_slice(),
+            etag: etag.into(),
             this_update,
             next_update,
         }
@@ -68,13 +123,9 @@ impl Rendered {
         self.body.len() + self.head.len() + self.head_304.len() + self.etag.len() + 96
     }
 
-    /// Whether an `If-None-Match` value matches this entity (RFC 9110 §13.1.2, weak compare).
+    /// Whether an `If-None-Match` value matches this entity.
     pub fn matches(&self, if_none_match: &[u8]) -> bool {
-        if_none_match.split(|b| *b == b',').any(|t| {
-            let t = t.trim_ascii();
-            let t = t.strip_prefix(b"W/").unwrap_or(t);
-            t == b"*" || t == &*self.etag
-        })
+        etag_matches(if_none_match, &self.etag)
     }
 }
 

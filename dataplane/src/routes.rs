@@ -17,14 +17,18 @@ use sigil_shared::ocsp::{error_response, HashAlg, ResponseStatus};
 
 use crate::core::CoreState;
 use crate::http::{Handler, Method, Request, ResponseWriter};
-use crate::ocsp::{decode_get_path, select, Answer};
-use crate::render::{Rendered, OCSP_ERROR_HEAD};
+use crate::index::Index;
+use crate::ocsp::{decode_get_path, select, Answer, Found};
+use crate::render::{etag_matches, push_entity_head, quoted_etag, Rendered, OCSP_ERROR_HEAD};
 use crate::stats::Route;
 
 pub struct Router {
     core: Rc<CoreState>,
     /// Per-request header lines (`Date`, `Cache-Control`), reused across requests.
     dynamic: RefCell<Vec<u8>>,
+    /// Entity headers and body of a response served from the index, reused across requests.
+    head: RefCell<Vec<u8>>,
+    body: RefCell<Vec<u8>>,
 }
 
 impl Router {
@@ -32,6 +36,8 @@ impl Router {
         Self {
             core,
             dynamic: RefCell::new(Vec::with_capacity(128)),
+            head: RefCell::new(Vec::with_capacity(256)),
+            body: RefCell::new(Vec::with_capacity(4096)),
         }
     }
 }
@@ -95,9 +101,9 @@ impl Router {
     fn ocsp(&self, req: &Request<'_>, der: &[u8], resp: &mut ResponseWriter<'_>) -> u16 {
         let now = self.core.clock.now();
         match select(der, self.core.as_ref(), now) {
-            Answer::Found(r) => {
+            Answer::Found(found) => {
                 self.core.stats.ocsp_status(0);
-                self.cached(req, &r, now, resp)
+                self.found(req, &found, now, resp)
             }
             Answer::Error(status) => {
                 self.core.stats.ocsp_status(match status {
@@ -108,6 +114,60 @@ impl Router {
                 ocsp_error(status, resp)
             }
         }
+    }
+
+    fn found(
+        &self,
+        req: &Request<'_>,
+        found: &Found,
+        now: i64,
+        resp: &mut ResponseWriter<'_>,
+    ) -> u16 {
+        match found {
+            Found::Rendered(r) => self.cached(req, r, now, resp),
+            Found::Indexed { index, offset, .. } => self.indexed(req, index, *offset, now, resp),
+        }
+    }
+
+    /// A response from the index: the same headers a [`Rendered`] entry has, written now.
+    fn indexed(
+        &self,
+        req: &Request<'_>,
+        index: &Index,
+        offset: usize,
+        now: i64,
+        resp: &mut ResponseWriter<'_>,
+    ) -> u16 {
+        let Some(e) = index.entry_at(offset) else {
+            return ocsp_error(ResponseStatus::InternalError, resp);
+        };
+        let etag = quoted_etag(&e.etag);
+        let mut dynamic = self.dynamic.borrow_mut();
+        dynamic.clear();
+        self.core
+            .clock
+            .dynamic_headers(now, e.next_update, &mut dynamic);
+        let mut head = self.head.borrow_mut();
+        head.clear();
+        let validators = push_entity_head(
+            &mut head,
+            b"application/ocsp-response",
+            e.this_update,
+            e.next_update,
+            &etag,
+        );
+        if req
+            .header("if-none-match")
+            .is_some_and(|v| etag_matches(v, &etag))
+        {
+            resp.respond_raw(304, &head[validators..], &dynamic, &[]);
+            return 304;
+        }
+        let mut body = self.body.borrow_mut();
+        body.clear();
+        index.write_response(&e, &mut body);
+        resp.respond_raw(200, &head, &dynamic, &body);
+        200
     }
 
     /// 200 with the pre-rendered entity, or 304 if the client already has it.
@@ -166,9 +226,9 @@ impl Router {
                     .filter_map(|alg| ca.state.hashes.iter().find(|h| h.alg == *alg))
                     .find_map(|h| self.core.ocsp(h.key_for(&serial).as_bytes()));
                 let status = match found {
-                    Some(r) if r.next_update > now => {
+                    Some(r) if r.next_update() > now => {
                         self.core.stats.ocsp_status(0);
-                        self.cached(req, &r, now, resp)
+                        self.found(req, &r, now, resp)
                     }
                     Some(_) => ocsp_error(ResponseStatus::TryLater, resp),
                     None => ocsp_error(ResponseStatus::Unauthorized, resp),

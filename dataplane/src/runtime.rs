@@ -17,6 +17,7 @@ use sigil_storage::Store;
 
 use crate::core::CoreState;
 use crate::http::{self, ConnectionSlots, HttpStats, Limits, Plain};
+use crate::index::{IndexStatus, IndexTrigger};
 use crate::ops::{self, Ops};
 use crate::replica::{self, ReplicaDir, ReplicationStatus};
 use crate::routes::Router;
@@ -39,6 +40,7 @@ struct CoreSetup {
     max_connections: usize,
     cache_entries: usize,
     cache_bytes: usize,
+    index_config: sigil_shared::config::dp::IndexConfig,
 }
 
 /// Runs the data plane until the process is stopped.
@@ -65,6 +67,19 @@ pub fn run(
     tracing::info!(replica = %name, applied, "opened replica");
 
     let (broadcaster, receivers) = Broadcaster::new(threads);
+    let index_status = Arc::new(IndexStatus::default());
+    let index = if cfg.index.enabled {
+        let mut trigger = IndexTrigger::spawn(
+            cfg.data_dir.clone(),
+            cfg.index.clone(),
+            broadcaster.clone(),
+            index_status.clone(),
+        )?;
+        trigger.request(&store);
+        Some(trigger)
+    } else {
+        None
+    };
     let core_stats: Vec<Arc<CoreStats>> = (0..threads)
         .map(|_| Arc::new(CoreStats::default()))
         .collect();
@@ -74,6 +89,7 @@ pub fn run(
             Ops {
                 cores: core_stats.clone(),
                 replication: status.clone(),
+                index: index_status,
                 ready_max_lag_records: cfg.metrics.ready_max_lag_records,
                 data_dir: cfg.data_dir.clone(),
             },
@@ -104,6 +120,7 @@ pub fn run(
             max_connections: cfg.max_connections_per_core,
             cache_entries: cfg.cache.max_entries_per_core,
             cache_bytes: cfg.cache.max_bytes_per_core,
+            index_config: cfg.index.clone(),
         };
         let tx = bound_tx.clone();
         handles.push(
@@ -144,7 +161,7 @@ pub fn run(
                 token,
                 dir,
                 (name, store),
-                broadcaster,
+                (broadcaster, index),
                 status,
             )?;
         }
@@ -212,6 +229,7 @@ async fn serve_core(
         s.stats,
         s.cache_entries,
         s.cache_bytes,
+        &s.index_config,
     ));
     let http_stats = Rc::new(HttpStats::default());
     monoio::spawn(housekeeping(core.clone(), http_stats.clone()));

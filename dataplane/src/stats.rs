@@ -38,6 +38,7 @@ pub struct CoreStats {
     ocsp: [AtomicU64; OCSP_STATUSES.len()],
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
+    index_lookups: AtomicU64,
     cache_entries: AtomicU64,
     cache_bytes: AtomicU64,
     /// Copies of the HTTP layer's per-core Cell counters, refreshed by the core's timer task.
@@ -78,6 +79,10 @@ impl CoreStats {
 
     pub fn cache_hit(&self) {
         self.cache_hits.fetch_add(1, Relaxed);
+    }
+
+    pub fn index_lookup(&self) {
+        self.index_lookups.fetch_add(1, Relaxed);
     }
 
     pub fn cache_miss(&self) {
@@ -141,7 +146,7 @@ pub fn render(cores: &[std::sync::Arc<CoreStats>], out: &mut String) {
             sum(cores, |c| c.ocsp[i].load(Relaxed))
         );
     }
-    let counters: [(&str, &str, u64); 4] = [
+    let counters: [(&str, &str, u64); 5] = [
         (
             "cache_hits_total",
             "counter",
@@ -151,6 +156,11 @@ pub fn render(cores: &[std::sync::Arc<CoreStats>], out: &mut String) {
             "cache_misses_total",
             "counter",
             sum(cores, |c| c.cache_misses.load(Relaxed)),
+        ),
+        (
+            "index_lookups_total",
+            "counter",
+            sum(cores, |c| c.index_lookups.load(Relaxed)),
         ),
         (
             "cache_entries",

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use sigil_storage::Store;
 
+use crate::index::Index;
 use crate::replica::Applied;
 
 #[derive(Clone)]
@@ -15,6 +16,8 @@ pub enum Update {
     Applied(Arc<Applied>),
     /// A snapshot replaced the replica: switch to this store and clear every cache.
     Reset(Arc<dyn Store>),
+    /// A new OCSP index was built.
+    Index(Arc<Index>),
 }
 
 impl std::fmt::Debug for Update {
@@ -22,6 +25,7 @@ impl std::fmt::Debug for Update {
         match self {
             Update::Applied(a) => write!(f, "Applied({} ocsp keys)", a.ocsp_keys.len()),
             Update::Reset(_) => f.write_str("Reset"),
+            Update::Index(i) => write!(f, "Index(seq {}, {} entries)", i.seq, i.entries()),
         }
     }
 }

@@ -8,6 +8,7 @@
 mod certid;
 mod request;
 mod response;
+pub mod splice;
 #[cfg(test)]
 mod tests;
 

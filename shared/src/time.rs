@@ -74,16 +74,37 @@ pub fn parse_generalized_time(b: &[u8]) -> Option<i64> {
 
 /// An IMF-fixdate HTTP-date, e.g. `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110 §5.6.7).
 pub fn http_date(unix: i64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    let mut out = Vec::with_capacity(29);
+    push_http_date(&mut out, unix);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends the 29-byte IMF-fixdate of `unix` to `out` without allocating (the data plane
+/// writes two per OCSP response it serves from its index).
+pub fn push_http_date(out: &mut Vec<u8>, unix: i64) {
+    const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
     ];
     let (y, mo, d, h, mi, s) = civil(unix);
-    let wd = DAYS[unix.div_euclid(86_400).rem_euclid(7) as usize];
-    format!(
-        "{wd}, {d:02} {} {y:04} {h:02}:{mi:02}:{s:02} GMT",
-        MONTHS[mo as usize - 1]
-    )
+    let y = y.clamp(0, 9999) as u32;
+    let two = |v: u32| [b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8];
+    out.extend_from_slice(DAYS[unix.div_euclid(86_400).rem_euclid(7) as usize]);
+    out.extend_from_slice(b", ");
+    out.extend_from_slice(&two(d));
+    out.push(b' ');
+    out.extend_from_slice(MONTHS[mo as usize - 1]);
+    out.push(b' ');
+    out.extend_from_slice(&two(y / 100));
+    out.extend_from_slice(&two(y % 100));
+    out.push(b' ');
+    out.extend_from_slice(&two(h));
+    out.push(b':');
+    out.extend_from_slice(&two(mi));
+    out.push(b':');
+    out.extend_from_slice(&two(s));
+    out.extend_from_slice(b" GMT");
 }
 
 /// RFC 3339 UTC timestamp, e.g. `2026-11-22T23:00:00Z`.

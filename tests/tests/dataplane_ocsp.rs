@@ -376,6 +376,33 @@ fn dataplane_ocsp_caching_headers_and_conditional_get() {
         [0x30, 0x03, 0x0a, 0x01, 0x01],
         "empty POST: not malformedRequest"
     );
+
+    // After a restart the response comes from the OCSP index (stored without the responder
+    // certificate, headers written per request): the same bytes and validators as before.
+    dp.restart();
+    wait_for(Duration::from_secs(10), "OCSP index built", || {
+        (dp.metric("sigil_dp_index_builds_total") >= 1.0).then_some(())
+    });
+    let lookups = dp.metric("sigil_dp_index_lookups_total");
+    let again = dp.post_ocsp("/", &der);
+    assert_eq!(dp.metric("sigil_dp_index_lookups_total"), lookups + 1.0);
+    assert_caching_headers(&dir, "POST from the index", &again);
+    assert_good(&dir, "POST from the index", &again, &files);
+    assert_eq!(
+        again.body, got.body,
+        "index response differs from the original"
+    );
+    for h in ["etag", "last-modified", "expires", "content-type"] {
+        assert_eq!(again.header(h), got.header(h), "{h} from the index");
+    }
+    let r = request(
+        dp.port(),
+        &get_request(&path, &format!("If-None-Match: W/{etag}\r\n")),
+    )
+    .unwrap();
+    assert_eq!(r.status, 304, "If-None-Match from the index: {}", r.head);
+    assert_eq!(r.header("etag"), Some(etag.as_str()));
+    assert!(r.header("content-type").is_none() && r.body.is_empty());
     dp.assert_alive();
 }
 

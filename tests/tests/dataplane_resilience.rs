@@ -184,6 +184,10 @@ fn dataplane_kill9_during_revocation_burst() {
     for p in &probes {
         assert_status(&dp, p, ": revoked", "after kill -9 and catch-up");
     }
+    // The restarted data plane built its OCSP index from the replica it reopened: what was
+    // applied before the kill is served from the index, the rest from the replica.
+    assert!(dp.metric("sigil_dp_index_builds_total") >= 1.0);
+    assert!(dp.metric("sigil_dp_index_lookups_total") >= 1.0);
     dp.assert_alive();
 }
 
@@ -202,6 +206,12 @@ fn dataplane_fresh_data_plane_bootstraps_from_snapshot() {
         snapshots, 1.0,
         "a data plane started after the log was trimmed needs a snapshot"
     );
+    // The index is rebuilt for the new replica (once at start-up, once after the snapshot);
+    // its responses, with the responder certificate spliced back in, verify in openssl.
+    wait_for(Duration::from_secs(10), "index of the snapshot", || {
+        (dp.metric("sigil_dp_index_builds_total") >= 2.0).then_some(())
+    });
+    assert!(dp.metric("sigil_dp_index_entries") >= 2.0 * probes.len() as f64);
     for p in &probes {
         let out = verdict(&dp, p);
         assert!(
@@ -209,6 +219,7 @@ fn dataplane_fresh_data_plane_bootstraps_from_snapshot() {
             "{out}"
         );
     }
+    assert!(dp.metric("sigil_dp_index_lookups_total") >= probes.len() as f64);
     let issuer = cp.demo_issuer_id();
     for path in [format!("/ca/{issuer}.cer"), format!("/crl/{issuer}.crl")] {
         let r = dp.get(&path);

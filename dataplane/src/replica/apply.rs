@@ -9,6 +9,8 @@ use super::{cf, META_APPLIED};
 /// What applying a group of changes touched, for cache invalidation on the serving cores.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Applied {
+    /// Sequence number of the last record applied.
+    pub seq: u64,
     pub ocsp_keys: Vec<Vec<u8>>,
     pub cas: Vec<CaState>,
     pub deleted_cas: Vec<String>,

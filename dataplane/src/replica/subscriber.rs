@@ -13,6 +13,7 @@ use sigil_storage::{Durability, Store, WriteBatch};
 
 use super::stream_client::{self, BaseUrl};
 use super::{apply_changes, Applied, ReplicaDir};
+use crate::index::IndexTrigger;
 use crate::updates::{Broadcaster, Update};
 
 /// Replication progress, shared with the metrics endpoint (written by the subscriber only).
@@ -75,6 +76,7 @@ struct Subscriber {
     name: String,
     store: Arc<dyn Store>,
     broadcaster: Broadcaster,
+    index: Option<IndexTrigger>,
     status: Arc<ReplicationStatus>,
     /// The replica a snapshot replaced, removed once no core holds it any more.
     retired: Option<(String, Arc<dyn Store>)>,
@@ -87,7 +89,7 @@ pub fn spawn_subscriber(
     token: String,
     dir: ReplicaDir,
     current: (String, Arc<dyn Store>),
-    broadcaster: Broadcaster,
+    (broadcaster, index): (Broadcaster, Option<IndexTrigger>),
     status: Arc<ReplicationStatus>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let mut sub = Subscriber {
@@ -98,6 +100,7 @@ pub fn spawn_subscriber(
         name: current.0,
         store: current.1,
         broadcaster,
+        index,
         status,
         retired: None,
     };
@@ -216,7 +219,10 @@ impl Subscriber {
                 let old = std::mem::replace(&mut self.store, store.clone());
                 let old_name = std::mem::replace(&mut self.name, name);
                 self.retired = Some((old_name, old));
-                self.broadcaster.send(&Update::Reset(store));
+                self.broadcaster.send(&Update::Reset(store.clone()));
+                if let Some(index) = &mut self.index {
+                    index.reset(&store);
+                }
                 self.status.applied.store(as_of, Ordering::Relaxed);
                 self.status.snapshots.fetch_add(1, Ordering::Relaxed);
                 self.status.synced.store(true, Ordering::Relaxed);
@@ -255,7 +261,11 @@ impl Subscriber {
         // replica resumes from an earlier sequence and the control plane resends the rest.
         self.store
             .write(std::mem::take(&mut p.batch), Durability::Buffered)?;
-        let applied = std::mem::take(&mut p.applied);
+        let mut applied = std::mem::take(&mut p.applied);
+        applied.seq = p.last_seq;
+        if let Some(index) = &mut self.index {
+            index.changed(applied.ocsp_keys.len(), &self.store);
+        }
         if !applied.is_empty() {
             self.broadcaster.send(&Update::Applied(Arc::new(applied)));
         }

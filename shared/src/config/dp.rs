@@ -45,6 +45,7 @@ pub struct DpConfig {
     pub control_plane: ControlPlaneLink,
     pub http: HttpLimits,
     pub cache: CacheConfig,
+    pub index: IndexConfig,
     pub metrics: MetricsConfig,
     /// Optional https listener (RFC 9110 §4.2.2) beside the plain one; absent by default.
     pub tls: Option<TlsListener>,
@@ -62,6 +63,7 @@ impl Default for DpConfig {
             control_plane: ControlPlaneLink::default(),
             http: HttpLimits::default(),
             cache: CacheConfig::default(),
+            index: IndexConfig::default(),
             metrics: MetricsConfig::default(),
             tls: None,
         }
@@ -133,6 +135,30 @@ impl Default for CacheConfig {
             max_entries_per_core: 200_000,
             max_bytes_per_core: 256 << 20,
             block_cache_mib: 256,
+        }
+    }
+}
+
+/// The OCSP index (see the data plane's `index` module): every response reachable without a
+/// replica read, at about 8–13 bytes of memory per response plus a memory-mapped file of the
+/// responses without their shared responder certificates (page cache).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IndexConfig {
+    pub enabled: bool,
+    /// Rebuild after this many changed responses at least…
+    pub rebuild_after_changes: u64,
+    /// …or this fraction of the indexed responses, whichever is larger. Each core remembers
+    /// the changed keys until the rebuild (about 32 bytes each).
+    pub rebuild_after_fraction: f64,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            rebuild_after_changes: 50_000,
+            rebuild_after_fraction: 0.02,
         }
     }
 }
@@ -243,6 +269,14 @@ impl DpConfig {
         if self.cache.max_entries_per_core == 0 || self.cache.max_bytes_per_core < 1 << 16 {
             errs.push(
                 "cache.max_entries_per_core must be ≥ 1 and cache.max_bytes_per_core ≥ 65536"
+                    .into(),
+            );
+        }
+        if self.index.rebuild_after_changes == 0
+            || !(0.0..=1.0).contains(&self.index.rebuild_after_fraction)
+        {
+            errs.push(
+                "index.rebuild_after_changes must be ≥ 1 and index.rebuild_after_fraction in 0..=1"
                     .into(),
             );
         }

@@ -213,23 +213,16 @@ pub fn encode_basic_response(
 ) -> Vec<u8> {
     let basic_len =
         response_data.len() + sig_alg.len() + tlv_len(signature.len() + 1) + certs.len();
-    let bytes_len = OID_PKIX_OCSP_BASIC.len() + tlv_len(tlv_len(basic_len));
-    let resp_len = 3 + tlv_len(tlv_len(bytes_len));
-    let mut out = Vec::with_capacity(tlv_len(resp_len));
-    push_header(&mut out, TAG_SEQUENCE, resp_len);
-    out.extend_from_slice(&[TAG_ENUMERATED, 1, 0]);
-    push_header(&mut out, ctx_cons(0), tlv_len(bytes_len));
-    push_header(&mut out, TAG_SEQUENCE, bytes_len);
-    out.extend_from_slice(OID_PKIX_OCSP_BASIC);
-    push_header(&mut out, TAG_OCTET_STRING, tlv_len(basic_len));
-    push_header(&mut out, TAG_SEQUENCE, basic_len);
+    let total = super::splice::assembled_len(basic_len, 0);
+    let mut out = Vec::with_capacity(total);
+    super::splice::push_envelope(&mut out, basic_len);
     out.extend_from_slice(response_data);
     out.extend_from_slice(sig_alg);
     push_header(&mut out, TAG_BIT_STRING, signature.len() + 1);
     out.push(0);
     out.extend_from_slice(signature);
     out.extend_from_slice(certs);
-    debug_assert_eq!(out.len(), tlv_len(resp_len));
+    debug_assert_eq!(out.len(), total);
     out
 }
 

@@ -1,0 +1,109 @@
+//! The OCSP index: every pre-signed response of the replica, reachable without RocksDB.
+//!
+//! A RocksDB point read costs a serving core ~10 µs (index search, block read and
+//! decompression, allocation), so with 10M certificates and uniform-random serials — where no
+//! per-core cache of bounded size hits — the replica read would be most of the work. An
+//! [`Index`] is built from a consistent snapshot of the replica by a background thread
+//! ([`builder`]): the responses, each stored without the responder certificate list that the
+//! responses of one responder share (`sigil_shared::ocsp::splice`), go into one file that is
+//! memory-mapped read-only; a compact hash table ([`table`], 8 bytes per slot) in memory
+//! finds them. The index is immutable and shared by every core through an `Arc`; each core
+//! clones that `Arc` once, into an `Rc`, so a lookup touches no shared counter.
+//!
+//! Changes applied after the snapshot the index was built from are *not* in it. Each core
+//! keeps the hashes of the keys changed since then (from its update channel) and answers
+//! those from its cache and the replica as before; when enough changes accumulate, the
+//! builder makes a new index and the cores swap it in and forget the changes it covers.
+
+pub mod build;
+pub mod builder;
+mod entry;
+mod mapped;
+mod table;
+#[cfg(test)]
+pub(crate) mod tests;
+
+pub use builder::{IndexStatus, IndexTrigger};
+pub use entry::Entry;
+
+use entry::{NO_CERTS, WHOLE};
+use sigil_shared::ocsp::{splice, HashAlg};
+
+/// A core's handle on an index. The shared `Arc` is cloned once per core, into an `Rc`, so
+/// serving a response clones a core-local count and never touches the shared atomic one
+/// (which would move a cache line between cores on every request).
+#[allow(clippy::redundant_allocation)]
+pub type CoreIndex = std::rc::Rc<std::sync::Arc<Index>>;
+
+/// A built index. See the module documentation.
+#[derive(Debug)]
+pub struct Index {
+    /// Number of replica resets (snapshots) before the replica this index was built from:
+    /// a core ignores an index built from a replica it no longer serves.
+    pub epoch: u64,
+    /// Applied sequence number of the snapshot it was built from.
+    pub seq: u64,
+    /// `alg || issuerNameHash || issuerKeyHash` per issuer slot.
+    issuers: Vec<Box<[u8]>>,
+    /// Distinct encoded `certs [0]` lists, by id.
+    certs: Vec<Box<[u8]>>,
+    table: table::Table,
+    file: mapped::Mapped,
+    entries: usize,
+}
+
+impl Index {
+    /// The entry for a CertID key (`sigil_shared::ocsp::CertIdKey` bytes), if the index has it.
+    pub fn find(&self, key: &[u8]) -> Option<(usize, Entry<'_>)> {
+        let alg = HashAlg::from_code(*key.first()?)?;
+        let prefix_len = 1 + 2 * alg.digest_len();
+        let (prefix, serial) = (key.get(..prefix_len)?, &key[prefix_len..]);
+        let issuer = self.issuers.iter().position(|p| **p == *prefix)? as u16;
+        let file = self.file.bytes();
+        self.table
+            .candidates(table::key_hash(issuer, serial))
+            .find_map(|offset| {
+                let e = entry::decode(file.get(offset..)?)?;
+                (e.issuer == issuer && e.serial == serial).then_some((offset, e))
+            })
+    }
+
+    /// The entry at a byte offset returned by [`find`](Self::find).
+    pub fn entry_at(&self, offset: usize) -> Option<Entry<'_>> {
+        entry::decode(self.file.bytes().get(offset..)?)
+    }
+
+    /// Appends the complete DER `OCSPResponse` of `e` to `out`.
+    pub fn write_response(&self, e: &Entry<'_>, out: &mut Vec<u8>) {
+        match e.certs {
+            WHOLE => out.extend_from_slice(e.body),
+            NO_CERTS => splice::assemble(out, e.body, &[]),
+            id => {
+                let certs = self.certs.get(id as usize).map_or(&[][..], |c| &c[..]);
+                splice::assemble(out, e.body, certs);
+            }
+        }
+    }
+
+    pub fn entries(&self) -> usize {
+        self.entries
+    }
+
+    /// Bytes of process memory (hash table, issuer and certificate lists).
+    pub fn memory_bytes(&self) -> usize {
+        self.table.bytes()
+            + self.issuers.iter().map(|i| i.len() + 16).sum::<usize>()
+            + self.certs.iter().map(|c| c.len() + 16).sum::<usize>()
+    }
+
+    /// Bytes of the mapped file (page cache, not process heap).
+    pub fn file_bytes(&self) -> usize {
+        self.file.bytes().len()
+    }
+}
+
+/// Hash of a whole CertID key, for the cores' sets of changed keys. A collision only sends a
+/// lookup to the replica, which is always correct, so 64 bits are plenty.
+pub fn changed_key_hash(key: &[u8]) -> u64 {
+    table::key_hash(u16::MAX, key)
+}
