@@ -6,6 +6,9 @@
 #     fastest way). A single-core client can be the bottleneck (wrk is, against sigil-dp), so
 #     sigil-load being faster is no failure; instead its request count is checked against the
 #     data plane's own counter (sigil_dp_requests_total) around each run, within 0.1 %;
+#   * closed loop against a server-bound target (nginx, one worker on the server CPU, serving
+#     the same response as a static file for any GET path): here neither client is the
+#     bottleneck, so sigil-load's throughput must be within ±10 % of wrk's;
 #   * open loop: at RATE requests/s over uniform-random serials, the delivered rate within 2 %
 #     of RATE.
 # The target is sigil-dp pinned to CPU 0 serving a synthetic replica (sigil-fill-replica,
@@ -30,7 +33,9 @@ bin="${BIN_DIR:-$CARGO_TARGET_DIR/release}"
 if [ -z "${SKIP_BUILD:-}" ]; then
   cargo build --release --locked -p sigil-dataplane -p sigil-loadtest --bins >&2
 fi
-command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+for tool in wrk nginx; do
+  command -v "$tool" >/dev/null || { echo "$tool is not installed (scripts/setup-debian.sh)" >&2; exit 1; }
+done
 if [ ! -f "$DIR/fill.json" ]; then
   rm -rf "$DIR"
   "$bin/sigil-fill-replica" --data-dir "$DIR" --count "$COUNT" >&2
@@ -64,13 +69,45 @@ wrk_run() { # duration → req/s
 }
 load_run() { # json-file extra-args...
   local f="$1"; shift
-  taskset -c "$CLIENT_CPU" "$bin/sigil-load" run "$url" --synthetic "$DIR/fill.json" \
+  taskset -c "$CLIENT_CPU" "$bin/sigil-load" run "${TARGET_URL:-$url}" --synthetic "$DIR/fill.json" \
     --connections "$CONNS" --threads 1 --duration "${DURATION}s" --warmup "${WARMUP}s" \
     --quiet --json "$f" "$@" >&2 || true
 }
 served() { # requests the data plane has answered so far
   curl -s "http://127.0.0.1:$MX/metrics" | awk '/^sigil_dp_requests_total/ {s += $2} END {printf "%d\n", s}'
 }
+
+# nginx: certificate 0's response as a static file, one worker, on the server's CPU.
+NG="${NGINX_PORT:-18292}"
+mkdir -p "$out/www"
+curl -s --data-binary @"$out/req.der" -H 'Content-Type: application/ocsp-request' "$url" -o "$out/www/ocsp.der"
+chmod 755 "$out" "$out/www" && chmod 644 "$out/www/ocsp.der"
+cat >"$out/nginx.conf" <<NGX
+worker_processes 1;
+daemon off;
+pid $out/nginx.pid;
+error_log $out/nginx-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  server {
+    listen 127.0.0.1:$NG reuseport;
+    root $out/www;
+    location / { default_type application/ocsp-response; try_files /ocsp.der =404; }
+  }
+}
+NGX
+taskset -c "$SERVER_CPU" nginx -c "$out/nginx.conf" &
+ngx=$!
+trap 'rc=$?; kill $dp $ngx 2>/dev/null; wait $dp $ngx 2>/dev/null || true; rm -rf "$out"; exit $rc' EXIT
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$NG/ocsp.der" -o /dev/null && break; sleep 0.1; done
+for r in $(seq "$ROUNDS"); do
+  rps="$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" "http://127.0.0.1:$NG/ocsp.der" | awk '/Requests\/sec/ {print $2}')"
+  echo "wrk $rps" >>"$out/nginx"
+  TARGET_URL="http://127.0.0.1:$NG/" load_run "$out/nginx-$r.json" --scenario ocsp-get --items 1
+  echo "load $(json "$out/nginx-$r.json" "['throughput']")" >>"$out/nginx"
+done
 
 wrk_run "$WARMUP" >/dev/null # warm the server's caches
 for r in $(seq "$ROUNDS"); do
@@ -96,16 +133,23 @@ count_ok = all(abs(s - r) <= 10 + r // 1000 for s, r in served)
 o = json.load(open(f"{out}/open.json"))
 delivered = o["response_rate"]
 closed_ok = load / wrk >= 0.90
+ng = {}
+for line in open(f"{out}/nginx"):
+    k, v = line.split()
+    ng.setdefault(k, []).append(float(v))
+ng_wrk, ng_load = statistics.median(ng["wrk"]), statistics.median(ng["load"])
+nginx_ok = abs(ng_load / ng_wrk - 1) <= 0.10
 open_ok = abs(delivered / rate - 1) <= 0.02 and o["errors"]["total"] == 0
 lat = o["latency_us"]
 print(f"\n{conns} connections, {duration} s per run, median of {rounds} round(s); server and client on one pinned CPU each\n")
 print("| check | wrk | sigil-load | ratio | tolerance | result |")
 print("|---|---:|---:|---:|---:|---|")
-print(f"| closed loop req/s, one certificate | {wrk:,.0f} | {load:,.0f} | {load/wrk:.3f} | ≥ 0.90 | {'pass' if closed_ok else 'FAIL'} |")
+print(f"| closed loop req/s against nginx (server-bound), static response | {ng_wrk:,.0f} | {ng_load:,.0f} | {ng_load/ng_wrk:.3f} | ±10 % | {'pass' if nginx_ok else 'FAIL'} |")
+print(f"| closed loop req/s against sigil-dp, one certificate | {wrk:,.0f} | {load:,.0f} | {load/wrk:.3f} | ≥ 0.90 | {'pass' if closed_ok else 'FAIL'} |")
 s, r = served[-1]
 print(f"| closed loop: requests counted vs served (last round) | — | {r:,} / {s:,} | {r/max(s,1):.4f} | ±0.1 % | {'pass' if count_ok else 'FAIL'} |")
 print(f"| open loop at {rate:,.0f} req/s, uniform serials: delivered | — | {delivered:,.0f} | {delivered/rate:.4f} | ±2 % | {'pass' if open_ok else 'FAIL'} |")
 print(f"\nopen loop latency (from intended send times): p50 {lat['p50']} µs, p99 {lat['p99']} µs, "
       f"p99.9 {lat['p99_9']} µs, max {lat['max']} µs; errors {o['errors']['total']}")
-sys.exit(0 if closed_ok and open_ok and count_ok else 1)
+sys.exit(0 if closed_ok and open_ok and count_ok and nginx_ok else 1)
 PY
