@@ -136,7 +136,7 @@ for round in $(seq "$ROUNDS"); do
   run nginx-static "http://$NG/ocsp.der"
   run cfssl-post "http://$CF/" "$work/post.lua"
 done
-python3 - "$work/results" "$DRIVER" "$(grep -o 'driver=[^ ]*' "$work/dp.log" | head -1)" "$GEN" "$DURATION" "$ROUNDS" "$(git rev-parse --short HEAD)" "${WRITE_DOC:-}" <<'PY'
+python3 - "$work/results" "$DRIVER" "$(sed 's/\x1b\[[0-9;]*m//g' "$work/dp.log" | grep -o 'driver="[^"]*"\|driver=[^ ]*' | head -1)" "$GEN" "$DURATION" "$ROUNDS" "$(git rev-parse --short HEAD)" "${WRITE_DOC:-}" <<'PY'
 import io, os, platform, re, statistics, sys
 from contextlib import redirect_stdout
 buf = io.StringIO()
