@@ -68,7 +68,7 @@ fn setup(alg: KeyAlgorithm) -> (CaRuntime, std::sync::Arc<ca::Responder>, Vec<u8
     let created = ca::create_ca(&new, None, now).unwrap();
     let rt = CaRuntime::new(created.record, created.signer).unwrap();
     let (_, responder, pkcs8) = ca::issue_responder(&rt, 14, now).unwrap();
-    (rt, responder, pkcs8)
+    (rt, responder, pkcs8.expect("software responder key"))
 }
 
 fn bench(c: &mut Criterion) {

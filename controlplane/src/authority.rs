@@ -6,7 +6,7 @@ mod issue;
 mod refresh;
 mod revoke;
 
-pub use cas::CreateCa;
+pub use cas::{CreateCa, KeyStoreRequest, Pkcs11Replica, Pkcs11Request};
 pub use issue::IssueRequest;
 pub use refresh::Due;
 
@@ -21,7 +21,7 @@ use thiserror::Error;
 
 use crate::ca::{self, CaRuntime, Responder};
 use crate::crl::CrlTrigger;
-use crate::crypto::{SignError, Signer, SoftwareSigner};
+use crate::crypto::SignError;
 use crate::db::{cf, CaRecord, CertRecord, Db, DbError, KeyRef};
 use crate::metrics::Metrics;
 use crate::x509::PkiError;
@@ -57,7 +57,9 @@ impl From<SignError> for AuthorityError {
 impl From<PkiError> for AuthorityError {
     fn from(e: PkiError) -> Self {
         match e {
-            PkiError::BadName(_) => AuthorityError::BadRequest(e.to_string()),
+            PkiError::BadName(_) | PkiError::KeyStore(_) => {
+                AuthorityError::BadRequest(e.to_string())
+            }
             other => AuthorityError::Internal(other.to_string()),
         }
     }
@@ -99,21 +101,17 @@ impl Authority {
         let records: Vec<CaRecord> = db.list(cf::CAS, &[])?;
         let mut cas = BTreeMap::new();
         for rec in records {
-            let signer: Arc<dyn Signer> = match rec.key {
-                KeyRef::Software => {
-                    let pkcs8 =
-                        db.get_raw(cf::KEYS, &key_name("ca", &rec.id))?
-                            .ok_or_else(|| {
-                                AuthorityError::Internal(format!("key of CA {} is missing", rec.id))
-                            })?;
-                    Arc::new(SoftwareSigner::from_pkcs8(rec.key_algorithm, &pkcs8)?)
-                }
+            let pkcs8 = match rec.key {
+                KeyRef::Software => db.get_raw(cf::KEYS, &key_name("ca", &rec.id))?,
+                KeyRef::Pkcs11 { .. } => None,
             };
+            let signer = ca::keys::ca_signer(&rec, pkcs8.as_deref())?;
             let rt = CaRuntime::new(rec, signer)?;
             if let Some(resp) = &rt.record.responder {
-                if let Some(pkcs8) = db.get_raw(cf::KEYS, &key_name("responder", &rt.record.id))? {
+                let pkcs8 = db.get_raw(cf::KEYS, &key_name("responder", &rt.record.id))?;
+                if pkcs8.is_some() || matches!(rt.record.key, KeyRef::Pkcs11 { .. }) {
                     *rt.responder.lock().unwrap_or_else(|e| e.into_inner()) =
-                        Some(ca::load_responder(&rt, resp, &pkcs8)?);
+                        Some(ca::load_responder(&rt, resp, pkcs8.as_deref())?);
                 }
             }
             cas.insert(rt.record.id.clone(), Arc::new(rt));
@@ -206,11 +204,14 @@ impl Authority {
             return Ok(r.clone());
         }
         let (rec, responder, pkcs8) =
-            ca::issue_responder(ca, self.config.ocsp.responder_validity_days, now)?;
+            ca::issue_responder(ca, self.config.ocsp.responder_validity_days, now)
+                .map_err(|e| AuthorityError::Internal(e.to_string()))?;
         let mut record = ca.record.clone();
         record.responder = Some(rec);
         let mut batch = WriteBatch::new();
-        batch.put(cf::KEYS, key_name("responder", &ca.record.id), pkcs8);
+        if let Some(pkcs8) = pkcs8 {
+            batch.put(cf::KEYS, key_name("responder", &ca.record.id), pkcs8);
+        }
         batch.put(
             cf::CAS,
             ca.record.id.as_bytes().to_vec(),
@@ -218,6 +219,10 @@ impl Authority {
         );
         self.db.write_local(batch)?;
         tracing::info!(issuer = %ca.record.id, not_after = responder.not_after, "issued delegated OCSP responder certificate");
+        // Token keys of responders older than the previous one are no longer needed.
+        let mut keep = vec![responder.key_id.clone()];
+        keep.extend(slot.as_ref().map(|r| r.key_id.clone()));
+        ca::keys::retire_responder_keys(&ca.record, &keep);
         *slot = Some(responder.clone());
         Ok(responder)
     }

@@ -1,6 +1,11 @@
 //! Certificate authorities: creation (root, intermediate, import), their runtime signing state
 //! and the delegated OCSP responder certificate each one keeps.
 
+mod health;
+pub mod keys;
+
+pub use health::{CaHealth, SigningStats, Tracked};
+
 use std::sync::{Arc, Mutex};
 
 use der::Encode;
@@ -13,6 +18,7 @@ use x509_cert::name::Name;
 use crate::crypto::{KeyAlgorithm, SignError, Signer, SoftwareSigner};
 use crate::db::{CaRecord, KeyRef, ResponderRecord};
 use crate::x509::{self, CertSpec, PkiError};
+use keys::NewKey;
 
 /// A delegated responder: its key, certificate and pre-encoded response template.
 #[derive(Debug)]
@@ -21,6 +27,8 @@ pub struct Responder {
     pub template: ResponderTemplate,
     /// Latest instant a response signed by this responder may have as nextUpdate.
     pub not_after: i64,
+    /// subjectKeyIdentifier of the responder's key (its `CKA_ID` in a token).
+    pub key_id: Vec<u8>,
 }
 
 /// A loaded CA.
@@ -32,19 +40,40 @@ pub struct CaRuntime {
     pub hashes: Vec<IssuerHashes>,
     /// Responder used for OCSP; swapped when renewed.
     pub responder: Mutex<Option<Arc<Responder>>>,
+    /// Signatures made with the CA's and its responders' keys.
+    pub stats: Arc<SigningStats>,
 }
 
 impl CaRuntime {
+    /// `signer` is wrapped so that its signatures count in [`CaRuntime::stats`].
     pub fn new(record: CaRecord, signer: Arc<dyn Signer>) -> Result<Self, PkiError> {
         let cert = x509::decode_cert(&record.cert_der)?;
         let hashes = all_issuer_hashes(&record.cert_der)?;
+        let stats = Arc::new(SigningStats::default());
         Ok(Self {
             subject: cert.tbs_certificate.subject,
+            signer: Tracked::wrap(signer, &stats),
             record,
-            signer,
             hashes,
             responder: Mutex::new(None),
+            stats,
         })
+    }
+
+    /// Health of the CA's keys (CA and delegated responder) and its signing counts.
+    pub fn health(&self) -> CaHealth {
+        let responder = self
+            .responder
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|r| r.signer.health());
+        CaHealth::combine(
+            self.record.key.kind(),
+            self.signer.health(),
+            responder,
+            &self.stats,
+        )
     }
 
     pub fn hashes_for(&self, alg: HashAlg) -> &IssuerHashes {
@@ -73,6 +102,7 @@ impl CaRuntime {
                 &[],
             ),
             not_after: self.record.not_after,
+            key_id: self.record.key_id.clone(),
         }
     }
 }
@@ -88,18 +118,29 @@ pub struct NewCa {
     pub not_after: i64,
 }
 
-/// A newly created CA: its record, signer and the PKCS#8 key to store.
+/// A newly created CA: its record, signer and the PKCS#8 key to store (software keys).
 #[derive(Debug)]
 pub struct CreatedCa {
     pub record: CaRecord,
     pub signer: Arc<dyn Signer>,
-    pub pkcs8: Vec<u8>,
+    pub pkcs8: Option<Vec<u8>>,
 }
 
-/// Creates a CA key and certificate, self-signed or signed by `parent`. Returns the record and
-/// the PKCS#8 key to store.
+/// Creates a CA with a software key (see [`create_ca_in`]).
 pub fn create_ca(new: &NewCa, parent: Option<&CaRuntime>, now: i64) -> Result<CreatedCa, PkiError> {
-    let (signer, pkcs8) = SoftwareSigner::generate(new.key_algorithm)?;
+    create_ca_in(new, &KeyRef::Software, parent, now)
+}
+
+/// Creates a CA key where `key` says (in memory, or found/generated in PKCS#11 tokens) and
+/// its certificate, self-signed or signed by `parent`. Returns the record and, for software
+/// keys, the PKCS#8 key to store.
+pub fn create_ca_in(
+    new: &NewCa,
+    key: &KeyRef,
+    parent: Option<&CaRuntime>,
+    now: i64,
+) -> Result<CreatedCa, PkiError> {
+    let NewKey { signer, pkcs8 } = keys::new_ca_key(key, new.key_algorithm)?;
     let spki = signer.public_key_der().to_vec();
     let key_id =
         key_id_of_spki(&spki).map_err(|_| PkiError::Sign(SignError::Failed("bad SPKI".into())))?;
@@ -129,7 +170,6 @@ pub fn create_ca(new: &NewCa, parent: Option<&CaRuntime>, now: i64) -> Result<Cr
         not_after,
         extensions,
     };
-    let signer: Arc<dyn Signer> = Arc::new(signer);
     let cert_der = match parent {
         Some(p) => x509::sign_certificate(&spec, p.signer.as_ref())?,
         None => x509::sign_certificate(&spec, signer.as_ref())?,
@@ -145,7 +185,7 @@ pub fn create_ca(new: &NewCa, parent: Option<&CaRuntime>, now: i64) -> Result<Cr
         name: new.name.clone(),
         subject: new.subject.to_string(),
         key_algorithm: new.key_algorithm,
-        key: KeyRef::Software,
+        key: key.clone(),
         cert_der,
         chain_der,
         parent_id: parent.map(|p| p.record.id.clone()),
@@ -221,13 +261,15 @@ pub fn import_ca(
 }
 
 /// Issues a delegated OCSP responder certificate for `ca` valid `[now − 1 h, now + days]`:
-/// EKU id-kp-OCSPSigning, id-pkix-ocsp-nocheck, digitalSignature (RFC 6960 §4.2.2.2).
+/// EKU id-kp-OCSPSigning, id-pkix-ocsp-nocheck, digitalSignature (RFC 6960 §4.2.2.2). The key
+/// is made where the CA's is (in memory: PKCS#8 returned to store; in the CA's tokens).
 pub fn issue_responder(
     ca: &CaRuntime,
     days: u32,
     now: i64,
-) -> Result<(ResponderRecord, Arc<Responder>, Vec<u8>), PkiError> {
-    let (signer, pkcs8) = SoftwareSigner::generate(ca.record.key_algorithm)?;
+) -> Result<(ResponderRecord, Arc<Responder>, Option<Vec<u8>>), PkiError> {
+    let NewKey { signer, pkcs8 } =
+        keys::new_responder_key(&ca.record.key, ca.record.key_algorithm)?;
     let spki = signer.public_key_der().to_vec();
     let key_id =
         key_id_of_spki(&spki).map_err(|_| PkiError::Sign(SignError::Failed("bad SPKI".into())))?;
@@ -263,7 +305,7 @@ pub fn issue_responder(
         ],
     };
     let cert_der = x509::sign_certificate(&spec, ca.signer.as_ref())?;
-    let signer: Arc<dyn Signer> = Arc::new(signer);
+    let signer = Tracked::wrap(signer, &ca.stats);
     let responder = Responder {
         template: ResponderTemplate::new(
             &key_id,
@@ -272,6 +314,7 @@ pub fn issue_responder(
         ),
         signer,
         not_after,
+        key_id,
     };
     Ok((
         ResponderRecord {
@@ -283,16 +326,16 @@ pub fn issue_responder(
     ))
 }
 
-/// Rebuilds a responder from its stored certificate and key.
+/// Rebuilds a responder from its stored certificate and key (`pkcs8` for software CAs).
 pub fn load_responder(
     ca: &CaRuntime,
     rec: &ResponderRecord,
-    pkcs8: &[u8],
+    pkcs8: Option<&[u8]>,
 ) -> Result<Arc<Responder>, SignError> {
-    let signer = SoftwareSigner::from_pkcs8(ca.record.key_algorithm, pkcs8)?;
+    let signer = keys::responder_signer(&ca.record, &rec.cert_der, pkcs8)?;
     let key_id = key_id_of_spki(signer.public_key_der())
         .map_err(|e| SignError::KeyRejected(e.to_string()))?;
-    let signer: Arc<dyn Signer> = Arc::new(signer);
+    let signer = Tracked::wrap(signer, &ca.stats);
     Ok(Arc::new(Responder {
         template: ResponderTemplate::new(
             &key_id,
@@ -301,5 +344,6 @@ pub fn load_responder(
         ),
         signer,
         not_after: rec.not_after,
+        key_id,
     }))
 }

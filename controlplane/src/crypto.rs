@@ -1,12 +1,16 @@
-//! Keys and signatures. Everything that signs goes through [`Signer`], so an HSM backend
-//! (PKCS#11) can replace the software one without touching callers.
+//! Keys and signatures. Everything that signs goes through [`Signer`]: keys in memory
+//! ([`SoftwareSigner`]) or in HSMs through PKCS#11 ([`Pkcs11Signer`]).
 
 mod algorithm;
 mod csr;
+mod health;
+pub mod pkcs11;
 mod software;
 
 pub use algorithm::KeyAlgorithm;
 pub use csr::{verify_csr, CsrError, VerifiedCsr};
+pub use health::{HealthState, KeyHealth, ReplicaHealth};
+pub use pkcs11::Pkcs11Signer;
 pub use software::SoftwareSigner;
 
 use thiserror::Error;
@@ -36,4 +40,9 @@ pub trait Signer: Send + Sync + std::fmt::Debug {
     /// Signs `message` (hashing included), returning the signature as it goes into a
     /// BIT STRING: DER `ECDSA-Sig-Value` for ECDSA, raw for Ed25519 and RSA.
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError>;
+
+    /// Health of the key's backend (always healthy for keys in memory).
+    fn health(&self) -> KeyHealth {
+        KeyHealth::healthy()
+    }
 }

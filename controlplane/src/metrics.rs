@@ -1,8 +1,12 @@
 //! Prometheus metrics of the control plane, served at `/metrics` on the admin listener.
 
+use std::sync::{Arc, Mutex};
+
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
+
+use crate::ca::CaRuntime;
 
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -17,6 +21,12 @@ pub struct Metrics {
     pub replication_subscribers: IntGauge,
     pub http_requests: IntCounterVec,
     pub http_latency: HistogramVec,
+    /// Signatures per CA (its key and its responders'), synced from the CAs at each scrape.
+    pub ca_signatures: IntCounterVec,
+    /// 2 healthy, 1 degraded, 0 unhealthy, per CA, at each scrape.
+    pub ca_health: IntGaugeVec,
+    /// Serialises scrape-time syncing (counters only move forward by the difference).
+    sync: Arc<Mutex<()>>,
 }
 
 impl Metrics {
@@ -52,6 +62,22 @@ impl Metrics {
             &["issuer"],
         );
         let crl_generated = counter_vec("crls_generated_total", "CRLs generated", &["issuer"]);
+        let ca_signatures = counter_vec(
+            "ca_signatures_total",
+            "Signatures made with a CA's keys (CA and delegated responder)",
+            &["ca"],
+        );
+        let ca_health = IntGaugeVec::new(
+            Opts::new(
+                "ca_health",
+                "Health of a CA's signing keys: 2 healthy, 1 degraded, 0 unhealthy",
+            ),
+            &["ca"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(ca_health.clone()))
+            .expect("unique metric");
         let http_requests = counter_vec(
             "http_requests_total",
             "Admin API requests",
@@ -95,7 +121,26 @@ impl Metrics {
             ),
             http_requests,
             http_latency,
+            ca_signatures,
+            ca_health,
+            sync: Arc::new(Mutex::new(())),
             registry,
+        }
+    }
+
+    /// Brings the per-CA signing metrics up to date with the CAs' own counters and health.
+    pub fn sync_cas(&self, cas: &[Arc<CaRuntime>]) {
+        let _g = self.sync.lock().unwrap_or_else(|e| e.into_inner());
+        for ca in cas {
+            let id = ca.record.id.as_str();
+            let c = self.ca_signatures.with_label_values(&[id]);
+            let total = ca.stats.signatures();
+            if total > c.get() {
+                c.inc_by(total - c.get());
+            }
+            self.ca_health
+                .with_label_values(&[id])
+                .set(ca.health().status.gauge());
         }
     }
 

@@ -29,6 +29,9 @@ pub enum PkiError {
     Malformed(#[from] sigil_shared::der::DerError),
     #[error("invalid distinguished name {0:?}: use RFC 4514 form such as CN=Example CA,O=Example")]
     BadName(String),
+    /// The requested key store cannot provide the key (HSM unreachable, login failed, ...).
+    #[error("key_store: {0}")]
+    KeyStore(String),
 }
 
 /// 2050-01-01T00:00:00Z: RFC 5280 §4.1.2.5 requires UTCTime before it, GeneralizedTime after.

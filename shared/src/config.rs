@@ -35,6 +35,7 @@ pub struct CpConfig {
     pub crl: CrlConfig,
     pub replication: ReplicationConfig,
     pub issuance: IssuanceConfig,
+    pub hsm: HsmConfig,
     /// Issuance profiles by name; `default` is used when a request names none.
     pub profiles: BTreeMap<String, Profile>,
 }
@@ -50,6 +51,7 @@ impl Default for CpConfig {
             crl: CrlConfig::default(),
             replication: ReplicationConfig::default(),
             issuance: IssuanceConfig::default(),
+            hsm: HsmConfig::default(),
             profiles: BTreeMap::new(),
         }
     }
@@ -201,6 +203,16 @@ impl Default for IssuanceConfig {
             ca_validity_days: 3650,
         }
     }
+}
+
+/// HSM-backed CA keys (PKCS#11).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HsmConfig {
+    /// PKCS#11 libraries CAs may be created with (`key_store.module` must be one of them,
+    /// exactly). Empty: HSM-backed CA creation is refused. Loading a library runs its code in
+    /// the control plane, so only list modules you trust.
+    pub allowed_modules: Vec<String>,
 }
 
 /// SAN types a profile may copy from a CSR.

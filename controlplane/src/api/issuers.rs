@@ -9,8 +9,21 @@ use sigil_shared::time::rfc3339;
 
 use super::{blocking, ApiError, ApiJson, Shared};
 use crate::authority::CreateCa;
-use crate::ca::CaRuntime;
+use crate::ca::{CaHealth, CaRuntime};
+use crate::crypto::pkcs11::TokenRef;
+use crate::db::KeyRef;
 use crate::x509::cert_pem;
+
+/// Where the CA key lives (never a PIN: only the name of the variable holding it).
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum KeyStoreView {
+    Software,
+    Pkcs11 {
+        key_label: String,
+        tokens: Vec<TokenRef>,
+    },
+}
 
 #[derive(Debug, Serialize)]
 pub struct IssuerView {
@@ -28,6 +41,8 @@ pub struct IssuerView {
     pub ocsp_url: String,
     pub crl_url: String,
     pub ca_issuers_url: String,
+    pub key_store: KeyStoreView,
+    pub health: CaHealth,
 }
 
 pub fn view(state: &Shared, ca: &CaRuntime) -> IssuerView {
@@ -53,6 +68,14 @@ pub fn view(state: &Shared, ca: &CaRuntime) -> IssuerView {
         ocsp_url: format!("{base}/ocsp"),
         crl_url: format!("{base}/crl/{}.crl", r.id),
         ca_issuers_url: format!("{base}/ca/{}.cer", r.id),
+        key_store: match &r.key {
+            KeyRef::Software => KeyStoreView::Software,
+            KeyRef::Pkcs11 { tokens, key_label } => KeyStoreView::Pkcs11 {
+                key_label: key_label.clone(),
+                tokens: tokens.clone(),
+            },
+        },
+        health: ca.health(),
     }
 }
 

@@ -10,21 +10,43 @@ use serde_json::json;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::{bearer_matches, ApiError, ErrorCode, Shared};
+use crate::crypto::HealthState;
 
+/// Liveness (always 200 while serving) with the CAs' signing health: `issuer_health` lists
+/// each CA that is not healthy with its error.
 pub async fn health(State(state): State<Shared>) -> Json<serde_json::Value> {
     let a = &state.authority;
+    let cas = a.list_cas();
+    let mut counts = [0usize; 3];
+    let mut problems = serde_json::Map::new();
+    for ca in &cas {
+        let h = ca.health();
+        counts[h.status as usize] += 1;
+        if h.status != HealthState::Healthy {
+            problems.insert(
+                ca.record.id.clone(),
+                json!({ "status": h.status, "error": h.error }),
+            );
+        }
+    }
     Json(json!({
         "status": "healthy",
         "version": env!("CARGO_PKG_VERSION"),
-        "issuers": a.list_cas().len(),
+        "issuers": cas.len(),
+        "issuer_health": {
+            "healthy": counts[0], "degraded": counts[1], "unhealthy": counts[2],
+            "problems": problems,
+        },
         "replication": { "head": a.db.head(), "oldest_retained": a.db.oldest_retained() },
     }))
 }
 
 pub async fn metrics(State(state): State<Shared>) -> Response {
+    let a = &state.authority;
+    a.metrics.sync_cas(&a.list_cas());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.authority.metrics.render(),
+        a.metrics.render(),
     )
         .into_response()
 }

@@ -9,8 +9,9 @@ use sigil_storage::WriteBatch;
 use super::{key_name, Authority, AuthorityError, Result};
 use crate::ca::{self, CaRuntime, NewCa};
 use crate::crl::{build_crl, RevokedEntry};
+use crate::crypto::pkcs11::TokenRef;
 use crate::crypto::KeyAlgorithm;
-use crate::db::{cf, encode, issuer_prefix, RevocationRecord};
+use crate::db::{cf, encode, issuer_prefix, KeyRef, RevocationRecord};
 use crate::x509;
 
 /// A request to create (or import) a CA; also the JSON body of `POST /api/v1/issuers`.
@@ -27,6 +28,101 @@ pub struct CreateCa {
     /// Import: PEM or DER CA certificate and PKCS#8 private key (PEM or DER).
     pub certificate: Option<String>,
     pub private_key: Option<String>,
+    /// Where the CA key is made: `{"type": "software"}` (default) or an HSM.
+    pub key_store: Option<KeyStoreRequest>,
+}
+
+/// `key_store` of `POST /api/v1/issuers`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum KeyStoreRequest {
+    Software,
+    /// A key in PKCS#11 tokens: found by `key_label` on the first reachable token, generated
+    /// there if absent. `replicas` lists further tokens holding the same key.
+    Pkcs11(Pkcs11Request),
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11Request {
+    pub module: String,
+    pub token_label: String,
+    pub key_label: String,
+    /// Name of the environment variable holding the user PIN (never the PIN).
+    pub pin_env: String,
+    #[serde(default)]
+    pub replicas: Vec<Pkcs11Replica>,
+}
+
+/// Another token holding the same key; `module` and `pin_env` default to the first token's.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11Replica {
+    pub module: Option<String>,
+    pub token_label: String,
+    pub pin_env: Option<String>,
+}
+
+fn valid_env_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Checks a `key_store` request against the configuration and environment and returns where
+/// the key lives.
+fn key_ref(req: Option<&KeyStoreRequest>, allowed_modules: &[String]) -> Result<KeyRef> {
+    let p = match req {
+        None | Some(KeyStoreRequest::Software) => return Ok(KeyRef::Software),
+        Some(KeyStoreRequest::Pkcs11(p)) => p,
+    };
+    let bad = |m: String| Err(AuthorityError::BadRequest(format!("key_store: {m}")));
+    let mut tokens = vec![TokenRef {
+        module: p.module.clone(),
+        token_label: p.token_label.clone(),
+        pin_env: p.pin_env.clone(),
+    }];
+    tokens.extend(p.replicas.iter().map(|r| TokenRef {
+        module: r.module.clone().unwrap_or_else(|| p.module.clone()),
+        token_label: r.token_label.clone(),
+        pin_env: r.pin_env.clone().unwrap_or_else(|| p.pin_env.clone()),
+    }));
+    if tokens.len() > 8 {
+        return bad("at most 7 replicas".into());
+    }
+    if p.key_label.is_empty() || p.key_label.len() > 64 || p.key_label.contains(char::is_control) {
+        return bad("key_label must be 1 to 64 printable characters".into());
+    }
+    for t in &tokens {
+        if t.token_label.is_empty() || t.token_label.len() > 32 {
+            return bad(format!(
+                "token_label {:?} must be 1 to 32 characters",
+                t.token_label
+            ));
+        }
+        if !valid_env_name(&t.pin_env) {
+            return bad(format!(
+                "pin_env {:?} is not an environment variable name",
+                t.pin_env
+            ));
+        }
+        if std::env::var_os(&t.pin_env).is_none() {
+            return bad(format!(
+                "environment variable {} (the token PIN) is not set for the control plane",
+                t.pin_env
+            ));
+        }
+    }
+    if let Some(m) = ca::keys::disallowed_module(&tokens, allowed_modules) {
+        return bad(format!(
+            "module {m:?} is not in the control plane's hsm.allowed_modules"
+        ));
+    }
+    Ok(KeyRef::Pkcs11 {
+        tokens,
+        key_label: p.key_label.clone(),
+    })
 }
 
 fn valid_id(id: &str) -> bool {
@@ -91,7 +187,13 @@ impl Authority {
                 )));
             }
         }
+        let key = key_ref(req.key_store.as_ref(), &self.config.hsm.allowed_modules)?;
         let (record, signer, pkcs8) = if let Some(cert) = &req.certificate {
+            if key != KeyRef::Software {
+                return Err(AuthorityError::BadRequest(
+                    "importing a CA into a pkcs11 key_store is not supported".into(),
+                ));
+            }
             let key = req.private_key.as_deref().ok_or_else(|| {
                 AuthorityError::BadRequest("private_key is required to import a CA".into())
             })?;
@@ -99,7 +201,7 @@ impl Authority {
             let key_der = pem_or_der("private_key", key)?;
             let (record, signer) = ca::import_ca(&id, &name, &cert_der, &key_der, Vec::new(), now)
                 .map_err(AuthorityError::BadRequest)?;
-            (record, signer, key_der)
+            (record, signer, Some(key_der))
         } else {
             let alg_name = req.key_algorithm.as_deref().unwrap_or("ecdsa-p256");
             let key_algorithm = KeyAlgorithm::parse(alg_name).ok_or_else(|| {
@@ -135,12 +237,14 @@ impl Authority {
                 not_before: now - 3600,
                 not_after: now + i64::from(days) * 86_400,
             };
-            let created = ca::create_ca(&new, parent.as_deref(), now)?;
+            let created = ca::create_ca_in(&new, &key, parent.as_deref(), now)?;
             (created.record, created.signer, created.pkcs8)
         };
         let rt = Arc::new(CaRuntime::new(record.clone(), signer)?);
         let mut batch = WriteBatch::new();
-        batch.put(cf::KEYS, key_name("ca", &id), pkcs8);
+        if let Some(pkcs8) = pkcs8 {
+            batch.put(cf::KEYS, key_name("ca", &id), pkcs8);
+        }
         batch.put(cf::CAS, id.as_bytes().to_vec(), encode(&record)?);
         let (crl_batch, crl) = self.crl_batch(&rt, now)?;
         batch.append(crl_batch);
@@ -150,7 +254,7 @@ impl Authority {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id.clone(), rt.clone());
-        tracing::info!(issuer = %id, algorithm = rt.record.key_algorithm.name(), "created CA");
+        tracing::info!(issuer = %id, algorithm = rt.record.key_algorithm.name(), key_store = rt.record.key.kind(), "created CA");
         Ok(rt)
     }
 

@@ -3,13 +3,32 @@
 use serde::{Deserialize, Serialize};
 use sigil_shared::ocsp::RevocationReason;
 
+use crate::crypto::pkcs11::TokenRef;
 use crate::crypto::KeyAlgorithm;
 
-/// Where a CA's private key lives.
+/// Where a CA's private key lives. (postcard encodes the variant index: new variants go at
+/// the end.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KeyRef {
-    /// PKCS#8 in the `keys` column family under `ca/{id}`.
+    /// PKCS#8 in the `keys` column family under `ca/{id}`; the delegated responder's under
+    /// `responder/{id}`.
     Software,
+    /// In PKCS#11 tokens (each replica holds the same key), private key object labelled
+    /// `key_label`. The delegated responder's key is on the same tokens, labelled
+    /// `{key_label}.ocsp` with `CKA_ID` = its subjectKeyIdentifier. Nothing in `keys`.
+    Pkcs11 {
+        tokens: Vec<TokenRef>,
+        key_label: String,
+    },
+}
+
+impl KeyRef {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            KeyRef::Software => "software",
+            KeyRef::Pkcs11 { .. } => "pkcs11",
+        }
+    }
 }
 
 /// The delegated OCSP responder of a CA (RFC 6960 §4.2.2.2).

@@ -1,0 +1,401 @@
+//! HSM-backed keys through PKCS#11 (cryptoki). Keys are generated inside the token
+//! (`CKA_EXTRACTABLE=false`, `CKA_SENSITIVE=true`) or found by label; nothing of a private key
+//! ever leaves the token. Hashing happens in Sigil for ECDSA (raw `CKM_ECDSA`, the `r‖s` result
+//! DER-encoded) and RSA (`CKM_RSA_PKCS` over a SHA-256 DigestInfo); Ed25519 uses `CKM_EDDSA`
+//! over the message.
+//!
+//! A key may live on several tokens (replicas: HSM cluster members, or modules holding the
+//! same key); signing tries them in order and moves on when one fails. Every token keeps a
+//! pool of logged-in sessions ([`token`]); every library a generation that a
+//! re-initialisation bumps ([`module`]).
+
+mod encoding;
+mod error;
+mod keys;
+mod module;
+mod pool;
+mod token;
+
+pub use error::{P11Error, Recovery};
+pub use keys::KeyLocator;
+pub use module::Module;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::digest;
+use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
+use cryptoki::mechanism::{Mechanism, MechanismType};
+use serde::{Deserialize, Serialize};
+
+use super::health::{HealthState, KeyHealth, ReplicaHealth};
+use super::{KeyAlgorithm, SignError, Signer};
+use token::Token;
+
+/// One token holding a key: library path, token label and the environment variable that
+/// holds the user PIN (the PIN itself is never stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRef {
+    pub module: String,
+    pub token_label: String,
+    pub pin_env: String,
+}
+
+/// After a replica failed, other replicas are tried first for this long.
+const RETRY_DOWN_AFTER: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Default)]
+struct ReplicaStatus {
+    error: Option<String>,
+    failed_at: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct Replica {
+    token: Arc<Token>,
+    status: Mutex<ReplicaStatus>,
+}
+
+impl Replica {
+    fn new(t: &TokenRef) -> Self {
+        Self {
+            token: Token::get(Path::new(&t.module), &t.token_label, &t.pin_env),
+            status: Mutex::new(ReplicaStatus::default()),
+        }
+    }
+
+    fn recently_failed(&self) -> bool {
+        let st = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        st.failed_at.is_some_and(|t| t.elapsed() < RETRY_DOWN_AFTER)
+    }
+
+    fn record(&self, result: Result<(), &P11Error>) {
+        let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok(()) => *st = ReplicaStatus::default(),
+            Err(e) => {
+                st.error = Some(e.to_string());
+                st.failed_at = Some(Instant::now());
+            }
+        }
+    }
+}
+
+/// A signing key held by one or more PKCS#11 tokens.
+pub struct Pkcs11Signer {
+    alg: KeyAlgorithm,
+    spki: Vec<u8>,
+    key: KeyLocator,
+    replicas: Vec<Replica>,
+}
+
+impl std::fmt::Debug for Pkcs11Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pkcs11Signer")
+            .field("alg", &self.alg)
+            .field("key", &self.key)
+            .field("replicas", &self.replicas.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The mechanism a token needs for `alg`.
+fn sign_mechanism(alg: KeyAlgorithm) -> MechanismType {
+    match alg {
+        KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384 => MechanismType::ECDSA,
+        KeyAlgorithm::Ed25519 => MechanismType::EDDSA,
+        _ => MechanismType::RSA_PKCS,
+    }
+}
+
+fn no_replicas() -> P11Error {
+    P11Error::Unsupported("no token given for the key".into())
+}
+
+impl Pkcs11Signer {
+    /// A signer for a known key (a stored CA): connects lazily, so a CA whose tokens are
+    /// unreachable at start-up still loads (and reports itself unhealthy). Each replica's
+    /// public key is checked against `spki` when the key is first looked up.
+    pub fn open(tokens: &[TokenRef], key: KeyLocator, alg: KeyAlgorithm, spki: Vec<u8>) -> Self {
+        Self {
+            alg,
+            spki,
+            key,
+            replicas: tokens.iter().map(Replica::new).collect(),
+        }
+    }
+
+    /// Uses the key labelled `key_label` on the first reachable token, generating it there if
+    /// it does not exist. Returns the signer and whether the key was generated.
+    pub fn find_or_generate(
+        tokens: &[TokenRef],
+        key_label: &str,
+        alg: KeyAlgorithm,
+    ) -> Result<(Self, bool), P11Error> {
+        let key = KeyLocator::label(key_label);
+        let replicas: Vec<Replica> = tokens.iter().map(Replica::new).collect();
+        let mut last = None;
+        for r in &replicas {
+            let res = check_mechanism(&r.token, alg).and_then(|()| {
+                r.token
+                    .with_rw_session(&|s| match keys::find(s, r.token.label(), &key)? {
+                        Some(found) => Ok((found, false)),
+                        None => {
+                            let found = keys::generate(s, r.token.label(), &key, alg)?;
+                            if let Some(spki) = &found.spki {
+                                if let Ok(id) = sigil_shared::ocsp::key_id_of_spki(spki) {
+                                    keys::set_id(s, r.token.label(), &found, &id)?;
+                                }
+                            }
+                            Ok((found, true))
+                        }
+                    })
+            });
+            r.record(res.as_ref().map(|_| ()));
+            match res {
+                Ok((found, generated)) => {
+                    if found.alg != alg {
+                        return Err(P11Error::Unsupported(format!(
+                            "key {key} on token {:?} is {}, not {}",
+                            r.token.label(),
+                            found.alg.name(),
+                            alg.name()
+                        )));
+                    }
+                    let spki = found.spki.ok_or_else(|| P11Error::Key {
+                        token: r.token.label().to_string(),
+                        detail: format!("key {key} has no public key object to certify"),
+                    })?;
+                    if generated {
+                        tracing::info!(token = r.token.label(), key = %key, algorithm = alg.name(), "generated key inside the token");
+                    }
+                    let signer = Self {
+                        alg,
+                        spki,
+                        key,
+                        replicas,
+                    };
+                    return Ok((signer, generated));
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(no_replicas))
+    }
+
+    /// Generates a new key labelled `label` on the first reachable token, with `CKA_ID` set to
+    /// its subjectKeyIdentifier, and returns a signer locating it by label and id.
+    pub fn generate(tokens: &[TokenRef], label: &str, alg: KeyAlgorithm) -> Result<Self, P11Error> {
+        let replicas: Vec<Replica> = tokens.iter().map(Replica::new).collect();
+        let mut last = None;
+        for r in &replicas {
+            let res = r.token.with_rw_session(&|s| {
+                let found = keys::generate(s, r.token.label(), &KeyLocator::label(label), alg)?;
+                let spki = found.spki.clone().ok_or_else(|| P11Error::Key {
+                    token: r.token.label().to_string(),
+                    detail: "generated key has no readable public key".into(),
+                })?;
+                let id = sigil_shared::ocsp::key_id_of_spki(&spki)
+                    .map_err(|e| P11Error::Unsupported(format!("public key: {e}")))?;
+                keys::set_id(s, r.token.label(), &found, &id)?;
+                Ok((spki, id))
+            });
+            r.record(res.as_ref().map(|_| ()));
+            match res {
+                Ok((spki, id)) => {
+                    return Ok(Self {
+                        alg,
+                        spki,
+                        key: KeyLocator {
+                            label: label.to_string(),
+                            id: Some(id),
+                        },
+                        replicas,
+                    })
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(no_replicas))
+    }
+
+    /// Destroys key pairs labelled like this key whose `CKA_ID` is not in `keep` (superseded
+    /// responder keys), on every reachable replica. Returns how many objects went.
+    pub fn destroy_others(&self, keep: &[Vec<u8>]) -> usize {
+        let mut n = 0;
+        for r in &self.replicas {
+            match r.token.with_rw_session(&|s| {
+                keys::destroy_others(s, r.token.label(), &self.key.label, keep)
+            }) {
+                Ok(k) => n += k,
+                Err(e) => {
+                    tracing::warn!(token = r.token.label(), error = %e, "could not remove superseded keys")
+                }
+            }
+        }
+        n
+    }
+
+    pub fn key(&self) -> &KeyLocator {
+        &self.key
+    }
+
+    /// Connects every replica (session, login, key lookup and public-key check) without
+    /// signing, so that health is known before the first signature. Returns the replicas
+    /// that work.
+    pub fn probe(&self) -> usize {
+        let mut up = 0;
+        for r in &self.replicas {
+            let res = r
+                .token
+                .with_key(&self.key, Some(&self.spki), &|_, _| Ok(()));
+            if let Err(e) = &res {
+                tracing::warn!(token = r.token.label(), key = %self.key, error = %e, "PKCS#11 replica unavailable");
+            } else {
+                up += 1;
+            }
+            r.record(res.as_ref().map(|_| ()));
+        }
+        up
+    }
+
+    fn sign_on(&self, token: &Token, message: &[u8]) -> Result<Vec<u8>, P11Error> {
+        let label = token.label().to_string();
+        match self.alg {
+            KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384 => {
+                let h = if self.alg == KeyAlgorithm::EcdsaP256 {
+                    &digest::SHA256
+                } else {
+                    &digest::SHA384
+                };
+                let hash = digest::digest(h, message);
+                let raw = token.with_key(&self.key, Some(&self.spki), &|s, k| {
+                    s.sign(&Mechanism::Ecdsa, k, hash.as_ref())
+                        .map_err(|e| P11Error::call(&label, "C_Sign", e))
+                })?;
+                encoding::ecdsa_der(&raw).ok_or_else(|| P11Error::Key {
+                    token: label.clone(),
+                    detail: format!("CKM_ECDSA returned {} bytes", raw.len()),
+                })
+            }
+            KeyAlgorithm::Ed25519 => token.with_key(&self.key, Some(&self.spki), &|s, k| {
+                let m = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure));
+                s.sign(&m, k, message)
+                    .map_err(|e| P11Error::call(&label, "C_Sign", e))
+            }),
+            _ => {
+                let info =
+                    encoding::sha256_digest_info(digest::digest(&digest::SHA256, message).as_ref());
+                token.with_key(&self.key, Some(&self.spki), &|s, k| {
+                    s.sign(&Mechanism::RsaPkcs, k, &info)
+                        .map_err(|e| P11Error::call(&label, "C_Sign", e))
+                })
+            }
+        }
+    }
+
+    /// Signs on the first replica that works, preferring those that did not fail recently.
+    fn sign_any(&self, message: &[u8]) -> Result<Vec<u8>, P11Error> {
+        let (fresh, down): (Vec<&Replica>, Vec<&Replica>) =
+            self.replicas.iter().partition(|r| !r.recently_failed());
+        let mut last = None;
+        for r in fresh.into_iter().chain(down) {
+            let res = self.sign_on(&r.token, message);
+            r.record(res.as_ref().map(|_| ()));
+            match res {
+                Ok(sig) => return Ok(sig),
+                Err(e) => {
+                    tracing::warn!(token = r.token.label(), error = %e, "signing on replica failed");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(no_replicas))
+    }
+
+    /// Health of the key: healthy when every replica works, degraded when some do or the
+    /// session pool is exhausted, unhealthy when none does.
+    pub fn key_health(&self) -> KeyHealth {
+        let mut replicas = Vec::with_capacity(self.replicas.len());
+        let mut problems = Vec::new();
+        for (i, r) in self.replicas.iter().enumerate() {
+            let st = r.status.lock().unwrap_or_else(|e| e.into_inner());
+            let ((pool, in_use, waiting, exhausted), open) = r.token.counters();
+            if let Some(e) = &st.error {
+                problems.push(format!(
+                    "replica {} of {} down: {e}",
+                    i + 1,
+                    self.replicas.len()
+                ));
+            }
+            if waiting > 0 {
+                problems.push(format!(
+                    "token {:?}: session pool exhausted ({waiting} waiting for {pool} sessions)",
+                    r.token.label()
+                ));
+            }
+            replicas.push(ReplicaHealth {
+                module: r.token.module_path().display().to_string(),
+                token_label: r.token.label().to_string(),
+                available: st.error.is_none(),
+                error: st.error.clone(),
+                pool_size: pool,
+                sessions_open: open,
+                sessions_in_use: in_use,
+                waiting,
+                pool_exhausted_total: exhausted,
+            });
+        }
+        let up = replicas.iter().filter(|r| r.available).count();
+        let state = if up == 0 {
+            HealthState::Unhealthy
+        } else if problems.is_empty() {
+            HealthState::Healthy
+        } else {
+            HealthState::Degraded
+        };
+        if state != HealthState::Healthy {
+            problems.push(format!("{up} of {} replicas available", replicas.len()));
+        }
+        KeyHealth {
+            state,
+            error: (!problems.is_empty()).then(|| problems.join("; ")),
+            replicas,
+        }
+    }
+}
+
+/// Fails early when the token cannot sign with `alg` (e.g. no CKM_EDDSA).
+fn check_mechanism(token: &Token, alg: KeyAlgorithm) -> Result<(), P11Error> {
+    let want = sign_mechanism(alg);
+    let supported = token.mechanisms()?;
+    if supported.contains(&want) {
+        Ok(())
+    } else {
+        Err(P11Error::Unsupported(format!(
+            "token {:?} does not support {want} (needed for {})",
+            token.label(),
+            alg.name()
+        )))
+    }
+}
+
+impl Signer for Pkcs11Signer {
+    fn key_algorithm(&self) -> KeyAlgorithm {
+        self.alg
+    }
+
+    fn public_key_der(&self) -> &[u8] {
+        &self.spki
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        self.sign_any(message)
+            .map_err(|e| SignError::Unavailable(e.to_string()))
+    }
+
+    fn health(&self) -> KeyHealth {
+        self.key_health()
+    }
+}
