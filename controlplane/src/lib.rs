@@ -3,6 +3,7 @@
 //! plane needs over the replication stream (see ARCHITECTURE.md).
 
 pub mod api;
+pub mod audit;
 pub mod authority;
 pub mod ca;
 pub mod config;

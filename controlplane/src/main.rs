@@ -42,6 +42,26 @@ enum Command {
         #[arg(long)]
         base_url: Option<String>,
     },
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Verify the audit chain of a stopped control plane's data directory. Prints
+    /// `{"valid", "checked", "errors"}`; exit 0 when valid, 1 when not.
+    Verify {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// First record id to check (the record before it is trusted).
+        #[arg(long, default_value_t = 1)]
+        start_id: u64,
+        #[arg(long, default_value_t = u64::MAX)]
+        end_id: u64,
+    },
 }
 
 const EX_USAGE: u8 = 64;
@@ -72,7 +92,12 @@ fn load(cli: &Cli) -> Result<CpConfig, Vec<String>> {
                 cfg.distribution.base_url = b.clone();
             }
         }
-        Some(Command::Init { data_dir: None }) | None => {}
+        Some(Command::Audit {
+            command: AuditCommand::Verify {
+                data_dir: Some(d), ..
+            },
+        }) => cfg.data_dir = d.clone(),
+        Some(Command::Init { data_dir: None }) | Some(Command::Audit { .. }) | None => {}
     }
     cfg.validate()?;
     Ok(cfg)
@@ -119,6 +144,15 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Some(Command::Init { .. }) => init(cfg),
+        Some(Command::Audit {
+            command: AuditCommand::Verify {
+                start_id, end_id, ..
+            },
+        }) => match audit_verify(&cfg, start_id, end_id) {
+            Ok(true) => return ExitCode::SUCCESS,
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
         Some(Command::Serve { .. }) => {
             let (admin, repl) = match config::tokens(&cfg) {
                 Ok(t) => t,
@@ -142,6 +176,21 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Offline chain verification (UCM's `{valid, checked, errors}`); true when valid.
+fn audit_verify(cfg: &CpConfig, start_id: u64, end_id: u64) -> anyhow::Result<bool> {
+    if !cfg.data_dir.join("db").exists() {
+        anyhow::bail!("no control-plane database under {}", cfg.data_dir.display());
+    }
+    let store = server::open_store(&cfg.data_dir)?;
+    let v = sigil_controlplane::audit::verify(store.as_ref(), start_id, end_id)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "{}",
+        serde_json::json!({"valid": v.valid(), "checked": v.checked, "errors": v.errors})
+    );
+    Ok(v.valid())
 }
 
 fn init(cfg: CpConfig) -> anyhow::Result<()> {

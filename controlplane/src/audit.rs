@@ -1,0 +1,192 @@
+//! The audit log: every mutating call, issuance, revocation, OTP use and authentication
+//! failure, append-only and hash-chained ([`chain`]), in the `audit` column family under the
+//! record id (u64 big-endian).
+//!
+//! A record that accompanies a change is written in the same synced batch as the change
+//! ([`AuditLog::commit_with`]): either both are durable or neither, so a request whose audit
+//! record cannot be written fails. Other events (failed authentication) are written alone,
+//! synced, before the response ([`AuditLog::append`]).
+
+pub mod chain;
+
+use std::sync::{Arc, Mutex};
+
+use sigil_shared::replication::Change;
+use sigil_shared::time::now_unix;
+use sigil_storage::{Durability, ReadView, Store, StoreError, WriteBatch};
+
+use crate::db::{cf, Db, DbError};
+pub use chain::{AuditEvent, AuditRecord, ChainError, Verifier};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("corrupt audit record {id}: {detail}")]
+    Corrupt { id: u64, detail: String },
+}
+
+/// The id and hash of the newest record; `(0, [0; 32])` for an empty log.
+type Head = (u64, [u8; 32]);
+
+pub struct AuditLog {
+    store: Arc<dyn Store>,
+    head: Mutex<Head>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("head", &self.head().0)
+            .finish()
+    }
+}
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(now_unix() * 1_000_000, |d| d.as_micros() as i64)
+}
+
+fn decode(id: u64, v: &[u8]) -> Result<AuditRecord, AuditError> {
+    postcard::from_bytes(v).map_err(|e| AuditError::Corrupt {
+        id,
+        detail: e.to_string(),
+    })
+}
+
+fn key_id(k: &[u8]) -> u64 {
+    <[u8; 8]>::try_from(k).map_or(0, u64::from_be_bytes)
+}
+
+impl AuditLog {
+    /// Opens the log, continuing the chain after its newest record.
+    pub fn open(store: Arc<dyn Store>) -> Result<Self, AuditError> {
+        let head = match store.last(cf::AUDIT)? {
+            Some((k, v)) => {
+                let rec = decode(key_id(&k), &v)?;
+                (rec.id, rec.hash)
+            }
+            None => (0, [0; 32]),
+        };
+        Ok(Self {
+            store,
+            head: Mutex::new(head),
+        })
+    }
+
+    pub fn head(&self) -> Head {
+        *self.head.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes `event` on its own, synced.
+    pub fn append(&self, event: AuditEvent) -> Result<AuditRecord, AuditError> {
+        let mut head = self.head.lock().unwrap_or_else(|e| e.into_inner());
+        let rec = chain::next_record(*head, now_us(), event);
+        let mut batch = WriteBatch::new();
+        stage(&mut batch, &rec)?;
+        self.store.write(batch, Durability::Sync)?;
+        *head = (rec.id, rec.hash);
+        Ok(rec)
+    }
+
+    /// Commits `batch` and `changes` through [`Db::commit`] together with the audit record of
+    /// `event`, in one synced write. Returns the replication head and the record.
+    pub fn commit_with(
+        &self,
+        db: &Db,
+        mut batch: WriteBatch,
+        changes: Vec<Change>,
+        event: AuditEvent,
+    ) -> Result<(u64, AuditRecord), AuditError> {
+        // Lock order: audit head, then the replication log (inside Db::commit).
+        let mut head = self.head.lock().unwrap_or_else(|e| e.into_inner());
+        let rec = chain::next_record(*head, now_us(), event);
+        stage(&mut batch, &rec)?;
+        let seq = db.commit(batch, changes)?;
+        *head = (rec.id, rec.hash);
+        Ok((seq, rec))
+    }
+
+    /// Records with ids in `from..=to`, oldest first, that `keep` accepts: the page
+    /// (`page` from 1, `per_page` records) and the number of all accepted records.
+    pub fn list(
+        &self,
+        from: u64,
+        to: u64,
+        page: u64,
+        per_page: u64,
+        keep: &dyn Fn(&AuditRecord) -> bool,
+    ) -> Result<(Vec<AuditRecord>, u64), AuditError> {
+        let skip = page.saturating_sub(1).saturating_mul(per_page);
+        let mut total = 0u64;
+        let mut out = Vec::new();
+        let mut err = None;
+        let end = to.checked_add(1).map(u64::to_be_bytes);
+        self.store.scan(
+            cf::AUDIT,
+            &from.to_be_bytes(),
+            end.as_ref().map(|e| &e[..]),
+            &mut |k, v| match decode(key_id(k), v) {
+                Ok(rec) => {
+                    if keep(&rec) {
+                        if total >= skip && (out.len() as u64) < per_page {
+                            out.push(rec);
+                        }
+                        total += 1;
+                    }
+                    true
+                }
+                Err(e) => {
+                    err = Some(e);
+                    false
+                }
+            },
+        )?;
+        err.map_or(Ok((out, total)), Err)
+    }
+}
+
+/// Adds `rec` to `batch`.
+fn stage(batch: &mut WriteBatch, rec: &AuditRecord) -> Result<(), AuditError> {
+    let v = postcard::to_stdvec(rec).map_err(|e| DbError::Encode(e.to_string()))?;
+    batch.put(cf::AUDIT, rec.id.to_be_bytes().to_vec(), v);
+    Ok(())
+}
+
+/// Verifies the chain over the records with ids in `from..=to` (from the start of the log
+/// when `from` ≤ 1; otherwise the record before `from` is trusted as the starting point).
+/// Works on a live store or on a data directory opened offline (`sigil-cp audit verify`).
+pub fn verify(view: &dyn ReadView, from: u64, to: u64) -> Result<Verifier, AuditError> {
+    let mut v = if from <= 1 {
+        Verifier::default()
+    } else {
+        match view.get(cf::AUDIT, &(from - 1).to_be_bytes())? {
+            Some(prev) => {
+                let rec = decode(from - 1, &prev)?;
+                Verifier::after(rec.id, rec.hash)
+            }
+            None => Verifier::default(),
+        }
+    };
+    let end = to.checked_add(1).map(u64::to_be_bytes);
+    view.scan(
+        cf::AUDIT,
+        &from.max(1).to_be_bytes(),
+        end.as_ref().map(|e| &e[..]),
+        &mut |k, val| {
+            let id = key_id(k);
+            match postcard::from_bytes::<AuditRecord>(val) {
+                Ok(rec) => v.check(id, &rec),
+                Err(e) => v.undecodable(id, &e.to_string()),
+            }
+            true
+        },
+    )?;
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests;
