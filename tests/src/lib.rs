@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod dp;
+pub mod hsm;
 pub mod load;
 pub mod pki;
 pub mod process;
@@ -95,6 +96,8 @@ pub struct ControlPlane {
     dir: tempfile::TempDir,
     data_dir: PathBuf,
     extra_args: Vec<String>,
+    /// Environment given to `init` and `serve` besides the tokens.
+    extra_env: Vec<(String, String)>,
     port: u16,
     child: Option<Child>,
     client: reqwest::blocking::Client,
@@ -125,7 +128,33 @@ impl ControlPlane {
         Self::launch(new_tempdir(), extra.iter().map(|s| s.to_string()).collect())
     }
 
+    /// `serve` with an optional config file (`toml`) and extra environment variables; with
+    /// `init_demo` false the data directory starts empty (no demo CAs, no software keys).
+    pub fn start_with(toml: Option<&str>, env: &[(&str, &str)], init_demo: bool) -> Self {
+        let dir = new_tempdir();
+        let mut args = Vec::new();
+        if let Some(toml) = toml {
+            let path = dir.path().join("sigil-cp.toml");
+            write_file(&path, toml);
+            args = vec!["--config".into(), path.to_str().expect("utf-8 path").into()];
+        }
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::launch_with(dir, args, env, init_demo)
+    }
+
     fn launch(dir: tempfile::TempDir, extra_args: Vec<String>) -> Self {
+        Self::launch_with(dir, extra_args, Vec::new(), true)
+    }
+
+    fn launch_with(
+        dir: tempfile::TempDir,
+        extra_args: Vec<String>,
+        extra_env: Vec<(String, String)>,
+        init_demo: bool,
+    ) -> Self {
         let data_dir = dir.path().join("data");
         std::fs::create_dir_all(dir.path().join("work")).expect("mkdir work");
         let client = reqwest::blocking::Client::builder()
@@ -137,13 +166,16 @@ impl ControlPlane {
             dir,
             data_dir,
             extra_args,
+            extra_env,
             port: 0,
             child: None,
             client,
             starts: 0,
             logs_shown: false,
         };
-        cp.init();
+        if init_demo {
+            cp.init();
+        }
         cp.spawn_and_wait();
         cp
     }
@@ -154,6 +186,7 @@ impl ControlPlane {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .envs(Self::env())
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .output()
             .expect("spawn sigil-cp init");
@@ -207,6 +240,7 @@ impl ControlPlane {
                 .arg(format!("127.0.0.1:{}", self.port))
                 .args(&self.extra_args)
                 .envs(Self::env())
+                .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
                 .stdin(Stdio::null())
                 .stdout(self.log_file("stdout.log"))
                 .stderr(self.log_file("stderr.log"))
