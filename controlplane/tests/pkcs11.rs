@@ -41,6 +41,7 @@ fn verify(alg: KeyAlgorithm, spki: &[u8], msg: &[u8], sig: &[u8]) {
         KeyAlgorithm::EcdsaP256 => &signature::ECDSA_P256_SHA256_ASN1,
         KeyAlgorithm::EcdsaP384 => &signature::ECDSA_P384_SHA384_ASN1,
         KeyAlgorithm::Ed25519 => &signature::ED25519,
+        a if a.is_pss() => &signature::RSA_PSS_2048_8192_SHA256,
         _ => &signature::RSA_PKCS1_2048_8192_SHA256,
     };
     UnparsedPublicKey::new(v, key)
@@ -56,6 +57,7 @@ fn every_algorithm_signs_in_the_token_and_verifies() {
         KeyAlgorithm::EcdsaP384,
         KeyAlgorithm::Ed25519,
         KeyAlgorithm::Rsa2048,
+        KeyAlgorithm::RsaPss2048,
     ] {
         let label = format!("key-{}", alg.name());
         let (s, generated) = Pkcs11Signer::find_or_generate(&[token("algs")], &label, alg).unwrap();

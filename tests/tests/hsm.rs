@@ -65,7 +65,13 @@ fn hsm_cas_issue_revoke_and_sign_ocsp_and_crls_checked_by_openssl() {
     let hsm = SoftHsm::new(&["sigil-ca"]);
     let cp = start(&hsm, false);
     let dir = cp.work_dir();
-    for alg in ["ecdsa-p256", "ecdsa-p384", "rsa-2048", "ed25519"] {
+    for alg in [
+        "ecdsa-p256",
+        "ecdsa-p384",
+        "rsa-2048",
+        "rsa-pss-2048",
+        "ed25519",
+    ] {
         let id = format!("hsm-{alg}");
         create_hsm_ca(
             &cp,

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use aws_lc_rs::digest;
 use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
+use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use serde::{Deserialize, Serialize};
 
@@ -105,6 +106,7 @@ fn sign_mechanism(alg: KeyAlgorithm) -> MechanismType {
     match alg {
         KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384 => MechanismType::ECDSA,
         KeyAlgorithm::Ed25519 => MechanismType::EDDSA,
+        a if a.is_pss() => MechanismType::RSA_PKCS_PSS,
         _ => MechanismType::RSA_PKCS,
     }
 }
@@ -155,7 +157,7 @@ impl Pkcs11Signer {
             r.record(res.as_ref().map(|_| ()));
             match res {
                 Ok((found, generated)) => {
-                    if found.alg != alg {
+                    if !found.alg.same_key_type(alg) {
                         return Err(P11Error::Unsupported(format!(
                             "key {key} on token {:?} is {}, not {}",
                             r.token.label(),
@@ -284,6 +286,18 @@ impl Pkcs11Signer {
                 s.sign(&m, k, message)
                     .map_err(|e| P11Error::call(&label, "C_Sign", e))
             }),
+            a if a.is_pss() => {
+                let hash = digest::digest(&digest::SHA256, message);
+                let params = PkcsPssParams {
+                    hash_alg: MechanismType::SHA256,
+                    mgf: PkcsMgfType::MGF1_SHA256,
+                    s_len: 32u64.into(),
+                };
+                token.with_key(&self.key, Some(&self.spki), &|s, k| {
+                    s.sign(&Mechanism::RsaPkcsPss(params), k, hash.as_ref())
+                        .map_err(|e| P11Error::call(&label, "C_Sign", e))
+                })
+            }
             _ => {
                 let info =
                     encoding::sha256_digest_info(digest::digest(&digest::SHA256, message).as_ref());

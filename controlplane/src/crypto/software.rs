@@ -59,10 +59,10 @@ impl SoftwareSigner {
                 .map_err(failed)?
                 .as_ref()
                 .to_vec(),
-            KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
-                let size = match alg {
-                    KeyAlgorithm::Rsa2048 => KeySize::Rsa2048,
-                    KeyAlgorithm::Rsa3072 => KeySize::Rsa3072,
+            _ => {
+                let size = match alg.rsa_bits() {
+                    Some(2048) => KeySize::Rsa2048,
+                    Some(3072) => KeySize::Rsa3072,
                     _ => KeySize::Rsa4096,
                 };
                 let kp = RsaKeyPair::generate(size).map_err(failed)?;
@@ -98,11 +98,7 @@ impl SoftwareSigner {
             _ => {
                 let kp = RsaKeyPair::from_pkcs8(pkcs8).map_err(rejected)?;
                 let bits = kp.public_modulus_len() * 8;
-                let want = match alg {
-                    KeyAlgorithm::Rsa2048 => 2048,
-                    KeyAlgorithm::Rsa3072 => 3072,
-                    _ => 4096,
-                };
+                let want = alg.rsa_bits().unwrap_or(4096);
                 if bits != want {
                     return Err(SignError::KeyRejected(format!(
                         "RSA key has {bits} bits, expected {want}"
@@ -155,7 +151,12 @@ impl Signer for SoftwareSigner {
             Inner::Ed25519(kp) => Ok(kp.sign(message).as_ref().to_vec()),
             Inner::Rsa(kp) => {
                 let mut sig = vec![0; kp.public_modulus_len()];
-                kp.sign(&signature::RSA_PKCS1_SHA256, &self.rng, message, &mut sig)
+                let encoding: &dyn signature::RsaEncoding = if self.alg.is_pss() {
+                    &signature::RSA_PSS_SHA256
+                } else {
+                    &signature::RSA_PKCS1_SHA256
+                };
+                kp.sign(encoding, &self.rng, message, &mut sig)
                     .map_err(failed)?;
                 Ok(sig)
             }
@@ -175,10 +176,15 @@ mod tests {
             KeyAlgorithm::EcdsaP384,
             KeyAlgorithm::Ed25519,
             KeyAlgorithm::Rsa2048,
+            KeyAlgorithm::RsaPss2048,
         ] {
             let (s, pkcs8) = SoftwareSigner::generate(alg).unwrap();
-            let again = SoftwareSigner::from_pkcs8_any(&pkcs8).unwrap();
+            let again = SoftwareSigner::from_pkcs8(alg, &pkcs8).unwrap();
             assert_eq!(again.key_algorithm(), alg);
+            assert!(SoftwareSigner::from_pkcs8_any(&pkcs8)
+                .unwrap()
+                .key_algorithm()
+                .same_key_type(alg));
             assert_eq!(again.public_key_der(), s.public_key_der());
             let sig = s.sign(b"hello").unwrap();
             let (_, key) = sigil_shared::ocsp::subject_public_key_bits(s.public_key_der()).unwrap();
@@ -186,6 +192,7 @@ mod tests {
                 KeyAlgorithm::EcdsaP256 => &signature::ECDSA_P256_SHA256_ASN1,
                 KeyAlgorithm::EcdsaP384 => &signature::ECDSA_P384_SHA384_ASN1,
                 KeyAlgorithm::Ed25519 => &signature::ED25519,
+                KeyAlgorithm::RsaPss2048 => &signature::RSA_PSS_2048_8192_SHA256,
                 _ => &signature::RSA_PKCS1_2048_8192_SHA256,
             };
             UnparsedPublicKey::new(verify_alg, key)

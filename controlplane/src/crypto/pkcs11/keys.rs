@@ -220,11 +220,7 @@ pub fn generate(
     match ec_params(alg) {
         Some(p) => public.push(Attribute::EcParams(p)),
         None => {
-            let bits: u64 = match alg {
-                KeyAlgorithm::Rsa2048 => 2048,
-                KeyAlgorithm::Rsa3072 => 3072,
-                _ => 4096,
-            };
+            let bits = alg.rsa_bits().unwrap_or(4096) as u64;
             public.push(Attribute::ModulusBits(bits.into()));
             public.push(Attribute::PublicExponent(vec![0x01, 0x00, 0x01]));
         }
@@ -233,7 +229,7 @@ pub fn generate(
         .generate_key_pair(&mechanism, &public, &private)
         .map_err(|e| P11Error::call(token, "C_GenerateKeyPair", e))?;
     let (got, spki) = describe(session, token, priv_h, Some(pub_h))?;
-    if got != alg {
+    if !got.same_key_type(alg) {
         return Err(key_err(
             token,
             format!("generated {} key, wanted {}", got.name(), alg.name()),
