@@ -266,11 +266,7 @@ pub type IssuedResponder = (ResponderRecord, Arc<Responder>, Option<Vec<u8>>);
 /// Issues a delegated OCSP responder certificate for `ca` valid `[now − 1 h, now + days]`:
 /// EKU id-kp-OCSPSigning, id-pkix-ocsp-nocheck, digitalSignature (RFC 6960 §4.2.2.2). The key
 /// is made where the CA's is (in memory: PKCS#8 returned to store; in the CA's tokens).
-pub fn issue_responder(
-    ca: &CaRuntime,
-    days: u32,
-    now: i64,
-) -> Result<IssuedResponder, PkiError> {
+pub fn issue_responder(ca: &CaRuntime, days: u32, now: i64) -> Result<IssuedResponder, PkiError> {
     let NewKey { signer, pkcs8 } =
         keys::new_responder_key(&ca.record.key, ca.record.key_algorithm)?;
     let spki = signer.public_key_der().to_vec();
