@@ -9,21 +9,18 @@ mod softhsm;
 use std::sync::Arc;
 
 use aws_lc_rs::signature::{self, UnparsedPublicKey};
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::object::{Attribute, AttributeType, ObjectClass};
-use cryptoki::session::UserType;
-use cryptoki::types::AuthPin;
 use sigil_controlplane::authority::{
     Authority, CreateCa, IssueRequest, KeyStoreRequest, Pkcs11Request,
 };
-use sigil_controlplane::crypto::pkcs11::{KeyLocator, Pkcs11Signer, TokenRef};
+use sigil_controlplane::crypto::pkcs11::{Pkcs11Signer, TokenRef};
 use sigil_controlplane::crypto::{HealthState, KeyAlgorithm, Signer, SoftwareSigner};
 use sigil_controlplane::db::{cf, CaRecord, KeyRef};
 use sigil_controlplane::metrics::Metrics;
 use sigil_shared::config::CpConfig;
 use sigil_shared::ocsp::{subject_public_key_bits, RevocationReason};
 use sigil_storage::{MemStore, Store};
-use softhsm::{setup, token, MODULE, PIN, PIN_ENV};
+use softhsm::{import_p256, raw_session, setup, token, MODULE, PIN, PIN_ENV};
 
 const TOKENS: &[&str] = &[
     "algs",
@@ -81,21 +78,6 @@ fn every_algorithm_signs_in_the_token_and_verifies() {
         assert!(err.to_string().contains(alg.name()), "{err}");
         assert_eq!(s.health().state, HealthState::Healthy);
     }
-}
-
-/// A raw cryptoki session on `label` (the library is already initialised by the signer).
-fn raw_session(label: &str) -> cryptoki::session::Session {
-    let ctx = Pkcs11::new(MODULE).unwrap();
-    let _ = ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
-    let slot = ctx
-        .get_slots_with_token()
-        .unwrap()
-        .into_iter()
-        .find(|s| ctx.get_token_info(*s).unwrap().label() == label)
-        .unwrap();
-    let session = ctx.open_ro_session(slot).unwrap();
-    let _ = session.login(UserType::User, Some(&AuthPin::from(PIN.to_string())));
-    session
 }
 
 #[test]
@@ -192,77 +174,6 @@ fn replicas_fail_over_and_report_health() {
     let err = h.error.unwrap();
     assert!(err.contains("no token with this label"), "{err}");
     assert!(err.contains("public keys differ"), "{err}");
-}
-
-/// Imports a P-256 key into a token as a sensitive, non-extractable pair labelled `label`.
-fn import_p256(token_label: &str, label: &str, key: &SoftwareSigner, pkcs8: &[u8]) -> KeyLocator {
-    setup(TOKENS);
-    // Make sure the library is initialised (the signer registry does it on first use).
-    let _ = Pkcs11Signer::open(
-        &[token(token_label)],
-        KeyLocator::label("none"),
-        KeyAlgorithm::EcdsaP256,
-        Vec::new(),
-    )
-    .probe();
-    let ctx = Pkcs11::new(MODULE).unwrap();
-    let _ = ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
-    let slot = ctx
-        .get_slots_with_token()
-        .unwrap()
-        .into_iter()
-        .find(|s| ctx.get_token_info(*s).unwrap().label() == token_label)
-        .unwrap();
-    let session = ctx.open_rw_session(slot).unwrap();
-    let _ = session.login(UserType::User, Some(&AuthPin::from(PIN.to_string())));
-    let (_, point) = subject_public_key_bits(key.public_key_der()).unwrap();
-    let scalar = p256_scalar(pkcs8);
-    let params = vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
-    let mut wrapped = vec![0x04, point.len() as u8];
-    wrapped.extend_from_slice(point);
-    session
-        .create_object(&[
-            Attribute::Class(ObjectClass::PRIVATE_KEY),
-            Attribute::KeyType(cryptoki::object::KeyType::EC),
-            Attribute::Token(true),
-            Attribute::Private(true),
-            Attribute::Sensitive(true),
-            Attribute::Extractable(false),
-            Attribute::Sign(true),
-            Attribute::Label(label.as_bytes().to_vec()),
-            Attribute::EcParams(params.clone()),
-            Attribute::Value(scalar),
-        ])
-        .unwrap();
-    session
-        .create_object(&[
-            Attribute::Class(ObjectClass::PUBLIC_KEY),
-            Attribute::KeyType(cryptoki::object::KeyType::EC),
-            Attribute::Token(true),
-            Attribute::Verify(true),
-            Attribute::Label(label.as_bytes().to_vec()),
-            Attribute::EcParams(params),
-            Attribute::EcPoint(wrapped),
-        ])
-        .unwrap();
-    KeyLocator::label(label)
-}
-
-/// The private scalar of a P-256 key, from its PKCS#8 (RFC 5208 PrivateKeyInfo holding an
-/// RFC 5915 ECPrivateKey).
-fn p256_scalar(pkcs8: &[u8]) -> Vec<u8> {
-    use sigil_shared::der::{read_single, Reader};
-    let outer = read_single(pkcs8, 0x30).unwrap();
-    let mut r = Reader::new(outer.value);
-    r.read(0x02).unwrap();
-    r.read(0x30).unwrap();
-    let inner = r.read(0x04).unwrap();
-    let ec = read_single(inner.value, 0x30).unwrap();
-    let mut r = Reader::new(ec.value);
-    r.read(0x02).unwrap();
-    let scalar = r.read(0x04).unwrap().value.to_vec();
-    assert_eq!(scalar.len(), 32);
-    scalar
 }
 
 #[test]

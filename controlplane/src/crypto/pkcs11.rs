@@ -14,15 +14,12 @@ mod error;
 mod keys;
 mod module;
 mod pool;
+mod replica;
 mod token;
 
 pub use error::{P11Error, Recovery};
 pub use keys::KeyLocator;
 pub use module::Module;
-
-use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use aws_lc_rs::digest;
 use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
@@ -30,8 +27,9 @@ use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use serde::{Deserialize, Serialize};
 
-use super::health::{HealthState, KeyHealth, ReplicaHealth};
+use super::health::KeyHealth;
 use super::{KeyAlgorithm, SignError, Signer};
+use replica::Replica;
 use token::Token;
 
 /// One token holding a key: library path, token label and the environment variable that
@@ -41,46 +39,6 @@ pub struct TokenRef {
     pub module: String,
     pub token_label: String,
     pub pin_env: String,
-}
-
-/// After a replica failed, other replicas are tried first for this long.
-const RETRY_DOWN_AFTER: Duration = Duration::from_secs(5);
-
-#[derive(Debug, Default)]
-struct ReplicaStatus {
-    error: Option<String>,
-    failed_at: Option<Instant>,
-}
-
-#[derive(Debug)]
-struct Replica {
-    token: Arc<Token>,
-    status: Mutex<ReplicaStatus>,
-}
-
-impl Replica {
-    fn new(t: &TokenRef) -> Self {
-        Self {
-            token: Token::get(Path::new(&t.module), &t.token_label, &t.pin_env),
-            status: Mutex::new(ReplicaStatus::default()),
-        }
-    }
-
-    fn recently_failed(&self) -> bool {
-        let st = self.status.lock().unwrap_or_else(|e| e.into_inner());
-        st.failed_at.is_some_and(|t| t.elapsed() < RETRY_DOWN_AFTER)
-    }
-
-    fn record(&self, result: Result<(), &P11Error>) {
-        let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
-        match result {
-            Ok(()) => *st = ReplicaStatus::default(),
-            Err(e) => {
-                st.error = Some(e.to_string());
-                st.failed_at = Some(Instant::now());
-            }
-        }
-    }
 }
 
 /// A signing key held by one or more PKCS#11 tokens.
@@ -326,57 +284,6 @@ impl Pkcs11Signer {
             }
         }
         Err(last.unwrap_or_else(no_replicas))
-    }
-
-    /// Health of the key: healthy when every replica works, degraded when some do or the
-    /// session pool is exhausted, unhealthy when none does.
-    pub fn key_health(&self) -> KeyHealth {
-        let mut replicas = Vec::with_capacity(self.replicas.len());
-        let mut problems = Vec::new();
-        for (i, r) in self.replicas.iter().enumerate() {
-            let st = r.status.lock().unwrap_or_else(|e| e.into_inner());
-            let ((pool, in_use, waiting, exhausted), open) = r.token.counters();
-            if let Some(e) = &st.error {
-                problems.push(format!(
-                    "replica {} of {} down: {e}",
-                    i + 1,
-                    self.replicas.len()
-                ));
-            }
-            if waiting > 0 {
-                problems.push(format!(
-                    "token {:?}: session pool exhausted ({waiting} waiting for {pool} sessions)",
-                    r.token.label()
-                ));
-            }
-            replicas.push(ReplicaHealth {
-                module: r.token.module_path().display().to_string(),
-                token_label: r.token.label().to_string(),
-                available: st.error.is_none(),
-                error: st.error.clone(),
-                pool_size: pool,
-                sessions_open: open,
-                sessions_in_use: in_use,
-                waiting,
-                pool_exhausted_total: exhausted,
-            });
-        }
-        let up = replicas.iter().filter(|r| r.available).count();
-        let state = if up == 0 {
-            HealthState::Unhealthy
-        } else if problems.is_empty() {
-            HealthState::Healthy
-        } else {
-            HealthState::Degraded
-        };
-        if state != HealthState::Healthy {
-            problems.push(format!("{up} of {} replicas available", replicas.len()));
-        }
-        KeyHealth {
-            state,
-            error: (!problems.is_empty()).then(|| problems.join("; ")),
-            replicas,
-        }
     }
 }
 
