@@ -2,6 +2,7 @@
 //! stream, `/health` and `/metrics`. Handlers are thin: they parse, call [`Authority`] on a
 //! blocking thread and render JSON.
 
+mod audit;
 mod certificates;
 mod error;
 mod issuers;
@@ -12,7 +13,7 @@ pub use error::{ApiError, ErrorCode};
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, MatchedPath, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -21,7 +22,13 @@ use axum::Router;
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
+use crate::audit::{with_actor, Actor, AuditEvent};
 use crate::authority::{Authority, AuthorityError};
+
+tokio::task_local! {
+    /// The authenticated actor of the request being handled (set by [`require_admin`]).
+    static REQUEST_ACTOR: Actor;
+}
 
 /// Shared state of the admin API.
 #[derive(Debug)]
@@ -51,6 +58,8 @@ pub fn router(state: Shared) -> Router {
             post(certificates::unhold),
         )
         .route("/api/v1/certificates/{id}/ocsp", get(certificates::ocsp))
+        .route("/api/v1/audit", get(audit::list))
+        .route("/api/v1/audit/verify", get(audit::verify))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()
         .merge(api)
@@ -92,19 +101,89 @@ pub fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
     !expected.is_empty() && bool::from(token.trim().as_bytes().ct_eq(expected.as_bytes()))
 }
 
+fn source_of(req: &Request) -> String {
+    req.extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map_or_else(String::new, |c| c.0.to_string())
+}
+
+/// Writes an audit record on a blocking thread (a synced write); an error if it could not be
+/// written, which the caller turns into a failed request.
+async fn record(state: &Shared, event: AuditEvent) -> Result<(), ApiError> {
+    let auth = state.authority.clone();
+    match tokio::task::spawn_blocking(move || auth.audit.append(event)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "writing an audit record failed; failing the request");
+            Err(ApiError::new(ErrorCode::Internal, "audit log unavailable"))
+        }
+        Err(_) => Err(ApiError::new(ErrorCode::Internal, "internal error")),
+    }
+}
+
+/// Authenticates the admin API (bearer token, constant-time). A failure is audited. A
+/// mutating call is audited by the service in the same write as its change; one that fails
+/// (4xx/5xx) is audited here. If its audit record cannot be written the request fails.
 async fn require_admin(
     State(state): State<Shared>,
     req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    let source = source_of(&req);
+    let path = req.uri().path().to_string();
     if !bearer_matches(req.headers(), &state.admin_token) {
-        tracing::warn!(path = %req.uri().path(), "admin API authentication failed");
+        tracing::warn!(%path, %source, "admin API authentication failed");
+        let present = req
+            .headers()
+            .contains_key(axum::http::header::AUTHORIZATION);
+        record(
+            &state,
+            AuditEvent {
+                actor: "anonymous".into(),
+                actor_type: "User".into(),
+                action: "auth.failure".into(),
+                resource_type: "api".into(),
+                resource_id: path,
+                success: false,
+                source,
+                details: serde_json::json!({"method": req.method().as_str(), "credentials": if present { "invalid" } else { "missing" }}).to_string(),
+            },
+        )
+        .await?;
         return Err(ApiError::new(
             ErrorCode::Unauthorized,
             "missing or invalid bearer token",
         ));
     }
-    Ok(next.run(req).await)
+    let actor = Actor {
+        id: "bearer:admin".into(),
+        actor_type: "User",
+        source,
+    };
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| path.clone(), |p| p.as_str().to_string());
+    let resp = REQUEST_ACTOR.scope(actor.clone(), next.run(req)).await;
+    let mutating = !matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS");
+    if mutating && (resp.status().is_client_error() || resp.status().is_server_error()) {
+        record(
+            &state,
+            AuditEvent {
+                actor: actor.id,
+                actor_type: actor.actor_type.into(),
+                action: format!("{method} {route}"),
+                resource_type: "api".into(),
+                resource_id: path,
+                success: false,
+                source: actor.source,
+                details: serde_json::json!({"status": resp.status().as_u16()}).to_string(),
+            },
+        )
+        .await?;
+    }
+    Ok(resp)
 }
 
 /// Request metrics by matched route and status.
@@ -144,6 +223,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, AuthorityError> + Send + 'static,
 ) -> Result<T, ApiError> {
+    let actor = REQUEST_ACTOR.try_with(Actor::clone).ok();
+    let f = move || match actor {
+        Some(a) => with_actor(a, f),
+        None => f(),
+    };
     match tokio::task::spawn_blocking(f).await {
         Ok(r) => r.map_err(ApiError::from),
         Err(e) => {

@@ -8,6 +8,9 @@
 //! synced, before the response ([`AuditLog::append`]).
 
 pub mod chain;
+mod context;
+
+pub use context::{current_actor, with_actor, Actor};
 
 use std::sync::{Arc, Mutex};
 

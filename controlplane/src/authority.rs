@@ -19,6 +19,7 @@ use sigil_shared::replication::{Change, CrlEntry, OcspEntry};
 use sigil_storage::{Store, WriteBatch};
 use thiserror::Error;
 
+use crate::audit::{current_actor, AuditError, AuditEvent, AuditLog};
 use crate::ca::{self, CaRuntime, Responder};
 use crate::crl::CrlTrigger;
 use crate::crypto::SignError;
@@ -39,6 +40,11 @@ pub enum AuthorityError {
     Internal(String),
 }
 
+impl From<AuditError> for AuthorityError {
+    fn from(e: AuditError) -> Self {
+        AuthorityError::Internal(format!("audit log: {e}"))
+    }
+}
 impl From<DbError> for AuthorityError {
     fn from(e: DbError) -> Self {
         AuthorityError::Internal(e.to_string())
@@ -69,6 +75,8 @@ pub type Result<T> = std::result::Result<T, AuthorityError>;
 
 pub struct Authority {
     pub db: Db,
+    /// The hash-chained audit log; changes are committed together with their record.
+    pub audit: AuditLog,
     pub config: CpConfig,
     pub metrics: Metrics,
     cas: RwLock<BTreeMap<String, Arc<CaRuntime>>>,
@@ -95,6 +103,30 @@ fn key_name(kind: &str, id: &str) -> Vec<u8> {
 }
 
 impl Authority {
+    /// Commits a change through the replication log together with its audit record (the
+    /// current actor did `action` to `resource_type`/`resource_id`, successfully): one synced
+    /// write, so a change is never durable without its record, nor the record without it.
+    pub fn commit_audited(
+        &self,
+        (action, resource_type, resource_id): (&str, &str, &str),
+        details: serde_json::Value,
+        batch: WriteBatch,
+        changes: Vec<Change>,
+    ) -> Result<u64> {
+        let actor = current_actor();
+        let event = AuditEvent {
+            actor: actor.id,
+            actor_type: actor.actor_type.into(),
+            action: action.into(),
+            resource_type: resource_type.into(),
+            resource_id: resource_id.into(),
+            success: true,
+            source: actor.source,
+            details: details.to_string(),
+        };
+        Ok(self.audit.commit_with(&self.db, batch, changes, event)?.0)
+    }
+
     /// Loads every CA (and its responder) from the store.
     pub fn open(store: Arc<dyn Store>, config: CpConfig, metrics: Metrics) -> Result<Self> {
         let db = Db::open(store, config.replication.retain_records)?;
@@ -117,8 +149,11 @@ impl Authority {
             cas.insert(rt.record.id.clone(), Arc::new(rt));
         }
         metrics.replication_head.set(db.head() as i64);
+        let audit = AuditLog::open(db.store().clone())
+            .map_err(|e| AuthorityError::Internal(e.to_string()))?;
         Ok(Self {
             db,
+            audit,
             config,
             metrics,
             cas: RwLock::new(cas),

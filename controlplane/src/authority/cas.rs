@@ -248,8 +248,12 @@ impl Authority {
         batch.put(cf::CAS, id.as_bytes().to_vec(), encode(&record)?);
         let (crl_batch, crl) = self.crl_batch(&rt, now)?;
         batch.append(crl_batch);
-        self.db
-            .commit(batch, vec![Change::CaPut(rt.state()), Change::CrlPut(crl)])?;
+        self.commit_audited(
+            ("issuer.create", "issuer", &id),
+            serde_json::json!({"name": rt.record.name, "subject": rt.record.subject, "key_algorithm": rt.record.key_algorithm.name(), "key_store": rt.record.key.kind()}),
+            batch,
+            vec![Change::CaPut(rt.state()), Change::CrlPut(crl)],
+        )?;
         self.cas
             .write()
             .unwrap_or_else(|e| e.into_inner())

@@ -190,7 +190,12 @@ impl Authority {
         batch.put(cf::OCSP_DUE, due_key(due, id, &serial), Vec::new());
         let mut changes = Vec::with_capacity(entries.len());
         self.stage_responses(&mut batch, id, entries, &mut changes)?;
-        self.db.commit(batch, changes)?;
+        self.commit_audited(
+            ("certificate.issue", "certificate", &record.id),
+            serde_json::json!({"issuer_id": id, "subject": record.subject, "profile": req.profile}),
+            batch,
+            changes,
+        )?;
         self.metrics.issued.with_label_values(&[id]).inc();
         tracing::info!(issuer = %id, serial = %record.id, subject = %record.subject, "issued certificate");
         Ok(record)

@@ -108,7 +108,17 @@ impl Authority {
         batch.put(cf::CERTS, key, encode(&cert)?);
         let mut changes = Vec::with_capacity(entries.len());
         self.stage_responses(&mut batch, &cert.issuer_id, entries, &mut changes)?;
-        self.db.commit(batch, changes)?;
+        let (action, details) = match state {
+            CertState::Revoked { reason, .. } => (
+                "certificate.revoke",
+                serde_json::json!({"issuer_id": cert.issuer_id, "reason": reason.name()}),
+            ),
+            CertState::Active => (
+                "certificate.unhold",
+                serde_json::json!({"issuer_id": cert.issuer_id}),
+            ),
+        };
+        self.commit_audited((action, "certificate", &cert.id), details, batch, changes)?;
         Ok(cert)
     }
 }

@@ -212,9 +212,18 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         let server = std::thread::spawn(move || {
             let (mut s, _) = listener.accept().unwrap();
-            let mut req = [0u8; 1024];
-            let _ = s.read(&mut req).unwrap();
+            // Read the whole request head first: closing with unread bytes would reset the
+            // connection before the client reads the reply (a flaky failure seen in CI).
+            let mut req = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
             s.write_all(reply).unwrap();
+            let _ = s.shutdown(std::net::Shutdown::Write);
         });
         (
             BaseUrl::parse(&format!("http://127.0.0.1:{port}")).unwrap(),

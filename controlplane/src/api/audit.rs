@@ -1,0 +1,180 @@
+//! `/api/v1/audit` (certctl's `AuditEvent` list, UCM's filters) and `/api/v1/audit/verify`
+//! (UCM's integrity check: `{valid, checked, errors}`).
+
+use axum::extract::{Query, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use sigil_shared::time::rfc3339;
+
+use super::{ApiError, ErrorCode, Shared};
+use crate::audit::{self, AuditRecord, ChainError};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub page: Option<u64>,
+    pub per_page: Option<u64>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub success: Option<bool>,
+    /// RFC 3339 or `YYYY-MM-DD` (inclusive bounds).
+    pub date_from: Option<String>,
+    pub date_to: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EventView {
+    pub id: String,
+    pub timestamp: String,
+    pub actor: String,
+    pub actor_type: String,
+    pub action: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub success: bool,
+    pub source: String,
+    pub details: serde_json::Value,
+    /// Hex SHA-256 of the record and of its predecessor (the chain).
+    pub hash: String,
+    pub prev_hash: String,
+}
+
+fn view(r: &AuditRecord) -> EventView {
+    let e = &r.event;
+    EventView {
+        id: r.id.to_string(),
+        timestamp: rfc3339(r.time_us.div_euclid(1_000_000)),
+        actor: e.actor.clone(),
+        actor_type: e.actor_type.clone(),
+        action: e.action.clone(),
+        resource_type: e.resource_type.clone(),
+        resource_id: e.resource_id.clone(),
+        success: e.success,
+        source: e.source.clone(),
+        details: serde_json::from_str(&e.details).unwrap_or(serde_json::Value::Null),
+        hash: hex::encode(r.hash),
+        prev_hash: hex::encode(r.prev),
+    }
+}
+
+/// Unix seconds of an RFC 3339 timestamp or a date (start of day, UTC).
+fn parse_time(s: &str, end_of_day: bool) -> Option<i64> {
+    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+    let t = match digits.len() {
+        8 => {
+            sigil_shared::time::parse_generalized_time(format!("{digits}000000Z").as_bytes())?
+                + if end_of_day { 86_399 } else { 0 }
+        }
+        14.. => {
+            sigil_shared::time::parse_generalized_time(format!("{}Z", &digits[..14]).as_bytes())?
+        }
+        _ => return None,
+    };
+    Some(t)
+}
+
+#[derive(Debug, Serialize)]
+pub struct Page {
+    pub data: Vec<EventView>,
+    pub total: u64,
+    pub page: u64,
+    pub per_page: u64,
+}
+
+pub async fn list(
+    State(state): State<Shared>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Page>, ApiError> {
+    let page = q.page.unwrap_or(1).max(1);
+    let per_page = q.per_page.unwrap_or(50);
+    if per_page == 0 || per_page > 500 {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "per_page must be 1..=500",
+        ));
+    }
+    let bad_date = |n: &str| {
+        ApiError::new(
+            ErrorCode::BadRequest,
+            format!("{n} must be RFC 3339 or YYYY-MM-DD"),
+        )
+    };
+    let from = match &q.date_from {
+        Some(s) => Some(parse_time(s, false).ok_or_else(|| bad_date("date_from"))?),
+        None => None,
+    };
+    let to = match &q.date_to {
+        Some(s) => Some(parse_time(s, true).ok_or_else(|| bad_date("date_to"))?),
+        None => None,
+    };
+    let auth = state.authority.clone();
+    let (records, total) = tokio::task::spawn_blocking(move || {
+        let keep = |r: &AuditRecord| {
+            let e = &r.event;
+            let secs = r.time_us.div_euclid(1_000_000);
+            q.actor.as_ref().is_none_or(|a| e.actor == *a)
+                && q.action.as_ref().is_none_or(|a| e.action == *a)
+                && q.resource_type
+                    .as_ref()
+                    .is_none_or(|a| e.resource_type == *a)
+                && q.resource_id.as_ref().is_none_or(|a| e.resource_id == *a)
+                && q.success.is_none_or(|s| e.success == s)
+                && from.is_none_or(|f| secs >= f)
+                && to.is_none_or(|t| secs <= t)
+        };
+        auth.audit.list(1, u64::MAX, page, per_page, &keep)
+    })
+    .await
+    .map_err(|_| ApiError::new(ErrorCode::Internal, "internal error"))?
+    .map_err(|e| {
+        tracing::error!(error = %e, "reading the audit log failed");
+        ApiError::new(ErrorCode::Internal, "internal error")
+    })?;
+    Ok(Json(Page {
+        data: records.iter().map(view).collect(),
+        total,
+        page,
+        per_page,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyQuery {
+    pub start_id: Option<u64>,
+    pub end_id: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VerifyView {
+    pub valid: bool,
+    pub checked: u64,
+    pub errors: Vec<ChainError>,
+}
+
+pub async fn verify(
+    State(state): State<Shared>,
+    Query(q): Query<VerifyQuery>,
+) -> Result<Json<VerifyView>, ApiError> {
+    let store = state.authority.db.store().clone();
+    let v = tokio::task::spawn_blocking(move || {
+        audit::verify(
+            store.as_ref(),
+            q.start_id.unwrap_or(1),
+            q.end_id.unwrap_or(u64::MAX),
+        )
+    })
+    .await
+    .map_err(|_| ApiError::new(ErrorCode::Internal, "internal error"))?
+    .map_err(|e| {
+        tracing::error!(error = %e, "verifying the audit log failed");
+        ApiError::new(ErrorCode::Internal, "internal error")
+    })?;
+    Ok(Json(VerifyView {
+        valid: v.valid(),
+        checked: v.checked,
+        errors: v.errors,
+    }))
+}
