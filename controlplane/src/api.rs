@@ -2,6 +2,7 @@
 //! stream, `/health` and `/metrics`. Handlers are thin: they parse, call [`Authority`] on a
 //! blocking thread and render JSON.
 
+mod admin;
 mod audit;
 mod certificates;
 mod error;
@@ -17,7 +18,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, MatchedPath, Req
 use axum::http::HeaderMap;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
@@ -58,6 +59,8 @@ pub fn router(state: Shared) -> Router {
             post(certificates::unhold),
         )
         .route("/api/v1/certificates/{id}/ocsp", get(certificates::ocsp))
+        .route("/admin/otp", get(admin::list_otps).post(admin::create_otp))
+        .route("/admin/otp/{id}", delete(admin::delete_otp))
         .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/audit/verify", get(audit::verify))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));

@@ -3,11 +3,13 @@
 
 mod cas;
 mod issue;
+mod otp;
 mod refresh;
 mod revoke;
 
 pub use cas::{CreateCa, KeyStoreRequest, Pkcs11Replica, Pkcs11Request};
 pub use issue::IssueRequest;
+pub use otp::{OtpRecord, OtpRejected};
 pub use refresh::Due;
 
 use std::collections::BTreeMap;
@@ -87,6 +89,8 @@ pub struct Authority {
     ca_lock: Mutex<()>,
     /// Serialises CRL generation (CRL numbers strictly increase).
     crl_lock: Mutex<()>,
+    /// Serialises OTP use and deletion (a use decrements exactly once).
+    otp_lock: Mutex<()>,
     crl_trigger: OnceLock<CrlTrigger>,
 }
 
@@ -160,6 +164,7 @@ impl Authority {
             status_lock: Mutex::new(()),
             ca_lock: Mutex::new(()),
             crl_lock: Mutex::new(()),
+            otp_lock: Mutex::new(()),
             crl_trigger: OnceLock::new(),
         })
     }

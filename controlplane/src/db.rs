@@ -38,6 +38,8 @@ pub mod cf {
     pub const CRLS: &str = "crls";
     pub const REPL_LOG: &str = "repl_log";
     pub const AUDIT: &str = "audit";
+    /// One-time passwords for enrollment (id → `OtpRecord`; the secret only as a salted hash).
+    pub const OTPS: &str = "otps";
     pub const META: &str = "meta";
     pub const ALL: &[&str] = &[
         CAS,
@@ -50,6 +52,7 @@ pub mod cf {
         CRLS,
         REPL_LOG,
         AUDIT,
+        OTPS,
         META,
     ];
 }

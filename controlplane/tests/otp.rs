@@ -1,0 +1,129 @@
+//! One-time passwords on an in-memory store: shown once, stored hashed, used at most
+//! `max_uses` times (also under concurrency), expiry, deletion, audit records.
+
+use std::sync::Arc;
+
+use sigil_controlplane::authority::{Authority, AuthorityError, OtpRejected};
+use sigil_controlplane::db::cf;
+use sigil_controlplane::metrics::Metrics;
+use sigil_shared::config::CpConfig;
+use sigil_storage::{MemStore, ReadView, Store};
+
+fn authority() -> (Arc<Authority>, Arc<dyn Store>) {
+    let store: Arc<dyn Store> = Arc::new(MemStore::new(cf::ALL));
+    let a = Authority::open(store.clone(), CpConfig::default(), Metrics::new()).unwrap();
+    (Arc::new(a), store)
+}
+
+#[test]
+fn create_list_use_and_delete() {
+    let (a, store) = authority();
+    let (rec, otp) = a.create_otp("device-001.example.com", 3600, 2).unwrap();
+    assert!(otp.len() >= 20);
+    assert_eq!((rec.max_uses, rec.remaining_uses), (2, 2));
+    assert_eq!(rec.expires - rec.created, 3600);
+    // Only a salted hash is stored.
+    let mut raw = Vec::new();
+    store
+        .scan(cf::OTPS, &[], None, &mut |_, v| {
+            raw.extend_from_slice(v);
+            true
+        })
+        .unwrap();
+    assert!(!raw.windows(otp.len()).any(|w| w == otp.as_bytes()));
+
+    assert_eq!(
+        a.use_otp("device-001.example.com", "wrong").unwrap(),
+        Err(OtpRejected::Unknown)
+    );
+    assert_eq!(
+        a.use_otp("device-002.example.com", &otp).unwrap(),
+        Err(OtpRejected::Unknown)
+    );
+    assert_eq!(
+        a.use_otp("device-001.example.com", &otp)
+            .unwrap()
+            .unwrap()
+            .remaining_uses,
+        1
+    );
+    assert_eq!(a.active_otps().unwrap().len(), 1);
+    assert_eq!(
+        a.use_otp("device-001.example.com", &otp)
+            .unwrap()
+            .unwrap()
+            .remaining_uses,
+        0
+    );
+    assert_eq!(
+        a.use_otp("device-001.example.com", &otp).unwrap(),
+        Err(OtpRejected::UsedUp)
+    );
+    assert!(a.active_otps().unwrap().is_empty(), "used up: not listed");
+    assert!(matches!(
+        a.delete_otp(&rec.id),
+        Err(AuthorityError::NotFound(_))
+    ));
+
+    let (other, secret) = a.create_otp("device-003", 3600, 1).unwrap();
+    a.delete_otp(&other.id).unwrap();
+    assert_eq!(
+        a.use_otp("device-003", &secret).unwrap(),
+        Err(OtpRejected::Unknown)
+    );
+    assert!(matches!(
+        a.delete_otp(&other.id),
+        Err(AuthorityError::NotFound(_))
+    ));
+
+    let (_, total) = a
+        .audit
+        .list(1, u64::MAX, 1, 100, &|r| r.event.resource_type == "otp")
+        .unwrap();
+    assert_eq!(total, 5, "create ×2, use ×2, delete");
+    let v = sigil_controlplane::audit::verify(store.as_ref(), 1, u64::MAX).unwrap();
+    assert!(v.valid());
+}
+
+#[test]
+fn expiry_and_bad_requests() {
+    let (a, _) = authority();
+    let (_, otp) = a.create_otp("short-lived", 1, 1).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    assert_eq!(
+        a.use_otp("short-lived", &otp).unwrap(),
+        Err(OtpRejected::Expired)
+    );
+    assert!(a.active_otps().unwrap().is_empty());
+    for (entity, ttl, uses) in [
+        ("", 60, 1),
+        ("x", 0, 1),
+        ("x", 60, 0),
+        ("x", 31 * 86_400, 1),
+        ("a\nb", 60, 1),
+    ] {
+        assert!(
+            matches!(
+                a.create_otp(entity, ttl, uses),
+                Err(AuthorityError::BadRequest(_))
+            ),
+            "{entity:?} {ttl} {uses}"
+        );
+    }
+}
+
+#[test]
+fn a_single_use_otp_is_used_exactly_once_under_concurrency() {
+    let (a, _) = authority();
+    let (_, otp) = a.create_otp("racer", 3600, 1).unwrap();
+    let winners: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| a.use_otp("racer", &otp).unwrap().is_ok()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| usize::from(h.join().unwrap()))
+            .sum()
+    });
+    assert_eq!(winners, 1);
+}
