@@ -86,7 +86,11 @@ fn mutations_and_auth_failures_are_audited_and_the_chain_verifies() {
     let (status, v) = cp.api("GET", "/api/v1/audit/verify", None);
     assert_eq!(status, 200);
     assert_eq!(v["valid"], true, "{v}");
-    assert_eq!(v["checked"].as_u64(), Some(total), "reads are not audited: {v}");
+    assert_eq!(
+        v["checked"].as_u64(),
+        Some(total),
+        "reads are not audited: {v}"
+    );
 
     // Acknowledged records survive kill -9; the chain verifies offline.
     cp.kill9();
