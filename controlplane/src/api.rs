@@ -61,6 +61,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/certificates/{id}/ocsp", get(certificates::ocsp))
         .route("/admin/otp", get(admin::list_otps).post(admin::create_otp))
         .route("/admin/otp/{id}", delete(admin::delete_otp))
+        .route("/admin/certs", get(admin::list_certs))
         .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/audit/verify", get(audit::verify))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
@@ -218,6 +219,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
             Err(rej) => Err(ApiError::from_json_rejection(&rej)),
+        }
+    }
+}
+
+/// Query-string extractor whose rejections are `{error, message}` JSON (400).
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(rej) => Err(ApiError::new(ErrorCode::BadRequest, rej.body_text())),
         }
     }
 }

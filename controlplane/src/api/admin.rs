@@ -75,3 +75,153 @@ pub async fn delete_otp(
     blocking(move || auth.delete_otp(&id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertsQuery {
+    pub page: Option<u64>,
+    pub per_page: Option<u64>,
+    /// Substring of the subject (case-insensitive).
+    pub subject: Option<String>,
+    /// `active`, `expired` or `revoked`.
+    pub status: Option<String>,
+    /// ISO 8601 / RFC 3339 instants (or dates) bounding the issuance time.
+    pub issued_after: Option<String>,
+    pub issued_before: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CertSummary {
+    /// Colon-separated uppercase hex, e.g. `0A:1B:2C`.
+    pub serial: String,
+    pub subject: String,
+    pub issuer: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub status: &'static str,
+    pub ca_id: String,
+    /// How the certificate was requested: `api` for the management API (EST adds
+    /// `simpleenroll`, `simplereenroll`, `serverkeygen`).
+    pub enrollment_type: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CertsPage {
+    pub page: u64,
+    pub per_page: u64,
+    pub total: u64,
+    pub certificates: Vec<CertSummary>,
+}
+
+/// `0A:1B:2C` form of a serial's content octets.
+pub fn colon_hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn status_of(c: &crate::db::CertRecord, now: i64) -> &'static str {
+    match c.state {
+        crate::db::CertState::Revoked { .. } => "revoked",
+        crate::db::CertState::Active if c.not_after < now => "expired",
+        crate::db::CertState::Active => "active",
+    }
+}
+
+/// kipuka's `GET /admin/certs`. A scan of the certificate table per request (bounded memory;
+/// time proportional to the number of certificates).
+pub async fn list_certs(
+    State(state): State<Shared>,
+    super::ApiQuery(q): super::ApiQuery<CertsQuery>,
+) -> Result<Json<CertsPage>, ApiError> {
+    use super::ErrorCode;
+    let page = q.page.unwrap_or(1).max(1);
+    let per_page = q.per_page.unwrap_or(50);
+    if per_page == 0 || per_page > 500 {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "per_page must be 1..=500",
+        ));
+    }
+    if let Some(s) = &q.status {
+        if !matches!(s.as_str(), "active" | "expired" | "revoked") {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "status must be active, expired or revoked",
+            ));
+        }
+    }
+    let bound = |name: &str, v: &Option<String>, end: bool| -> Result<Option<i64>, ApiError> {
+        match v {
+            None => Ok(None),
+            Some(s) => super::audit::parse_time(s, end).map(Some).ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::BadRequest,
+                    format!("{name} must be ISO 8601 (RFC 3339) or YYYY-MM-DD"),
+                )
+            }),
+        }
+    };
+    let after = bound("issued_after", &q.issued_after, false)?;
+    let before = bound("issued_before", &q.issued_before, true)?;
+    let subject = q.subject.as_ref().map(|s| s.to_lowercase());
+    let auth = state.authority.clone();
+    blocking(move || {
+        let now = sigil_shared::time::now_unix();
+        let issuers: std::collections::HashMap<String, String> = auth
+            .list_cas()
+            .iter()
+            .map(|c| (c.record.id.clone(), c.record.subject.clone()))
+            .collect();
+        let skip = (page - 1).saturating_mul(per_page);
+        let (mut total, mut out, mut bad) = (0u64, Vec::new(), None);
+        auth.db
+            .store()
+            .scan(crate::db::cf::CERTS, &[], None, &mut |_, v| {
+                let c: crate::db::CertRecord = match crate::db::decode(crate::db::cf::CERTS, v) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        bad = Some(e);
+                        return false;
+                    }
+                };
+                let status = status_of(&c, now);
+                let keep = subject
+                    .as_ref()
+                    .is_none_or(|s| c.subject.to_lowercase().contains(s))
+                    && q.status.as_deref().is_none_or(|s| s == status)
+                    && after.is_none_or(|t| c.created_at >= t)
+                    && before.is_none_or(|t| c.created_at <= t);
+                if keep {
+                    if total >= skip && (out.len() as u64) < per_page {
+                        out.push(CertSummary {
+                            serial: colon_hex(&c.serial),
+                            issuer: issuers.get(&c.issuer_id).cloned().unwrap_or_default(),
+                            subject: c.subject,
+                            not_before: rfc3339(c.not_before),
+                            not_after: rfc3339(c.not_after),
+                            status,
+                            ca_id: c.issuer_id,
+                            enrollment_type: "api",
+                        });
+                    }
+                    total += 1;
+                }
+                true
+            })
+            .map_err(crate::db::DbError::from)?;
+        if let Some(e) = bad {
+            return Err(e.into());
+        }
+        Ok(CertsPage {
+            page,
+            per_page,
+            total,
+            certificates: out,
+        })
+    })
+    .await
+    .map(Json)
+}

@@ -1,12 +1,12 @@
 //! `/api/v1/audit` (certctl's `AuditEvent` list, UCM's filters) and `/api/v1/audit/verify`
 //! (UCM's integrity check: `{valid, checked, errors}`).
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use sigil_shared::time::rfc3339;
 
-use super::{ApiError, ErrorCode, Shared};
+use super::{ApiError, ApiQuery, ErrorCode, Shared};
 use crate::audit::{self, AuditRecord, ChainError};
 
 #[derive(Debug, Deserialize)]
@@ -60,7 +60,7 @@ fn view(r: &AuditRecord) -> EventView {
 }
 
 /// Unix seconds of an RFC 3339 timestamp or a date (start of day, UTC).
-fn parse_time(s: &str, end_of_day: bool) -> Option<i64> {
+pub fn parse_time(s: &str, end_of_day: bool) -> Option<i64> {
     let digits: String = s.chars().filter(char::is_ascii_digit).collect();
     let t = match digits.len() {
         8 => {
@@ -85,7 +85,7 @@ pub struct Page {
 
 pub async fn list(
     State(state): State<Shared>,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page>, ApiError> {
     let page = q.page.unwrap_or(1).max(1);
     let per_page = q.per_page.unwrap_or(50);
@@ -156,7 +156,7 @@ pub struct VerifyView {
 
 pub async fn verify(
     State(state): State<Shared>,
-    Query(q): Query<VerifyQuery>,
+    ApiQuery(q): ApiQuery<VerifyQuery>,
 ) -> Result<Json<VerifyView>, ApiError> {
     let store = state.authority.db.store().clone();
     let v = tokio::task::spawn_blocking(move || {

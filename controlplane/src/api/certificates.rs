@@ -1,6 +1,6 @@
 //! `/api/v1/certificates`: issue, get, revoke, unhold, stored OCSP responses.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -139,7 +139,7 @@ pub struct OcspQuery {
 pub async fn ocsp(
     State(state): State<Shared>,
     Path(id): Path<String>,
-    Query(q): Query<OcspQuery>,
+    super::ApiQuery(q): super::ApiQuery<OcspQuery>,
 ) -> Result<Response, ApiError> {
     let name = q.hash.unwrap_or_else(|| "sha256".into());
     let alg = HashAlg::from_name(&name).ok_or_else(|| {
