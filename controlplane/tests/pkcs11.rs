@@ -275,6 +275,19 @@ fn hsm_ca_issues_revokes_and_reloads_without_keys_in_the_store() {
     assert!(h.signatures_total >= 5, "{h:?}"); // cert, responder cert, OCSP x4, CRLs
     assert!(h.last_sign_at.is_some());
 
+    // An HSM intermediate under the HSM root, on the same token.
+    let mut req = hsm_ca_request("hsm-sub", "ecdsa-p256", MODULE);
+    req.parent_id = Some("hsm-root".into());
+    let sub = a.create_ca(req).unwrap();
+    assert_eq!(sub.record.chain_der, vec![ca.record.cert_der.clone()]);
+    a.issue(IssueRequest {
+        issuer_id: "hsm-sub".into(),
+        csr: csr(),
+        validity_days: None,
+        profile: None,
+    })
+    .unwrap();
+
     // No key material in the store: neither the CA's nor its responder's.
     let mut keys = Vec::new();
     store
@@ -284,7 +297,8 @@ fn hsm_ca_issues_revokes_and_reloads_without_keys_in_the_store() {
         })
         .unwrap();
     assert!(
-        keys.iter().all(|k| !k.ends_with("/hsm-root")),
+        keys.iter()
+            .all(|k| !k.ends_with("/hsm-root") && !k.ends_with("/hsm-sub")),
         "keys stored for the HSM CA: {keys:?}"
     );
     drop(a);
