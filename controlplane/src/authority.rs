@@ -3,12 +3,14 @@
 
 mod cas;
 mod issue;
+mod key_store;
 mod otp;
 mod refresh;
 mod revoke;
 
-pub use cas::{CreateCa, KeyStoreRequest, Pkcs11Replica, Pkcs11Request};
+pub use cas::CreateCa;
 pub use issue::IssueRequest;
+pub use key_store::{KeyStoreRequest, Pkcs11Replica, Pkcs11Request};
 pub use otp::{OtpRecord, OtpRejected};
 pub use refresh::Due;
 

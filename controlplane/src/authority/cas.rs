@@ -6,10 +6,10 @@ use sigil_shared::replication::{Change, CrlEntry};
 use sigil_shared::time::now_unix;
 use sigil_storage::WriteBatch;
 
+use super::key_store::{key_ref, KeyStoreRequest};
 use super::{key_name, Authority, AuthorityError, Result};
 use crate::ca::{self, CaRuntime, NewCa};
 use crate::crl::{build_crl, RevokedEntry};
-use crate::crypto::pkcs11::TokenRef;
 use crate::crypto::KeyAlgorithm;
 use crate::db::{cf, encode, issuer_prefix, KeyRef, RevocationRecord};
 use crate::x509;
@@ -30,99 +30,6 @@ pub struct CreateCa {
     pub private_key: Option<String>,
     /// Where the CA key is made: `{"type": "software"}` (default) or an HSM.
     pub key_store: Option<KeyStoreRequest>,
-}
-
-/// `key_store` of `POST /api/v1/issuers`.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum KeyStoreRequest {
-    Software,
-    /// A key in PKCS#11 tokens: found by `key_label` on the first reachable token, generated
-    /// there if absent. `replicas` lists further tokens holding the same key.
-    Pkcs11(Pkcs11Request),
-}
-
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Pkcs11Request {
-    pub module: String,
-    pub token_label: String,
-    pub key_label: String,
-    /// Name of the environment variable holding the user PIN (never the PIN).
-    pub pin_env: String,
-    #[serde(default)]
-    pub replicas: Vec<Pkcs11Replica>,
-}
-
-/// Another token holding the same key; `module` and `pin_env` default to the first token's.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Pkcs11Replica {
-    pub module: Option<String>,
-    pub token_label: String,
-    pub pin_env: Option<String>,
-}
-
-fn valid_env_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && !s.starts_with(|c: char| c.is_ascii_digit())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
-/// Checks a `key_store` request against the configuration and environment and returns where
-/// the key lives.
-fn key_ref(req: Option<&KeyStoreRequest>, allowed_modules: &[String]) -> Result<KeyRef> {
-    let p = match req {
-        None | Some(KeyStoreRequest::Software) => return Ok(KeyRef::Software),
-        Some(KeyStoreRequest::Pkcs11(p)) => p,
-    };
-    let bad = |m: String| Err(AuthorityError::BadRequest(format!("key_store: {m}")));
-    let mut tokens = vec![TokenRef {
-        module: p.module.clone(),
-        token_label: p.token_label.clone(),
-        pin_env: p.pin_env.clone(),
-    }];
-    tokens.extend(p.replicas.iter().map(|r| TokenRef {
-        module: r.module.clone().unwrap_or_else(|| p.module.clone()),
-        token_label: r.token_label.clone(),
-        pin_env: r.pin_env.clone().unwrap_or_else(|| p.pin_env.clone()),
-    }));
-    if tokens.len() > 8 {
-        return bad("at most 7 replicas".into());
-    }
-    if p.key_label.is_empty() || p.key_label.len() > 64 || p.key_label.contains(char::is_control) {
-        return bad("key_label must be 1 to 64 printable characters".into());
-    }
-    for t in &tokens {
-        if t.token_label.is_empty() || t.token_label.len() > 32 {
-            return bad(format!(
-                "token_label {:?} must be 1 to 32 characters",
-                t.token_label
-            ));
-        }
-        if !valid_env_name(&t.pin_env) {
-            return bad(format!(
-                "pin_env {:?} is not an environment variable name",
-                t.pin_env
-            ));
-        }
-        if std::env::var_os(&t.pin_env).is_none() {
-            return bad(format!(
-                "environment variable {} (the token PIN) is not set for the control plane",
-                t.pin_env
-            ));
-        }
-    }
-    if let Some(m) = ca::keys::disallowed_module(&tokens, allowed_modules) {
-        return bad(format!(
-            "module {m:?} is not in the control plane's hsm.allowed_modules"
-        ));
-    }
-    Ok(KeyRef::Pkcs11 {
-        tokens,
-        key_label: p.key_label.clone(),
-    })
 }
 
 fn valid_id(id: &str) -> bool {
