@@ -7,7 +7,7 @@ use sigil_controlplane::authority::{Authority, AuthorityError, OtpRejected};
 use sigil_controlplane::db::cf;
 use sigil_controlplane::metrics::Metrics;
 use sigil_shared::config::CpConfig;
-use sigil_storage::{MemStore, ReadView, Store};
+use sigil_storage::{MemStore, Store};
 
 fn authority() -> (Arc<Authority>, Arc<dyn Store>) {
     let store: Arc<dyn Store> = Arc::new(MemStore::new(cf::ALL));

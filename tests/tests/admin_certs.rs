@@ -52,13 +52,10 @@ fn admin_certs_lists_filters_and_pages() {
         v
     };
     assert_eq!(q("status=revoked")["total"], 1);
-    assert_eq!(
-        q("status=revoked")["certificates"][0]["subject"]
-            .as_str()
-            .unwrap()
-            .contains("beta"),
-        true
-    );
+    assert!(q("status=revoked")["certificates"][0]["subject"]
+        .as_str()
+        .unwrap()
+        .contains("beta"));
     assert_eq!(q("status=active")["total"], 2);
     assert_eq!(q("status=expired")["total"], 0);
     assert_eq!(q("subject=EXAMPLE.COM")["total"], 2);
