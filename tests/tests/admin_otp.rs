@@ -55,7 +55,12 @@ fn otp_lifecycle_matches_kipuka() {
         list.iter().all(|o| o.get("otp").is_none()),
         "secret listed: {list:?}"
     );
-    assert_eq!(list[0]["entity_id"], "device-001.example.com");
+    let mut entities: Vec<&str> = list
+        .iter()
+        .map(|o| o["entity_id"].as_str().unwrap())
+        .collect();
+    entities.sort_unstable();
+    assert_eq!(entities, ["device-001.example.com", "device-002"]);
 
     assert_eq!(cp.api("DELETE", &format!("/admin/otp/{id}"), None).0, 204);
     let (status, err) = cp.api("DELETE", &format!("/admin/otp/{id}"), None);
