@@ -137,14 +137,7 @@ pub async fn list_certs(
     super::ApiQuery(q): super::ApiQuery<CertsQuery>,
 ) -> Result<Json<CertsPage>, ApiError> {
     use super::ErrorCode;
-    let page = q.page.unwrap_or(1).max(1);
-    let per_page = q.per_page.unwrap_or(50);
-    if per_page == 0 || per_page > 500 {
-        return Err(ApiError::new(
-            ErrorCode::BadRequest,
-            "per_page must be 1..=500",
-        ));
-    }
+    let (page, per_page) = super::audit::paging(q.page, q.per_page)?;
     if let Some(s) = &q.status {
         if !matches!(s.as_str(), "active" | "expired" | "revoked") {
             return Err(ApiError::new(
@@ -153,19 +146,8 @@ pub async fn list_certs(
             ));
         }
     }
-    let bound = |name: &str, v: &Option<String>, end: bool| -> Result<Option<i64>, ApiError> {
-        match v {
-            None => Ok(None),
-            Some(s) => super::audit::parse_time(s, end).map(Some).ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::BadRequest,
-                    format!("{name} must be ISO 8601 (RFC 3339) or YYYY-MM-DD"),
-                )
-            }),
-        }
-    };
-    let after = bound("issued_after", &q.issued_after, false)?;
-    let before = bound("issued_before", &q.issued_before, true)?;
+    let after = super::audit::time_bound("issued_after", q.issued_after.as_deref(), false)?;
+    let before = super::audit::time_bound("issued_before", q.issued_before.as_deref(), true)?;
     let subject = q.subject.as_ref().map(|s| s.to_lowercase());
     let auth = state.authority.clone();
     blocking(move || {

@@ -75,6 +75,32 @@ pub fn parse_time(s: &str, end_of_day: bool) -> Option<i64> {
     Some(t)
 }
 
+/// `(page, per_page)` from the query: page from 1 (default 1), per_page 1..=500 (default 50).
+pub fn paging(page: Option<u64>, per_page: Option<u64>) -> Result<(u64, u64), ApiError> {
+    let per_page = per_page.unwrap_or(50);
+    if per_page == 0 || per_page > 500 {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "per_page must be 1..=500",
+        ));
+    }
+    Ok((page.unwrap_or(1).max(1), per_page))
+}
+
+/// A time filter from the query (RFC 3339 or a date; a date as `end` bound means its end).
+pub fn time_bound(name: &str, value: Option<&str>, end: bool) -> Result<Option<i64>, ApiError> {
+    value
+        .map(|s| {
+            parse_time(s, end).ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::BadRequest,
+                    format!("{name} must be ISO 8601 (RFC 3339) or YYYY-MM-DD"),
+                )
+            })
+        })
+        .transpose()
+}
+
 #[derive(Debug, Serialize)]
 pub struct Page {
     pub data: Vec<EventView>,
@@ -87,28 +113,9 @@ pub async fn list(
     State(state): State<Shared>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page>, ApiError> {
-    let page = q.page.unwrap_or(1).max(1);
-    let per_page = q.per_page.unwrap_or(50);
-    if per_page == 0 || per_page > 500 {
-        return Err(ApiError::new(
-            ErrorCode::BadRequest,
-            "per_page must be 1..=500",
-        ));
-    }
-    let bad_date = |n: &str| {
-        ApiError::new(
-            ErrorCode::BadRequest,
-            format!("{n} must be RFC 3339 or YYYY-MM-DD"),
-        )
-    };
-    let from = match &q.date_from {
-        Some(s) => Some(parse_time(s, false).ok_or_else(|| bad_date("date_from"))?),
-        None => None,
-    };
-    let to = match &q.date_to {
-        Some(s) => Some(parse_time(s, true).ok_or_else(|| bad_date("date_to"))?),
-        None => None,
-    };
+    let (page, per_page) = paging(q.page, q.per_page)?;
+    let from = time_bound("date_from", q.date_from.as_deref(), false)?;
+    let to = time_bound("date_to", q.date_to.as_deref(), true)?;
     let auth = state.authority.clone();
     let (records, total) = tokio::task::spawn_blocking(move || {
         let keep = |r: &AuditRecord| {
