@@ -79,27 +79,10 @@ served() { # requests the data plane has answered so far
 
 # nginx: certificate 0's response as a static file, one worker, on the server's CPU.
 NG="${NGINX_PORT:-18292}"
-mkdir -p "$out/www"
-curl -s --data-binary @"$out/req.der" -H 'Content-Type: application/ocsp-request' "$url" -o "$out/www/ocsp.der"
-chmod 755 "$out" "$out/www" && chmod 644 "$out/www/ocsp.der"
-cat >"$out/nginx.conf" <<NGX
-worker_processes 1;
-daemon off;
-pid $out/nginx.pid;
-error_log $out/nginx-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  server {
-    listen 127.0.0.1:$NG reuseport;
-    root $out/www;
-    location / { default_type application/ocsp-response; try_files /ocsp.der =404; }
-  }
-}
-NGX
-taskset -c "$SERVER_CPU" nginx -c "$out/nginx.conf" &
-ngx=$!
+curl -s --data-binary @"$out/req.der" -H 'Content-Type: application/ocsp-request' "$url" -o "$out/resp.der"
+. benches/peers/nginx-static.sh
+nginx_static "$out" "127.0.0.1:$NG" "$SERVER_CPU" "$out/resp.der"
+ngx=$NGINX_PID
 trap 'rc=$?; kill $dp $ngx 2>/dev/null; wait $dp $ngx 2>/dev/null || true; rm -rf "$out"; exit $rc' EXIT
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$NG/ocsp.der" -o /dev/null && break; sleep 0.1; done
 for r in $(seq "$ROUNDS"); do

@@ -58,29 +58,9 @@ done
 b64="$(base64 -w0 "$work/req.der")"
 
 # nginx: the same response bytes as a static file, one worker.
-mkdir -p "$work/www"
-cp "$work/resp.der" "$work/www/ocsp.der"
-chmod 755 "$work" "$work/www" && chmod 644 "$work/www/ocsp.der" # nginx workers run unprivileged
-cat > "$work/nginx.conf" <<NGX
-worker_processes 1;
-daemon off;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  server {
-    listen $NG reuseport;
-    root $work/www;
-    # Every GET path answers with the response (sigil-load's GET scenario puts the request in
-    # the path, as RFC 6960 A.1 does).
-    location / { default_type application/ocsp-response; try_files /ocsp.der =404; }
-  }
-}
-NGX
-taskset -c 0 nginx -c "$work/nginx.conf" &
-pids+=($!)
+. benches/peers/nginx-static.sh
+nginx_static "$work" "$NG" 0 "$work/resp.der"
+pids+=("$NGINX_PID")
 
 # cfssl ocspserve with the same response.
 base64 -w0 "$work/resp.der" > "$work/responses"
@@ -138,7 +118,6 @@ for round in $(seq "$ROUNDS"); do
 done
 python3 - "$work/results" "$DRIVER" "$(sed 's/\x1b\[[0-9;]*m//g' "$work/dp.log" | grep -o 'driver="[^"]*"\|driver=[^ ]*' | head -1)" "$GEN" "$DURATION" "$ROUNDS" "$(git rev-parse --short HEAD)" "${WRITE_DOC:-}" <<'PY'
 import io, os, platform, re, statistics, sys
-from contextlib import redirect_stdout
 buf = io.StringIO()
 _print = print
 def print(*a, **k):

@@ -252,7 +252,12 @@ impl CoreState {
                     }
                     let mut der = Vec::with_capacity(e.body.len() + 1024);
                     index.write_response(&e, &mut der);
-                    let r = Rc::new(Rendered::ocsp(der, e.this_update, e.next_update));
+                    let r = Rc::new(Rendered::ocsp_with_etag(
+                        der,
+                        e.this_update,
+                        e.next_update,
+                        &e.etag,
+                    ));
                     self.ocsp.borrow_mut().insert(key, r.clone());
                     return Some(Found::Rendered(r));
                 }

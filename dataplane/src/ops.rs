@@ -96,7 +96,7 @@ impl Ops {
         stats::render(&self.cores, &mut out);
         let r = &self.replication;
         let ix = &self.index;
-        let gauges: [(&str, &str, i64); 16] = [
+        let gauges: [(&str, &str, i64); 17] = [
             (
                 "replication_applied_sequence",
                 "gauge",
@@ -157,6 +157,11 @@ impl Ops {
                 ix.failures.load(Relaxed) as i64,
             ),
             (
+                "index_skipped_records",
+                "gauge",
+                ix.skipped.load(Relaxed) as i64,
+            ),
+            (
                 "index_last_build_milliseconds",
                 "gauge",
                 ix.last_build_ms.load(Relaxed) as i64,
@@ -172,8 +177,9 @@ impl Ops {
         }
         // Resident memory split: anonymous (heap: caches, index table) and file-backed
         // (mapped index file and binaries: page cache the kernel can reclaim).
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         for (field, name) in [("RssAnon:", "anon"), ("RssFile:", "file")] {
-            if let Some(kib) = status_kib(field) {
+            if let Some(kib) = status_kib(&status, field) {
                 out.push_str(&format!("# TYPE sigil_dp_resident_{name}_bytes gauge\nsigil_dp_resident_{name}_bytes {}\n", kib * 1024));
             }
         }
@@ -207,9 +213,8 @@ pub fn resident_bytes() -> Option<u64> {
     Some(pages * 4096)
 }
 
-/// A `kB` field of /proc/self/status (Linux).
-fn status_kib(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+/// A `kB` field of the text of /proc/self/status (Linux).
+fn status_kib(status: &str, field: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with(field))?;
     line[field.len()..].split_whitespace().next()?.parse().ok()
 }

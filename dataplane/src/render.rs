@@ -84,7 +84,18 @@ pub fn etag_matches(if_none_match: &[u8], etag: &[u8]) -> bool {
 
 impl Rendered {
     fn build(content_type: &str, body: Vec<u8>, this_update: i64, next_update: i64) -> Self {
-        let etag = quoted_etag(&etag_digest(&body));
+        let digest = etag_digest(&body);
+        Self::with_digest(content_type, body, this_update, next_update, &digest)
+    }
+
+    fn with_digest(
+        content_type: &str,
+        body: Vec<u8>,
+        this_update: i64,
+        next_update: i64,
+        digest: &[u8; 16],
+    ) -> Self {
+        let etag = quoted_etag(digest);
         let mut head = Vec::with_capacity(160);
         let validators = push_entity_head(
             &mut head,
@@ -106,6 +117,23 @@ impl Rendered {
     /// A pre-signed OCSP response.
     pub fn ocsp(der: Vec<u8>, this_update: i64, next_update: i64) -> Self {
         Self::build("application/ocsp-response", der, this_update, next_update)
+    }
+
+    /// A pre-signed OCSP response whose entity-tag digest ([`etag_digest`]) is already known
+    /// (an index entry stores it), so the body is not hashed again.
+    pub fn ocsp_with_etag(
+        der: Vec<u8>,
+        this_update: i64,
+        next_update: i64,
+        digest: &[u8; 16],
+    ) -> Self {
+        Self::with_digest(
+            "application/ocsp-response",
+            der,
+            this_update,
+            next_update,
+            digest,
+        )
     }
 
     /// A DER CRL.

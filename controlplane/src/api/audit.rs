@@ -59,20 +59,99 @@ fn view(r: &AuditRecord) -> EventView {
     }
 }
 
-/// Unix seconds of an RFC 3339 timestamp or a date (start of day, UTC).
+/// Unix seconds of a date `YYYY-MM-DD` (start of the day, or its last second with
+/// `end_of_day`) or an RFC 3339 timestamp `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`.
 pub fn parse_time(s: &str, end_of_day: bool) -> Option<i64> {
-    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
-    let t = match digits.len() {
-        8 => {
-            sigil_shared::time::parse_generalized_time(format!("{digits}000000Z").as_bytes())?
-                + if end_of_day { 86_399 } else { 0 }
+    let b = s.as_bytes();
+    let fixed = |text: &[u8], seps: &[(usize, u8)]| {
+        seps.iter().all(|(i, c)| text.get(*i) == Some(c))
+            && text
+                .iter()
+                .enumerate()
+                .all(|(i, c)| seps.iter().any(|(j, _)| *j == i) || c.is_ascii_digit())
+    };
+    let digits = |text: &[u8]| -> String {
+        text.iter()
+            .filter(|c| c.is_ascii_digit())
+            .map(|c| *c as char)
+            .collect()
+    };
+    let gt = |d: String| sigil_shared::time::parse_generalized_time(format!("{d}Z").as_bytes());
+    if b.len() == 10 {
+        if !fixed(b, &[(4, b'-'), (7, b'-')]) {
+            return None;
         }
-        14.. => {
-            sigil_shared::time::parse_generalized_time(format!("{}Z", &digits[..14]).as_bytes())?
+        return Some(gt(format!("{}000000", digits(b)))? + if end_of_day { 86_399 } else { 0 });
+    }
+    let (base, mut rest) = (b.get(..19)?, &b[19..]);
+    if !fixed(
+        base,
+        &[(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')],
+    ) && !fixed(
+        base,
+        &[(4, b'-'), (7, b'-'), (10, b't'), (13, b':'), (16, b':')],
+    ) {
+        return None;
+    }
+    if let Some(frac) = rest.strip_prefix(b".") {
+        let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 {
+            return None;
+        }
+        rest = &frac[n..];
+    }
+    let offset = match rest {
+        b"Z" | b"z" => 0,
+        [sign @ (b'+' | b'-'), ..] if rest.len() == 6 && fixed(&rest[1..], &[(2, b':')]) => {
+            let d = digits(&rest[1..]);
+            let (h, m): (i64, i64) = (d[..2].parse().ok()?, d[2..].parse().ok()?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            if *sign == b'+' {
+                h * 3600 + m * 60
+            } else {
+                -(h * 3600 + m * 60)
+            }
         }
         _ => return None,
     };
-    Some(t)
+    Some(gt(digits(base))? - offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_time;
+
+    #[test]
+    fn dates_and_rfc3339_timestamps() {
+        assert_eq!(parse_time("1994-11-06", false), Some(784_080_000));
+        assert_eq!(parse_time("1994-11-06", true), Some(784_080_000 + 86_399));
+        assert_eq!(parse_time("1994-11-06T08:49:37Z", false), Some(784_111_777));
+        assert_eq!(
+            parse_time("1994-11-06T08:49:37.250Z", false),
+            Some(784_111_777)
+        );
+        assert_eq!(
+            parse_time("1994-11-06T10:49:37+02:00", false),
+            Some(784_111_777)
+        );
+        assert_eq!(
+            parse_time("1994-11-06T03:49:37-05:00", false),
+            Some(784_111_777)
+        );
+        for bad in [
+            "yesterday",
+            "1994-11-06T08:49:37",
+            "1994-11-06T08:49:37+0200",
+            "1994/11/06",
+            "1994-11-06T08:49:37.Z",
+            "1994-13-01",
+            "",
+        ] {
+            assert_eq!(parse_time(bad, false), None, "{bad}");
+        }
+    }
 }
 
 /// `(page, per_page)` from the query: page from 1 (default 1), per_page 1..=500 (default 50).

@@ -64,18 +64,24 @@ pub fn new_responder_key(ca_key: &KeyRef, alg: KeyAlgorithm) -> Result<NewKey, S
     }
 }
 
+/// A software signer from the stored PKCS#8 (`what` names the key in the error).
+fn software(
+    rec: &CaRecord,
+    pkcs8: Option<&[u8]>,
+    what: &str,
+) -> Result<Arc<dyn Signer>, SignError> {
+    let pkcs8 = pkcs8
+        .ok_or_else(|| SignError::KeyRejected(format!("{what} of CA {} is missing", rec.id)))?;
+    Ok(Arc::new(SoftwareSigner::from_pkcs8(
+        rec.key_algorithm,
+        pkcs8,
+    )?))
+}
+
 /// The signer of a stored CA (`pkcs8` from the `keys` column family for software keys).
 pub fn ca_signer(rec: &CaRecord, pkcs8: Option<&[u8]>) -> Result<Arc<dyn Signer>, SignError> {
     match &rec.key {
-        KeyRef::Software => {
-            let pkcs8 = pkcs8.ok_or_else(|| {
-                SignError::KeyRejected(format!("key of CA {} is missing", rec.id))
-            })?;
-            Ok(Arc::new(SoftwareSigner::from_pkcs8(
-                rec.key_algorithm,
-                pkcs8,
-            )?))
-        }
+        KeyRef::Software => software(rec, pkcs8, "key"),
         KeyRef::Pkcs11 { tokens, key_label } => {
             let spki = cert_spki(&rec.cert_der)?;
             let signer = Pkcs11Signer::open(
@@ -98,15 +104,7 @@ pub fn responder_signer(
     pkcs8: Option<&[u8]>,
 ) -> Result<Arc<dyn Signer>, SignError> {
     match &rec.key {
-        KeyRef::Software => {
-            let pkcs8 = pkcs8.ok_or_else(|| {
-                SignError::KeyRejected(format!("responder key of CA {} is missing", rec.id))
-            })?;
-            Ok(Arc::new(SoftwareSigner::from_pkcs8(
-                rec.key_algorithm,
-                pkcs8,
-            )?))
-        }
+        KeyRef::Software => software(rec, pkcs8, "responder key"),
         KeyRef::Pkcs11 { tokens, key_label } => {
             let spki = cert_spki(responder_cert)?;
             let id = key_id_of_spki(&spki).map_err(|e| SignError::KeyRejected(e.to_string()))?;

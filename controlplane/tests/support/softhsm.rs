@@ -80,8 +80,8 @@ pub fn token(label: &str) -> sigil_controlplane::crypto::pkcs11::TokenRef {
     }
 }
 
-/// A raw cryptoki session on `label` (the library is already initialised by the signer).
-pub fn raw_session(label: &str) -> cryptoki::session::Session {
+/// A raw cryptoki context and the slot holding the token `label`.
+fn slot_of(label: &str) -> (Pkcs11, cryptoki::slot::Slot) {
     let ctx = Pkcs11::new(MODULE).unwrap();
     let _ = ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
     let slot = ctx
@@ -90,6 +90,12 @@ pub fn raw_session(label: &str) -> cryptoki::session::Session {
         .into_iter()
         .find(|s| ctx.get_token_info(*s).unwrap().label() == label)
         .unwrap();
+    (ctx, slot)
+}
+
+/// A raw cryptoki session on `label` (the library is already initialised by the signer).
+pub fn raw_session(label: &str) -> cryptoki::session::Session {
+    let (ctx, slot) = slot_of(label);
     let session = ctx.open_ro_session(slot).unwrap();
     let _ = session.login(UserType::User, Some(&AuthPin::from(PIN.to_string())));
     session
@@ -110,14 +116,7 @@ pub fn import_p256(
         Vec::new(),
     )
     .probe();
-    let ctx = Pkcs11::new(MODULE).unwrap();
-    let _ = ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
-    let slot = ctx
-        .get_slots_with_token()
-        .unwrap()
-        .into_iter()
-        .find(|s| ctx.get_token_info(*s).unwrap().label() == token_label)
-        .unwrap();
+    let (ctx, slot) = slot_of(token_label);
     let session = ctx.open_rw_session(slot).unwrap();
     let _ = session.login(UserType::User, Some(&AuthPin::from(PIN.to_string())));
     let (_, point) = subject_public_key_bits(key.public_key_der()).unwrap();

@@ -1,7 +1,7 @@
 //! A core's view of the index: changed keys are answered from the replica until an index
 //! that covers them arrives; indexes built from a replaced replica are ignored.
 
-use std::sync::mpsc::channel;
+use std::sync::mpsc::{channel, Receiver};
 use std::sync::Arc;
 
 use sigil_shared::config::dp::IndexConfig;
@@ -12,13 +12,19 @@ use super::CoreState;
 use crate::index::build::build;
 use crate::index::tests::{key, put, response};
 use crate::ocsp::Found;
+use crate::render::{etag_digest, quoted_etag};
 use crate::replica::{cf, Applied};
 use crate::stats::CoreStats;
 use crate::updates::Update;
 
 fn body(core: &CoreState, k: &[u8]) -> Option<(bool, Vec<u8>)> {
     Some(match core.ocsp(k)? {
-        Found::Rendered(r) => (false, r.body.to_vec()),
+        Found::Rendered(r) => {
+            // Whether rendered from the replica or promoted from the index with its stored
+            // digest, the entity tag is the digest of the body.
+            assert_eq!(*r.etag, quoted_etag(&etag_digest(&r.body)));
+            (false, r.body.to_vec())
+        }
         Found::Indexed { index, offset, .. } => {
             let e = index.entry_at(offset).unwrap();
             let mut out = Vec::new();
@@ -28,12 +34,25 @@ fn body(core: &CoreState, k: &[u8]) -> Option<(bool, Vec<u8>)> {
     })
 }
 
-fn config(rebuild_after_changes: u64) -> IndexConfig {
-    IndexConfig {
+/// A core over `store` with a small cache, rebuilding after `rebuild_after_changes`.
+fn core_over(
+    store: &Arc<dyn Store>,
+    rx: Receiver<Update>,
+    rebuild_after_changes: u64,
+) -> CoreState {
+    let config = IndexConfig {
         enabled: true,
         rebuild_after_changes,
         rebuild_after_fraction: 0.0,
-    }
+    };
+    CoreState::new(
+        store.clone(),
+        rx,
+        Arc::new(CoreStats::default()),
+        100,
+        1 << 20,
+        &config,
+    )
 }
 
 #[test]
@@ -44,14 +63,7 @@ fn changed_keys_bypass_the_index_until_a_newer_one_arrives() {
     let good = response(&a, &[], false, 64);
     put(store.as_ref(), &a, good.clone(), 1);
     let (tx, rx) = channel();
-    let core = CoreState::new(
-        store.clone(),
-        rx,
-        Arc::new(CoreStats::default()),
-        100,
-        1 << 20,
-        &config(1000),
-    );
+    let core = core_over(&store, rx, 1000);
     // No index yet: the replica answers.
     assert_eq!(body(&core, a.as_bytes()), Some((false, good.clone())));
     let (index, _) = build(store.as_ref(), dir.path(), 0).unwrap();
@@ -101,14 +113,7 @@ fn indexes_of_a_replaced_replica_are_ignored() {
     let revoked = response(&a, &[], true, 64);
     put(new.as_ref(), &a, revoked.clone(), 1);
     let (tx, rx) = channel();
-    let core = CoreState::new(
-        old.clone(),
-        rx,
-        Arc::new(CoreStats::default()),
-        100,
-        1 << 20,
-        &config(1000),
-    );
+    let core = core_over(&old, rx, 1000);
     let (stale, _) = build(old.as_ref(), dir.path(), 0).unwrap();
     tx.send(Update::Reset(new.clone())).unwrap();
     tx.send(Update::Index(Arc::new(stale))).unwrap();
@@ -128,14 +133,7 @@ fn too_many_changes_give_up_the_index_until_a_newer_build() {
     let a = key(HashAlg::Sha1, 1, 1);
     put(store.as_ref(), &a, response(&a, &[], false, 64), 1);
     let (tx, rx) = channel();
-    let core = CoreState::new(
-        store.clone(),
-        rx,
-        Arc::new(CoreStats::default()),
-        100,
-        1 << 20,
-        &config(2),
-    );
+    let core = core_over(&store, rx, 2);
     let (before, _) = build(store.as_ref(), dir.path(), 0).unwrap();
     // 9 changes (more than 4 × 2) arrive before the index built at seq 1 does.
     let keys: Vec<Vec<u8>> = (10..19).map(|s| key(HashAlg::Sha1, 1, s).0).collect();

@@ -325,6 +325,13 @@ impl Token {
         spki: Option<&[u8]>,
         op: &dyn Fn(&Session, ObjectHandle) -> Result<T, P11Error>,
     ) -> Result<T, P11Error> {
+        self.guarded(&|| self.attempt(key, spki, op))
+    }
+
+    /// Runs `attempt` (which reports the library generation it ran under) holding a pool
+    /// permit, so at most pool-size operations run at once; after session loss or a library
+    /// reset it recovers and runs `attempt` once more.
+    fn guarded<T>(&self, attempt: &dyn Fn() -> (Result<T, P11Error>, u64)) -> Result<T, P11Error> {
         let _permit =
             self.permits
                 .acquire(ACQUIRE_TIMEOUT)
@@ -335,7 +342,7 @@ impl Token {
                 })?;
         let mut retried = false;
         loop {
-            let (result, generation) = self.attempt(key, spki, op);
+            let (result, generation) = attempt();
             match result {
                 Err(e) if !retried && self.recover(&e, generation) => retried = true,
                 other => return other,

@@ -4,7 +4,7 @@
 use cryptoki::mechanism::MechanismType;
 use cryptoki::session::Session;
 
-use super::{P11Error, Recovery, Token, ACQUIRE_TIMEOUT};
+use super::{P11Error, Recovery, Token};
 
 impl Token {
     /// The mechanisms the token supports.
@@ -39,22 +39,7 @@ impl Token {
         &self,
         op: &dyn Fn(&Session) -> Result<T, P11Error>,
     ) -> Result<T, P11Error> {
-        let _permit =
-            self.permits
-                .acquire(ACQUIRE_TIMEOUT)
-                .map_err(|waited| P11Error::PoolExhausted {
-                    token: self.label.clone(),
-                    pool: self.permits.counters().0,
-                    waited_ms: waited.as_millis() as u64,
-                })?;
-        let mut retried = false;
-        loop {
-            let (result, generation) = self.attempt_rw(op);
-            match result {
-                Err(e) if !retried && self.recover(&e, generation) => retried = true,
-                other => return other,
-            }
-        }
+        self.guarded(&|| self.attempt_rw(op))
     }
 
     fn attempt_rw<T>(
