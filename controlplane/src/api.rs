@@ -77,8 +77,9 @@ pub fn router(state: Shared) -> Router {
         .with_state(state)
 }
 
-/// The public listener's router: liveness only until enrollment (EST) is served there.
-pub fn public_router() -> Router {
+/// The public (enrollment) listener's router. Handlers see the connection as
+/// `ConnectInfo<crate::tls::ConnInfo>` (peer address and presented client certificate chain).
+pub fn public_router(_authority: Arc<Authority>) -> Router {
     Router::new()
         .route(
             "/health",
@@ -107,8 +108,8 @@ pub fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
 
 fn source_of(req: &Request) -> String {
     req.extensions()
-        .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map_or_else(String::new, |c| c.0.to_string())
+        .get::<ConnectInfo<crate::tls::ConnInfo>>()
+        .map_or_else(String::new, |c| c.0.remote.to_string())
 }
 
 /// Writes an audit record on a blocking thread (a synced write); an error if it could not be

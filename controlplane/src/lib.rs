@@ -14,4 +14,5 @@ pub mod metrics;
 pub mod ocsp;
 pub mod replication;
 pub mod server;
+pub mod tls;
 pub mod x509;

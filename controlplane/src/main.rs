@@ -133,12 +133,19 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(errs) => return usage_error(&errs),
     };
-    if cli.validate {
-        if matches!(cli.command, Some(Command::Serve { .. })) {
-            if let Err(errs) = config::tokens(&cfg) {
-                return usage_error(&errs);
-            }
+    // Serving needs the tokens and readable TLS files: checked here, before any port is bound.
+    let mut tls = server::TlsConfigs::default();
+    if matches!(cli.command, Some(Command::Serve { .. })) {
+        let mut errs = config::tokens(&cfg).err().unwrap_or_default();
+        match server::TlsConfigs::load(&cfg) {
+            Ok(t) => tls = t,
+            Err(e) => errs.push(e.to_string()),
         }
+        if !errs.is_empty() {
+            return usage_error(&errs);
+        }
+    }
+    if cli.validate {
         println!("configuration is valid");
         return ExitCode::SUCCESS;
     }
@@ -162,7 +169,7 @@ fn main() -> ExitCode {
                 .enable_all()
                 .build()
                 .map_err(anyhow::Error::from)
-                .and_then(|rt| rt.block_on(server::serve(cfg, admin, repl)))
+                .and_then(|rt| rt.block_on(server::serve(cfg, tls, admin, repl)))
         }
         None => {
             eprintln!("sigil-cp: no command given (try `sigil-cp init` or `sigil-cp serve`, or --validate)");

@@ -3,7 +3,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use axum::serve::{Listener, ListenerExt};
 use sigil_shared::config::CpConfig;
 use sigil_storage::Store;
 use sigil_storage_rocksdb::{RocksOptions, RocksStore};
@@ -13,6 +12,34 @@ use crate::api::{self, AppState};
 use crate::authority::Authority;
 use crate::db::cf;
 use crate::metrics::Metrics;
+use crate::tls::{ConnInfo, SigilListener};
+
+/// The listeners' TLS configurations, loaded (and checked) before the runtime starts.
+#[derive(Debug, Default, Clone)]
+pub struct TlsConfigs {
+    pub admin: Option<Arc<rustls::ServerConfig>>,
+    pub public: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl TlsConfigs {
+    /// Reads the `[admin.tls]` and `[public.tls]` files named by `cfg`.
+    pub fn load(cfg: &CpConfig) -> Result<Self, crate::tls::TlsError> {
+        Ok(Self {
+            admin: cfg
+                .admin
+                .tls
+                .as_ref()
+                .map(crate::tls::admin_server_config)
+                .transpose()?,
+            public: cfg
+                .public
+                .tls
+                .as_ref()
+                .map(crate::tls::public_server_config)
+                .transpose()?,
+        })
+    }
+}
 
 /// Opens (creating) the RocksDB data directory with owner-only permissions.
 pub fn open_store(dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
@@ -30,6 +57,7 @@ pub fn open_store(dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
 /// Serves until SIGINT/SIGTERM.
 pub async fn serve(
     cfg: CpConfig,
+    tls: TlsConfigs,
     admin_token: String,
     replication_token: String,
 ) -> anyhow::Result<()> {
@@ -63,29 +91,31 @@ pub async fn serve(
     });
     // TCP_NODELAY: replication frames are small and latency-critical (a revocation must reach
     // data planes in milliseconds); with Nagle they wait for the peer's delayed ACK (~40 ms).
-    let listener = tokio::net::TcpListener::bind(listen).await?.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    // The public (enrollment) listener is separate from the admin one; EST arrives there later.
+    let listener = SigilListener::bind(listen, tls.admin, true, "admin").await?;
+    // The public (enrollment) listener is separate from the admin one, TLS always.
     let public_task = match public_listen {
         Some(addr) => {
-            let public = tokio::net::TcpListener::bind(addr).await?;
-            tracing::info!(public = %public.local_addr()?, "public listener up");
+            let public = SigilListener::bind(addr, tls.public, false, "public").await?;
+            tracing::info!(public = %public.local_addr(), tls = public.is_tls(), "public listener up");
             let mut stop = shutdown_rx.clone();
+            let router = api::public_router(auth.clone());
             Some(tokio::spawn(async move {
-                let _ = axum::serve(public, api::public_router())
-                    .with_graceful_shutdown(async move {
-                        let _ = stop.changed().await;
-                    })
-                    .await;
+                let _ = axum::serve(
+                    public,
+                    router.into_make_service_with_connect_info::<ConnInfo>(),
+                )
+                .with_graceful_shutdown(async move {
+                    let _ = stop.changed().await;
+                })
+                .await;
             }))
         }
         None => None,
     };
-    tracing::info!(admin = %listener.local_addr()?, head = auth.db.head(), "sigil-cp listening");
+    tracing::info!(admin = %listener.local_addr(), tls = listener.is_tls(), head = auth.db.head(), "sigil-cp listening");
     axum::serve(
         listener,
-        api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        api::router(state).into_make_service_with_connect_info::<ConnInfo>(),
     )
     .with_graceful_shutdown(async {
         shutdown_signal().await;

@@ -66,6 +66,12 @@ pub struct AdminConfig {
     pub bearer_token: Option<String>,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// TLS for the admin listener (RFC 8446); with `client_ca`, clients may authenticate with
+    /// a certificate instead of a bearer token.
+    pub tls: Option<AdminTlsConfig>,
+    /// Serve the admin listener without TLS on a non-loopback address. Off by default: the
+    /// admin API carries bearer tokens and private-key operations.
+    pub allow_plaintext: bool,
 }
 
 impl Default for AdminConfig {
@@ -74,15 +80,40 @@ impl Default for AdminConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 9444)),
             bearer_token: None,
             max_body_bytes: 1 << 20,
+            tls: None,
+            allow_plaintext: false,
         }
     }
+}
+
+/// `[admin.tls]`: PEM files.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminTlsConfig {
+    /// Server certificate chain (leaf first).
+    pub cert: PathBuf,
+    /// Server private key (PKCS#8, SEC1 or PKCS#1).
+    pub key: PathBuf,
+    /// CA certificates a client certificate must chain to; when set, a client presenting a
+    /// trusted certificate is authenticated as `mtls:<subject>` without a token (an
+    /// untrusted certificate fails the handshake). Without it no client certificate is asked.
+    pub client_ca: Option<PathBuf>,
+}
+
+/// `[public.tls]`: PEM files for the enrollment listener.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublicTlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PublicConfig {
-    /// Public (enrollment) listener; disabled when absent.
+    /// Public (enrollment, EST) listener; disabled when absent. TLS is required.
     pub listen: Option<SocketAddr>,
+    pub tls: Option<PublicTlsConfig>,
 }
 
 /// Where relying parties fetch status: written into issued certificates (AIA, CRL DP).
@@ -341,6 +372,23 @@ impl CpConfig {
         {
             errs.push("distribution.base_url must be an http:// or https:// URL".into());
         }
+        if self.admin.tls.is_none()
+            && !self.admin.allow_plaintext
+            && !self.admin.listen.ip().is_loopback()
+        {
+            errs.push(format!(
+                "admin.listen = {} is not a loopback address: configure [admin.tls] (or set \
+                 admin.allow_plaintext = true behind a TLS-terminating proxy)",
+                self.admin.listen
+            ));
+        }
+        if self.public.listen.is_some() && self.public.tls.is_none() {
+            errs.push(
+                "public.listen is set but [public.tls] is not: enrollment (EST, RFC 7030 §3.2.3) \
+                 requires TLS"
+                    .into(),
+            );
+        }
         if self.admin.max_body_bytes < 1024 {
             errs.push("admin.max_body_bytes must be at least 1024".into());
         }
@@ -384,6 +432,20 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         CpConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn plaintext_admin_only_on_loopback_and_public_needs_tls() {
+        let mut c = CpConfig::default();
+        c.admin.listen = "0.0.0.0:9444".parse().unwrap();
+        c.public.listen = Some("0.0.0.0:8443".parse().unwrap());
+        assert_eq!(c.validate().unwrap_err().len(), 2);
+        c.admin.allow_plaintext = true;
+        c.public.tls = Some(PublicTlsConfig {
+            cert: "c.pem".into(),
+            key: "k.pem".into(),
+        });
+        c.validate().unwrap();
     }
 
     #[test]
