@@ -3,7 +3,9 @@
 //! blocking thread and render JSON.
 
 mod admin;
+mod apikeys;
 mod audit;
+mod auth;
 mod certificates;
 mod error;
 mod issuers;
@@ -14,7 +16,7 @@ pub use error::{ApiError, ErrorCode};
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -64,7 +66,17 @@ pub fn router(state: Shared) -> Router {
         .route("/admin/certs", get(admin::list_certs))
         .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/audit/verify", get(audit::verify))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
+        .route("/api/v1/apikeys", get(apikeys::list).post(apikeys::create))
+        .route(
+            "/api/v1/apikeys/{id}",
+            get(apikeys::get_one).delete(apikeys::revoke),
+        )
+        .route("/api/v1/rbac/roles", get(apikeys::roles))
+        .route("/api/v1/rbac/permissions", get(apikeys::permissions))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_auth,
+        ));
     Router::new()
         .merge(api)
         .route("/api/v1/replication/stream", get(ops::replication_stream))
@@ -89,27 +101,26 @@ pub fn public_router(_authority: Arc<Authority>) -> Router {
         .method_not_allowed_fallback(ops::method_not_allowed)
 }
 
-/// `Authorization: Bearer <token>` compared in constant time.
-pub fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
-    let Some(value) = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let Some(token) = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-    else {
-        return false;
-    };
-    !expected.is_empty() && bool::from(token.trim().as_bytes().ct_eq(expected.as_bytes()))
+/// The token of an `Authorization: Bearer <token>` header, if there is one.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
-fn source_of(req: &Request) -> String {
-    req.extensions()
-        .get::<ConnectInfo<crate::tls::ConnInfo>>()
-        .map_or_else(String::new, |c| c.0.remote.to_string())
+/// Constant-time token comparison; an empty expected token matches nothing.
+fn token_eq(token: &str, expected: &str) -> bool {
+    !expected.is_empty() && bool::from(token.as_bytes().ct_eq(expected.as_bytes()))
+}
+
+/// `Authorization: Bearer <token>` compared in constant time.
+pub fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
+    bearer_token(headers).is_some_and(|t| token_eq(t, expected))
 }
 
 /// Writes an audit record on a blocking thread (a synced write); an error if it could not be
@@ -124,71 +135,6 @@ async fn record(state: &Shared, event: AuditEvent) -> Result<(), ApiError> {
         }
         Err(_) => Err(ApiError::new(ErrorCode::Internal, "internal error")),
     }
-}
-
-/// Authenticates the admin API (bearer token, constant-time). A failure is audited. A
-/// mutating call is audited by the service in the same write as its change; one that fails
-/// (4xx/5xx) is audited here. If its audit record cannot be written the request fails.
-async fn require_admin(
-    State(state): State<Shared>,
-    req: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let source = source_of(&req);
-    let path = req.uri().path().to_string();
-    if !bearer_matches(req.headers(), &state.admin_token) {
-        tracing::warn!(%path, %source, "admin API authentication failed");
-        let present = req
-            .headers()
-            .contains_key(axum::http::header::AUTHORIZATION);
-        record(
-            &state,
-            AuditEvent {
-                actor: "anonymous".into(),
-                actor_type: "User".into(),
-                action: "auth.failure".into(),
-                resource_type: "api".into(),
-                resource_id: path,
-                success: false,
-                source,
-                details: serde_json::json!({"method": req.method().as_str(), "credentials": if present { "invalid" } else { "missing" }}).to_string(),
-            },
-        )
-        .await?;
-        return Err(ApiError::new(
-            ErrorCode::Unauthorized,
-            "missing or invalid bearer token",
-        ));
-    }
-    let actor = Actor {
-        id: "bearer:admin".into(),
-        actor_type: "User",
-        source,
-    };
-    let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| path.clone(), |p| p.as_str().to_string());
-    let resp = REQUEST_ACTOR.scope(actor.clone(), next.run(req)).await;
-    let mutating = !matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS");
-    if mutating && (resp.status().is_client_error() || resp.status().is_server_error()) {
-        record(
-            &state,
-            AuditEvent {
-                actor: actor.id,
-                actor_type: actor.actor_type.into(),
-                action: format!("{method} {route}"),
-                resource_type: "api".into(),
-                resource_id: path,
-                success: false,
-                source: actor.source,
-                details: serde_json::json!({"status": resp.status().as_u16()}).to_string(),
-            },
-        )
-        .await?;
-    }
-    Ok(resp)
 }
 
 /// Request metrics by matched route and status.

@@ -1,6 +1,7 @@
 //! The control plane's service layer: CAs, issuance, revocation, OCSP pre-signing, CRLs.
 //! All methods are blocking (they sign and fsync); async callers use `spawn_blocking`.
 
+mod apikeys;
 mod cas;
 mod issue;
 mod key_store;
@@ -8,6 +9,7 @@ mod otp;
 mod refresh;
 mod revoke;
 
+pub use apikeys::{ApiKeyRecord, NewApiKey};
 pub use cas::CreateCa;
 pub use issue::IssueRequest;
 pub use key_store::{KeyStoreRequest, Pkcs11Replica, Pkcs11Request};

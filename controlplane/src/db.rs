@@ -40,6 +40,8 @@ pub mod cf {
     pub const AUDIT: &str = "audit";
     /// One-time passwords for enrollment (id → `OtpRecord`; the secret only as a salted hash).
     pub const OTPS: &str = "otps";
+    /// Admin API keys (id → `ApiKeyRecord`; the secret only as a SHA-256 hash).
+    pub const API_KEYS: &str = "api_keys";
     pub const META: &str = "meta";
     pub const ALL: &[&str] = &[
         CAS,
@@ -53,6 +55,7 @@ pub mod cf {
         REPL_LOG,
         AUDIT,
         OTPS,
+        API_KEYS,
         META,
     ];
 }

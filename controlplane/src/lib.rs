@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod db;
 pub mod metrics;
 pub mod ocsp;
+pub mod rbac;
 pub mod replication;
 pub mod server;
 pub mod tls;

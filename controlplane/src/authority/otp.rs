@@ -47,13 +47,13 @@ pub enum OtpRejected {
     UsedUp,
 }
 
-fn random<const N: usize>() -> Result<[u8; N]> {
+pub(super) fn random<const N: usize>() -> Result<[u8; N]> {
     let mut b = [0u8; N];
     rand::fill(&mut b).map_err(|_| AuthorityError::Internal("random generator failed".into()))?;
     Ok(b)
 }
 
-fn uuid_v4() -> Result<String> {
+pub(super) fn uuid_v4() -> Result<String> {
     let mut b: [u8; 16] = random()?;
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;

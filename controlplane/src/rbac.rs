@@ -1,0 +1,204 @@
+//! Role-based access control for the admin API, after UCM's permission model
+//! (`<action>:<resource>`, `read:*`, `*`): the permission each route needs, the permissions
+//! each role grants, and the check. Plain functions; the middleware in `api.rs` applies them.
+
+use serde::{Deserialize, Serialize};
+
+/// Roles an API key can have. The admin bearer token and trusted mTLS clients are `admin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Operator,
+    Auditor,
+    Viewer,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Admin, Role::Operator, Role::Auditor, Role::Viewer];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::Auditor => "auditor",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// What the role grants.
+    ///
+    /// - admin: everything, including API keys and the audit log.
+    /// - operator: day-to-day certificate work: issue, revoke, OTPs, issuers (no API keys,
+    ///   no audit log).
+    /// - auditor: reads everything, the audit log included; changes nothing.
+    /// - viewer: reads certificates, CAs and system status; not the audit log, OTPs or keys.
+    pub fn permissions(self) -> &'static [&'static str] {
+        match self {
+            Role::Admin => &["*"],
+            Role::Operator => &[
+                "read:certificates",
+                "write:certificates",
+                "delete:certificates",
+                "read:cas",
+                "write:cas",
+                "read:otp",
+                "write:otp",
+                "delete:otp",
+                "read:system",
+            ],
+            Role::Auditor => &["read:*"],
+            Role::Viewer => &["read:certificates", "read:cas", "read:system"],
+        }
+    }
+}
+
+/// Every permission an API key may be given explicitly (UCM's names where they exist).
+pub const PERMISSIONS: &[&str] = &[
+    "*",
+    "read:*",
+    "read:certificates",
+    "write:certificates",
+    "delete:certificates",
+    "read:cas",
+    "write:cas",
+    "delete:cas",
+    "read:otp",
+    "write:otp",
+    "delete:otp",
+    "read:audit",
+    "read:apikeys",
+    "write:apikeys",
+    "delete:apikeys",
+    "read:system",
+    "admin:system",
+];
+
+/// True when `granted` covers `needed` (`*` covers all, `read:*` every `read:…`).
+pub fn allows(granted: &[impl AsRef<str>], needed: &str) -> bool {
+    let action = needed.split(':').next().unwrap_or(needed);
+    granted.iter().any(|g| {
+        let g = g.as_ref();
+        g == "*" || g == needed || (g.ends_with(":*") && g.split(':').next() == Some(action))
+    })
+}
+
+/// The permission a request needs, from its method and matched route. Routes not listed need
+/// `admin:system`, so a new route is closed to everyone but admins until it is classified.
+pub fn required_permission(method: &str, route: &str) -> &'static str {
+    let resource = resource_of(route);
+    let read = matches!(method, "GET" | "HEAD");
+    match (resource, read) {
+        (Some(r), true) => r.read,
+        // Revocation is `delete:certificates` (UCM: "Delete/revoke certificates").
+        (Some(r), false) if route.ends_with("/revoke") || route.ends_with("/bulk-revoke") => {
+            r.delete
+        }
+        (Some(r), false) if method == "DELETE" => r.delete,
+        (Some(r), false) => r.write,
+        (None, _) => "admin:system",
+    }
+}
+
+struct Resource {
+    read: &'static str,
+    write: &'static str,
+    delete: &'static str,
+}
+
+macro_rules! resource {
+    ($name:literal) => {
+        Resource {
+            read: concat!("read:", $name),
+            write: concat!("write:", $name),
+            delete: concat!("delete:", $name),
+        }
+    };
+}
+
+fn resource_of(route: &str) -> Option<Resource> {
+    const PREFIXES: &[(&str, Resource)] = &[
+        ("/api/v1/certificates", resource!("certificates")),
+        ("/admin/certs", resource!("certificates")),
+        ("/api/v1/issuers", resource!("cas")),
+        ("/admin/ca", resource!("cas")),
+        ("/admin/otp", resource!("otp")),
+        ("/api/v1/audit", resource!("audit")),
+        ("/api/v1/apikeys", resource!("apikeys")),
+        ("/api/v1/rbac", resource!("apikeys")),
+        ("/admin/health", resource!("system")),
+        ("/api/v1/admin", resource!("system")),
+        ("/api/v1/version", resource!("system")),
+    ];
+    PREFIXES
+        .iter()
+        .find(|(p, _)| route == *p || route.starts_with(&format!("{p}/")))
+        .map(|(_, r)| Resource {
+            read: r.read,
+            write: r.write,
+            delete: r.delete,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_grant_what_they_say() {
+        let can =
+            |r: Role, m: &str, route: &str| allows(r.permissions(), required_permission(m, route));
+        assert!(can(Role::Admin, "POST", "/api/v1/apikeys"));
+        assert!(can(Role::Operator, "POST", "/api/v1/certificates"));
+        assert!(can(
+            Role::Operator,
+            "POST",
+            "/api/v1/certificates/{id}/revoke"
+        ));
+        assert!(!can(Role::Operator, "GET", "/api/v1/audit"));
+        assert!(!can(Role::Operator, "POST", "/api/v1/apikeys"));
+        assert!(can(Role::Auditor, "GET", "/api/v1/audit/verify"));
+        assert!(can(Role::Auditor, "GET", "/admin/otp"));
+        assert!(!can(Role::Auditor, "POST", "/admin/otp"));
+        assert!(!can(Role::Auditor, "DELETE", "/admin/otp/{id}"));
+        assert!(can(Role::Viewer, "GET", "/admin/certs"));
+        assert!(can(Role::Viewer, "GET", "/admin/health"));
+        assert!(!can(Role::Viewer, "GET", "/api/v1/audit"));
+        assert!(!can(Role::Viewer, "GET", "/admin/otp"));
+        assert!(!can(
+            Role::Viewer,
+            "POST",
+            "/api/v1/certificates/{id}/revoke"
+        ));
+    }
+
+    #[test]
+    fn unclassified_routes_need_admin() {
+        assert_eq!(
+            required_permission("GET", "/api/v1/new-thing"),
+            "admin:system"
+        );
+        assert!(!allows(Role::Auditor.permissions(), "admin:system"));
+        assert!(allows(Role::Admin.permissions(), "admin:system"));
+        // A prefix must end at a path segment.
+        assert_eq!(
+            required_permission("GET", "/admin/cas-extra"),
+            "admin:system"
+        );
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(allows(&["read:*"], "read:audit"));
+        assert!(!allows(&["read:*"], "write:audit"));
+        assert!(allows(&["*"], "delete:cas"));
+        assert!(!allows(&["read:cas"], "read:certificates"));
+        for p in PERMISSIONS {
+            assert!(allows(&["*"], p));
+        }
+    }
+}
