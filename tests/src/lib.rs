@@ -19,6 +19,7 @@ pub mod pki;
 pub mod process;
 pub mod rawhttp;
 pub mod stream;
+pub mod tls;
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -104,6 +105,8 @@ pub struct ControlPlane {
     starts: u32,
     /// Set once the logs were printed in a panic message (Drop then does not repeat them).
     logs_shown: bool,
+    /// The admin listener's TLS files when it serves https ([`ControlPlane::start_tls`]).
+    tls: Option<tls::TlsFiles>,
 }
 
 impl ControlPlane {
@@ -149,6 +152,37 @@ impl ControlPlane {
         Self::launch_with(dir, extra_args, Vec::new(), true)
     }
 
+    /// Like [`ControlPlane::start_with_config`], with the admin listener on https: `[admin.tls]`
+    /// with `files`' server certificate and `files.client_ca` as the client CA (mTLS) is
+    /// appended to `toml`. Talk to it with [`ControlPlane::curl`].
+    pub fn start_tls(toml: &str, files: &tls::TlsFiles) -> Self {
+        let dir = new_tempdir();
+        let path = dir.path().join("sigil-cp.toml");
+        let section = format!(
+            "\n[admin.tls]\ncert = {:?}\nkey = {:?}\nclient_ca = {:?}\n",
+            files.cert, files.key, files.client_ca
+        );
+        write_file(&path, format!("{toml}{section}"));
+        let args = vec!["--config".into(), path.to_str().expect("utf-8 path").into()];
+        let data_dir = dir.path().join("data");
+        let mut cp = Self::bare(dir, data_dir, args, Vec::new());
+        cp.tls = Some(files.clone());
+        cp.init();
+        cp.spawn_and_wait();
+        cp
+    }
+
+    /// `curl` against the admin listener (https with the server CA when TLS is on):
+    /// `extra` are curl arguments (`-H`, `--cert`, `-X`, `--data`, ...).
+    pub fn curl(&self, path: &str, extra: &[&str]) -> tls::Curl {
+        let ca = self
+            .tls
+            .as_ref()
+            .map_or_else(|| PathBuf::from("/dev/null"), |t| t.ca.clone());
+        // For plain http curl ignores --cacert.
+        tls::curl(&self.work_dir(), &ca, &self.url(path), extra)
+    }
+
     fn launch_with(
         dir: tempfile::TempDir,
         extra_args: Vec<String>,
@@ -156,13 +190,27 @@ impl ControlPlane {
         init_demo: bool,
     ) -> Self {
         let data_dir = dir.path().join("data");
+        let mut cp = Self::bare(dir, data_dir, extra_args, extra_env);
+        if init_demo {
+            cp.init();
+        }
+        cp.spawn_and_wait();
+        cp
+    }
+
+    fn bare(
+        dir: tempfile::TempDir,
+        data_dir: PathBuf,
+        extra_args: Vec<String>,
+        extra_env: Vec<(String, String)>,
+    ) -> Self {
         std::fs::create_dir_all(dir.path().join("work")).expect("mkdir work");
         let client = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(0)
             .build()
             .expect("http client");
-        let mut cp = ControlPlane {
+        ControlPlane {
             dir,
             data_dir,
             extra_args,
@@ -172,12 +220,8 @@ impl ControlPlane {
             client,
             starts: 0,
             logs_shown: false,
-        };
-        if init_demo {
-            cp.init();
+            tls: None,
         }
-        cp.spawn_and_wait();
-        cp
     }
 
     fn init(&self) {
@@ -278,15 +322,23 @@ impl ControlPlane {
             {
                 return Err(format!("sigil-cp serve exited early with {status}"));
             }
-            match self
-                .client
-                .get(self.url("/health"))
-                .timeout(Duration::from_secs(2))
-                .send()
-            {
-                Ok(r) if r.status().as_u16() == 200 => return Ok(()),
-                Ok(r) => last = format!("/health answered {}", r.status()),
-                Err(e) => last = format!("/health: {e}"),
+            if self.tls.is_some() {
+                let c = self.curl("/health", &["--max-time", "2"]);
+                if c.status == "200" {
+                    return Ok(());
+                }
+                last = format!("/health over https: {} {}", c.status, c.stderr.trim());
+            } else {
+                match self
+                    .client
+                    .get(self.url("/health"))
+                    .timeout(Duration::from_secs(2))
+                    .send()
+                {
+                    Ok(r) if r.status().as_u16() == 200 => return Ok(()),
+                    Ok(r) => last = format!("/health answered {}", r.status()),
+                    Err(e) => last = format!("/health: {e}"),
+                }
             }
             sleep(Duration::from_millis(100));
         }
@@ -323,8 +375,10 @@ impl ControlPlane {
         self.port
     }
 
+    /// `http://127.0.0.1:PORT`, or `https://…` when the admin listener serves TLS.
     pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     pub fn url(&self, path: &str) -> String {

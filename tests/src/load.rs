@@ -6,8 +6,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::pki::{combined, run, unique_path};
-use crate::{bin_path, write_file, REPLICATION_TOKEN};
+use crate::pki::{combined, unique_path};
+use crate::{bin_path, REPLICATION_TOKEN};
 
 /// What a `sigil-load run` left behind.
 #[derive(Debug)]
@@ -57,45 +57,9 @@ pub fn make_corpus(dir: &Path, args: &[&str]) -> PathBuf {
 }
 
 /// Server and client certificates made with openssl (P-256).
-#[derive(Debug, Clone)]
-pub struct TlsPair {
-    /// CA of the server certificate (what clients trust).
-    pub ca: PathBuf,
-    pub cert: PathBuf,
-    pub key: PathBuf,
-    /// CA of the client certificate (what an mTLS server trusts).
-    pub client_ca: PathBuf,
-    pub client_cert: PathBuf,
-    pub client_key: PathBuf,
-}
-
-/// A CA and a leaf it signs with extensions `ext`, in `dir`: `[ca, cert, key]`.
-fn ca_and_leaf(dir: &Path, name: &str, ext: &str) -> [PathBuf; 3] {
-    write_file(dir.join(format!("{name}.ext")), ext);
-    let script = format!(
-        r#"set -e; cd "$1"; K="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
-openssl req -x509 $K -days 2 -subj "/CN=load {name} CA" -keyout {name}-ca.key -out {name}-ca.pem
-openssl req -new $K -subj /CN=localhost -keyout {name}.key -out {name}.csr
-openssl x509 -req -in {name}.csr -CA {name}-ca.pem -CAkey {name}-ca.key -CAcreateserial \
-  -days 2 -extfile {name}.ext -out {name}.pem"#
-    );
-    run("sh", &["-c", &script, "sh", dir.to_str().unwrap()]);
-    ["-ca.pem", ".pem", ".key"].map(|f| dir.join(format!("{name}{f}")))
-}
+pub type TlsPair = crate::tls::TlsFiles;
 
 /// Server (`127.0.0.1`, `localhost`) and client certificates under separate CAs, in `dir`.
 pub fn tls_pair(dir: &Path) -> TlsPair {
-    std::fs::create_dir_all(dir).expect("mkdir");
-    let server_ext = "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n";
-    let [ca, cert, key] = ca_and_leaf(dir, "server", server_ext);
-    let [client_ca, client_cert, client_key] =
-        ca_and_leaf(dir, "client", "extendedKeyUsage=clientAuth\n");
-    TlsPair {
-        ca,
-        cert,
-        key,
-        client_ca,
-        client_cert,
-        client_key,
-    }
+    crate::tls::TlsFiles::generate(dir)
 }

@@ -1,56 +1,17 @@
 //! The https listener of `sigil-dp` (`[tls]`): a throwaway CA and server certificate made with
 //! openssl, OCSP and CRLs fetched with curl and `openssl ocsp`, mutual TLS, and bad files.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use sigil_tests::dp::{get_request, ocsp_request, openssl_ocsp_url, request, wait_for, DataPlane};
-use sigil_tests::pki::{combined, crl_text, ocsp_verify, run, run_unchecked, unique_path};
+use sigil_tests::pki::{combined, crl_text, ocsp_verify, unique_path};
+use sigil_tests::tls::TlsFiles;
 use sigil_tests::{bin_path, free_port, write_file, ControlPlane};
 
-/// Server and client certificates for the TLS listener, in `dir`.
-#[derive(Clone)]
-struct TlsFiles {
-    /// CA of the server certificate (what clients trust).
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-    /// A second CA, for client certificates.
-    client_ca: PathBuf,
-    client_cert: PathBuf,
-    client_key: PathBuf,
-}
-
-/// `openssl req -x509` CA + `openssl x509 -req -extfile` leaf with the extensions `ext`, P-256
-/// keys, in `dir`: `[ca, cert, key]`.
-fn ca_and_leaf(dir: &Path, name: &str, ext: &str) -> [PathBuf; 3] {
-    write_file(dir.join(format!("{name}.ext")), ext);
-    let script = format!(
-        r#"set -e; cd "$1"; K="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
-openssl req -x509 $K -days 2 -subj "/CN=e2e {name} CA" -keyout {name}-ca.key -out {name}-ca.pem
-openssl req -new $K -subj /CN=localhost -keyout {name}.key -out {name}.csr
-openssl x509 -req -in {name}.csr -CA {name}-ca.pem -CAkey {name}-ca.key -CAcreateserial \
-  -days 2 -extfile {name}.ext -out {name}.pem"#
-    );
-    run("sh", &["-c", &script, "sh", dir.to_str().unwrap()]);
-    ["-ca.pem", ".pem", ".key"].map(|f| dir.join(format!("{name}{f}")))
-}
-
 fn make_tls_files(dir: &Path) -> TlsFiles {
-    std::fs::create_dir_all(dir).unwrap();
-    let server_ext = "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n";
-    let [ca, cert, key] = ca_and_leaf(dir, "server", server_ext);
-    let [client_ca, client_cert, client_key] =
-        ca_and_leaf(dir, "client", "extendedKeyUsage=clientAuth\n");
-    TlsFiles {
-        ca,
-        cert,
-        key,
-        client_ca,
-        client_cert,
-        client_key,
-    }
+    TlsFiles::generate(dir)
 }
 
 /// A `[tls]` section on `port`.
@@ -75,15 +36,8 @@ fn start(mtls: bool) -> (ControlPlane, DataPlane, TlsFiles, u16) {
 
 /// `curl --cacert CA [extra] URL -o FILE`: (curl exit code, HTTP code, body, stderr).
 fn curl(dir: &Path, ca: &Path, url: &str, extra: &[&str]) -> (i32, String, Vec<u8>, String) {
-    let out = unique_path(dir, "curl", "bin");
-    let mut args = vec!["-sS", "--max-time", "10", "--cacert", ca.to_str().unwrap()];
-    args.extend(extra);
-    args.extend(["-o", out.to_str().unwrap(), "-w", "%{http_code}", url]);
-    let o = run_unchecked("curl", &args);
-    let body = std::fs::read(&out).unwrap_or_default();
-    let code = String::from_utf8_lossy(&o.stdout).trim().to_owned();
-    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
-    (o.status.code().unwrap_or(-1), code, body, stderr)
+    let c = sigil_tests::tls::curl(dir, ca, url, extra);
+    (c.exit, c.status, c.body, c.stderr)
 }
 
 #[test]
