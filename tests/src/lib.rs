@@ -474,7 +474,8 @@ impl Drop for ControlPlane {
     }
 }
 
-fn new_tempdir() -> tempfile::TempDir {
+/// A fresh temporary directory (`sigil-e2e-*`), removed when dropped.
+pub fn new_tempdir() -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix("sigil-e2e-")
         .tempdir()
