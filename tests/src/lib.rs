@@ -357,6 +357,17 @@ impl ControlPlane {
         self.spawn_and_wait();
     }
 
+    /// Stops the process gracefully (SIGTERM, SIGKILL after 10 s); [`ControlPlane::resume`]
+    /// starts it again on the same data directory.
+    pub fn stop(&mut self) {
+        process::terminate(self.child.take());
+    }
+
+    /// Starts `serve` again after [`ControlPlane::stop`] (on a new port).
+    pub fn resume(&mut self) {
+        self.spawn_and_wait();
+    }
+
     /// The temporary directory (holds `data/`, `work/`, `stdout.log`, `stderr.log`).
     pub fn path(&self) -> &Path {
         self.dir.path()
