@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use rustls::ServerConfig;
+use sigil_dataplane::replica::Upstream;
 use sigil_shared::config::dp::{DpConfig, Driver, TlsListener};
 
 #[derive(Parser, Debug)]
@@ -24,9 +25,13 @@ struct Cli {
     /// Public HTTP listener.
     #[arg(long)]
     listen: Option<SocketAddr>,
-    /// Control plane admin base URL to replicate from (token: SIGIL_REPLICATION_TOKEN).
+    /// Control plane admin base URL to replicate from, http:// or https:// (token:
+    /// SIGIL_REPLICATION_TOKEN).
     #[arg(long)]
     control_plane: Option<String>,
+    /// PEM CA certificates trusted for an https:// control plane (`[control_plane] ca_file`).
+    #[arg(long, value_name = "FILE")]
+    control_plane_ca: Option<PathBuf>,
     /// Serving threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
@@ -52,8 +57,9 @@ struct Cli {
 
 const EX_USAGE: u8 = 64;
 
-/// A checked configuration: the config, the replication token, the loaded TLS configuration.
-type Loaded = (DpConfig, Option<String>, Option<Arc<ServerConfig>>);
+/// A checked configuration: the config, the replication source (URL, token, TLS client
+/// configuration), the loaded TLS configuration of the https listener.
+type Loaded = (DpConfig, Option<Upstream>, Option<Arc<ServerConfig>>);
 
 fn load(cli: &Cli) -> Result<Loaded, Vec<String>> {
     let mut cfg = match &cli.config {
@@ -72,6 +78,9 @@ fn load(cli: &Cli) -> Result<Loaded, Vec<String>> {
     }
     if let Some(u) = &cli.control_plane {
         cfg.control_plane.url = Some(u.clone());
+    }
+    if let Some(ca) = &cli.control_plane_ca {
+        cfg.control_plane.ca_file = Some(ca.clone());
     }
     if let Some(t) = cli.threads {
         cfg.threads = t;
@@ -100,12 +109,19 @@ fn load(cli: &Cli) -> Result<Loaded, Vec<String>> {
         (Err(_), Some(f)) => Some(sigil_shared::config::expand_env(f).map_err(|e| vec![e])?),
         _ => None,
     };
-    if cfg.control_plane.url.is_some() && token.as_deref().is_none_or(str::is_empty) {
-        return Err(vec![
-            "a control plane is configured but SIGIL_REPLICATION_TOKEN is not set".into(),
-        ]);
-    }
-    Ok((cfg, token, tls))
+    let upstream = match (&cfg.control_plane.url, token.filter(|t| !t.is_empty())) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(vec![
+                "a control plane is configured but SIGIL_REPLICATION_TOKEN is not set".into(),
+            ])
+        }
+        // The URL is parsed and its TLS files are read here, before any port is bound.
+        (Some(url), Some(token)) => {
+            Some(Upstream::load(url, token, &cfg.control_plane).map_err(|e| vec![e.to_string()])?)
+        }
+    };
+    Ok((cfg, upstream, tls))
 }
 
 /// `--tls-listen`, `--tls-cert`, `--tls-key`: override the `[tls]` section, or make one.
@@ -154,7 +170,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let (cfg, token, tls) = match load(&cli) {
+    let (cfg, upstream, tls) = match load(&cli) {
         Ok(c) => c,
         Err(errs) => {
             for e in errs {
@@ -167,7 +183,7 @@ fn main() -> ExitCode {
         println!("configuration is valid");
         return ExitCode::SUCCESS;
     }
-    match sigil_dataplane::runtime::run(cfg, token, tls) {
+    match sigil_dataplane::runtime::run(cfg, upstream, tls) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sigil-dp: {e:#}");

@@ -1,5 +1,6 @@
 //! The local replica: a RocksDB directory holding what the control plane pushed, and the
-//! subscriber thread that keeps it current.
+//! subscriber thread that keeps it current. The stream comes over plain HTTP/1.1 or, for an
+//! `https://` control plane, over TLS ([`Upstream`], [`tls_client`]).
 //!
 //! Layout under `data_dir`: `CURRENT` names the active replica directory (`replica-<n>`).
 //! Records are applied to it in write batches that also store the applied sequence number, so
@@ -9,10 +10,13 @@
 mod apply;
 mod stream_client;
 mod subscriber;
+pub mod tls_client;
+mod transport;
+mod upstream;
 
 pub use apply::{apply_changes, Applied};
-pub use stream_client::BaseUrl;
 pub use subscriber::{spawn_subscriber, ReplicationStatus};
+pub use upstream::{BaseUrl, Scheme, Upstream, UpstreamError};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -45,12 +45,14 @@ struct CoreSetup {
 
 /// Runs the data plane until the process is stopped.
 ///
-/// `tls` is [`tls::load`] of `cfg.tls`, which `sigil-dp` does while checking its configuration
-/// so that a bad file exits 64; when `None` while `cfg.tls` is set, the files are loaded here,
-/// still before any port is bound.
+/// `upstream` is the replication source ([`replica::Upstream::load`] of `cfg.control_plane`,
+/// TLS files included); without one the replica is served as it is. `tls` is [`tls::load`] of
+/// `cfg.tls`. `sigil-dp` loads both while checking its configuration so that a bad file exits
+/// 64; when `tls` is `None` while `cfg.tls` is set, the files are loaded here, still before
+/// any port is bound.
 pub fn run(
     cfg: DpConfig,
-    token: Option<String>,
+    upstream: Option<replica::Upstream>,
     tls: Option<Arc<ServerConfig>>,
 ) -> anyhow::Result<()> {
     let tls = match (&cfg.tls, tls) {
@@ -152,20 +154,18 @@ pub fn run(
         .map_or("off".into(), |(addr, _)| addr.to_string());
     tracing::info!(listen = %cfg.listen, %tls_listen, threads, driver, "sigil-dp serving");
 
-    match (&cfg.control_plane.url, token) {
-        (Some(url), Some(token)) => {
-            let base = replica::BaseUrl::parse(url).map_err(|e| anyhow::anyhow!(e))?;
+    match upstream {
+        Some(upstream) => {
             replica::spawn_subscriber(
                 cfg.control_plane.clone(),
-                base,
-                token,
+                upstream,
                 dir,
                 (name, store),
                 (broadcaster, index),
                 status,
             )?;
         }
-        _ => tracing::warn!("no control plane configured: serving the replica as it is"),
+        None => tracing::warn!("no control plane configured: serving the replica as it is"),
     }
     for h in handles {
         let _ = h.join();

@@ -14,7 +14,7 @@
 
 mod stream;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;
 

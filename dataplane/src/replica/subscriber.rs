@@ -11,7 +11,8 @@ use sigil_shared::replication::{Frame, Record, PROTOCOL_VERSION};
 use sigil_shared::time::now_unix;
 use sigil_storage::{Durability, Store, WriteBatch};
 
-use super::stream_client::{self, BaseUrl};
+use super::stream_client;
+use super::upstream::Upstream;
 use super::{apply_changes, Applied, ReplicaDir};
 use crate::index::IndexTrigger;
 use crate::updates::{Broadcaster, Update};
@@ -70,8 +71,7 @@ const SNAPSHOT_BATCH: usize = 4096;
 
 struct Subscriber {
     link: ControlPlaneLink,
-    url: BaseUrl,
-    token: String,
+    upstream: Upstream,
     dir: ReplicaDir,
     name: String,
     store: Arc<dyn Store>,
@@ -85,8 +85,7 @@ struct Subscriber {
 /// Starts the subscriber thread.
 pub fn spawn_subscriber(
     link: ControlPlaneLink,
-    url: BaseUrl,
-    token: String,
+    upstream: Upstream,
     dir: ReplicaDir,
     current: (String, Arc<dyn Store>),
     (broadcaster, index): (Broadcaster, Option<IndexTrigger>),
@@ -94,8 +93,7 @@ pub fn spawn_subscriber(
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let mut sub = Subscriber {
         link,
-        url,
-        token,
+        upstream,
         dir,
         name: current.0,
         store: current.1,
@@ -136,12 +134,12 @@ impl Subscriber {
         let after = self.status.applied.load(Ordering::Relaxed);
         let timeout = Duration::from_secs(self.link.read_timeout_secs);
         let mut body = stream_client::get(
-            &self.url,
+            &self.upstream,
             &format!("/api/v1/replication/stream?after={after}"),
-            &self.token,
             timeout,
         )?;
-        tracing::info!(after, "replication stream open");
+        let tls = self.upstream.tls.is_some();
+        tracing::info!(after, tls, "replication stream open");
         let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
         let mut pos = 0;
         let mut chunk = vec![0u8; 256 * 1024];

@@ -24,13 +24,13 @@ use super::{load, TlsAccept};
 use crate::http::ResponseWriter;
 use crate::http::{serve_with, ConnectionSlots, Handler, HttpStats, Limits, Plain, Request};
 
-pub(super) fn data(name: &str) -> PathBuf {
+pub(crate) fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("src/tls/testdata")
         .join(name)
 }
 
-pub(super) fn listener_cfg(client_ca: bool) -> TlsListener {
+pub(crate) fn listener_cfg(client_ca: bool) -> TlsListener {
     TlsListener {
         listen: "127.0.0.1:0".parse().unwrap(),
         cert: data("server.pem"),
