@@ -91,8 +91,9 @@ pub fn router(state: Shared) -> Router {
 
 /// The public (enrollment) listener's router. Handlers see the connection as
 /// `ConnectInfo<crate::tls::ConnInfo>` (peer address and presented client certificate chain).
-pub fn public_router(_authority: Arc<Authority>) -> Router {
+pub fn public_router(authority: Arc<Authority>) -> Router {
     Router::new()
+        .merge(crate::est::router(authority))
         .route(
             "/health",
             get(|| async { axum::Json(serde_json::json!({"status": "healthy"})) }),

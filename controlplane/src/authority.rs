@@ -11,7 +11,7 @@ mod revoke;
 
 pub use apikeys::{ApiKeyRecord, NewApiKey};
 pub use cas::CreateCa;
-pub use issue::IssueRequest;
+pub use issue::{san_string, CheckedIssue, IssueRequest};
 pub use key_store::{KeyStoreRequest, Pkcs11Replica, Pkcs11Request};
 pub use otp::{OtpRecord, OtpRejected};
 pub use refresh::Due;

@@ -13,6 +13,7 @@
 //! | `ocsp_due`    | due (u64 BE) issuer `\0` serial  | empty                          |
 //! | `crls`        | issuer id                        | [`CrlEntry`]                   |
 //! | `repl_log`    | sequence (u64 BE)                | [`Record`]                     |
+//! | `cert_meta`   | serial                           | [`CertMeta`]                   |
 //! | `meta`        | name                             | value                          |
 
 mod records;
@@ -40,6 +41,8 @@ pub mod cf {
     pub const AUDIT: &str = "audit";
     /// One-time passwords for enrollment (id → `OtpRecord`; the secret only as a salted hash).
     pub const OTPS: &str = "otps";
+    /// Facts about a certificate beside its fixed-layout record (serial → `CertMeta`).
+    pub const CERT_META: &str = "cert_meta";
     /// Admin API keys (id → `ApiKeyRecord`; the secret only as a SHA-256 hash).
     pub const API_KEYS: &str = "api_keys";
     pub const META: &str = "meta";
@@ -55,6 +58,7 @@ pub mod cf {
         REPL_LOG,
         AUDIT,
         OTPS,
+        CERT_META,
         API_KEYS,
         META,
     ];

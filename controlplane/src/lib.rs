@@ -10,6 +10,7 @@ pub mod config;
 pub mod crl;
 pub mod crypto;
 pub mod db;
+pub mod est;
 pub mod metrics;
 pub mod ocsp;
 pub mod rbac;

@@ -9,6 +9,7 @@ use sigil_shared::time::rfc3339;
 
 use super::{blocking, ApiError, ApiJson, Shared};
 use crate::authority::OtpRecord;
+use crate::db::{CertMeta, Enrollment};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -100,8 +101,8 @@ pub struct CertSummary {
     pub not_after: String,
     pub status: &'static str,
     pub ca_id: String,
-    /// How the certificate was requested: `api` for the management API (EST adds
-    /// `simpleenroll`, `simplereenroll`, `serverkeygen`).
+    /// How the certificate was requested: `api` (management API), or the EST operation
+    /// `simpleenroll`, `simplereenroll`, `serverkeygen` (from `cert_meta`).
     pub enrollment_type: &'static str,
 }
 
@@ -159,6 +160,7 @@ pub async fn list_certs(
             .collect();
         let skip = (page - 1).saturating_mul(per_page);
         let (mut total, mut out, mut bad) = (0u64, Vec::new(), None);
+        let mut serials = Vec::new();
         auth.db
             .store()
             .scan(crate::db::cf::CERTS, &[], None, &mut |_, v| {
@@ -178,6 +180,7 @@ pub async fn list_certs(
                     && before.is_none_or(|t| c.created_at <= t);
                 if keep {
                     if total >= skip && (out.len() as u64) < per_page {
+                        serials.push(c.serial.clone());
                         out.push(CertSummary {
                             serial: colon_hex(&c.serial),
                             issuer: issuers.get(&c.issuer_id).cloned().unwrap_or_default(),
@@ -186,7 +189,7 @@ pub async fn list_certs(
                             not_after: rfc3339(c.not_after),
                             status,
                             ca_id: c.issuer_id,
-                            enrollment_type: "api",
+                            enrollment_type: Enrollment::Api.as_str(),
                         });
                     }
                     total += 1;
@@ -196,6 +199,12 @@ pub async fn list_certs(
             .map_err(crate::db::DbError::from)?;
         if let Some(e) = bad {
             return Err(e.into());
+        }
+        // Looked up after the scan: no store reads while the scan holds its view.
+        for (summary, serial) in out.iter_mut().zip(&serials) {
+            if let Some(m) = auth.db.get::<CertMeta>(crate::db::cf::CERT_META, serial)? {
+                summary.enrollment_type = m.enrollment.as_str();
+            }
         }
         Ok(CertsPage {
             page,

@@ -1,5 +1,7 @@
 //! Issuing end-entity certificates from PKCS#10 requests.
 
+use std::sync::Arc;
+
 use sigil_shared::config::{Profile, SanType};
 use sigil_shared::ocsp::key_id_of_spki;
 use sigil_shared::time::now_unix;
@@ -7,8 +9,9 @@ use sigil_storage::WriteBatch;
 use x509_cert::ext::pkix::name::GeneralName;
 
 use super::{Authority, AuthorityError, Result};
-use crate::crypto::verify_csr;
-use crate::db::{cf, due_key, encode, serial_key, CertRecord, CertState};
+use crate::ca::CaRuntime;
+use crate::crypto::{verify_csr, VerifiedCsr};
+use crate::db::{cf, due_key, encode, serial_key, CertMeta, CertRecord, CertState};
 use crate::ocsp::sign_responses;
 use crate::x509::{self, CertSpec};
 
@@ -31,7 +34,8 @@ fn san_type(n: &GeneralName) -> Option<SanType> {
     }
 }
 
-fn san_string(n: &GeneralName) -> String {
+/// `DNS:name`, `IP:addr`, `email:x`, `URI:x`: how SANs are shown and stored.
+pub fn san_string(n: &GeneralName) -> String {
     match n {
         GeneralName::DnsName(s) => format!("DNS:{}", s.as_str()),
         GeneralName::Rfc822Name(s) => format!("email:{}", s.as_str()),
@@ -76,10 +80,30 @@ fn check_sans(profile_name: &str, profile: &Profile, sans: &[GeneralName]) -> Re
     Ok(())
 }
 
+/// An issuance request that passed every check that needs no signature: CSR signature,
+/// profile, validity, SANs, issuer not expired ([`Authority::check_issue`]).
+#[derive(Debug, Clone)]
+pub struct CheckedIssue {
+    pub ca: Arc<CaRuntime>,
+    pub csr: VerifiedCsr,
+    pub profile_name: String,
+    pub profile: Profile,
+    pub days: u32,
+    /// The profile the request named (audited as given).
+    pub requested_profile: Option<String>,
+}
+
 impl Authority {
     /// Verifies the CSR, applies the profile, signs the certificate and its OCSP responses and
     /// commits everything (synced) before returning.
     pub fn issue(&self, req: IssueRequest) -> Result<CertRecord> {
+        let checked = self.check_issue(&req)?;
+        self.issue_checked(checked, None)
+    }
+
+    /// Every check of [`Authority::issue`] that happens before signing, so that a caller
+    /// can refuse a request before spending anything on it (EST: before using an OTP).
+    pub fn check_issue(&self, req: &IssueRequest) -> Result<CheckedIssue> {
         let ca = self.ca(&req.issuer_id)?;
         let csr = verify_csr(&req.csr)
             .map_err(|e| AuthorityError::BadRequest(format!("invalid CSR: {e}")))?;
@@ -100,6 +124,34 @@ impl Authority {
                 "CSR has neither a subject nor a SAN".into(),
             ));
         }
+        if ca.record.not_after <= now_unix() {
+            return Err(AuthorityError::Conflict(format!(
+                "issuer {:?} has expired",
+                ca.record.id
+            )));
+        }
+        Ok(CheckedIssue {
+            ca,
+            csr,
+            profile_name: profile_name.to_string(),
+            profile,
+            days,
+            requested_profile: req.profile.clone(),
+        })
+    }
+
+    /// Signs a checked request and commits the certificate, its OCSP responses and `meta`
+    /// (if any, in `cert_meta`) in one synced, audited batch.
+    pub fn issue_checked(&self, c: CheckedIssue, meta: Option<CertMeta>) -> Result<CertRecord> {
+        let CheckedIssue {
+            ca,
+            csr,
+            profile_name,
+            profile,
+            days,
+            requested_profile,
+        } = c;
+        let profile_name = profile_name.as_str();
         let now = now_unix();
         if ca.record.not_after <= now {
             return Err(AuthorityError::Conflict(format!(
@@ -188,11 +240,16 @@ impl Authority {
         batch.put(cf::CERTS, serial_key(id, &serial), encode(&record)?);
         batch.put(cf::CERT_IDS, serial.clone(), id.as_bytes().to_vec());
         batch.put(cf::OCSP_DUE, due_key(due, id, &serial), Vec::new());
+        let mut details = serde_json::json!({"issuer_id": id, "subject": record.subject, "profile": requested_profile});
+        if let Some(m) = &meta {
+            batch.put(cf::CERT_META, serial.clone(), encode(m)?);
+            details["enrollment_type"] = m.enrollment.as_str().into();
+        }
         let mut changes = Vec::with_capacity(entries.len());
         self.stage_responses(&mut batch, id, entries, &mut changes)?;
         self.commit_audited(
             ("certificate.issue", "certificate", &record.id),
-            serde_json::json!({"issuer_id": id, "subject": record.subject, "profile": req.profile}),
+            details,
             batch,
             changes,
         )?;

@@ -94,3 +94,37 @@ pub struct RevocationRecord {
     pub time: i64,
     pub reason: RevocationReason,
 }
+
+/// How a certificate was requested (kipuka's `enrollment_type`). postcard encodes the variant
+/// index: new variants go at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Enrollment {
+    /// The management API (`POST /api/v1/certificates`).
+    Api,
+    /// EST `/simpleenroll` (RFC 7030 §4.2.1).
+    SimpleEnroll,
+    /// EST `/simplereenroll` (RFC 7030 §4.2.2).
+    SimpleReenroll,
+    /// EST `/serverkeygen` (RFC 7030 §4.4).
+    ServerKeygen,
+}
+
+impl Enrollment {
+    /// The name `GET /admin/certs` shows.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::SimpleEnroll => "simpleenroll",
+            Self::SimpleReenroll => "simplereenroll",
+            Self::ServerKeygen => "serverkeygen",
+        }
+    }
+}
+
+/// Facts about a certificate that its `CertRecord` (fixed postcard layout) cannot hold; in
+/// `cert_meta` under the serial, written in the issuance's batch. Absent: issued through the
+/// API before this record existed (or by the API, which writes none).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertMeta {
+    pub enrollment: Enrollment,
+}

@@ -1,0 +1,64 @@
+//! Enrollment over Secure Transport (RFC 7030) on the public listener (TLS), kipuka-style:
+//! first enrollment authenticated by HTTP Basic `entity_id:otp` with an OTP from
+//! `POST /admin/otp`, re-enrollment by the current certificate as TLS client certificate.
+//!
+//! Paths (`/.well-known/est/` and `/.well-known/est/<label>/`, `<label>` = a CA's name):
+//! `cacerts` (GET), `simpleenroll` (POST), `simplereenroll` (POST), `csrattrs` (GET),
+//! `serverkeygen` (POST). Without a label: the CA named `default`, else the only CA that is
+//! no other CA's parent (the issuing CA of a root + intermediate setup), else 404.
+//! Issuance profile: `est-<name>`, else `est`, else `default` (`[profiles.*]` in the config).
+//!
+//! Modules: [`wire`] (bodies, Basic, multipart), [`pkcs7`] (certs-only, CSR attributes),
+//! [`identity`] (CSR ↔ entity, client-certificate signature), [`keygen`] (serverkeygen
+//! keys), [`limit`] (failed-OTP token buckets) are sans-io; [`service`] runs an operation on
+//! the [`Authority`] (blocking) and [`authn`] authenticates it; [`http`] holds the thin axum
+//! handlers.
+
+pub mod authn;
+pub mod http;
+pub mod identity;
+pub mod keygen;
+pub mod limit;
+pub mod pkcs7;
+pub mod service;
+pub mod wire;
+
+pub use authn::Credentials;
+pub use http::router;
+pub use service::{Est, Issued};
+
+use crate::authority::AuthorityError;
+
+/// Why an EST request failed; each maps to one status, the text is the response body.
+#[derive(Debug, thiserror::Error)]
+pub enum EstError {
+    /// 401 with `WWW-Authenticate: Basic`.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 400: the CSR (or body) is unusable.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 404: unknown label, or no default CA.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: e.g. the CA has expired.
+    #[error("{0}")]
+    Conflict(String),
+    /// 429 with `Retry-After` (seconds): too many failed OTP attempts.
+    #[error("too many failed authentication attempts; retry in {0} s")]
+    TooManyAttempts(u64),
+    /// 500; the detail is logged, not sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<AuthorityError> for EstError {
+    fn from(e: AuthorityError) -> Self {
+        match e {
+            AuthorityError::BadRequest(m) => EstError::BadRequest(m),
+            AuthorityError::NotFound(m) => EstError::NotFound(m),
+            AuthorityError::Conflict(m) => EstError::Conflict(m),
+            AuthorityError::Internal(m) => EstError::Internal(m),
+        }
+    }
+}
