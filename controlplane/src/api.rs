@@ -3,10 +3,12 @@
 //! blocking thread and render JSON.
 
 mod admin;
+mod admin_ca;
 mod apikeys;
 mod audit;
 mod auth;
 mod certificates;
+mod crl_cache;
 mod error;
 mod issuers;
 mod ops;
@@ -48,9 +50,37 @@ pub fn router(state: Shared) -> Router {
     let limit = state.authority.config.admin.max_body_bytes;
     let api = Router::new()
         .route("/api/v1/issuers", get(issuers::list).post(issuers::create))
-        .route("/api/v1/issuers/{id}", get(issuers::get_one))
+        .route(
+            "/api/v1/issuers/{id}",
+            get(issuers::get_one)
+                .put(issuers::update)
+                .patch(issuers::update),
+        )
         .route("/api/v1/issuers/{id}/crl", get(issuers::crl))
-        .route("/api/v1/certificates", post(certificates::issue))
+        .route(
+            "/api/v1/certificates",
+            get(certificates::list).post(certificates::issue),
+        )
+        .route(
+            "/api/v1/certificates/bulk-revoke",
+            post(certificates::bulk::revoke),
+        )
+        .route(
+            "/api/v1/certificates/{id}/export/pem",
+            get(certificates::export::pem),
+        )
+        .route(
+            "/api/v1/certificates/{id}/export/der",
+            get(certificates::export::der),
+        )
+        .route(
+            "/api/v1/certificates/{id}/export/chain",
+            get(certificates::export::chain),
+        )
+        .route("/api/v1/admin/crl/cache", get(crl_cache::list))
+        .route("/admin/health", get(admin_ca::health))
+        .route("/admin/ca", get(admin_ca::list))
+        .route("/admin/ca/{id}", get(admin_ca::get_one))
         .route("/api/v1/certificates/{id}", get(certificates::get_one))
         .route(
             "/api/v1/certificates/{id}/revoke",
@@ -81,6 +111,8 @@ pub fn router(state: Shared) -> Router {
         .merge(api)
         .route("/api/v1/replication/stream", get(ops::replication_stream))
         .route("/health", get(ops::health))
+        .route("/ready", get(ops::ready))
+        .route("/api/v1/version", get(ops::version))
         .route("/metrics", get(ops::metrics))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)

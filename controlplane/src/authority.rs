@@ -6,15 +6,20 @@ mod cas;
 mod issue;
 mod key_store;
 mod otp;
+mod query;
 mod refresh;
 mod revoke;
+mod settings;
 
 pub use apikeys::{ApiKeyRecord, NewApiKey};
 pub use cas::CreateCa;
 pub use issue::{san_string, CheckedIssue, IssueRequest};
 pub use key_store::{KeyStoreRequest, Pkcs11Replica, Pkcs11Request};
 pub use otp::{OtpRecord, OtpRejected};
+pub use query::{normalize_id, status_of, CertFilter, StatusFilter};
 pub use refresh::Due;
+pub use revoke::BulkRevocation;
+pub use settings::{IssuerSettings, IssuerUpdate, PolicyUpdate};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -95,6 +100,9 @@ pub struct Authority {
     crl_lock: Mutex<()>,
     /// Serialises OTP use and deletion (a use decrements exactly once).
     otp_lock: Mutex<()>,
+    /// Held for reading while issuing (and creating a CA under a parent), for writing while
+    /// changing issuer settings: once a disable returns, nothing of that issuer commits.
+    issuer_lock: RwLock<()>,
     crl_trigger: OnceLock<CrlTrigger>,
 }
 
@@ -169,6 +177,7 @@ impl Authority {
             ca_lock: Mutex::new(()),
             crl_lock: Mutex::new(()),
             otp_lock: Mutex::new(()),
+            issuer_lock: RwLock::new(()),
             crl_trigger: OnceLock::new(),
         })
     }

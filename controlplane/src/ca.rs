@@ -49,7 +49,7 @@ impl CaRuntime {
     pub fn new(record: CaRecord, signer: Arc<dyn Signer>) -> Result<Self, PkiError> {
         let cert = x509::decode_cert(&record.cert_der)?;
         let hashes = all_issuer_hashes(&record.cert_der)?;
-        let stats = Arc::new(SigningStats::default());
+        let stats = Arc::new(SigningStats::new(&record.id));
         Ok(Self {
             subject: cert.tbs_certificate.subject,
             signer: Tracked::wrap(signer, &stats),

@@ -2,7 +2,7 @@
 
 mod scheduler;
 
-pub use scheduler::{spawn_crl_scheduler, CrlTrigger};
+pub use scheduler::{spawn_crl_scheduler, CrlEvent, CrlTrigger};
 
 use der::asn1::{OctetString, Uint};
 use der::{Decode, Encode};

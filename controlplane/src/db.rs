@@ -12,6 +12,7 @@
 //! | `ocsp`        | CertIdKey                        | [`OcspEntry`]                  |
 //! | `ocsp_due`    | due (u64 BE) issuer `\0` serial  | empty                          |
 //! | `crls`        | issuer id                        | [`CrlEntry`]                   |
+//! | `ca_settings` | issuer id                        | versioned issuer settings      |
 //! | `repl_log`    | sequence (u64 BE)                | [`Record`]                     |
 //! | `cert_meta`   | serial                           | [`CertMeta`]                   |
 //! | `meta`        | name                             | value                          |
@@ -45,6 +46,8 @@ pub mod cf {
     pub const CERT_META: &str = "cert_meta";
     /// Admin API keys (id → `ApiKeyRecord`; the secret only as a SHA-256 hash).
     pub const API_KEYS: &str = "api_keys";
+    /// Mutable issuer settings (id → versioned `IssuerSettings`: enabled, name, profiles).
+    pub const CA_SETTINGS: &str = "ca_settings";
     pub const META: &str = "meta";
     pub const ALL: &[&str] = &[
         CAS,
@@ -60,6 +63,7 @@ pub mod cf {
         OTPS,
         CERT_META,
         API_KEYS,
+        CA_SETTINGS,
         META,
     ];
 }

@@ -1,6 +1,9 @@
 //! Prometheus metrics of the control plane, served at `/metrics` on the admin listener.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use prometheus::{
     HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
@@ -19,6 +22,16 @@ pub struct Metrics {
     pub crl_generated: IntCounterVec,
     pub replication_head: IntGauge,
     pub replication_subscribers: IntGauge,
+    /// How far the furthest-behind subscriber is from the head (records), at each scrape.
+    pub replication_lag: IntGauge,
+    /// Age of the oldest response due for re-signing (0 when none is due), at each scrape.
+    pub ocsp_refresh_oldest_due: IntGauge,
+    /// When this process set up its metrics (its start, for uptime).
+    pub started: Instant,
+    /// Position (last sequence sent) of every connected replication subscriber.
+    subscribers: Arc<Mutex<Subscribers>>,
+    /// CAs whose signing-latency histogram is registered.
+    latency_registered: Arc<Mutex<HashSet<String>>>,
     pub http_requests: IntCounterVec,
     pub http_latency: HistogramVec,
     /// Signatures per CA (its key and its responders'), synced from the CAs at each scrape.
@@ -108,7 +121,7 @@ impl Metrics {
             ocsp_refreshed,
             ocsp_refresh_backlog: gauge(
                 "ocsp_refresh_backlog",
-                "Certificates due for OCSP re-signing",
+                "Certificates due for OCSP re-signing now (counted at scrape, up to 1,000,000)",
             ),
             crl_generated,
             replication_head: gauge(
@@ -119,6 +132,17 @@ impl Metrics {
                 "replication_subscribers",
                 "Connected replication subscribers",
             ),
+            replication_lag: gauge(
+                "replication_lag_records",
+                "Records between the replication head and the furthest-behind connected subscriber",
+            ),
+            ocsp_refresh_oldest_due: gauge(
+                "ocsp_refresh_oldest_due_seconds",
+                "How long the oldest response due for re-signing has been due (0 when none is)",
+            ),
+            started: Instant::now(),
+            subscribers: Arc::default(),
+            latency_registered: Arc::default(),
             http_requests,
             http_latency,
             ca_signatures,
@@ -128,11 +152,22 @@ impl Metrics {
         }
     }
 
-    /// Brings the per-CA signing metrics up to date with the CAs' own counters and health.
+    /// Brings the per-CA signing metrics up to date with the CAs' own counters and health,
+    /// registering the signing-latency histogram of CAs not seen before.
     pub fn sync_cas(&self, cas: &[Arc<CaRuntime>]) {
         let _g = self.sync.lock().unwrap_or_else(|e| e.into_inner());
+        let mut registered = self
+            .latency_registered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         for ca in cas {
             let id = ca.record.id.as_str();
+            if !registered.contains(id) {
+                if let Err(e) = self.registry.register(Box::new(ca.stats.latency.clone())) {
+                    tracing::warn!(ca = id, error = %e, "registering the signing latency histogram failed");
+                }
+                registered.insert(id.to_string());
+            }
             let c = self.ca_signatures.with_label_values(&[id]);
             let total = ca.stats.signatures();
             if total > c.get() {
@@ -144,6 +179,32 @@ impl Metrics {
         }
     }
 
+    /// A connected replication subscriber starting after sequence `after`; counted in
+    /// `replication_subscribers` until the handle drops.
+    pub fn subscriber(&self, after: u64) -> SubscriberHandle {
+        let position = Arc::new(AtomicU64::new(after));
+        let mut s = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        s.next_id += 1;
+        let id = s.next_id;
+        s.positions.insert(id, position.clone());
+        self.replication_subscribers.inc();
+        SubscriberHandle {
+            id,
+            position,
+            set: self.subscribers.clone(),
+            gauge: self.replication_subscribers.clone(),
+        }
+    }
+
+    /// Sets `replication_lag` from the subscribers' positions and the head.
+    pub fn sync_replication(&self, head: u64) {
+        let s = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        self.replication_lag.set(max_lag(
+            head,
+            s.positions.values().map(|p| p.load(Ordering::Relaxed)),
+        ) as i64);
+    }
+
     /// Text exposition format.
     pub fn render(&self) -> String {
         let mut buf = String::new();
@@ -153,8 +214,74 @@ impl Metrics {
     }
 }
 
+#[derive(Debug, Default)]
+struct Subscribers {
+    next_id: u64,
+    positions: HashMap<u64, Arc<AtomicU64>>,
+}
+
+/// A connected replication subscriber; see [`Metrics::subscriber`].
+#[derive(Debug)]
+pub struct SubscriberHandle {
+    id: u64,
+    position: Arc<AtomicU64>,
+    set: Arc<Mutex<Subscribers>>,
+    gauge: IntGauge,
+}
+
+impl SubscriberHandle {
+    /// The subscriber has been sent everything up to sequence `seq`.
+    pub fn sent(&self, seq: u64) {
+        self.position.store(seq, Ordering::Relaxed);
+    }
+}
+
+impl Drop for SubscriberHandle {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .positions
+            .remove(&self.id);
+        self.gauge.dec();
+    }
+}
+
+/// Records the furthest-behind of `positions` misses (0 without subscribers).
+fn max_lag(head: u64, positions: impl Iterator<Item = u64>) -> u64 {
+    positions.map(|p| head.saturating_sub(p)).max().unwrap_or(0)
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replication_lag_is_the_furthest_behind_subscriber() {
+        let m = Metrics::new();
+        m.sync_replication(10);
+        assert_eq!(m.replication_lag.get(), 0);
+        let a = m.subscriber(0);
+        let b = m.subscriber(7);
+        assert_eq!(m.replication_subscribers.get(), 2);
+        m.sync_replication(10);
+        assert_eq!(m.replication_lag.get(), 10);
+        a.sent(9);
+        m.sync_replication(10);
+        assert_eq!(m.replication_lag.get(), 3);
+        drop(b);
+        m.sync_replication(10);
+        assert_eq!(
+            (m.replication_lag.get(), m.replication_subscribers.get()),
+            (1, 1)
+        );
+        drop(a);
+        assert_eq!(m.replication_subscribers.get(), 0);
     }
 }

@@ -25,16 +25,6 @@ const READ_BATCH: usize = 1024;
 
 pub type Chunk = Result<Bytes, std::io::Error>;
 
-struct Subscriber {
-    auth: Arc<Authority>,
-}
-
-impl Drop for Subscriber {
-    fn drop(&mut self) {
-        self.auth.metrics.replication_subscribers.dec();
-    }
-}
-
 fn frame_bytes(frames: &[Frame]) -> Bytes {
     let mut buf = Vec::new();
     for f in frames {
@@ -46,8 +36,8 @@ fn frame_bytes(frames: &[Frame]) -> Bytes {
 
 /// Feeds one subscriber until it disconnects or falls behind the retained log.
 pub async fn feed(auth: Arc<Authority>, after: u64, tx: mpsc::Sender<Chunk>) {
-    auth.metrics.replication_subscribers.inc();
-    let _guard = Subscriber { auth: auth.clone() };
+    // Counted as a subscriber, with its position for the lag metric, until it returns.
+    let progress = auth.metrics.subscriber(after);
     let mut head_rx = auth.db.subscribe();
     let head = auth.db.head();
     let oldest = auth.db.oldest_retained();
@@ -65,7 +55,10 @@ pub async fn feed(auth: Arc<Authority>, after: u64, tx: mpsc::Sender<Chunk>) {
     if snapshot {
         let (a, t) = (auth.clone(), tx.clone());
         match tokio::task::spawn_blocking(move || send_snapshot(&a, &t)).await {
-            Ok(Ok(as_of)) => pos = as_of,
+            Ok(Ok(as_of)) => {
+                pos = as_of;
+                progress.sent(pos);
+            }
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "replication snapshot aborted");
                 return;
@@ -114,6 +107,7 @@ pub async fn feed(auth: Arc<Authority>, after: u64, tx: mpsc::Sender<Chunk>) {
             if !buf.is_empty() && tx.send(Ok(Bytes::from(buf))).await.is_err() {
                 return;
             }
+            progress.sent(pos);
             continue;
         }
         tokio::select! {

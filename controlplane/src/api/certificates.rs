@@ -1,4 +1,8 @@
-//! `/api/v1/certificates`: issue, get, revoke, unhold, stored OCSP responses.
+//! `/api/v1/certificates`: issue, list (filters, certctl's paging envelope), get, revoke,
+//! unhold, stored OCSP responses; bulk revocation and export in the submodules.
+
+pub mod bulk;
+pub mod export;
 
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
@@ -8,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use sigil_shared::ocsp::{HashAlg, RevocationReason};
 use sigil_shared::time::{now_unix, rfc3339};
 
-use super::{blocking, ApiError, ApiJson, ErrorCode, Shared};
-use crate::authority::IssueRequest;
+use super::{blocking, ApiError, ApiJson, ApiQuery, ErrorCode, Shared};
+use crate::authority::{normalize_id, status_of, CertFilter, IssueRequest, StatusFilter};
 use crate::db::{CertRecord, CertState};
 use crate::x509::cert_pem;
 
@@ -38,18 +42,25 @@ pub struct CertView {
     pub not_after: String,
     pub created_at: String,
     pub certificate: String,
-    pub chain: Vec<String>,
+    /// Issuing CA first, root last (absent in lists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain: Option<Vec<String>>,
 }
 
 fn view(state: &Shared, c: &CertRecord) -> Result<CertView, ApiError> {
-    let (status, reason, at) = match c.state {
-        CertState::Revoked { time, reason } => {
-            ("revoked", Some(reason.name()), Some(rfc3339(time)))
-        }
-        CertState::Active if c.not_after < now_unix() => ("expired", None, None),
-        CertState::Active => ("active", None, None),
+    let mut v = summary(c);
+    v.chain = Some(state.authority.chain_pem(&c.issuer_id)?);
+    Ok(v)
+}
+
+/// The view without the chain (lists).
+fn summary(c: &CertRecord) -> CertView {
+    let (reason, at) = match c.state {
+        CertState::Revoked { time, reason } => (Some(reason.name()), Some(rfc3339(time))),
+        CertState::Active => (None, None),
     };
-    Ok(CertView {
+    let status = status_of(c, now_unix());
+    CertView {
         id: c.id.clone(),
         serial: c.id.clone(),
         issuer_id: c.issuer_id.clone(),
@@ -63,8 +74,79 @@ fn view(state: &Shared, c: &CertRecord) -> Result<CertView, ApiError> {
         not_after: rfc3339(c.not_after),
         created_at: rfc3339(c.created_at),
         certificate: cert_pem(&c.der),
-        chain: state.authority.chain_pem(&c.issuer_id)?,
-    })
+        chain: None,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub page: Option<u64>,
+    pub per_page: Option<u64>,
+    pub issuer_id: Option<String>,
+    /// `active`, `expiring` (active, notAfter within 30 days), `expired`, `revoked`;
+    /// case-insensitive (certctl's `Active`, …).
+    pub status: Option<String>,
+    /// Substring of the subject; `search`: of the subject or a SAN (case-insensitive).
+    pub subject: Option<String>,
+    pub search: Option<String>,
+    pub profile: Option<String>,
+    /// RFC 3339 or `YYYY-MM-DD` bounds on the issuance time and on notAfter (inclusive).
+    pub issued_after: Option<String>,
+    pub issued_before: Option<String>,
+    pub expires_after: Option<String>,
+    pub expires_before: Option<String>,
+}
+
+/// certctl's pagination envelope.
+#[derive(Debug, Serialize)]
+pub struct CertList {
+    pub data: Vec<CertView>,
+    pub total: u64,
+    pub page: u64,
+    pub per_page: u64,
+}
+
+/// `GET /api/v1/certificates`: a scan of the certificate table (one issuer's part when
+/// `issuer_id` is given), newest-first is not guaranteed: ordered by issuer, then serial.
+pub async fn list(
+    State(state): State<Shared>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<CertList>, ApiError> {
+    use super::audit::{paging, time_bound};
+    let (page, per_page) = paging(q.page, q.per_page)?;
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| {
+            StatusFilter::parse(s).ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::BadRequest,
+                    "status must be active, expiring, expired or revoked",
+                )
+            })
+        })
+        .transpose()?;
+    let filter = CertFilter {
+        issuer_id: q.issuer_id,
+        status,
+        subject: q.subject,
+        search: q.search,
+        profile: q.profile,
+        issued_after: time_bound("issued_after", q.issued_after.as_deref(), false)?,
+        issued_before: time_bound("issued_before", q.issued_before.as_deref(), true)?,
+        expires_after: time_bound("expires_after", q.expires_after.as_deref(), false)?,
+        expires_before: time_bound("expires_before", q.expires_before.as_deref(), true)?,
+        ids: None,
+    };
+    let auth = state.authority.clone();
+    let (certs, total) = blocking(move || auth.find_certs(&filter, page, per_page)).await?;
+    Ok(Json(CertList {
+        data: certs.iter().map(summary).collect(),
+        total,
+        page,
+        per_page,
+    }))
 }
 
 pub async fn issue(
@@ -87,7 +169,7 @@ pub async fn get_one(
     Path(id): Path<String>,
 ) -> Result<Json<CertView>, ApiError> {
     let auth = state.authority.clone();
-    let id = id.to_ascii_lowercase();
+    let id = normalize_id(&id);
     let rec = blocking(move || auth.cert(&id)).await?;
     Ok(Json(view(&state, &rec)?))
 }
@@ -115,7 +197,7 @@ pub async fn revoke(
         )
     })?;
     let auth = state.authority.clone();
-    let id = id.to_ascii_lowercase();
+    let id = normalize_id(&id);
     let rec = blocking(move || auth.revoke(&id, reason)).await?;
     Ok(Json(view(&state, &rec)?))
 }
@@ -125,7 +207,7 @@ pub async fn unhold(
     Path(id): Path<String>,
 ) -> Result<Json<CertView>, ApiError> {
     let auth = state.authority.clone();
-    let id = id.to_ascii_lowercase();
+    let id = normalize_id(&id);
     let rec = blocking(move || auth.unhold(&id)).await?;
     Ok(Json(view(&state, &rec)?))
 }
@@ -149,7 +231,7 @@ pub async fn ocsp(
         )
     })?;
     let auth = state.authority.clone();
-    let id = id.to_ascii_lowercase();
+    let id = normalize_id(&id);
     let entry = blocking(move || auth.ocsp_response(&id, alg)).await?;
     Ok((
         [(header::CONTENT_TYPE, "application/ocsp-response")],

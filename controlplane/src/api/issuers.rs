@@ -1,14 +1,15 @@
-//! `/api/v1/issuers`: create, list, get, and the current CRL.
+//! `/api/v1/issuers` (certctl's issuer shapes): create, list (paged), get, update and
+//! disable/enable (`PUT`/`PATCH` with `name`, `enabled`, `config`), and the current CRL.
 
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sigil_shared::time::rfc3339;
 
-use super::{blocking, ApiError, ApiJson, Shared};
-use crate::authority::CreateCa;
+use super::{blocking, ApiError, ApiJson, ApiQuery, Shared};
+use crate::authority::{CreateCa, IssuerSettings, IssuerUpdate};
 use crate::ca::{CaHealth, CaRuntime};
 use crate::crypto::pkcs11::TokenRef;
 use crate::db::KeyRef;
@@ -25,10 +26,27 @@ pub enum KeyStoreView {
     },
 }
 
+/// certctl's issuer `config`: Sigil's issuance policy of the issuer.
+#[derive(Debug, Serialize)]
+pub struct PolicyView {
+    /// Profile used when a request names none (`null`: `default`).
+    pub default_profile: Option<String>,
+    /// `null`: every configured profile.
+    pub allowed_profiles: Option<Vec<String>>,
+    pub max_validity_days: Option<u32>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct IssuerView {
     pub id: String,
     pub name: String,
+    /// certctl's `IssuerType`: Sigil's own CAs are `GenericCA`.
+    #[serde(rename = "type")]
+    pub issuer_type: &'static str,
+    /// A disabled issuer refuses issuance but still revokes and serves OCSP and CRLs.
+    pub enabled: bool,
+    pub disabled_at: Option<String>,
+    pub config: PolicyView,
     pub subject: String,
     pub key_algorithm: &'static str,
     pub parent_id: Option<String>,
@@ -38,6 +56,8 @@ pub struct IssuerView {
     pub not_before: String,
     pub not_after: String,
     pub created_at: String,
+    /// Last settings change (the creation time when never changed).
+    pub updated_at: String,
     pub ocsp_url: String,
     pub crl_url: String,
     pub ca_issuers_url: String,
@@ -45,7 +65,7 @@ pub struct IssuerView {
     pub health: CaHealth,
 }
 
-pub fn view(state: &Shared, ca: &CaRuntime) -> IssuerView {
+pub fn view(state: &Shared, ca: &CaRuntime, s: IssuerSettings) -> IssuerView {
     let r = &ca.record;
     let base = state
         .authority
@@ -55,7 +75,15 @@ pub fn view(state: &Shared, ca: &CaRuntime) -> IssuerView {
         .trim_end_matches('/');
     IssuerView {
         id: r.id.clone(),
-        name: r.name.clone(),
+        name: s.name.unwrap_or_else(|| r.name.clone()),
+        issuer_type: "GenericCA",
+        enabled: !s.disabled,
+        disabled_at: s.disabled_at.map(rfc3339),
+        config: PolicyView {
+            default_profile: s.default_profile,
+            allowed_profiles: s.allowed_profiles,
+            max_validity_days: s.max_validity_days,
+        },
         subject: r.subject.clone(),
         key_algorithm: r.key_algorithm.name(),
         parent_id: r.parent_id.clone(),
@@ -65,6 +93,7 @@ pub fn view(state: &Shared, ca: &CaRuntime) -> IssuerView {
         not_before: rfc3339(r.not_before),
         not_after: rfc3339(r.not_after),
         created_at: rfc3339(r.created_at),
+        updated_at: rfc3339(s.updated_at.unwrap_or(r.created_at)),
         ocsp_url: format!("{base}/ocsp"),
         crl_url: format!("{base}/crl/{}.crl", r.id),
         ca_issuers_url: format!("{base}/ca/{}.cer", r.id),
@@ -84,35 +113,86 @@ pub async fn create(
     ApiJson(req): ApiJson<CreateCa>,
 ) -> Result<Response, ApiError> {
     let auth = state.authority.clone();
-    let ca = blocking(move || auth.create_ca(req)).await?;
-    Ok((StatusCode::CREATED, Json(view(&state, &ca))).into_response())
+    let (ca, s) = blocking(move || {
+        let ca = auth.create_ca(req)?;
+        let s = auth.issuer_settings(&ca.record.id)?;
+        Ok((ca, s))
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(view(&state, &ca, s))).into_response())
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub page: Option<u64>,
+    pub per_page: Option<u64>,
+}
+
+/// certctl's pagination envelope.
 #[derive(Debug, Serialize)]
 pub struct IssuerList {
     pub data: Vec<IssuerView>,
-    pub total: usize,
+    pub total: u64,
+    pub page: u64,
+    pub per_page: u64,
 }
 
-pub async fn list(State(state): State<Shared>) -> Json<IssuerList> {
-    let data: Vec<IssuerView> = state
-        .authority
-        .list_cas()
-        .iter()
-        .map(|c| view(&state, c))
-        .collect();
-    Json(IssuerList {
-        total: data.len(),
-        data,
+pub async fn list(
+    State(state): State<Shared>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<IssuerList>, ApiError> {
+    let (page, per_page) = super::audit::paging(q.page, q.per_page)?;
+    let auth = state.authority.clone();
+    let all = blocking(move || {
+        auth.list_cas()
+            .into_iter()
+            .map(|c| {
+                let s = auth.issuer_settings(&c.record.id)?;
+                Ok((c, s))
+            })
+            .collect::<crate::authority::Result<Vec<_>>>()
     })
+    .await?;
+    let total = all.len() as u64;
+    let skip = usize::try_from((page - 1).saturating_mul(per_page)).unwrap_or(usize::MAX);
+    let data = all
+        .into_iter()
+        .skip(skip)
+        .take(per_page as usize)
+        .map(|(c, s)| view(&state, &c, s))
+        .collect();
+    Ok(Json(IssuerList {
+        data,
+        total,
+        page,
+        per_page,
+    }))
 }
 
 pub async fn get_one(
     State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<IssuerView>, ApiError> {
-    let ca = state.authority.ca(&id)?;
-    Ok(Json(view(&state, &ca)))
+    let auth = state.authority.clone();
+    let (ca, s) = blocking(move || Ok((auth.ca(&id)?, auth.issuer_settings(&id)?))).await?;
+    Ok(Json(view(&state, &ca, s)))
+}
+
+/// `PUT`/`PATCH /api/v1/issuers/{id}`: `{"name", "enabled", "config": {"default_profile",
+/// "allowed_profiles", "max_validity_days"}}`, each optional (`null` in `config` clears).
+pub async fn update(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<IssuerUpdate>,
+) -> Result<Json<IssuerView>, ApiError> {
+    let auth = state.authority.clone();
+    let (ca, s) = blocking(move || {
+        let s = auth.update_issuer(&id, &body)?;
+        Ok((auth.ca(&id)?, s))
+    })
+    .await?;
+    Ok(Json(view(&state, &ca, s)))
 }
 
 /// The current DER CRL (`application/pkix-crl`).

@@ -1,8 +1,8 @@
-//! Health, metrics, the replication stream endpoint and fallbacks.
+//! Health, readiness, version, metrics, the replication stream endpoint and fallbacks.
 
 use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -11,6 +11,9 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::{bearer_matches, ApiError, ErrorCode, Shared};
 use crate::crypto::HealthState;
+
+/// The OCSP backlog gauge stops counting here (a scrape must stay cheap).
+const BACKLOG_COUNT_CAP: u64 = 1_000_000;
 
 /// Liveness (always 200 while serving) with the CAs' signing health: `issuer_health` lists
 /// each CA that is not healthy with its error.
@@ -41,14 +44,93 @@ pub async fn health(State(state): State<Shared>) -> Json<serde_json::Value> {
     }))
 }
 
-pub async fn metrics(State(state): State<Shared>) -> Response {
-    let a = &state.authority;
-    a.metrics.sync_cas(&a.list_cas());
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        a.metrics.render(),
+/// `/metrics`: brings the scrape-time metrics up to date (per-CA signing, replication lag,
+/// OCSP refresh backlog), then renders the registry.
+pub async fn metrics(State(state): State<Shared>) -> Result<Response, ApiError> {
+    let a = state.authority.clone();
+    let text = tokio::task::spawn_blocking(move || {
+        let m = &a.metrics;
+        m.sync_cas(&a.list_cas());
+        m.sync_replication(a.db.head());
+        let now = sigil_shared::time::now_unix();
+        match a.ocsp_backlog(now, BACKLOG_COUNT_CAP) {
+            Ok((due, oldest)) => {
+                m.ocsp_refresh_backlog.set(due as i64);
+                m.ocsp_refresh_oldest_due
+                    .set(oldest.map_or(0, |t| (now - t).max(0)));
+            }
+            Err(e) => tracing::warn!(error = %e, "counting the OCSP refresh backlog failed"),
+        }
+        m.render()
+    })
+    .await
+    .map_err(|_| ApiError::new(ErrorCode::Internal, "internal error"))?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}
+
+/// `/ready` (certctl's readiness probe, no authentication): 200 `{"status": "ready"}` when
+/// the database answers and every stored CA is loaded and not unhealthy; otherwise 503 with
+/// `{"status": "not_ready", "error", "message", "problems"}`.
+pub async fn ready(State(state): State<Shared>) -> Result<Response, ApiError> {
+    let a = state.authority.clone();
+    let (problems, cas) = tokio::task::spawn_blocking(move || {
+        let mut problems = Vec::new();
+        let db = super::admin_ca::database_status(&a);
+        if let Some(e) = db.error {
+            problems.push(format!("database: {e}"));
+        }
+        let loaded = a.list_cas();
+        let mut stored = 0usize;
+        let scan =
+            a.db.store()
+                .scan(crate::db::cf::CAS, &[], None, &mut |_, _| {
+                    stored += 1;
+                    true
+                });
+        if scan.is_ok() && stored != loaded.len() {
+            problems.push(format!("{stored} CAs stored but {} loaded", loaded.len()));
+        }
+        for ca in &loaded {
+            let h = ca.health();
+            if h.status == HealthState::Unhealthy {
+                problems.push(format!(
+                    "CA {}: {}",
+                    ca.record.id,
+                    h.error.as_deref().unwrap_or("unhealthy")
+                ));
+            }
+        }
+        (problems, loaded.len())
+    })
+    .await
+    .map_err(|_| ApiError::new(ErrorCode::Internal, "internal error"))?;
+    if problems.is_empty() {
+        return Ok(Json(json!({"status": "ready", "cas": cas})).into_response());
+    }
+    Ok((
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({
+            "status": "not_ready",
+            "error": "service_unavailable",
+            "message": format!("not ready: {}", problems.join("; ")),
+            "problems": problems,
+        })),
     )
-        .into_response()
+        .into_response())
+}
+
+/// `GET /api/v1/version` (certctl's build identity, no authentication; `rust_version` in
+/// place of `go_version`). `commit`, `build_time` and `modified` come from the build
+/// environment (`SIGIL_BUILD_COMMIT`, `SIGIL_BUILD_TIME`, `SIGIL_BUILD_MODIFIED`): empty /
+/// false when the build did not set them.
+pub async fn version() -> Json<serde_json::Value> {
+    Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "commit": option_env!("SIGIL_BUILD_COMMIT").unwrap_or(""),
+        "modified": option_env!("SIGIL_BUILD_MODIFIED") == Some("true"),
+        "build_time": option_env!("SIGIL_BUILD_TIME").unwrap_or(""),
+        "rust_version": env!("SIGIL_RUSTC_VERSION"),
+    }))
 }
 
 #[derive(Debug, Deserialize)]

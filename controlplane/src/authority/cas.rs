@@ -9,7 +9,7 @@ use sigil_storage::WriteBatch;
 use super::key_store::{key_ref, KeyStoreRequest};
 use super::{key_name, Authority, AuthorityError, Result};
 use crate::ca::{self, CaRuntime, NewCa};
-use crate::crl::{build_crl, RevokedEntry};
+use crate::crl::{build_crl, CrlEvent, RevokedEntry};
 use crate::crypto::KeyAlgorithm;
 use crate::db::{cf, encode, issuer_prefix, KeyRef, RevocationRecord};
 use crate::x509;
@@ -85,10 +85,15 @@ impl Authority {
             )));
         }
         let now = now_unix();
+        // The issuance lock before `ca_lock` (the order issuance takes them in): a disabled
+        // parent signs no child CA, and renames do not race the name check below.
+        let _issuing = match &req.parent_id {
+            Some(p) => self.issuing(p)?,
+            None => self.issuer_lock.read().unwrap_or_else(|e| e.into_inner()),
+        };
         let _g = self.ca_lock.lock().unwrap_or_else(|e| e.into_inner());
-        {
-            let cas = self.cas.read().unwrap_or_else(|e| e.into_inner());
-            if cas.contains_key(&id) || cas.values().any(|c| c.record.name == name) {
+        for c in self.list_cas() {
+            if c.record.id == id || self.issuer_name(&c.record.id)? == name {
                 return Err(AuthorityError::Conflict(format!(
                     "an issuer named {name:?} (id {id:?}) already exists"
                 )));
@@ -253,6 +258,15 @@ impl Authority {
         batch.put(cf::META, number_key, number.to_be_bytes().to_vec());
         batch.put(cf::CRLS, ca.record.id.as_bytes().to_vec(), encode(&entry)?);
         Ok((batch, entry))
+    }
+
+    /// The latest CRL generation events of `issuer_id`, newest first (none before the
+    /// scheduler ran for it).
+    pub fn crl_events(&self, issuer_id: &str) -> Vec<CrlEvent> {
+        self.crl_trigger
+            .get()
+            .map(|t| t.events(issuer_id))
+            .unwrap_or_default()
     }
 
     /// Regenerates and stores the CRL of `issuer_id`; returns it.

@@ -105,6 +105,7 @@ impl Authority {
     /// can refuse a request before spending anything on it (EST: before using an OTP).
     pub fn check_issue(&self, req: &IssueRequest) -> Result<CheckedIssue> {
         let ca = self.ca(&req.issuer_id)?;
+        let req = &self.apply_issuer_policy(req)?; // disabled issuer, profiles, validity cap
         let csr = verify_csr(&req.csr)
             .map_err(|e| AuthorityError::BadRequest(format!("invalid CSR: {e}")))?;
         let profile_name = req.profile.as_deref().unwrap_or("default");
@@ -151,6 +152,7 @@ impl Authority {
             days,
             requested_profile,
         } = c;
+        let _issuing = self.issuing(&ca.record.id)?; // until committed: a disable waits
         let profile_name = profile_name.as_str();
         let now = now_unix();
         if ca.record.not_after <= now {

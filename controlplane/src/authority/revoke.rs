@@ -5,9 +5,22 @@ use sigil_shared::ocsp::RevocationReason;
 use sigil_shared::time::now_unix;
 use sigil_storage::WriteBatch;
 
+use super::query::{status_of, CertFilter};
 use super::{Authority, AuthorityError, Result};
+use crate::audit::{current_actor, AuditEvent};
 use crate::db::{cf, due_key, encode, serial_key, CertRecord, CertState, RevocationRecord};
 use crate::ocsp::sign_responses;
+
+/// What a bulk revocation did, per certificate id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BulkRevocation {
+    pub matched: u64,
+    pub revoked: Vec<String>,
+    /// Not revoked because there was nothing to do: (id, why).
+    pub skipped: Vec<(String, String)>,
+    /// Revocation failed: (id, error).
+    pub failed: Vec<(String, String)>,
+}
 
 impl Authority {
     /// Revokes certificate `id`. Allowed: active → revoked(any), hold → revoked(permanent).
@@ -38,6 +51,80 @@ impl Authority {
         tracing::info!(issuer = %updated.issuer_id, serial = %id, reason = reason.name(), "revoked certificate");
         self.trigger_crl(&updated.issuer_id);
         Ok(updated)
+    }
+
+    /// Revokes every certificate matching `filter` (certctl's bulk revoke), each through
+    /// [`Authority::revoke`] (so each is audited with its change); already revoked and expired
+    /// certificates are skipped, failures do not stop the rest. An empty filter is refused.
+    /// A summary record (`certificate.bulk_revoke`) is audited at the end.
+    pub fn bulk_revoke(
+        &self,
+        filter: &CertFilter,
+        reason: RevocationReason,
+    ) -> Result<BulkRevocation> {
+        if filter.is_empty() {
+            return Err(AuthorityError::BadRequest(
+                "bulk revocation needs at least one criterion (issuer_id, profile_id, certificate_ids, subject, issued_after, issued_before)".into(),
+            ));
+        }
+        let mut matched = Vec::new();
+        self.scan_certs(filter, &mut |c| {
+            matched.push(c);
+            true
+        })?;
+        let mut out = BulkRevocation {
+            matched: matched.len() as u64,
+            ..Default::default()
+        };
+        let now = now_unix();
+        for c in matched {
+            match skip_reason(&c, reason, now) {
+                Some(why) => out.skipped.push((c.id, why)),
+                None => match self.revoke(&c.id, reason) {
+                    Ok(_) => out.revoked.push(c.id),
+                    // Its state changed since the scan (revoked meanwhile).
+                    Err(AuthorityError::Conflict(m)) => out.skipped.push((c.id, m)),
+                    Err(e) => {
+                        tracing::error!(serial = %c.id, error = %e, "bulk revocation: certificate failed");
+                        let shown = match e {
+                            AuthorityError::Internal(_) => {
+                                "internal error; see the control plane log".to_string()
+                            }
+                            other => other.to_string(),
+                        };
+                        out.failed.push((c.id, shown));
+                    }
+                },
+            }
+        }
+        let actor = current_actor();
+        self.audit.append(AuditEvent {
+            actor: actor.id,
+            actor_type: actor.actor_type.into(),
+            action: "certificate.bulk_revoke".into(),
+            resource_type: "certificate".into(),
+            resource_id: filter.issuer_id.clone().unwrap_or_default(),
+            success: out.failed.is_empty(),
+            source: actor.source,
+            details: serde_json::json!({
+                "reason": reason.name(),
+                "filter": filter,
+                "matched": out.matched,
+                "revoked": out.revoked.len(),
+                "skipped": out.skipped.len(),
+                "failed": out.failed.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+            })
+            .to_string(),
+        })?;
+        tracing::info!(
+            matched = out.matched,
+            revoked = out.revoked.len(),
+            skipped = out.skipped.len(),
+            failed = out.failed.len(),
+            reason = reason.name(),
+            "bulk revocation"
+        );
+        Ok(out)
     }
 
     /// Releases a certificate from `certificateHold`.
@@ -120,5 +207,18 @@ impl Authority {
         };
         self.commit_audited((action, "certificate", &cert.id), details, batch, changes)?;
         Ok(cert)
+    }
+}
+
+/// Why a bulk revocation leaves `c` alone, if it does.
+fn skip_reason(c: &CertRecord, reason: RevocationReason, now: i64) -> Option<String> {
+    match c.state {
+        CertState::Revoked {
+            reason: RevocationReason::CertificateHold,
+            ..
+        } if reason != RevocationReason::CertificateHold => None,
+        CertState::Revoked { reason: old, .. } => Some(format!("already revoked ({})", old.name())),
+        CertState::Active if status_of(c, now) == "expired" => Some("expired".into()),
+        CertState::Active => None,
     }
 }

@@ -11,16 +11,41 @@ use sigil_shared::time::now_unix;
 
 use crate::crypto::{HealthState, KeyAlgorithm, KeyHealth, ReplicaHealth, SignError, Signer};
 
+/// Buckets of [`SigningStats::latency`]: software keys sign in tens of microseconds, HSMs in
+/// milliseconds, a struggling HSM in seconds.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0,
+];
+
 /// Signatures made for one CA (its key and its delegated responders').
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SigningStats {
     signatures: AtomicU64,
     failures: AtomicU64,
     /// Unix seconds; 0 = never.
     last_sign_at: AtomicI64,
+    /// Duration of each signature (successful or not), labelled with the CA id; registered
+    /// with the metrics registry by [`crate::metrics::Metrics::sync_cas`].
+    pub latency: prometheus::Histogram,
 }
 
 impl SigningStats {
+    pub fn new(ca_id: &str) -> Self {
+        let opts = prometheus::HistogramOpts::new(
+            "ca_signing_duration_seconds",
+            "Time to make one signature with a CA's keys (CA and delegated responder)",
+        )
+        .const_label("ca", ca_id)
+        .buckets(LATENCY_BUCKETS.to_vec());
+        Self {
+            signatures: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            last_sign_at: AtomicI64::new(0),
+            latency: prometheus::Histogram::with_opts(opts).expect("valid histogram"),
+        }
+    }
+
     pub fn signatures(&self) -> u64 {
         self.signatures.load(Ordering::Relaxed)
     }
@@ -64,7 +89,9 @@ impl Signer for Tracked {
     }
 
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        let started = std::time::Instant::now();
         let r = self.inner.sign(message);
+        self.stats.latency.observe(started.elapsed().as_secs_f64());
         match &r {
             Ok(_) => {
                 self.stats.signatures.fetch_add(1, Ordering::Relaxed);

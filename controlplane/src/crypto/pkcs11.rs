@@ -41,6 +41,12 @@ pub struct TokenRef {
     pub pin_env: String,
 }
 
+/// The slot id token `t` was last found in (`None` until this process opened a session on
+/// it; a token may move between slots across restarts of the HSM).
+pub fn slot_of(t: &TokenRef) -> Option<u64> {
+    Token::find(std::path::Path::new(&t.module), &t.token_label).and_then(|t| t.slot_id())
+}
+
 /// A signing key held by one or more PKCS#11 tokens.
 pub struct Pkcs11Signer {
     alg: KeyAlgorithm,

@@ -107,6 +107,24 @@ impl Token {
         t
     }
 
+    /// The process's token `label` of `module` if something opened it (no side effects).
+    pub fn find(module: &Path, label: &str) -> Option<Arc<Token>> {
+        registry()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(module.to_path_buf(), label.to_string()))
+            .cloned()
+    }
+
+    /// The slot the token was last found in (`None` until a session was opened on it).
+    pub fn slot_id(&self) -> Option<u64> {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .slot
+            .map(|s| s.id())
+    }
+
     pub fn label(&self) -> &str {
         &self.label
     }

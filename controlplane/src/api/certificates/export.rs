@@ -1,0 +1,128 @@
+//! Certificate export (certctl's `GET /api/v1/certificates/{id}/export/pem`, plus DER and the
+//! chain as files): the leaf, then the issuing CA and its parents up to the root.
+
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use super::super::{blocking, ApiError, ApiQuery, ErrorCode, Shared};
+use crate::authority::normalize_id;
+use crate::db::CertRecord;
+use crate::x509::cert_pem;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PemQuery {
+    /// `true`: the full chain as a `application/x-pem-file` download instead of JSON.
+    pub download: Option<String>,
+}
+
+/// certctl's PEM export.
+#[derive(Debug, Serialize)]
+pub struct PemExport {
+    /// The certificate.
+    pub cert_pem: String,
+    /// Issuing CA first, root last.
+    pub chain_pem: String,
+    /// `cert_pem` then `chain_pem`.
+    pub full_pem: String,
+}
+
+async fn load(state: &Shared, id: &str) -> Result<(CertRecord, Vec<String>), ApiError> {
+    let auth = state.authority.clone();
+    let id = normalize_id(id);
+    blocking(move || {
+        let c = auth.cert(&id)?;
+        let chain = auth.chain_pem(&c.issuer_id)?;
+        Ok((c, chain))
+    })
+    .await
+}
+
+fn attachment(name: &str) -> String {
+    format!("attachment; filename=\"{name}\"")
+}
+
+pub async fn pem(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<PemQuery>,
+) -> Result<Response, ApiError> {
+    let download = match q.download.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "download must be true or false",
+            ))
+        }
+    };
+    let (c, chain) = load(&state, &id).await?;
+    let cert = cert_pem(&c.der);
+    let chain = chain.concat();
+    let full = format!("{cert}{chain}");
+    if download {
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "application/x-pem-file".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    attachment(&format!("{}.pem", c.id)),
+                ),
+            ],
+            full,
+        )
+            .into_response());
+    }
+    Ok(Json(PemExport {
+        cert_pem: cert,
+        chain_pem: chain,
+        full_pem: full,
+    })
+    .into_response())
+}
+
+/// The certificate in DER (`application/pkix-cert`, RFC 2585).
+pub async fn der(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (c, _) = load(&state, &id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/pkix-cert".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                attachment(&format!("{}.der", c.id)),
+            ),
+        ],
+        c.der,
+    )
+        .into_response())
+}
+
+/// The certificate and its chain up to the root in PEM (`application/pem-certificate-chain`,
+/// RFC 8555 §9.1).
+pub async fn chain(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (c, chain) = load(&state, &id).await?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/pem-certificate-chain".to_string(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                attachment(&format!("{}-chain.pem", c.id)),
+            ),
+        ],
+        format!("{}{}", cert_pem(&c.der), chain.concat()),
+    )
+        .into_response())
+}

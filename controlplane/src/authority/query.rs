@@ -1,0 +1,298 @@
+//! Finding certificates by filter: the management API's list and bulk revocation. A scan of
+//! the `certs` table (one issuer's prefix when the filter names the issuer, point lookups when
+//! it names certificates): bounded memory, time proportional to the certificates scanned.
+
+use sigil_shared::time::now_unix;
+
+use super::{Authority, AuthorityError, Result};
+use crate::db::{cf, decode, issuer_prefix, CertRecord, CertState, DbError};
+
+/// Seconds before notAfter from which an active certificate counts as `expiring`.
+pub const EXPIRING_WITHIN_SECS: i64 = 30 * 86_400;
+
+/// Status as the API shows it: revoked (including on hold), expired, else active.
+pub fn status_of(c: &CertRecord, now: i64) -> &'static str {
+    match c.state {
+        CertState::Revoked { .. } => "revoked",
+        CertState::Active if c.not_after < now => "expired",
+        CertState::Active => "active",
+    }
+}
+
+/// A status filter: the statuses above, or `expiring` (active, notAfter within 30 days).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusFilter {
+    Active,
+    Expiring,
+    Expired,
+    Revoked,
+}
+
+impl StatusFilter {
+    /// Case-insensitive (certctl writes `Active`, kipuka `active`).
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "active" => Self::Active,
+            "expiring" => Self::Expiring,
+            "expired" => Self::Expired,
+            "revoked" => Self::Revoked,
+            _ => return None,
+        })
+    }
+
+    fn matches(self, c: &CertRecord, now: i64) -> bool {
+        let status = status_of(c, now);
+        match self {
+            Self::Active => status == "active",
+            Self::Expiring => status == "active" && c.not_after <= now + EXPIRING_WITHIN_SECS,
+            Self::Expired => status == "expired",
+            Self::Revoked => status == "revoked",
+        }
+    }
+}
+
+/// Certificate id from the forms clients use: lowercase or uppercase hex, with or without
+/// colons (`0A:1B:…` as kipuka's admin API shows serials).
+pub fn normalize_id(id: &str) -> String {
+    id.trim()
+        .chars()
+        .filter(|c| *c != ':')
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+/// Every criterion given must hold (AND); text criteria are case-insensitive substrings.
+/// Serialised (criteria given only) into audit records.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CertFilter {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusFilter>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Subject or any SAN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// Bounds (inclusive, Unix seconds) on the issuance time and on notAfter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_after: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_before: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_after: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_before: Option<i64>,
+    /// Certificate ids (normalised with [`normalize_id`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ids: Option<Vec<String>>,
+}
+
+impl CertFilter {
+    /// True when no criterion is set (it would match every certificate).
+    pub fn is_empty(&self) -> bool {
+        self.issuer_id.is_none()
+            && self.status.is_none()
+            && self.subject.is_none()
+            && self.search.is_none()
+            && self.profile.is_none()
+            && self.issued_after.is_none()
+            && self.issued_before.is_none()
+            && self.expires_after.is_none()
+            && self.expires_before.is_none()
+            && self.ids.as_ref().is_none_or(Vec::is_empty)
+    }
+
+    pub fn matches(&self, c: &CertRecord, now: i64) -> bool {
+        let contains =
+            |hay: &str, needle: &str| hay.to_lowercase().contains(&needle.to_lowercase());
+        self.issuer_id.as_ref().is_none_or(|i| *i == c.issuer_id)
+            && self.status.is_none_or(|s| s.matches(c, now))
+            && self
+                .subject
+                .as_ref()
+                .is_none_or(|s| contains(&c.subject, s))
+            && self
+                .search
+                .as_ref()
+                .is_none_or(|s| contains(&c.subject, s) || c.sans.iter().any(|n| contains(n, s)))
+            && self.profile.as_ref().is_none_or(|p| *p == c.profile)
+            && self.issued_after.is_none_or(|t| c.created_at >= t)
+            && self.issued_before.is_none_or(|t| c.created_at <= t)
+            && self.expires_after.is_none_or(|t| c.not_after >= t)
+            && self.expires_before.is_none_or(|t| c.not_after <= t)
+            && self.ids.as_ref().is_none_or(|ids| ids.contains(&c.id))
+    }
+}
+
+impl Authority {
+    /// Calls `f` with every certificate matching `filter` (in key order: issuer, serial)
+    /// until it returns false.
+    pub fn scan_certs(
+        &self,
+        filter: &CertFilter,
+        f: &mut dyn FnMut(CertRecord) -> bool,
+    ) -> Result<()> {
+        let now = now_unix();
+        if let Some(ids) = &filter.ids {
+            for id in ids {
+                match self.cert(id) {
+                    Ok(c) if filter.matches(&c, now) => {
+                        if !f(c) {
+                            break;
+                        }
+                    }
+                    Ok(_) | Err(AuthorityError::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            return Ok(());
+        }
+        let prefix = filter
+            .issuer_id
+            .as_deref()
+            .map(issuer_prefix)
+            .unwrap_or_default();
+        let mut bad: Option<DbError> = None;
+        self.db
+            .store()
+            .scan_prefix(
+                cf::CERTS,
+                &prefix,
+                &mut |_, v| match decode::<CertRecord>(cf::CERTS, v) {
+                    Ok(c) if filter.matches(&c, now) => f(c),
+                    Ok(_) => true,
+                    Err(e) => {
+                        bad = Some(e);
+                        false
+                    }
+                },
+            )
+            .map_err(DbError::from)?;
+        bad.map_or(Ok(()), |e| Err(e.into()))
+    }
+
+    /// One page (`page` from 1) of the certificates matching `filter`, and how many match.
+    pub fn find_certs(
+        &self,
+        filter: &CertFilter,
+        page: u64,
+        per_page: u64,
+    ) -> Result<(Vec<CertRecord>, u64)> {
+        let skip = page.saturating_sub(1).saturating_mul(per_page);
+        let (mut total, mut out) = (0u64, Vec::new());
+        self.scan_certs(filter, &mut |c| {
+            if total >= skip && (out.len() as u64) < per_page {
+                out.push(c);
+            }
+            total += 1;
+            true
+        })?;
+        Ok((out, total))
+    }
+
+    /// OCSP refresh backlog at `now`: how many certificates are due for re-signing (counting
+    /// stops at `cap`) and since when the oldest one is due.
+    pub fn ocsp_backlog(&self, now: i64, cap: u64) -> Result<(u64, Option<i64>)> {
+        let end = ((now.max(0) as u64) + 1).to_be_bytes();
+        let (mut n, mut oldest) = (0u64, None);
+        self.db
+            .store()
+            .scan(cf::OCSP_DUE, &[], Some(&end), &mut |k, _| {
+                if oldest.is_none() {
+                    oldest = crate::db::parse_due_key(k).map(|(due, _, _)| due);
+                }
+                n += 1;
+                n < cap
+            })
+            .map_err(DbError::from)?;
+        Ok((n, oldest))
+    }
+
+    /// How many certificates `issuer_id` has issued (a scan of its part of `certs`).
+    pub fn count_issued(&self, issuer_id: &str) -> Result<u64> {
+        let mut n = 0u64;
+        self.db
+            .store()
+            .scan_prefix(cf::CERTS, &issuer_prefix(issuer_id), &mut |_, _| {
+                n += 1;
+                true
+            })
+            .map_err(DbError::from)?;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sigil_shared::ocsp::RevocationReason;
+
+    fn cert(id: &str, subject: &str, not_after: i64, state: CertState) -> CertRecord {
+        CertRecord {
+            id: id.into(),
+            issuer_id: "ca".into(),
+            serial: hex::decode(id).unwrap(),
+            der: Vec::new(),
+            subject: subject.into(),
+            sans: vec!["DNS:www.example.com".into()],
+            profile: "default".into(),
+            not_before: 0,
+            not_after,
+            created_at: 100,
+            state,
+            ocsp_due_at: 0,
+        }
+    }
+
+    #[test]
+    fn filters_combine_with_and() {
+        let now = 1_000_000;
+        let active = cert("0a", "CN=Alpha", now + 86_400 * 90, CertState::Active);
+        let expiring = cert("0b", "CN=Beta", now + 86_400, CertState::Active);
+        let expired = cert("0c", "CN=Gamma", now - 1, CertState::Active);
+        let held = cert(
+            "0d",
+            "CN=Delta",
+            now + 86_400 * 90,
+            CertState::Revoked {
+                time: 5,
+                reason: RevocationReason::CertificateHold,
+            },
+        );
+        let st = |s| CertFilter {
+            status: StatusFilter::parse(s),
+            ..Default::default()
+        };
+        assert!(st("Active").matches(&active, now) && st("active").matches(&expiring, now));
+        assert!(st("expiring").matches(&expiring, now) && !st("expiring").matches(&active, now));
+        assert!(st("expired").matches(&expired, now) && !st("active").matches(&expired, now));
+        assert!(st("revoked").matches(&held, now));
+        assert!(StatusFilter::parse("lost").is_none());
+
+        let f = CertFilter {
+            search: Some("WWW.EXAMPLE".into()),
+            subject: Some("alp".into()),
+            issued_after: Some(100),
+            issued_before: Some(100),
+            ..Default::default()
+        };
+        assert!(f.matches(&active, now) && !f.matches(&expiring, now));
+        let ids = CertFilter {
+            ids: Some(vec![normalize_id("0B"), normalize_id(" 0c ")]),
+            ..Default::default()
+        };
+        assert!(!ids.matches(&active, now) && ids.matches(&expiring, now));
+        assert!(CertFilter::default().is_empty());
+        assert!(CertFilter {
+            ids: Some(Vec::new()),
+            ..Default::default()
+        }
+        .is_empty());
+        assert!(!ids.is_empty());
+        assert_eq!(normalize_id("0A:1B:FF"), "0a1bff");
+    }
+}

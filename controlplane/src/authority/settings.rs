@@ -1,0 +1,415 @@
+//! Mutable issuer settings (certctl's issuer update): display name, enabled/disabled and the
+//! issuance policy (default and allowed profiles, a validity cap). `CaRecord` has a fixed
+//! postcard layout, so the settings live in `ca_settings` under the issuer id, versioned, and
+//! every change is committed with its audit record.
+//!
+//! A disabled issuer refuses issuance (certificates and child CAs) with a conflict but keeps
+//! revoking and serving OCSP and CRLs for what it issued. Disabling takes the issuance lock
+//! for writing, so once it returns no issuance of that issuer can still commit.
+
+use std::sync::RwLockReadGuard;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use sigil_shared::time::now_unix;
+use sigil_storage::WriteBatch;
+
+use super::{Authority, AuthorityError, IssueRequest, Result};
+use crate::db::{cf, decode, encode};
+
+/// Settings of one issuer; the default is "enabled, no overrides".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuerSettings {
+    /// Display name replacing the one given at creation.
+    pub name: Option<String>,
+    pub disabled: bool,
+    /// Unix seconds when the issuer was disabled.
+    pub disabled_at: Option<i64>,
+    /// Profile used when a request names none (otherwise `default`).
+    pub default_profile: Option<String>,
+    /// Profiles requests may use; `None`: every configured profile.
+    pub allowed_profiles: Option<Vec<String>>,
+    /// Upper bound of a certificate's validity, below the profile's own.
+    pub max_validity_days: Option<u32>,
+    /// Unix seconds of the last change.
+    pub updated_at: Option<i64>,
+}
+
+/// What is stored: postcard has no optional fields, so new settings mean a new variant.
+#[derive(Debug, Serialize, Deserialize)]
+enum Stored {
+    V1(IssuerSettings),
+}
+
+/// `Some(None)` for an explicit JSON `null` (clear the setting), `None` when absent.
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> std::result::Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// The issuance policy part of an update (certctl's issuer `config`); `null` clears a field.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyUpdate {
+    #[serde(default, deserialize_with = "nullable")]
+    pub default_profile: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub allowed_profiles: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub max_validity_days: Option<Option<u32>>,
+}
+
+/// `PUT`/`PATCH /api/v1/issuers/{id}`: fields absent are left as they are.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerUpdate {
+    pub name: Option<String>,
+    pub enabled: Option<bool>,
+    pub config: Option<PolicyUpdate>,
+}
+
+/// Applies `u` to `old`; returns the new settings and the changed fields as
+/// `{field: {from, to}}`. `profile_exists` says whether a profile is configured.
+pub fn apply_update(
+    old: &IssuerSettings,
+    u: &IssuerUpdate,
+    profile_exists: &dyn Fn(&str) -> bool,
+    now: i64,
+) -> Result<(IssuerSettings, serde_json::Map<String, serde_json::Value>)> {
+    let bad = |m: String| Err(AuthorityError::BadRequest(m));
+    let mut new = old.clone();
+    if let Some(name) = &u.name {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 128 {
+            return bad("name must be 1 to 128 characters".into());
+        }
+        new.name = Some(name.to_string());
+    }
+    if let Some(enabled) = u.enabled {
+        if enabled == old.disabled {
+            new.disabled = !enabled;
+            new.disabled_at = (!enabled).then_some(now);
+        }
+    }
+    if let Some(p) = &u.config {
+        if let Some(d) = &p.default_profile {
+            if let Some(name) = d.as_deref().filter(|n| !profile_exists(n)) {
+                return bad(format!(
+                    "default_profile {name:?} is not a configured profile"
+                ));
+            }
+            new.default_profile.clone_from(d);
+        }
+        if let Some(list) = &p.allowed_profiles {
+            if let Some(list) = list {
+                if list.is_empty() {
+                    return bad(
+                        "allowed_profiles must name at least one profile (to stop issuance, set enabled to false)".into(),
+                    );
+                }
+                if let Some(name) = list.iter().find(|n| !profile_exists(n)) {
+                    return bad(format!(
+                        "allowed_profiles: {name:?} is not a configured profile"
+                    ));
+                }
+            }
+            new.allowed_profiles = list.as_ref().map(|l| {
+                let mut l = l.clone();
+                l.sort();
+                l.dedup();
+                l
+            });
+        }
+        if let Some(m) = p.max_validity_days {
+            if m.is_some_and(|d| d == 0 || d > 36_500) {
+                return bad("max_validity_days must be between 1 and 36500".into());
+            }
+            new.max_validity_days = m;
+        }
+    }
+    if let (Some(d), Some(allowed)) = (&new.default_profile, &new.allowed_profiles) {
+        if !allowed.contains(d) {
+            return bad(format!(
+                "default_profile {d:?} is not among allowed_profiles {allowed:?}"
+            ));
+        }
+    }
+    let mut changes = serde_json::Map::new();
+    let mut diff = |field: &str, from: serde_json::Value, to: serde_json::Value| {
+        if from != to {
+            changes.insert(field.into(), serde_json::json!({"from": from, "to": to}));
+        }
+    };
+    diff("name", old.name.clone().into(), new.name.clone().into());
+    diff("enabled", (!old.disabled).into(), (!new.disabled).into());
+    diff(
+        "default_profile",
+        old.default_profile.clone().into(),
+        new.default_profile.clone().into(),
+    );
+    diff(
+        "allowed_profiles",
+        serde_json::json!(old.allowed_profiles),
+        serde_json::json!(new.allowed_profiles),
+    );
+    diff(
+        "max_validity_days",
+        old.max_validity_days.into(),
+        new.max_validity_days.into(),
+    );
+    if !changes.is_empty() {
+        new.updated_at = Some(now);
+    }
+    Ok((new, changes))
+}
+
+/// Applies the issuer's policy to a request: the default profile when it names none, the
+/// allowed profiles, the validity cap. `profile_validity` is a profile's default validity.
+pub fn apply_policy(
+    s: &IssuerSettings,
+    issuer_id: &str,
+    req: &IssueRequest,
+    profile_validity: &dyn Fn(&str) -> Option<u32>,
+) -> Result<IssueRequest> {
+    if s.disabled {
+        return Err(disabled(issuer_id));
+    }
+    let mut out = req.clone();
+    if out.profile.is_none() {
+        out.profile.clone_from(&s.default_profile);
+    }
+    let profile = out.profile.as_deref().unwrap_or("default");
+    if let Some(allowed) = &s.allowed_profiles {
+        if !allowed.iter().any(|p| p == profile) {
+            return Err(AuthorityError::BadRequest(format!(
+                "issuer {issuer_id:?} does not allow profile {profile:?}; allowed: {}",
+                allowed.join(", ")
+            )));
+        }
+    }
+    if let Some(max) = s.max_validity_days {
+        match out.validity_days {
+            Some(d) if d > max => {
+                return Err(AuthorityError::BadRequest(format!(
+                    "validity_days {d} exceeds issuer {issuer_id:?}'s maximum of {max}"
+                )))
+            }
+            Some(_) => {}
+            None => {
+                out.validity_days = profile_validity(profile).map(|d| d.min(max));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn disabled(issuer_id: &str) -> AuthorityError {
+    AuthorityError::Conflict(format!(
+        "issuer {issuer_id:?} is disabled and issues nothing; it still revokes and serves OCSP and CRLs for what it issued"
+    ))
+}
+
+impl Authority {
+    /// The settings of `issuer_id` (defaults when never changed).
+    pub fn issuer_settings(&self, issuer_id: &str) -> Result<IssuerSettings> {
+        match self.db.get_raw(cf::CA_SETTINGS, issuer_id.as_bytes())? {
+            Some(v) => match decode::<Stored>(cf::CA_SETTINGS, &v)? {
+                Stored::V1(s) => Ok(s),
+            },
+            None => Ok(IssuerSettings::default()),
+        }
+    }
+
+    /// The name an issuer is shown with (its settings' name, else the one given at creation).
+    pub fn issuer_name(&self, issuer_id: &str) -> Result<String> {
+        let s = self.issuer_settings(issuer_id)?;
+        match s.name {
+            Some(n) => Ok(n),
+            None => Ok(self.ca(issuer_id)?.record.name.clone()),
+        }
+    }
+
+    /// Applies the issuer's policy to a request before anything is signed (refuses when the
+    /// issuer is disabled or the profile or validity is not allowed).
+    pub fn apply_issuer_policy(&self, req: &IssueRequest) -> Result<IssueRequest> {
+        let s = self.issuer_settings(&req.issuer_id)?;
+        apply_policy(&s, &req.issuer_id, req, &|p| {
+            self.config.profile(p).map(|p| p.validity_days)
+        })
+    }
+
+    /// Permission to issue from `issuer_id` until the guard drops: refused when the issuer is
+    /// disabled; a disable waits for the guards handed out before it.
+    pub fn issuing(&self, issuer_id: &str) -> Result<RwLockReadGuard<'_, ()>> {
+        let g = self.issuer_lock.read().unwrap_or_else(|e| e.into_inner());
+        if self.issuer_settings(issuer_id)?.disabled {
+            return Err(disabled(issuer_id));
+        }
+        Ok(g)
+    }
+
+    /// Updates an issuer's settings (certctl's `PUT /api/v1/issuers/{id}`), audited as
+    /// `issuer.disable`, `issuer.enable` or `issuer.update` with the changed fields.
+    pub fn update_issuer(&self, issuer_id: &str, u: &IssuerUpdate) -> Result<IssuerSettings> {
+        let ca = self.ca(issuer_id)?;
+        let _g = self.issuer_lock.write().unwrap_or_else(|e| e.into_inner());
+        let old = self.issuer_settings(issuer_id)?;
+        let exists = |p: &str| self.config.profile(p).is_some();
+        let (new, changes) = apply_update(&old, u, &exists, now_unix())?;
+        if changes.is_empty() {
+            return Ok(old);
+        }
+        if let Some(name) = new.name.as_deref().filter(|_| changes.contains_key("name")) {
+            for other in self.list_cas() {
+                let id = &other.record.id;
+                if id != issuer_id && self.issuer_name(id)? == name {
+                    return Err(AuthorityError::Conflict(format!(
+                        "an issuer named {name:?} (id {id:?}) already exists"
+                    )));
+                }
+            }
+        }
+        let action = match changes.get("enabled").map(|c| c["to"].as_bool()) {
+            Some(Some(false)) => "issuer.disable",
+            Some(Some(true)) => "issuer.enable",
+            _ => "issuer.update",
+        };
+        let mut batch = WriteBatch::new();
+        batch.put(
+            cf::CA_SETTINGS,
+            issuer_id.as_bytes().to_vec(),
+            encode(&Stored::V1(new.clone()))?,
+        );
+        self.commit_audited(
+            (action, "issuer", issuer_id),
+            serde_json::json!({ "changes": changes }),
+            batch,
+            Vec::new(),
+        )?;
+        tracing::info!(issuer = %ca.record.id, action, "updated issuer settings");
+        Ok(new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exists(p: &str) -> bool {
+        matches!(p, "default" | "server" | "client")
+    }
+
+    fn update(json: serde_json::Value) -> IssuerUpdate {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn updates_report_changes_and_clear_with_null() {
+        let old = IssuerSettings::default();
+        let u = update(serde_json::json!({
+            "name": " Web ", "enabled": false,
+            "config": {"default_profile": "server", "allowed_profiles": ["server", "client", "server"], "max_validity_days": 30}
+        }));
+        let (new, changes) = apply_update(&old, &u, &exists, 100).unwrap();
+        assert_eq!(new.name.as_deref(), Some("Web"));
+        assert!(new.disabled);
+        assert_eq!(new.disabled_at, Some(100));
+        assert_eq!(
+            new.allowed_profiles,
+            Some(vec!["client".into(), "server".into()])
+        );
+        assert_eq!(new.updated_at, Some(100));
+        assert_eq!(changes.len(), 5);
+        assert_eq!(
+            changes["enabled"],
+            serde_json::json!({"from": true, "to": false})
+        );
+
+        // Absent fields stay; null clears; an unchanged value is no change.
+        let u =
+            update(serde_json::json!({"enabled": false, "config": {"max_validity_days": null}}));
+        let (newer, changes) = apply_update(&new, &u, &exists, 200).unwrap();
+        assert_eq!(newer.max_validity_days, None);
+        assert_eq!(newer.disabled_at, Some(100));
+        assert_eq!(newer.name.as_deref(), Some("Web"));
+        assert_eq!(
+            changes.keys().collect::<Vec<_>>(),
+            vec!["max_validity_days"]
+        );
+        let (same, changes) =
+            apply_update(&newer, &update(serde_json::json!({})), &exists, 300).unwrap();
+        assert!(changes.is_empty());
+        assert_eq!(same, newer);
+    }
+
+    #[test]
+    fn invalid_updates_are_refused() {
+        let old = IssuerSettings::default();
+        for bad in [
+            serde_json::json!({"name": "  "}),
+            serde_json::json!({"config": {"default_profile": "nope"}}),
+            serde_json::json!({"config": {"allowed_profiles": []}}),
+            serde_json::json!({"config": {"allowed_profiles": ["server", "nope"]}}),
+            serde_json::json!({"config": {"max_validity_days": 0}}),
+            serde_json::json!({"config": {"default_profile": "client", "allowed_profiles": ["server"]}}),
+        ] {
+            let r = apply_update(&old, &update(bad.clone()), &exists, 1);
+            assert!(matches!(r, Err(AuthorityError::BadRequest(_))), "{bad}");
+        }
+        assert!(
+            serde_json::from_value::<IssuerUpdate>(serde_json::json!({"enable": true})).is_err()
+        );
+    }
+
+    #[test]
+    fn policy_fills_defaults_and_enforces_limits() {
+        let req = IssueRequest {
+            issuer_id: "ca".into(),
+            csr: Vec::new(),
+            validity_days: None,
+            profile: None,
+        };
+        let validity = |p: &str| match p {
+            "server" => Some(90),
+            _ => Some(365),
+        };
+        let s = IssuerSettings {
+            default_profile: Some("server".into()),
+            allowed_profiles: Some(vec!["server".into()]),
+            max_validity_days: Some(30),
+            ..Default::default()
+        };
+        let out = apply_policy(&s, "ca", &req, &validity).unwrap();
+        assert_eq!(
+            (out.profile.as_deref(), out.validity_days),
+            (Some("server"), Some(30))
+        );
+        let other = IssueRequest {
+            profile: Some("client".into()),
+            ..req.clone()
+        };
+        assert!(matches!(
+            apply_policy(&s, "ca", &other, &validity),
+            Err(AuthorityError::BadRequest(_))
+        ));
+        let long = IssueRequest {
+            validity_days: Some(31),
+            ..req.clone()
+        };
+        assert!(matches!(
+            apply_policy(&s, "ca", &long, &validity),
+            Err(AuthorityError::BadRequest(_))
+        ));
+        let off = IssuerSettings {
+            disabled: true,
+            ..Default::default()
+        };
+        assert!(matches!(
+            apply_policy(&off, "ca", &req, &validity),
+            Err(AuthorityError::Conflict(_))
+        ));
+        // No settings: the request is unchanged.
+        let out = apply_policy(&IssuerSettings::default(), "ca", &req, &validity).unwrap();
+        assert_eq!((out.profile, out.validity_days), (None, None));
+    }
+}
