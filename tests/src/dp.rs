@@ -20,6 +20,8 @@ pub struct DataPlane {
     dir: tempfile::TempDir,
     cp_url: String,
     config: Option<PathBuf>,
+    /// Further `sigil-dp` arguments ([`DataPlane::start_with_args`]).
+    extra_args: Vec<String>,
     port: u16,
     metrics_port: u16,
     child: Option<Child>,
@@ -35,6 +37,12 @@ impl DataPlane {
 
     /// Like [`DataPlane::start`] with `--config FILE`, FILE holding `toml`.
     pub fn start_with_config(cp_url: &str, toml: Option<&str>) -> Self {
+        Self::start_with_args(cp_url, toml, &[])
+    }
+
+    /// Like [`DataPlane::start_with_config`] with `args` appended to the command line (e.g.
+    /// `--control-plane-ca FILE` for an https:// control plane).
+    pub fn start_with_args(cp_url: &str, toml: Option<&str>, args: &[&str]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("sigil-dp-e2e-")
             .tempdir()
@@ -49,6 +57,7 @@ impl DataPlane {
             dir,
             cp_url: cp_url.to_owned(),
             config,
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
             port: 0,
             metrics_port: 0,
             child: None,
@@ -89,6 +98,7 @@ impl DataPlane {
                 .args(["--driver", "epoll", "--no-pin", "--metrics-listen"])
                 .arg(format!("127.0.0.1:{}", self.metrics_port))
                 .args(self.config.iter().flat_map(|c| [Path::new("--config"), c]))
+                .args(&self.extra_args)
                 .env("SIGIL_REPLICATION_TOKEN", REPLICATION_TOKEN)
                 .env("RUST_LOG", "info")
                 .env("NO_COLOR", "1")
