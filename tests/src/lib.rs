@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod dp;
+pub mod est;
 pub mod hsm;
 pub mod load;
 pub mod pki;
