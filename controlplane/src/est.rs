@@ -2,11 +2,13 @@
 //! first enrollment authenticated by HTTP Basic `entity_id:otp` with an OTP from
 //! `POST /admin/otp`, re-enrollment by the current certificate as TLS client certificate.
 //!
-//! Paths (`/.well-known/est/` and `/.well-known/est/<label>/`, `<label>` = a CA's name):
-//! `cacerts` (GET), `simpleenroll` (POST), `simplereenroll` (POST), `csrattrs` (GET),
-//! `serverkeygen` (POST). Without a label: the CA named `default`, else the only CA that is
-//! no other CA's parent (the issuing CA of a root + intermediate setup), else 404.
-//! Issuance profile: `est-<name>`, else `est`, else `default` (`[profiles.*]` in the config).
+//! Paths (`/.well-known/est/` and `/.well-known/est/<label>/`, `<label>` = a CA's current
+//! name, as set at creation or by `PUT /api/v1/issuers/{id}`): `cacerts` (GET),
+//! `simpleenroll` (POST), `simplereenroll` (POST), `csrattrs` (GET), `serverkeygen` (POST).
+//! Without a label: the CA named `default`, else the only CA that is no other CA's parent
+//! (the issuing CA of a root + intermediate setup), else 404. Issuance profile:
+//! `[profiles.est-<label>]`, else `[profiles.est]`, else the issuer's default profile (its
+//! settings), else `default`; the issuer's policy (disabled, allowed profiles) applies.
 //!
 //! Modules: [`wire`] (bodies, Basic, multipart), [`pkcs7`] (certs-only, CSR attributes),
 //! [`identity`] (CSR ↔ entity, client-certificate signature), [`keygen`] (serverkeygen

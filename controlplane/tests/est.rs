@@ -473,3 +473,60 @@ async fn one_use_otp_wins_once_and_failures_are_rate_limited() {
         "race losers and wrong guesses audited, 429s not"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn labels_follow_renames_and_disabled_issuers_refuse() {
+    use sigil_controlplane::authority::IssuerUpdate;
+    let a = authority(CpConfig::default());
+    let r = public_router(a.clone());
+    a.update_issuer(
+        "demo",
+        &IssuerUpdate {
+            name: Some("iot-fleet".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let cacerts = |label: &'static str| {
+        let r = r.clone();
+        async move {
+            call(&r, "GET", &format!("{EST}/{label}/cacerts"), None, None, "")
+                .await
+                .status
+        }
+    };
+    assert_eq!(cacerts("iot-fleet").await, 200);
+    assert_eq!(
+        cacerts("demo").await,
+        404,
+        "the old name is no label any more"
+    );
+
+    a.update_issuer(
+        "demo",
+        &IssuerUpdate {
+            enabled: Some(false),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let (_, otp) = a.create_otp("dev", 3600, 1).unwrap();
+    let path = format!("{EST}/iot-fleet/simpleenroll");
+    let refused = call(&r, "POST", &path, Some(("dev", &otp)), None, &csr("CN=dev")).await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(refused.body.contains("disabled"), "{}", refused.body);
+    a.update_issuer(
+        "demo",
+        &IssuerUpdate {
+            enabled: Some(true),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let ok = call(&r, "POST", &path, Some(("dev", &otp)), None, &csr("CN=dev")).await;
+    assert_eq!(
+        ok.status, 200,
+        "the refusal did not spend the OTP: {}",
+        ok.body
+    );
+}

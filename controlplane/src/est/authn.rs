@@ -125,7 +125,7 @@ impl Est {
             ca.signer.signature_algorithm_der(),
         ) {
             Ok(p) => p,
-            Err(e) => return rejected(format!("not issued by CA {:?}: {e}", ca.record.name), ""),
+            Err(e) => return rejected(format!("not issued by CA {:?}: {e}", ca.record.id), ""),
         };
         let id = hex::encode(&presented.serial);
         let record = match self.authority.cert(&id) {

@@ -52,49 +52,55 @@ impl Est {
 
     /// The CA a request addresses: by label (the CA's name), or the default CA.
     pub fn ca_for(&self, label: Option<&str>) -> Result<Arc<CaRuntime>, EstError> {
-        let cas = self.authority.list_cas();
+        let auth = &self.authority;
+        let mut cas = Vec::new();
+        for c in auth.list_cas() {
+            cas.push((auth.issuer_name(&c.record.id)?, c));
+        }
         if let Some(label) = label {
             return cas
                 .into_iter()
-                .find(|c| c.record.name == label)
+                .find(|(name, _)| name == label)
+                .map(|(_, c)| c)
                 .ok_or_else(|| EstError::NotFound(format!("no CA is labelled {label:?}")));
         }
-        if let Some(c) = cas.iter().find(|c| c.record.name == "default") {
+        if let Some((_, c)) = cas.iter().find(|(name, _)| name == "default") {
             return Ok(c.clone());
         }
-        let leaves: Vec<&Arc<CaRuntime>> = cas
+        let leaves: Vec<&(String, Arc<CaRuntime>)> = cas
             .iter()
-            .filter(|c| {
+            .filter(|(_, c)| {
                 !cas.iter()
-                    .any(|o| o.record.parent_id.as_deref() == Some(&c.record.id))
+                    .any(|(_, o)| o.record.parent_id.as_deref() == Some(&c.record.id))
             })
             .collect();
         match leaves.as_slice() {
-            [one] => Ok((*one).clone()),
+            [(_, one)] => Ok(one.clone()),
             [] => Err(EstError::NotFound("no CA exists yet".into())),
             many => Err(EstError::NotFound(format!(
                 "there is no default CA ({} issuing CAs and none named \"default\"): use \
                  /.well-known/est/<label>/ with one of {}",
                 many.len(),
                 many.iter()
-                    .map(|c| format!("{:?}", c.record.name))
+                    .map(|(name, _)| format!("{name:?}"))
                     .collect::<Vec<_>>()
                     .join(", ")
             ))),
         }
     }
 
-    /// The issuance profile for `ca`: `est-<name>`, else `est`, else `default`.
-    pub fn profile_for(&self, ca: &CaRuntime) -> String {
+    /// The profile EST asks for from `ca`: `est-<label>` or `est` if configured; otherwise
+    /// none, i.e. the issuer's default profile (its settings), else `default`.
+    pub fn profile_for(&self, ca: &CaRuntime) -> Result<Option<String>, EstError> {
         let profiles = &self.authority.config.profiles;
-        let own = format!("est-{}", ca.record.name);
-        if profiles.contains_key(&own) {
-            own
+        let own = format!("est-{}", self.authority.issuer_name(&ca.record.id)?);
+        Ok(if profiles.contains_key(&own) {
+            Some(own)
         } else if profiles.contains_key("est") {
-            "est".into()
+            Some("est".into())
         } else {
-            "default".into()
-        }
+            None
+        })
     }
 
     /// `/cacerts`: certs-only DER with the CA and the chain above it (RFC 7030 §4.1.3).
@@ -109,7 +115,14 @@ impl Est {
     /// is nothing to ask for. A profile with `require_san` asks for subjectAltName.
     pub fn csrattrs(&self, label: Option<&str>) -> Result<Option<Vec<u8>>, EstError> {
         let ca = self.ca_for(label)?;
-        let name = self.profile_for(&ca);
+        let name = match self.profile_for(&ca)? {
+            Some(p) => p,
+            None => self
+                .authority
+                .issuer_settings(&ca.record.id)?
+                .default_profile
+                .unwrap_or_else(|| "default".into()),
+        };
         let profile = self
             .authority
             .config
@@ -153,7 +166,7 @@ impl Est {
             issuer_id: ca.record.id.clone(),
             csr: csr_der,
             validity_days: None,
-            profile: Some(self.profile_for(&ca)),
+            profile: self.profile_for(&ca)?,
         };
         let checked = auth.check_issue(&req)?;
         let actor = match &creds {
