@@ -263,6 +263,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn signing_latency_is_registered_once_per_ca() {
+        use crate::ca::{create_ca, NewCa};
+        let new = NewCa {
+            id: "lat".into(),
+            name: "lat".into(),
+            subject: crate::x509::parse_name("CN=lat").unwrap(),
+            key_algorithm: crate::crypto::KeyAlgorithm::EcdsaP256,
+            not_before: 0,
+            not_after: 4_000_000_000,
+        };
+        let created = create_ca(&new, None, 1).unwrap();
+        let ca = Arc::new(CaRuntime::new(created.record, created.signer).unwrap());
+        ca.signer.sign(b"message").unwrap();
+        let m = Metrics::new();
+        m.sync_cas(std::slice::from_ref(&ca));
+        m.sync_cas(std::slice::from_ref(&ca));
+        let text = m.render();
+        assert!(
+            text.contains("sigil_cp_ca_signing_duration_seconds_count{ca=\"lat\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("sigil_cp_ca_signatures_total{ca=\"lat\"} 1"));
+        assert_eq!(
+            text.matches("# TYPE sigil_cp_ca_signing_duration_seconds histogram")
+                .count(),
+            1
+        );
+    }
+
+    #[test]
     fn replication_lag_is_the_furthest_behind_subscriber() {
         let m = Metrics::new();
         m.sync_replication(10);
