@@ -34,12 +34,33 @@ impl EstServer {
             .tempdir()
             .expect("tempdir");
         let tls = TlsFiles::generate(tls_dir.path());
-        let public_port = free_port();
-        let toml = format!(
-            "[public]\nlisten = \"127.0.0.1:{public_port}\"\n[public.tls]\ncert = {:?}\nkey = {:?}\n{extra_toml}",
-            tls.cert, tls.key
-        );
-        let cp = ControlPlane::start_with_config(&toml);
+        // The public port is picked here and written into the configuration: if another
+        // process takes it before sigil-cp binds it, start again on another one.
+        let mut attempt = 0;
+        let (cp, public_port) = loop {
+            attempt += 1;
+            let public_port = free_port();
+            let toml = format!(
+                "[public]\nlisten = \"127.0.0.1:{public_port}\"\n[public.tls]\ncert = {:?}\nkey = {:?}\n{extra_toml}",
+                tls.cert, tls.key
+            );
+            let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                ControlPlane::start_with_config(&toml)
+            }));
+            match started {
+                Ok(cp) => break (cp, public_port),
+                Err(e) => {
+                    let msg = e
+                        .downcast_ref::<String>()
+                        .map_or("", String::as_str)
+                        .to_owned();
+                    let race = msg.contains("in use") || msg.contains("AddrInUse");
+                    if !race || attempt == 3 {
+                        std::panic::resume_unwind(e);
+                    }
+                }
+            }
+        };
         EstServer {
             cp,
             tls,
