@@ -158,6 +158,33 @@ fn health_and_ca_endpoints_have_kipukas_shapes() {
     assert_eq!(body["error"], "not_found");
     assert_eq!(body["message"], "CA with id 'nonexistent' does not exist");
 
+    // The label is the EST label: the issuer's current name, `null` for the CA named default.
+    let (status, _) = cp.api(
+        "PATCH",
+        "/api/v1/issuers/demo-root",
+        Some(&json!({"name": "root-renamed"})),
+    );
+    assert_eq!(status, 200);
+    let (status, _) = cp.api(
+        "POST",
+        "/api/v1/issuers",
+        Some(&json!({"id": "fallback", "name": "default", "subject": "CN=Default CA"})),
+    );
+    assert_eq!(status, 201);
+    let (_, list) = cp.api("GET", "/admin/ca", None);
+    let label = |id: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap()["label"]
+            .clone()
+    };
+    assert_eq!(label("demo-root"), "root-renamed");
+    assert_eq!(label("fallback"), Value::Null);
+    let (_, d) = cp.api("GET", "/admin/ca/fallback", None);
+    assert_eq!(d["label"], Value::Null, "{d}");
+
     for path in ["/admin/health", "/admin/ca", "/admin/ca/demo"] {
         let r = cp.request("GET", path, None, None, None);
         assert_api_error(path, r.status, &r.json(), 401);

@@ -4,6 +4,7 @@
 
 pub mod chain;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{Path, State};
@@ -18,10 +19,11 @@ use crate::crypto::HealthState;
 use crate::db::{cf, KeyRef, META_HEAD};
 use chain::ChainEntry;
 
-/// The EST label of a CA (its name: `/.well-known/est/<name>/`); `null` for the CA named
-/// `default`, which EST serves without a label.
-fn label(ca: &CaRuntime) -> Option<String> {
-    (ca.record.name != "default").then(|| ca.record.name.clone())
+/// The EST label of a CA: its current name (`/.well-known/est/<name>/`); `null` for the CA
+/// named `default`, which EST serves without a label. Reads the issuer's settings (blocking).
+fn label(auth: &Authority, ca: &CaRuntime) -> crate::authority::Result<Option<String>> {
+    let name = auth.issuer_name(&ca.record.id)?;
+    Ok((name != "default").then_some(name))
 }
 
 fn ca_type(ca: &CaRuntime) -> &'static str {
@@ -93,27 +95,37 @@ pub fn database_status(auth: &Authority) -> DatabaseStatus {
     }
 }
 
-fn ca_status(ca: &CaRuntime) -> CaStatus {
+/// Blocking (reads the issuer's settings).
+fn ca_status(auth: &Authority, ca: &CaRuntime) -> crate::authority::Result<CaStatus> {
     let h = ca.health();
-    CaStatus {
+    Ok(CaStatus {
         id: ca.record.id.clone(),
-        label: label(ca),
+        label: label(auth, ca)?,
         status: h.status,
         last_sign_time: h.last_sign_at,
         error: h.error,
-    }
+    })
+}
+
+/// Every CA with its status (blocking).
+fn ca_statuses(auth: &Authority) -> crate::authority::Result<Vec<(Arc<CaRuntime>, CaStatus)>> {
+    auth.list_cas()
+        .into_iter()
+        .map(|ca| {
+            let s = ca_status(auth, &ca)?;
+            Ok((ca, s))
+        })
+        .collect()
 }
 
 /// `GET /admin/health` (200 whatever the status; `/ready` is the probe that fails).
 pub async fn health(State(state): State<Shared>) -> Result<Json<Health>, ApiError> {
     let auth = state.authority.clone();
-    let database = blocking(move || Ok(database_status(&auth))).await?;
-    let cas: Vec<CaStatus> = state
-        .authority
-        .list_cas()
-        .iter()
-        .map(|c| ca_status(c))
-        .collect();
+    let (database, cas) = blocking(move || {
+        let cas: Vec<CaStatus> = ca_statuses(&auth)?.into_iter().map(|(_, s)| s).collect();
+        Ok((database_status(&auth), cas))
+    })
+    .await?;
     Ok(Json(Health {
         status: aggregate(database.status, cas.iter().map(|c| c.status)),
         version: env!("CARGO_PKG_VERSION"),
@@ -134,24 +146,20 @@ pub struct CaSummary {
     pub last_sign_time: Option<String>,
 }
 
-pub async fn list(State(state): State<Shared>) -> Json<Vec<CaSummary>> {
-    Json(
-        state
-            .authority
-            .list_cas()
-            .iter()
-            .map(|ca| {
-                let s = ca_status(ca);
-                CaSummary {
-                    id: s.id,
-                    label: s.label,
-                    ca_type: ca_type(ca),
-                    status: s.status,
-                    last_sign_time: s.last_sign_time,
-                }
+pub async fn list(State(state): State<Shared>) -> Result<Json<Vec<CaSummary>>, ApiError> {
+    let auth = state.authority.clone();
+    let all = blocking(move || ca_statuses(&auth)).await?;
+    Ok(Json(
+        all.into_iter()
+            .map(|(ca, s)| CaSummary {
+                id: s.id,
+                label: s.label,
+                ca_type: ca_type(&ca),
+                status: s.status,
+                last_sign_time: s.last_sign_time,
             })
             .collect(),
-    )
+    ))
 }
 
 /// Where an HSM CA's key is: the first token's module and slot (`null` until the token was
@@ -208,9 +216,9 @@ pub async fn get_one(
                 "stored CA certificate: {e}"
             )))
         })?;
-    let (a, ca_id) = (auth.clone(), ca.record.id.clone());
-    let total_certs_issued = blocking(move || a.count_issued(&ca_id)).await?;
-    let s = ca_status(&ca);
+    let (a, c) = (auth.clone(), ca.clone());
+    let (total_certs_issued, s) =
+        blocking(move || Ok((a.count_issued(&c.record.id)?, ca_status(&a, &c)?))).await?;
     Ok(Json(CaDetail {
         id: s.id,
         label: s.label,
