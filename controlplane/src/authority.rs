@@ -15,7 +15,7 @@ pub use apikeys::{ApiKeyRecord, NewApiKey};
 pub use cas::CreateCa;
 pub use issue::{san_string, CheckedIssue, IssueRequest};
 pub use key_store::{KeyStoreRequest, Pkcs11Replica, Pkcs11Request};
-pub use otp::{OtpRecord, OtpRejected};
+pub use otp::{OtpRecord, OtpRejected, MAX_ACTIVE_PER_ENTITY};
 pub use query::{normalize_id, status_of, CertFilter, StatusFilter};
 pub use refresh::Due;
 pub use revoke::BulkRevocation;

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use sigil_controlplane::authority::{Authority, AuthorityError, OtpRejected};
+use sigil_controlplane::authority::{
+    Authority, AuthorityError, OtpRejected, MAX_ACTIVE_PER_ENTITY,
+};
 use sigil_controlplane::db::cf;
 use sigil_controlplane::metrics::Metrics;
 use sigil_shared::config::CpConfig;
@@ -126,4 +128,58 @@ fn a_single_use_otp_is_used_exactly_once_under_concurrency() {
             .sum()
     });
     assert_eq!(winners, 1);
+}
+
+#[test]
+fn active_otps_per_entity_are_capped_and_each_still_works() {
+    let (a, _) = authority();
+    let mut made = Vec::new();
+    for _ in 0..MAX_ACTIVE_PER_ENTITY {
+        made.push(a.create_otp("busy", 3600, 2).unwrap());
+    }
+    let refused = a.create_otp("busy", 3600, 1).unwrap_err();
+    match &refused {
+        AuthorityError::Conflict(m) => {
+            assert!(m.contains("\"busy\""), "{m}");
+            assert!(m.contains(&MAX_ACTIVE_PER_ENTITY.to_string()), "{m}");
+        }
+        e => panic!("expected Conflict, got {e:?}"),
+    }
+    // Trimmed like the stored entity id; other entities are not affected.
+    assert!(matches!(
+        a.create_otp(" busy ", 3600, 1),
+        Err(AuthorityError::Conflict(_))
+    ));
+    let (_, other) = a.create_otp("quiet", 3600, 1).unwrap();
+
+    // Every one of the entity's OTPs is checked: the oldest, the newest and one in between.
+    for (rec, secret) in [&made[0], &made[MAX_ACTIVE_PER_ENTITY - 1], &made[2]] {
+        let used = a.use_otp("busy", secret).unwrap().unwrap();
+        assert_eq!(
+            (used.id.as_str(), used.remaining_uses),
+            (rec.id.as_str(), 1)
+        );
+    }
+    assert_eq!(
+        a.use_otp("busy", &other).unwrap(),
+        Err(OtpRejected::Unknown),
+        "another entity's OTP"
+    );
+    assert_eq!(
+        a.use_otp("busy", "wrong").unwrap(),
+        Err(OtpRejected::Unknown)
+    );
+
+    // A used-up OTP frees its slot (and is still reported as used up); so does a deletion.
+    let secret = &made[1].1;
+    a.use_otp("busy", secret).unwrap().unwrap();
+    a.use_otp("busy", secret).unwrap().unwrap();
+    assert_eq!(a.use_otp("busy", secret).unwrap(), Err(OtpRejected::UsedUp));
+    let (_, sixth) = a.create_otp("busy", 3600, 1).unwrap();
+    assert!(a.create_otp("busy", 3600, 1).is_err(), "full again");
+    a.delete_otp(&made[3].0.id).unwrap();
+    let (_, seventh) = a.create_otp("busy", 3600, 1).unwrap();
+    for s in [&sixth, &seventh, &made[4].1] {
+        assert!(a.use_otp("busy", s).unwrap().is_ok());
+    }
 }

@@ -4,6 +4,10 @@
 //! Using an OTP checks it in constant time and decrements `remaining_uses` durably (synced,
 //! under a lock) before the caller may act on it, so a 1-use OTP can never be used twice,
 //! also across a crash between the use and the response.
+//!
+//! An entity has at most [`MAX_ACTIVE_PER_ENTITY`] active OTPs, and a use always runs exactly
+//! that many PBKDF2 derivations (the entity's OTPs, padded with dummy ones), so the answer
+//! time tells neither whether the entity exists nor how many OTPs it has.
 
 use std::num::NonZeroU32;
 
@@ -20,6 +24,9 @@ const ITERATIONS: u32 = 60_000;
 /// Secret length in characters (base32, 5 bits each: 120 bits).
 const SECRET_CHARS: usize = 24;
 pub const MAX_TTL_SECS: u64 = 30 * 86_400;
+/// Active (unexpired, uses left) OTPs one entity may have at once; also the number of PBKDF2
+/// derivations every use runs, whatever the entity has.
+pub const MAX_ACTIVE_PER_ENTITY: usize = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OtpRecord {
@@ -92,6 +99,29 @@ fn derive(salt: &[u8; 16], otp: &str) -> [u8; 32] {
     out
 }
 
+/// The index of the first of the first `slots` candidates whose hash is `derive(salt)`.
+/// Runs `derive` and a constant-time comparison exactly `slots` times whatever `candidates`
+/// holds: candidates past `slots` are not checked, missing ones are made up by dummies.
+fn find_match(
+    candidates: &[OtpRecord],
+    slots: usize,
+    mut derive: impl FnMut(&[u8; 16]) -> [u8; 32],
+) -> Option<usize> {
+    const DUMMY_SALT: [u8; 16] = [0; 16];
+    const DUMMY_HASH: [u8; 32] = [0; 32];
+    let mut found = None;
+    for i in 0..slots {
+        let (salt, hash) = candidates
+            .get(i)
+            .map_or((&DUMMY_SALT, &DUMMY_HASH), |r| (&r.salt, &r.hash));
+        let equal = aws_lc_rs::constant_time::verify_slices_are_equal(&derive(salt), hash).is_ok();
+        if equal && i < candidates.len() && found.is_none() {
+            found = Some(i);
+        }
+    }
+    found
+}
+
 impl Authority {
     /// Creates an OTP for `entity_id`; returns the record and the secret (shown only now).
     pub fn create_otp(
@@ -117,9 +147,23 @@ impl Authority {
                 "max_uses must be 1..=1000".into(),
             ));
         }
+        let _g = self.otp_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let now = now_unix();
+        let active = self
+            .db
+            .list::<OtpRecord>(cf::OTPS, &[])?
+            .iter()
+            .filter(|r| r.entity_id == entity_id && r.active(now))
+            .count();
+        if active >= MAX_ACTIVE_PER_ENTITY {
+            return Err(AuthorityError::Conflict(format!(
+                "entity {entity_id:?} already has {active} active OTPs, the most one entity may \
+                 have ({MAX_ACTIVE_PER_ENTITY}): delete one (DELETE /admin/otp/{{id}}) or wait \
+                 until one expires or is used up"
+            )));
+        }
         let otp = secret()?;
         let salt: [u8; 16] = random()?;
-        let now = now_unix();
         let rec = OtpRecord {
             id: uuid_v4()?,
             entity_id: entity_id.to_string(),
@@ -172,8 +216,14 @@ impl Authority {
     }
 
     /// Checks `otp` for `entity_id` and, if it is valid, consumes one use durably (synced,
-    /// audited) before returning. The hash is computed even when no OTP matches the entity, so
-    /// the time taken does not reveal whether the entity has one.
+    /// audited) before returning.
+    ///
+    /// Always exactly [`MAX_ACTIVE_PER_ENTITY`] derivations and constant-time comparisons: the
+    /// entity's active OTPs (at most that many, see `create_otp`), then its newest inactive ones
+    /// (so an expired or used-up OTP is reported as such while a slot is free; otherwise it is
+    /// `Unknown`), then dummies. The time taken reveals neither whether the entity has OTPs nor
+    /// how many. (Only active OTPs stored before the cap existed could exceed it; they are all
+    /// checked, never refused.)
     pub fn use_otp(
         &self,
         entity_id: &str,
@@ -181,23 +231,19 @@ impl Authority {
     ) -> Result<std::result::Result<OtpRecord, OtpRejected>> {
         let _g = self.otp_lock.lock().unwrap_or_else(|e| e.into_inner());
         let now = now_unix();
-        let candidates: Vec<OtpRecord> = self
+        let mut candidates: Vec<OtpRecord> = self
             .db
             .list::<OtpRecord>(cf::OTPS, &[])?
             .into_iter()
             .filter(|r| r.entity_id == entity_id)
             .collect();
-        let mut found = None;
-        for r in &candidates {
-            let h = derive(&r.salt, otp);
-            if aws_lc_rs::constant_time::verify_slices_are_equal(&h, &r.hash).is_ok() {
-                found = Some(r.clone());
-            }
-        }
-        if candidates.is_empty() {
-            let _ = derive(&[0; 16], otp); // same work as one check
-        }
-        let outcome = match found {
+        // Active first, newest first within each group.
+        candidates.sort_by_key(|r| (!r.active(now), std::cmp::Reverse(r.created)));
+        let active = candidates.iter().filter(|r| r.active(now)).count();
+        let slots = MAX_ACTIVE_PER_ENTITY.max(active);
+        let found =
+            find_match(&candidates, slots, |salt| derive(salt, otp)).map(|i| &candidates[i]);
+        let outcome = match found.cloned() {
             None => Err(OtpRejected::Unknown),
             Some(r) if r.expires <= now => Err(OtpRejected::Expired),
             Some(r) if r.remaining_uses == 0 => Err(OtpRejected::UsedUp),
@@ -215,5 +261,61 @@ impl Authority {
             }
         };
         Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(n: u8) -> OtpRecord {
+        OtpRecord {
+            id: format!("id{n}"),
+            entity_id: "e".into(),
+            created: i64::from(n),
+            expires: i64::MAX,
+            max_uses: 1,
+            remaining_uses: 1,
+            salt: [n; 16],
+            hash: [n; 32],
+        }
+    }
+
+    /// A stand-in for PBKDF2 that counts its calls: the hash of salt `[n; 16]` is `[n; 32]`
+    /// for the guessed `n`, anything else otherwise.
+    fn counting(guess: u8, calls: &mut usize) -> impl FnMut(&[u8; 16]) -> [u8; 32] + '_ {
+        move |salt| {
+            *calls += 1;
+            if salt[0] == guess {
+                [guess; 32]
+            } else {
+                [0xff; 32]
+            }
+        }
+    }
+
+    #[test]
+    fn always_the_same_number_of_derivations() {
+        let slots = MAX_ACTIVE_PER_ENTITY;
+        for have in 0..=slots {
+            let cands: Vec<OtpRecord> = (1..=have as u8).map(rec).collect();
+            for guess in [1u8, have as u8, 99] {
+                let mut calls = 0;
+                let got = find_match(&cands, slots, counting(guess, &mut calls));
+                assert_eq!(calls, slots, "{have} OTPs, guess {guess}");
+                let want =
+                    (guess >= 1 && usize::from(guess) <= have).then(|| usize::from(guess) - 1);
+                assert_eq!(got, want, "{have} OTPs, guess {guess}");
+            }
+        }
+        // The dummy (zero salt, zero hash) never matches, even if the derivation gave zeros.
+        let mut calls = 0;
+        assert_eq!(find_match(&[], slots, counting(0, &mut calls)), None);
+        assert_eq!(calls, slots);
+        // Candidates past the slots are not checked.
+        let cands: Vec<OtpRecord> = (1..=8).map(rec).collect();
+        let mut calls = 0;
+        assert_eq!(find_match(&cands, slots, counting(7, &mut calls)), None);
+        assert_eq!(calls, slots);
     }
 }
