@@ -38,6 +38,15 @@ pub struct Metrics {
     pub ca_signatures: IntCounterVec,
     /// 2 healthy, 1 degraded, 0 unhealthy, per CA, at each scrape.
     pub ca_health: IntGaugeVec,
+    /// EST requests by operation (`cacerts`, `csrattrs`, `simpleenroll`, `simplereenroll`,
+    /// `serverkeygen`) and status code.
+    pub est_requests: IntCounterVec,
+    /// Refused EST OTP enrollments by reason (`unknown`, `expired`, `used_up`: the OTP;
+    /// `name_mismatch`: the CSR does not name the entity, refused before the OTP is checked).
+    pub est_otp_failures: IntCounterVec,
+    /// EST OTP attempts refused by a rate limit (429) by the limit's scope (`entity`,
+    /// `source`); an attempt both refuse counts in both.
+    pub est_rate_limited: IntCounterVec,
     /// Serialises scrape-time syncing (counters only move forward by the difference).
     sync: Arc<Mutex<()>>,
 }
@@ -96,6 +105,21 @@ impl Metrics {
             "Admin API requests",
             &["route", "status"],
         );
+        let est_requests = counter_vec(
+            "est_requests_total",
+            "EST requests on the public listener",
+            &["operation", "status"],
+        );
+        let est_otp_failures = counter_vec(
+            "est_otp_failures_total",
+            "EST enrollments refused for their OTP or entity id",
+            &["reason"],
+        );
+        let est_rate_limited = counter_vec(
+            "est_rate_limited_total",
+            "EST OTP attempts refused by the failed-attempt rate limit",
+            &["scope"],
+        );
         let ocsp_refreshed = IntCounter::new(
             "ocsp_certificates_refreshed_total",
             "Certificates whose responses were re-signed",
@@ -147,6 +171,9 @@ impl Metrics {
             http_latency,
             ca_signatures,
             ca_health,
+            est_requests,
+            est_otp_failures,
+            est_rate_limited,
             sync: Arc::new(Mutex::new(())),
             registry,
         }

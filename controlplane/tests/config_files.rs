@@ -1,6 +1,6 @@
 //! The shipped example configuration parses and validates.
 
-use sigil_shared::config::CpConfig;
+use sigil_shared::config::{CpConfig, EstConfig};
 
 #[test]
 fn example_config_is_valid() {
@@ -8,6 +8,11 @@ fn example_config_is_valid() {
     let cfg: CpConfig = toml::from_str(text).expect("example config parses");
     cfg.validate().expect("example config validates");
     assert!(cfg.profile("server").unwrap().require_san);
+    assert_eq!(
+        cfg.public.est,
+        EstConfig::default(),
+        "[public.est] lists the defaults"
+    );
     assert!(
         cfg.profile("default").is_some(),
         "the built-in default profile exists"

@@ -127,6 +127,18 @@ async fn enroll_then_reenroll_with_the_issued_certificate() {
         })
         .unwrap();
     assert_eq!(total, 2, "held and foreign certificates audited");
+    // /metrics counts each answer by operation and status, and the used-up OTP's reason.
+    let text = a.metrics.render();
+    for line in [
+        "sigil_cp_est_requests_total{operation=\"simpleenroll\",status=\"200\"} 2",
+        "sigil_cp_est_requests_total{operation=\"simpleenroll\",status=\"401\"} 1",
+        "sigil_cp_est_requests_total{operation=\"simplereenroll\",status=\"200\"} 1",
+        "sigil_cp_est_requests_total{operation=\"simplereenroll\",status=\"400\"} 1",
+        "sigil_cp_est_requests_total{operation=\"simplereenroll\",status=\"401\"} 3",
+        "sigil_cp_est_otp_failures_total{reason=\"used_up\"} 1",
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
     assert!(
         sigil_controlplane::audit::verify(a.db.store().as_ref(), 1, u64::MAX)
             .unwrap()
@@ -170,4 +182,9 @@ async fn serverkeygen_returns_key_and_certificate() {
         "the certificate is for the generated key"
     );
     assert_eq!(enrollment_of(&a, &cert), Some(Enrollment::ServerKeygen));
+    let text = a.metrics.render();
+    assert!(
+        text.contains("sigil_cp_est_requests_total{operation=\"serverkeygen\",status=\"200\"} 1"),
+        "{text}"
+    );
 }

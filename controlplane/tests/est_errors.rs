@@ -1,6 +1,7 @@
 //! EST through the public router on an in-memory store: plain-text errors (401/400/404/405/
 //! 409), labels and the default CA, cacerts and csrattrs, a 1-use OTP under concurrency, the
-//! failed-OTP rate limit, renamed and disabled issuers.
+//! failed-OTP rate limit (also configured by `[public.est]`), renamed and disabled issuers;
+//! the EST counters on `/metrics`.
 
 #[path = "support/est_client.rs"]
 mod est_client;
@@ -9,7 +10,7 @@ use est_client::*;
 use sigil_controlplane::api::public_router;
 use sigil_controlplane::authority::CreateCa;
 use sigil_controlplane::est::{pkcs7, wire};
-use sigil_shared::config::{CpConfig, Profile};
+use sigil_shared::config::{CpConfig, EstConfig, Profile};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn errors_labels_cacerts_and_csrattrs() {
@@ -105,6 +106,23 @@ async fn errors_labels_cacerts_and_csrattrs() {
         [0x30, 0x05, 0x06, 0x03, 0x55, 0x1d, 0x11],
         "asks for subjectAltName"
     );
+
+    // Every answer is counted by operation and status; the mismatch as an OTP failure.
+    let text = a.metrics.render();
+    for line in [
+        "sigil_cp_est_requests_total{operation=\"simpleenroll\",status=\"405\"} 1",
+        "sigil_cp_est_requests_total{operation=\"cacerts\",status=\"405\"} 1",
+        "sigil_cp_est_requests_total{operation=\"cacerts\",status=\"404\"} 1",
+        "sigil_cp_est_requests_total{operation=\"cacerts\",status=\"200\"} 1",
+        "sigil_cp_est_requests_total{operation=\"simpleenroll\",status=\"401\"} 1",
+        "sigil_cp_est_requests_total{operation=\"simpleenroll\",status=\"400\"} 2",
+        "sigil_cp_est_requests_total{operation=\"simpleenroll\",status=\"200\"} 1",
+        "sigil_cp_est_requests_total{operation=\"csrattrs\",status=\"204\"} 1",
+        "sigil_cp_est_requests_total{operation=\"csrattrs\",status=\"200\"} 1",
+        "sigil_cp_est_otp_failures_total{reason=\"name_mismatch\"} 1",
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
 
     // A second issuing CA: no default any more, labels still work.
     a.create_ca(CreateCa {
@@ -214,6 +232,76 @@ async fn one_use_otp_wins_once_and_failures_are_rate_limited() {
         5 + 5,
         "race losers and wrong guesses audited, 429s not"
     );
+    let text = a.metrics.render();
+    for line in [
+        "sigil_cp_est_otp_failures_total{reason=\"used_up\"} 5",
+        "sigil_cp_est_otp_failures_total{reason=\"unknown\"} 5",
+        "sigil_cp_est_rate_limited_total{scope=\"entity\"} 1",
+        "sigil_cp_est_requests_total{operation=\"simpleenroll\",status=\"429\"} 1",
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
+    assert!(!text.contains("scope=\"source\""), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limits_come_from_public_est() {
+    let mut cfg = CpConfig::default();
+    cfg.public.est = EstConfig {
+        failures_per_entity: 2,
+        entity_refill_secs: 120,
+        failures_per_source: 4,
+        source_refill_secs: 600,
+        ..EstConfig::default()
+    };
+    let a = authority(cfg);
+    let r = public_router(a.clone());
+    let path = format!("{EST}/simpleenroll");
+    let attempt = |entity: &'static str, otp: String| {
+        let (r, path) = (r.clone(), path.clone());
+        async move {
+            call(
+                &r,
+                "POST",
+                &path,
+                Some((entity, &otp)),
+                None,
+                &csr(&format!("CN={entity}")),
+            )
+            .await
+        }
+    };
+    let (_, once) = a.create_otp("once", 3600, 1).unwrap();
+    assert_eq!(attempt("once", once.clone()).await.status, 200);
+    assert_eq!(attempt("once", once).await.status, 401, "used up");
+    for _ in 0..2 {
+        assert_eq!(attempt("victim", "guess".into()).await.status, 401);
+    }
+    // The entity's 2 failures are used; the address has 1 of its 4 left.
+    let limited = attempt("victim", "guess".into()).await;
+    assert_eq!(limited.status, 429, "{}", limited.body);
+    assert_eq!(limited.headers["retry-after"], "120");
+    assert_eq!(attempt("other", "guess".into()).await.status, 401);
+    // Now the address is limited too: even a good OTP is not checked (nor spent).
+    let (_, fresh) = a.create_otp("fresh", 3600, 1).unwrap();
+    let refused = attempt("fresh", fresh).await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert_eq!(refused.headers["retry-after"], "600");
+    assert_eq!(attempt("victim", "guess".into()).await.status, 429);
+    assert_eq!(a.active_otps().unwrap().len(), 1, "the fresh OTP is unused");
+
+    let text = a.metrics.render();
+    for line in [
+        "sigil_cp_est_otp_failures_total{reason=\"unknown\"} 3",
+        "sigil_cp_est_otp_failures_total{reason=\"used_up\"} 1",
+        "sigil_cp_est_rate_limited_total{scope=\"entity\"} 2",
+        "sigil_cp_est_rate_limited_total{scope=\"source\"} 2",
+        "sigil_cp_est_requests_total{operation=\"simpleenroll\",status=\"200\"} 1",
+        "sigil_cp_est_requests_total{operation=\"simpleenroll\",status=\"401\"} 4",
+        "sigil_cp_est_requests_total{operation=\"simpleenroll\",status=\"429\"} 3",
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -114,6 +114,39 @@ pub struct PublicConfig {
     /// Public (enrollment, EST) listener; disabled when absent. TLS is required.
     pub listen: Option<SocketAddr>,
     pub tls: Option<PublicTlsConfig>,
+    pub est: EstConfig,
+}
+
+/// `[public.est]`: rate limits on failed EST OTP attempts, one token bucket per claimed entity
+/// id and one per client IP address (in memory, per process). A failure takes a token; an
+/// attempt with an empty bucket is answered 429 without checking the OTP; a token comes back
+/// every `*_refill_secs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EstConfig {
+    /// Failed OTP attempts per entity id (whether it exists or not) before limiting.
+    pub failures_per_entity: u32,
+    /// Seconds until an entity id may fail once more.
+    pub entity_refill_secs: u64,
+    /// Failed OTP attempts per client IP address before limiting.
+    pub failures_per_source: u32,
+    /// Seconds until an address may fail once more.
+    pub source_refill_secs: u64,
+    /// Entity ids and addresses tracked at most, each (memory bound; when full, refilled
+    /// buckets are dropped first, then the half that failed least recently).
+    pub max_tracked_keys: usize,
+}
+
+impl Default for EstConfig {
+    fn default() -> Self {
+        Self {
+            failures_per_entity: 5,
+            entity_refill_secs: 60,
+            failures_per_source: 20,
+            source_refill_secs: 6,
+            max_tracked_keys: 100_000,
+        }
+    }
 }
 
 /// Where relying parties fetch status: written into issued certificates (AIA, CRL DP).
@@ -389,6 +422,18 @@ impl CpConfig {
                     .into(),
             );
         }
+        let est = &self.public.est;
+        for (key, value) in [
+            ("failures_per_entity", u64::from(est.failures_per_entity)),
+            ("entity_refill_secs", est.entity_refill_secs),
+            ("failures_per_source", u64::from(est.failures_per_source)),
+            ("source_refill_secs", est.source_refill_secs),
+            ("max_tracked_keys", est.max_tracked_keys as u64),
+        ] {
+            if value == 0 {
+                errs.push(format!("public.est.{key} must be at least 1"));
+            }
+        }
         if self.admin.max_body_bytes < 1024 {
             errs.push("admin.max_body_bytes must be at least 1024".into());
         }
@@ -455,6 +500,49 @@ mod tests {
         c.ocsp.refresh_after_hours = 100;
         let errs = c.validate().unwrap_err();
         assert_eq!(errs.len(), 2, "{errs:?}");
+    }
+
+    #[test]
+    fn est_limits_default_parse_and_must_not_be_zero() {
+        let d = CpConfig::default().public.est;
+        assert_eq!(
+            (
+                d.failures_per_entity,
+                d.entity_refill_secs,
+                d.failures_per_source,
+                d.source_refill_secs,
+                d.max_tracked_keys
+            ),
+            (5, 60, 20, 6, 100_000)
+        );
+        let c: CpConfig = serde_json::from_str(
+            r#"{"public": {"est": {"failures_per_entity": 2, "source_refill_secs": 30}}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.public.est.failures_per_entity, 2);
+        assert_eq!(c.public.est.source_refill_secs, 30);
+        assert_eq!(
+            c.public.est.entity_refill_secs, 60,
+            "the rest keep their defaults"
+        );
+        c.validate().unwrap();
+        assert!(
+            serde_json::from_str::<CpConfig>(r#"{"public": {"est": {"failures": 2}}}"#).is_err()
+        );
+        let mut c = CpConfig::default();
+        c.public.est = EstConfig {
+            failures_per_entity: 0,
+            entity_refill_secs: 0,
+            failures_per_source: 0,
+            source_refill_secs: 0,
+            max_tracked_keys: 0,
+        };
+        let errs = c.validate().unwrap_err();
+        assert_eq!(errs.len(), 5, "{errs:?}");
+        assert!(
+            errs.iter().all(|e| e.starts_with("public.est.")),
+            "{errs:?}"
+        );
     }
 
     #[test]

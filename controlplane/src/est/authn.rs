@@ -65,9 +65,17 @@ impl Est {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .check(entity, &ip, Instant::now());
-        if let Some(wait) = limited {
+        if let Some(limited) = limited {
             tracing::warn!(entity, source = %actor.source, "EST: OTP attempts rate limited");
-            return Err(EstError::TooManyAttempts(wait.as_secs().max(1)));
+            let m = &self.authority.metrics.est_rate_limited;
+            for (scope, hit) in [("entity", limited.entity), ("source", limited.source)] {
+                if hit {
+                    m.with_label_values(&[scope]).inc();
+                }
+            }
+            // Rounded up: retrying after Retry-After must not be refused again.
+            let secs = limited.wait.as_secs() + u64::from(limited.wait.subsec_nanos() > 0);
+            return Err(EstError::TooManyAttempts(secs.max(1)));
         }
         let outcome = with_actor(actor.clone(), || self.authority.use_otp(entity, otp))?;
         let reason = match outcome {
@@ -76,6 +84,11 @@ impl Est {
             Err(OtpRejected::Expired) => "expired",
             Err(OtpRejected::UsedUp) => "used_up",
         };
+        self.authority
+            .metrics
+            .est_otp_failures
+            .with_label_values(&[reason])
+            .inc();
         self.limiter
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
@@ -49,7 +50,35 @@ pub fn router(authority: Arc<Authority>) -> Router {
                 only_post(post(serverkeygen)),
             );
     }
-    r.layer(DefaultBodyLimit::max(MAX_BODY)).with_state(est)
+    r.route_layer(middleware::from_fn_with_state(est.clone(), count))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(est)
+}
+
+/// Counts every answer of a matched EST route (also 405, 413 and extractor rejections) in
+/// `sigil_cp_est_requests_total{operation, status}`.
+async fn count(State(est): State<Shared>, req: Request, next: Next) -> Response {
+    let op = operation(req.uri().path());
+    let res = next.run(req).await;
+    est.authority
+        .metrics
+        .est_requests
+        .with_label_values(&[op, res.status().as_str()])
+        .inc();
+    res
+}
+
+/// The operation a matched EST path names (its last segment).
+fn operation(path: &str) -> &'static str {
+    const OPS: [&str; 5] = [
+        "cacerts",
+        "csrattrs",
+        "simpleenroll",
+        "simplereenroll",
+        "serverkeygen",
+    ];
+    let last = path.rsplit('/').next().unwrap_or_default();
+    OPS.into_iter().find(|op| *op == last).unwrap_or("other")
 }
 
 fn only_get(m: MethodRouter<Shared>) -> MethodRouter<Shared> {

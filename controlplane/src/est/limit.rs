@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use sigil_shared::config::EstConfig;
+
 /// Token buckets keyed by string, with a bounded number of keys.
 #[derive(Debug)]
 pub struct Buckets {
@@ -97,6 +99,17 @@ impl Buckets {
     }
 }
 
+/// Which of the limits refused an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limited {
+    /// How long until both limits allow an attempt.
+    pub wait: Duration,
+    /// The entity id's bucket is empty.
+    pub entity: bool,
+    /// The source address's bucket is empty.
+    pub source: bool,
+}
+
 /// The limits EST applies to failed OTP attempts.
 #[derive(Debug)]
 pub struct OtpLimiter {
@@ -106,26 +119,46 @@ pub struct OtpLimiter {
     pub source: Buckets,
 }
 
-impl Default for OtpLimiter {
-    /// Per entity: 5 failures, then one per minute. Per source address: 20 failures, then
-    /// one every 6 s. 100 000 keys each at most.
-    fn default() -> Self {
+impl OtpLimiter {
+    /// The limits of `[public.est]`.
+    pub fn from_config(c: &EstConfig) -> Self {
         Self {
-            entity: Buckets::new(5, Duration::from_secs(60), 100_000),
-            source: Buckets::new(20, Duration::from_secs(6), 100_000),
+            entity: Buckets::new(
+                c.failures_per_entity,
+                Duration::from_secs(c.entity_refill_secs),
+                c.max_tracked_keys,
+            ),
+            source: Buckets::new(
+                c.failures_per_source,
+                Duration::from_secs(c.source_refill_secs),
+                c.max_tracked_keys,
+            ),
         }
     }
 }
 
+impl Default for OtpLimiter {
+    /// `[public.est]`'s defaults: per entity 5 failures, then one per minute; per source
+    /// address 20 failures, then one every 6 s; 100 000 keys each at most.
+    fn default() -> Self {
+        Self::from_config(&EstConfig::default())
+    }
+}
+
 impl OtpLimiter {
-    /// `None` if `entity` from `source` may try an OTP now; otherwise the wait.
-    pub fn check(&self, entity: &str, source: &str, now: Instant) -> Option<Duration> {
+    /// `None` if `entity` from `source` may try an OTP now; otherwise which limit refuses and
+    /// the wait.
+    pub fn check(&self, entity: &str, source: &str, now: Instant) -> Option<Limited> {
         match (
             self.entity.check(entity, now),
             self.source.check(source, now),
         ) {
             (None, None) => None,
-            (a, b) => Some(a.unwrap_or_default().max(b.unwrap_or_default())),
+            (a, b) => Some(Limited {
+                wait: a.unwrap_or_default().max(b.unwrap_or_default()),
+                entity: a.is_some(),
+                source: b.is_some(),
+            }),
         }
     }
 
@@ -189,10 +222,34 @@ mod tests {
         let t = Instant::now();
         l.fail("a", "1.2.3.4", t);
         l.fail("a", "1.2.3.4", t);
-        assert!(l.check("a", "5.6.7.8", t).is_some(), "entity limited");
+        let e = l.check("a", "5.6.7.8", t).expect("entity limited");
+        assert!(e.entity && !e.source);
         assert_eq!(l.check("b", "1.2.3.4", t), None);
         l.fail("b", "1.2.3.4", t);
-        assert!(l.check("c", "1.2.3.4", t).is_some(), "source limited");
+        let s = l.check("c", "1.2.3.4", t).expect("source limited");
+        assert!(!s.entity && s.source);
+        assert_eq!(s.wait, Duration::from_secs(60));
+        let both = l.check("a", "1.2.3.4", t).expect("both limited");
+        assert!(both.entity && both.source);
         assert_eq!(l.check("c", "5.6.7.8", t), None);
+    }
+
+    #[test]
+    fn limits_come_from_the_config() {
+        let c = EstConfig {
+            failures_per_entity: 1,
+            entity_refill_secs: 90,
+            ..EstConfig::default()
+        };
+        let mut l = OtpLimiter::from_config(&c);
+        let t = Instant::now();
+        l.fail("a", "1.2.3.4", t);
+        assert_eq!(
+            l.check("a", "1.2.3.4", t).unwrap().wait,
+            Duration::from_secs(90)
+        );
+        let d = OtpLimiter::default();
+        assert_eq!((d.entity.burst, d.source.burst), (5.0, 20.0));
+        assert_eq!(d.source.refill, Duration::from_secs(6));
     }
 }

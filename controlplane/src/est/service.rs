@@ -39,8 +39,10 @@ pub struct Est {
 }
 
 impl Est {
+    /// With the rate limits of `[public.est]` in the authority's configuration.
     pub fn new(authority: Arc<Authority>) -> Self {
-        Self::with_limiter(authority, OtpLimiter::default())
+        let limiter = OtpLimiter::from_config(&authority.config.public.est);
+        Self::with_limiter(authority, limiter)
     }
 
     pub fn with_limiter(authority: Arc<Authority>, limiter: OtpLimiter) -> Self {
@@ -172,6 +174,10 @@ impl Est {
         let actor = match &creds {
             Credentials::Otp { entity, otp } => {
                 if !csr_names_entity(&checked.csr, entity) {
+                    auth.metrics
+                        .est_otp_failures
+                        .with_label_values(&["name_mismatch"])
+                        .inc();
                     return Err(EstError::BadRequest(format!(
                         "the CSR's subject CN or a SAN must equal the entity id {entity:?}"
                     )));
