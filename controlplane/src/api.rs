@@ -11,9 +11,11 @@ mod certificates;
 mod crl_cache;
 mod error;
 mod issuers;
+mod openapi;
 mod ops;
 
 pub use error::{ApiError, ErrorCode};
+pub use openapi::OPENAPI_YAML;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -114,6 +116,7 @@ pub fn router(state: Shared) -> Router {
         .route("/ready", get(ops::ready))
         .route("/api/v1/version", get(ops::version))
         .route("/metrics", get(ops::metrics))
+        .route("/api/v1/openapi.yaml", get(openapi::spec))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
