@@ -137,6 +137,7 @@ fn main() -> ExitCode {
     let mut tls = server::TlsConfigs::default();
     if matches!(cli.command, Some(Command::Serve { .. })) {
         let mut errs = config::tokens(&cfg).err().unwrap_or_default();
+        errs.extend(cfg.validate_serving().err().unwrap_or_default());
         match server::TlsConfigs::load(&cfg) {
             Ok(t) => tls = t,
             Err(e) => errs.push(e.to_string()),

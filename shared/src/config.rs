@@ -77,7 +77,7 @@ pub struct AdminConfig {
 impl Default for AdminConfig {
     fn default() -> Self {
         Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 9444)),
+            listen: SocketAddr::from(([0, 0, 0, 0], 9444)),
             bearer_token: None,
             max_body_bytes: 1 << 20,
             tls: None,
@@ -348,6 +348,35 @@ impl CpConfig {
         }
     }
 
+    /// The checks that apply only when serving (`sigil-cp serve`): no plaintext admin listener
+    /// off loopback, TLS for the public (EST) listener. Offline commands (`init`, `audit
+    /// verify`) do not bind and skip them.
+    pub fn validate_serving(&self) -> Result<(), Vec<String>> {
+        let mut errs = Vec::new();
+        if self.admin.tls.is_none()
+            && !self.admin.allow_plaintext
+            && !self.admin.listen.ip().is_loopback()
+        {
+            errs.push(format!(
+                "admin.listen = {} is not a loopback address: configure [admin.tls] (or set \
+                 admin.allow_plaintext = true behind a TLS-terminating proxy)",
+                self.admin.listen
+            ));
+        }
+        if self.public.listen.is_some() && self.public.tls.is_none() {
+            errs.push(
+                "public.listen is set but [public.tls] is not: enrollment (EST, RFC 7030 §3.2.3) \
+                 requires TLS"
+                    .into(),
+            );
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(errs)
+        }
+    }
+
     /// Checks every constraint; returns all problems found, not just the first.
     pub fn validate(&self) -> Result<(), Vec<String>> {
         let mut errs = Vec::new();
@@ -404,23 +433,6 @@ impl CpConfig {
             || self.distribution.base_url.starts_with("https://"))
         {
             errs.push("distribution.base_url must be an http:// or https:// URL".into());
-        }
-        if self.admin.tls.is_none()
-            && !self.admin.allow_plaintext
-            && !self.admin.listen.ip().is_loopback()
-        {
-            errs.push(format!(
-                "admin.listen = {} is not a loopback address: configure [admin.tls] (or set \
-                 admin.allow_plaintext = true behind a TLS-terminating proxy)",
-                self.admin.listen
-            ));
-        }
-        if self.public.listen.is_some() && self.public.tls.is_none() {
-            errs.push(
-                "public.listen is set but [public.tls] is not: enrollment (EST, RFC 7030 §3.2.3) \
-                 requires TLS"
-                    .into(),
-            );
         }
         let est = &self.public.est;
         for (key, value) in [
@@ -484,13 +496,14 @@ mod tests {
         let mut c = CpConfig::default();
         c.admin.listen = "0.0.0.0:9444".parse().unwrap();
         c.public.listen = Some("0.0.0.0:8443".parse().unwrap());
-        assert_eq!(c.validate().unwrap_err().len(), 2);
+        c.validate().unwrap();
+        assert_eq!(c.validate_serving().unwrap_err().len(), 2);
         c.admin.allow_plaintext = true;
         c.public.tls = Some(PublicTlsConfig {
             cert: "c.pem".into(),
             key: "k.pem".into(),
         });
-        c.validate().unwrap();
+        c.validate_serving().unwrap();
     }
 
     #[test]
