@@ -21,10 +21,9 @@ mod tests;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
 use rustls::{RootCertStore, ServerConfig};
+use sigil_pemfile::PemFileError;
 use sigil_shared::config::dp::TlsListener;
 
 pub use stream::{TlsAccept, TlsConn};
@@ -36,18 +35,8 @@ const ALPN_HTTP11: &[u8] = b"http/1.1";
 /// the file it names.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("{key} {}: cannot read: {source}", path.display())]
-    Read {
-        key: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{key} {}: {detail}", path.display())]
-    Invalid {
-        key: &'static str,
-        path: PathBuf,
-        detail: String,
-    },
+    #[error(transparent)]
+    File(#[from] PemFileError),
     #[error("tls.key {} does not belong to the first certificate of tls.cert {}", key.display(), cert.display())]
     KeyMismatch { key: PathBuf, cert: PathBuf },
     #[error("TLS configuration: {0}")]
@@ -57,14 +46,10 @@ pub enum TlsError {
 /// Reads the certificate chain, the private key and the client CAs, checks that the key
 /// belongs to the end-entity certificate, and builds the server configuration.
 pub fn load(cfg: &TlsListener) -> Result<Arc<ServerConfig>, TlsError> {
-    let chain = read_certs("tls.cert", &cfg.cert)?;
+    let chain = sigil_pemfile::certs("tls.cert", &cfg.cert)?;
     ParsedCertificate::try_from(&chain[0])
         .map_err(|e| invalid("tls.cert", &cfg.cert, format!("first certificate: {e}")))?;
-    let key_pem = read("tls.key", &cfg.key)?;
-    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
-        let what = "no PKCS#8, SEC1 or PKCS#1 private key";
-        invalid("tls.key", &cfg.key, pem_detail(e, what))
-    })?;
+    let key = sigil_pemfile::private_key("tls.key", &cfg.key)?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -73,7 +58,10 @@ pub fn load(cfg: &TlsListener) -> Result<Arc<ServerConfig>, TlsError> {
         None => builder.with_no_client_auth(),
         Some(path) => {
             let mut roots = RootCertStore::empty();
-            for (i, der) in read_certs("tls.client_ca", path)?.into_iter().enumerate() {
+            for (i, der) in sigil_pemfile::certs("tls.client_ca", path)?
+                .into_iter()
+                .enumerate()
+            {
                 roots.add(der).map_err(|e| {
                     invalid("tls.client_ca", path, format!("certificate {}: {e}", i + 1))
                 })?;
@@ -95,37 +83,6 @@ pub fn load(cfg: &TlsListener) -> Result<Arc<ServerConfig>, TlsError> {
     Ok(Arc::new(config))
 }
 
-fn read(key: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read {
-        key,
-        path: path.to_owned(),
-        source,
-    })
-}
-
-/// Every `CERTIFICATE` block of a PEM file; at least one.
-fn read_certs(key: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let pem = read(key, path)?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| invalid(key, path, pem_detail(e, "no PEM certificate")))?;
-    if certs.is_empty() {
-        return Err(invalid(key, path, "no PEM certificate".into()));
-    }
-    Ok(certs)
-}
-
-fn invalid(key: &'static str, path: &Path, detail: String) -> TlsError {
-    TlsError::Invalid {
-        key,
-        path: path.to_owned(),
-        detail,
-    }
-}
-
-fn pem_detail(e: rustls::pki_types::pem::Error, none_found: &str) -> String {
-    match e {
-        rustls::pki_types::pem::Error::NoItemsFound => none_found.into(),
-        other => format!("bad PEM: {other}"),
-    }
+fn invalid(key: &str, path: &Path, detail: String) -> TlsError {
+    PemFileError::invalid(key, path, detail).into()
 }

@@ -7,10 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
 use rustls::{RootCertStore, ServerConfig};
+use sigil_pemfile::PemFileError;
 use sigil_shared::config::{AdminTlsConfig, PublicTlsConfig};
 
 use super::verifier::PossessionOnly;
@@ -18,12 +17,8 @@ use super::verifier::PossessionOnly;
 /// Why a TLS file cannot be used; the message starts with the configuration key.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("{key} {}: {detail}", path.display())]
-    File {
-        key: String,
-        path: PathBuf,
-        detail: String,
-    },
+    #[error(transparent)]
+    File(#[from] PemFileError),
     #[error("{section}: the key does not belong to the first certificate of {}", cert.display())]
     KeyMismatch {
         section: &'static str,
@@ -86,15 +81,7 @@ fn finish(
     let chain = certs(section, "cert", cert)?;
     ParsedCertificate::try_from(&chain[0])
         .map_err(|e| file_err(section, "cert", cert, format!("first certificate: {e}")))?;
-    let pem = read(section, "key", key)?;
-    let key_der = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
-        file_err(
-            section,
-            "key",
-            key,
-            pem_detail(e, "no PKCS#8, SEC1 or PKCS#1 private key"),
-        )
-    })?;
+    let key_der = sigil_pemfile::private_key(&format!("{section}.key"), key)?;
     let mut config = builder
         .with_single_cert(chain, key_der)
         .map_err(|e| match e {
@@ -108,40 +95,21 @@ fn finish(
     Ok(Arc::new(config))
 }
 
-fn read(section: &str, key: &str, path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|e| file_err(section, key, path, format!("cannot read: {e}")))
-}
-
-/// Every `CERTIFICATE` block of a PEM file; at least one.
-fn certs(section: &str, key: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let pem = read(section, key, path)?;
-    let list: Vec<_> = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<_, _>>()
-        .map_err(|e| file_err(section, key, path, pem_detail(e, "no PEM certificate")))?;
-    if list.is_empty() {
-        return Err(file_err(section, key, path, "no PEM certificate".into()));
-    }
-    Ok(list)
+fn certs(
+    section: &str,
+    key: &str,
+    path: &Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, TlsError> {
+    Ok(sigil_pemfile::certs(&format!("{section}.{key}"), path)?)
 }
 
 fn file_err(section: &str, key: &str, path: &Path, detail: String) -> TlsError {
-    TlsError::File {
-        key: format!("{section}.{key}"),
-        path: path.to_owned(),
-        detail,
-    }
+    PemFileError::invalid(&format!("{section}.{key}"), path, detail).into()
 }
 
 fn config_err(section: &'static str, e: rustls::Error) -> TlsError {
     TlsError::Config {
         section,
         detail: e.to_string(),
-    }
-}
-
-fn pem_detail(e: rustls::pki_types::pem::Error, none_found: &str) -> String {
-    match e {
-        rustls::pki_types::pem::Error::NoItemsFound => none_found.into(),
-        other => format!("bad PEM: {other}"),
     }
 }

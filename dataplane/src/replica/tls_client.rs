@@ -13,9 +13,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, RootCertStore};
+use sigil_pemfile::PemFileError;
 use sigil_shared::config::dp::ControlPlaneLink;
 
 /// The only application protocol offered (RFC 7301).
@@ -27,18 +26,8 @@ const ALPN_HTTP11: &[u8] = b"http/1.1";
 pub enum TlsClientError {
     #[error("control_plane.ca_file is required for an https:// control plane")]
     MissingCa,
-    #[error("{key} {}: cannot read: {source}", path.display())]
-    Read {
-        key: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{key} {}: {detail}", path.display())]
-    Invalid {
-        key: &'static str,
-        path: PathBuf,
-        detail: String,
-    },
+    #[error(transparent)]
+    File(#[from] PemFileError),
     #[error("control_plane.client_key {} does not belong to the first certificate of control_plane.client_cert {}", key.display(), cert.display())]
     KeyMismatch { key: PathBuf, cert: PathBuf },
     #[error("control_plane TLS configuration: {0}")]
@@ -50,7 +39,7 @@ pub fn load(link: &ControlPlaneLink) -> Result<Arc<ClientConfig>, TlsClientError
     const CA: &str = "control_plane.ca_file";
     let ca_file = link.ca_file.as_ref().ok_or(TlsClientError::MissingCa)?;
     let mut roots = RootCertStore::empty();
-    for (i, der) in read_certs(CA, ca_file)?.into_iter().enumerate() {
+    for (i, der) in sigil_pemfile::certs(CA, ca_file)?.into_iter().enumerate() {
         roots
             .add(der)
             .map_err(|e| invalid(CA, ca_file, format!("certificate {}: {e}", i + 1)))?;
@@ -62,8 +51,8 @@ pub fn load(link: &ControlPlaneLink) -> Result<Arc<ClientConfig>, TlsClientError
         .with_root_certificates(roots);
     let mut config = match (&link.client_cert, &link.client_key) {
         (Some(cert), Some(key)) => {
-            let chain = read_certs("control_plane.client_cert", cert)?;
-            let key_der = read_key(key)?;
+            let chain = sigil_pemfile::certs("control_plane.client_cert", cert)?;
+            let key_der = sigil_pemfile::private_key("control_plane.client_key", key)?;
             builder
                 .with_client_auth_cert(chain, key_der)
                 .map_err(|e| match e {
@@ -80,51 +69,8 @@ pub fn load(link: &ControlPlaneLink) -> Result<Arc<ClientConfig>, TlsClientError
     Ok(Arc::new(config))
 }
 
-fn read(key: &'static str, path: &Path) -> Result<Vec<u8>, TlsClientError> {
-    std::fs::read(path).map_err(|source| TlsClientError::Read {
-        key,
-        path: path.to_owned(),
-        source,
-    })
-}
-
-/// Every `CERTIFICATE` block of a PEM file; at least one.
-fn read_certs(
-    key: &'static str,
-    path: &Path,
-) -> Result<Vec<CertificateDer<'static>>, TlsClientError> {
-    let pem = read(key, path)?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| invalid(key, path, pem_detail(e, "no PEM certificate")))?;
-    if certs.is_empty() {
-        return Err(invalid(key, path, "no PEM certificate".into()));
-    }
-    Ok(certs)
-}
-
-fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsClientError> {
-    const KEY: &str = "control_plane.client_key";
-    let pem = read(KEY, path)?;
-    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
-        let what = "no PKCS#8, SEC1 or PKCS#1 private key";
-        invalid(KEY, path, pem_detail(e, what))
-    })
-}
-
-fn invalid(key: &'static str, path: &Path, detail: String) -> TlsClientError {
-    TlsClientError::Invalid {
-        key,
-        path: path.to_owned(),
-        detail,
-    }
-}
-
-fn pem_detail(e: rustls::pki_types::pem::Error, none_found: &str) -> String {
-    match e {
-        rustls::pki_types::pem::Error::NoItemsFound => none_found.into(),
-        other => format!("bad PEM: {other}"),
-    }
+fn invalid(key: &str, path: &Path, detail: String) -> TlsClientError {
+    PemFileError::invalid(key, path, detail).into()
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use super::test_support::{
     client_config, connect, data, listener_cfg, on_both_drivers, read_all, start, wait_closed,
 };
 use super::{load, TlsError};
+use sigil_pemfile::PemFileError;
 
 #[test]
 fn tls_load_builds_config_with_alpn() {
@@ -79,7 +80,7 @@ fn tls_load_errors_name_the_key_and_file() {
         };
         assert!(msg.contains(&named.display().to_string()), "{msg}");
         if what == "cannot read" {
-            assert!(matches!(err, TlsError::Read { .. }));
+            assert!(matches!(err, TlsError::File(PemFileError::Read { .. })));
         }
     }
 }
