@@ -180,9 +180,10 @@ pub fn time_bound(name: &str, value: Option<&str>, end: bool) -> Result<Option<i
         .transpose()
 }
 
+/// The paging envelope of every list (certctl's and UCM's `{data, total, page, per_page}`).
 #[derive(Debug, Serialize)]
-pub struct Page {
-    pub data: Vec<EventView>,
+pub struct Paged<T> {
+    pub data: Vec<T>,
     pub total: u64,
     pub page: u64,
     pub per_page: u64,
@@ -191,7 +192,7 @@ pub struct Page {
 pub async fn list(
     State(state): State<Shared>,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<Page>, ApiError> {
+) -> Result<Json<Paged<EventView>>, ApiError> {
     let (page, per_page) = paging(q.page, q.per_page)?;
     let from = time_bound("date_from", q.date_from.as_deref(), false)?;
     let to = time_bound("date_to", q.date_to.as_deref(), true)?;
@@ -218,7 +219,7 @@ pub async fn list(
         tracing::error!(error = %e, "reading the audit log failed");
         ApiError::new(ErrorCode::Internal, "internal error")
     })?;
-    Ok(Json(Page {
+    Ok(Json(Paged {
         data: records.iter().map(view).collect(),
         total,
         page,

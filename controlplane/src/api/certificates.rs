@@ -98,21 +98,12 @@ pub struct ListQuery {
     pub expires_before: Option<String>,
 }
 
-/// certctl's pagination envelope.
-#[derive(Debug, Serialize)]
-pub struct CertList {
-    pub data: Vec<CertView>,
-    pub total: u64,
-    pub page: u64,
-    pub per_page: u64,
-}
-
 /// `GET /api/v1/certificates`: a scan of the certificate table (one issuer's part when
 /// `issuer_id` is given), newest-first is not guaranteed: ordered by issuer, then serial.
 pub async fn list(
     State(state): State<Shared>,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<CertList>, ApiError> {
+) -> Result<Json<super::audit::Paged<CertView>>, ApiError> {
     use super::audit::{paging, time_bound};
     let (page, per_page) = paging(q.page, q.per_page)?;
     let status = q
@@ -141,7 +132,7 @@ pub async fn list(
     };
     let auth = state.authority.clone();
     let (certs, total) = blocking(move || auth.find_certs(&filter, page, per_page)).await?;
-    Ok(Json(CertList {
+    Ok(Json(super::audit::Paged {
         data: certs.iter().map(summary).collect(),
         total,
         page,

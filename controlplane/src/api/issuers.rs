@@ -129,19 +129,10 @@ pub struct ListQuery {
     pub per_page: Option<u64>,
 }
 
-/// certctl's pagination envelope.
-#[derive(Debug, Serialize)]
-pub struct IssuerList {
-    pub data: Vec<IssuerView>,
-    pub total: u64,
-    pub page: u64,
-    pub per_page: u64,
-}
-
 pub async fn list(
     State(state): State<Shared>,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<IssuerList>, ApiError> {
+) -> Result<Json<super::audit::Paged<IssuerView>>, ApiError> {
     let (page, per_page) = super::audit::paging(q.page, q.per_page)?;
     let auth = state.authority.clone();
     let all = blocking(move || {
@@ -162,7 +153,7 @@ pub async fn list(
         .take(per_page as usize)
         .map(|(c, s)| view(&state, &c, s))
         .collect();
-    Ok(Json(IssuerList {
+    Ok(Json(super::audit::Paged {
         data,
         total,
         page,
