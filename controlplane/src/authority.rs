@@ -100,6 +100,8 @@ pub struct Authority {
     crl_lock: Mutex<()>,
     /// Serialises OTP use and deletion (a use decrements exactly once).
     otp_lock: Mutex<()>,
+    /// Serialises API key revocation (a key is revoked, and audited, once).
+    key_lock: Mutex<()>,
     /// Held for reading while issuing (and creating a CA under a parent), for writing while
     /// changing issuer settings: once a disable returns, nothing of that issuer commits.
     issuer_lock: RwLock<()>,
@@ -177,6 +179,7 @@ impl Authority {
             ca_lock: Mutex::new(()),
             crl_lock: Mutex::new(()),
             otp_lock: Mutex::new(()),
+            key_lock: Mutex::new(()),
             issuer_lock: RwLock::new(()),
             crl_trigger: OnceLock::new(),
         })

@@ -148,7 +148,7 @@ impl Authority {
 
     /// Revokes a key at once; `NotFound` if unknown, `Conflict` if already revoked.
     pub fn revoke_api_key(&self, id: &str) -> Result<ApiKeyRecord> {
-        let _g = self.otp_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = self.key_lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut rec = self.api_key(id)?;
         if rec.revoked.is_some() {
             return Err(AuthorityError::Conflict(format!(

@@ -44,7 +44,6 @@ pub fn spawn_refresher(
                     continue;
                 }
             };
-            auth.metrics.ocsp_refresh_backlog.set(due.len() as i64);
             if due.is_empty() {
                 wait = Duration::from_secs(cfg.refresh_interval_secs);
                 continue;
@@ -71,7 +70,6 @@ pub fn spawn_refresher(
                     Ok(Ok(n)) => {
                         done += n;
                         auth.metrics.ocsp_refreshed.inc_by(n as u64);
-                        auth.metrics.ocsp_refresh_backlog.set((total - done) as i64);
                     }
                     Ok(Err(e)) => tracing::error!(error = %e, "OCSP refresh batch failed"),
                     Err(e) => tracing::error!(error = %e, "OCSP refresh batch panicked"),
