@@ -16,6 +16,8 @@ DRIVER="${DRIVER:-auto}"
 CONNS="${CONNS:-64}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/sigil-target}"
 GEN="${GEN:-sigil-load}"
+# BUSY_POLL=1: sigil-load never sleeps in epoll_wait (see `sigil-load run --help`).
+BUSY_POLL="${BUSY_POLL:-}"
 for tool in wrk nginx cfssl taskset openssl curl python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool: run scripts/setup-debian.sh" >&2; exit 1; }
 done
@@ -80,24 +82,36 @@ LUA
 
 "$bin/sigil-load" corpus --issuer "$work/issuing.pem" --cert "$work/leaf.pem" --out "$work/corpus" 2>/dev/null
 
+# Busy share of CPU 0 (server) and CPU 1 (generator) between two /proc/stat snapshots: shows
+# which side is the bottleneck (a server below ~95 % busy is waiting for its client).
+cpu_ticks() { awk '$1=="cpu0"||$1=="cpu1" {t=0; for(i=2;i<=NF;i++) t+=$i; printf "%s %s ", t, $5+$6}' /proc/stat; }
+cpu_busy() { # before after
+  python3 -c 'import sys; b=list(map(int,sys.argv[1].split())); a=list(map(int,sys.argv[2].split()))
+print(" ".join(f"cpu{i}={100*(1-(a[2*i+1]-b[2*i+1])/max(1,a[2*i]-b[2*i])):.0f}%" for i in (0,1)))' "$1" "$2"
+}
 run() { # name url [script]
-  local out
+  local out before
   if [ "$GEN" = sigil-load ]; then
     local scenario=ocsp-get
     [ -n "${3:-}" ] && scenario=ocsp-post
     local url="$2"
     [ "$scenario" = ocsp-get ] && url="${2%/ocsp/*}/ocsp"
     [ "$1" = nginx-static ] && url="${2%/ocsp.der}/"
+    # The CPU window starts after the 1 s warm-up and ends with the run.
+    (sleep 1.5; cpu_ticks >"$work/cpu.before") &
     taskset -c 1 "$bin/sigil-load" run "$url" --scenario "$scenario" --corpus "$work/corpus" \
-      --connections "$CONNS" --duration "${DURATION}s" --warmup 1s --cpus 1 --quiet --json "$work/run.json" >/dev/null 2>&1 || true
-    python3 - "$1" "$work/run.json" <<'PY' | tee -a "$work/results" >&2
+      --connections "$CONNS" --duration "${DURATION}s" --warmup 1s --cpus 1 ${BUSY_POLL:+--busy-poll} --quiet --json "$work/run.json" >/dev/null 2>&1 || true
+    local busy
+    busy="$(cpu_busy "$(cat "$work/cpu.before")" "$(cpu_ticks)")"
+    python3 - "$1" "$work/run.json" "$busy" <<'PY' | tee -a "$work/results" >&2
 import json, sys
 d = json.load(open(sys.argv[2]))
 errs = d["errors"]["total"]
-print(sys.argv[1], d["throughput"], f'{d["latency_us"]["p99"] / 1000:.2f}ms', f"errors={errs}" if errs else "")
+print(sys.argv[1], d["throughput"], f'{d["latency_us"]["p99"] / 1000:.2f}ms', sys.argv[3], f"errors={errs}" if errs else "")
 PY
     return
   fi
+  before="$(cpu_ticks)"
   if [ -n "${3:-}" ]; then
     out="$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s "$3" "$2")"
   else
@@ -107,7 +121,7 @@ PY
   rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
   p99="$(awk '$1=="99%" {print $2}' <<<"$out")"
   errs="$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')"
-  echo "$1 $rps $p99 $errs" | tee -a "$work/results" >&2
+  echo "$1 $rps $p99 $(cpu_busy "$before" "$(cpu_ticks)") $errs" | tee -a "$work/results" >&2
 }
 for round in $(seq "$ROUNDS"); do
   echo "round $round" >&2
@@ -126,14 +140,16 @@ def print(*a, **k):
 rows = {}
 for line in open(sys.argv[1]):
     parts = line.split()
-    rows.setdefault(parts[0], []).append((float(parts[1]), parts[2] if len(parts) > 2 else "?"))
-med = {k: statistics.median(r for r, _ in v) for k, v in rows.items()}
+    kv = dict(p.split("=", 1) for p in parts[3:] if "=" in p)
+    rows.setdefault(parts[0], []).append((float(parts[1]), parts[2] if len(parts) > 2 else "?", kv.get("cpu0", "?"), kv.get("cpu1", "?")))
+med = {k: statistics.median(r[0] for r in v) for k, v in rows.items()}
 print(f"\nsigil-dp driver: {sys.argv[2]} ({sys.argv[3]})\n")
-print("| server | requests/s (median) | rounds | p99 (last round) | sigil-post ÷ this |")
-print("|---|---:|---:|---:|---:|")
+print("| server | requests/s (median) | rounds | p99 (last round) | CPU 0 (server) / CPU 1 (client) busy, last round | sigil-post ÷ this |")
+print("|---|---:|---:|---:|---:|---:|")
 for k in ["sigil-post", "sigil-get", "nginx-static", "cfssl-post"]:
     if k in med:
-        print(f"| {k} | {med[k]:,.0f} | {len(rows[k])} | {rows[k][-1][1]} | {med['sigil-post'] / med[k]:.2f}× |")
+        last = rows[k][-1]
+        print(f"| {k} | {med[k]:,.0f} | {len(rows[k])} | {last[1]} | {last[2]} / {last[3]} | {med['sigil-post'] / med[k]:.2f}× |")
 gen, duration, rounds, commit, write = sys.argv[4:9]
 if write:
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")

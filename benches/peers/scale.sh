@@ -3,7 +3,9 @@
 # hashes, real signatures), serve it with one pinned core (CPU 0), and compare uniform-random-
 # serial throughput with single-serial throughput (load generator on CPU 1, 64 connections,
 # alternating rounds). GEN=sigil-load (default; `--synthetic fill.json`, `--items 1` for the
-# single serial) or GEN=wrk (Lua request building, which caps wrk near 180k requests/s). Reports RSS and disk per certificate. The replica is kept in SCALE_DIR for re-runs.
+# single serial) or GEN=wrk (Lua request building, which caps wrk near 180k requests/s);
+# BUSY_POLL=1 makes sigil-load poll without sleeping (`sigil-load run --help`). Reports RSS and
+# disk per certificate. The replica is kept in SCALE_DIR for re-runs.
 #   COUNT=10000000 DURATION=15 ROUNDS=2 DRIVER=epoll bash benches/peers/scale.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -43,7 +45,7 @@ run() { # label FIXED
     rps="$(FIXED=$2 taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" -s benches/peers/ocsp-request.lua "http://$DP/" | awk '/Requests\/sec/ {print $2}')"
   else
     items=$COUNT; [ "$2" = 1 ] && items=1
-    rps="$(taskset -c 1 "$bin/sigil-load" run "http://$DP/" --synthetic "$DIR/fill.json" --items "$items" --connections "$CONNS" --duration "${DURATION}s" --warmup 2s --cpus 1 --quiet --json - 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["throughput"])')"
+    rps="$(taskset -c 1 "$bin/sigil-load" run "http://$DP/" --synthetic "$DIR/fill.json" --items "$items" --connections "$CONNS" --duration "${DURATION}s" --warmup 2s --cpus 1 ${BUSY_POLL:+--busy-poll} --quiet --json - 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["throughput"])')"
   fi
   echo "$1 $rps" | tee -a "$DIR/results-$$" >&2
 }

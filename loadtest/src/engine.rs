@@ -64,6 +64,12 @@ pub struct RunConfig {
     pub seed: u64,
     /// Required for `https://` targets.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Poll for readiness without ever sleeping in `epoll_wait` (the worker's CPU stays at
+    /// 100 %). On loopback a response's receive processing runs on the *server's* core, and
+    /// when the client sleeps that includes waking it (an inter-processor interrupt, costly
+    /// in a VM); a client that never sleeps takes that cost off the server being measured,
+    /// as a client on another machine would.
+    pub busy_poll: bool,
 }
 
 #[derive(Debug, Error)]
@@ -101,6 +107,7 @@ pub(crate) struct Shared {
     pub warmup_ns: u64,
     pub duration_ns: u64,
     pub timeout_ns: u64,
+    pub busy_poll: bool,
     pub base: Instant,
     pub barrier: Barrier,
     pub start_ns: OnceLock<u64>,
@@ -152,6 +159,7 @@ pub fn run(
         warmup_ns: cfg.warmup.as_nanos() as u64,
         duration_ns: cfg.duration.as_nanos() as u64,
         timeout_ns: cfg.timeout.as_nanos().max(1_000_000) as u64,
+        busy_poll: cfg.busy_poll,
         base: Instant::now(),
         barrier: Barrier::new(threads + 1),
         start_ns: OnceLock::new(),

@@ -159,6 +159,14 @@ fn sigil_load_measures_a_real_data_plane() {
     assert_eq!(closed.json["statuses"]["200"], closed.json["requests"]);
     assert!(closed.output.contains("p99.9"), "{}", closed.output);
 
+    // The same without ever sleeping in epoll_wait: same accounting, nothing lost.
+    let mut args = common.to_vec();
+    args.extend([&url[..], "--duration", "500ms", "--busy-poll"]);
+    let busy = load_run(&dir, &args);
+    assert_clean("closed loop, busy polling", &busy);
+    assert_eq!(busy.json["statuses"]["200"], busy.json["requests"]);
+    assert!(busy.json["requests"].as_u64().unwrap() > 0, "{}", busy.output);
+
     // Open loop at 2,000/s for 2 s: delivered within 2 %, every intended request answered.
     let mut args = common.to_vec();
     args.extend([

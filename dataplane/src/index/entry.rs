@@ -23,7 +23,7 @@ pub const WHOLE: u16 = u16::MAX;
 /// Certificate list id meaning "no certificate list".
 pub const NO_CERTS: u16 = u16::MAX - 1;
 
-const HEADER: usize = 48;
+pub const HEADER: usize = 48;
 
 /// A decoded entry, borrowing from the index file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -188,6 +188,9 @@ impl<'a> Worker<'a> {
     /// send is hit precisely: epoll's timeout has millisecond granularity, so the last
     /// millisecond before it is spent polling without sleeping.
     fn poll_wait(&self, now: u64) -> Duration {
+        if self.shared.busy_poll {
+            return Duration::ZERO;
+        }
         let mut coarse = now + 10 * MS;
         for t in [self.start, self.measure, self.end, self.drain_end] {
             if t > now {

@@ -78,6 +78,11 @@ pub struct RunArgs {
     /// Pin thread t to CPU cpus[t % n], e.g. `--cpus 1,2`.
     #[arg(long, value_delimiter = ',')]
     pub cpus: Vec<usize>,
+    /// Never sleep in epoll_wait: keeps the server's core from paying for waking the client
+    /// (on loopback a response's receive processing, wake-up included, runs on the sender's
+    /// core). The load threads' CPUs stay at 100 %.
+    #[arg(long)]
+    pub busy_poll: bool,
     /// Measurement window: `10s`, `500ms`, `2m` or plain seconds.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,

@@ -140,6 +140,7 @@ fn run(a: &RunArgs) -> anyhow::Result<i32> {
         dist: a.dist,
         seed,
         tls,
+        busy_poll: a.busy_poll,
     };
     let json_to_stdout = a.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
     let mut out: Box<dyn Write> = if json_to_stdout {
