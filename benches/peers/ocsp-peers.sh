@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # OCSP serving throughput: sigil-dp vs nginx (the same response bytes as a static file, one
-# worker) vs `cfssl ocspserve`, each alone on CPU 0, the load generator on CPU 1, 64 keep-alive
+# worker; with nginx's defaults and, as nginx-tuned, with open_file_cache and sendfile) vs
+# `cfssl ocspserve`, each alone on CPU 0, the load generator on CPU 1, 64 keep-alive
 # connections. A test PKI: Sigil's demo CA issues a certificate for an openssl-made key/CSR;
 # openssl makes the OCSP request. Rounds alternate between the servers; the median per server
 # and the ratios are printed as a Markdown table, and with WRITE_DOC=1 written into
@@ -29,6 +30,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 export SIGIL_ADMIN_TOKEN="bench-admin-token-0123" SIGIL_REPLICATION_TOKEN="bench-repl-token-0123"
 CP=127.0.0.1:19444 DP=127.0.0.1:18080 NG=127.0.0.1:18081 CF=127.0.0.1:18082 MX=127.0.0.1:19090
+NT=127.0.0.1:18083
 
 "$bin/sigil-cp" init --data-dir "$work/cp" >/dev/null
 taskset -c 1 "$bin/sigil-cp" serve --data-dir "$work/cp" --admin-listen "$CP" --base-url "http://$DP" 2>"$work/cp.log" &
@@ -63,6 +65,9 @@ b64="$(base64 -w0 "$work/req.der")"
 . benches/peers/nginx-static.sh
 nginx_static "$work" "$NG" 0 "$work/resp.der"
 pids+=("$NGINX_PID")
+mkdir -p "$work/tuned" && chmod 755 "$work/tuned"
+nginx_static "$work/tuned" "$NT" 0 "$work/resp.der" tuned
+pids+=("$NGINX_PID")
 
 # cfssl ocspserve with the same response.
 base64 -w0 "$work/resp.der" > "$work/responses"
@@ -70,6 +75,7 @@ taskset -c 0 cfssl ocspserve -address 127.0.0.1 -port "${CF##*:}" -responses "$w
 pids+=($!)
 sleep 1
 curl -sf "http://$NG/ocsp.der" -o /dev/null
+curl -sf "http://$NT/ocsp.der" -o /dev/null
 curl -sf --data-binary @"$work/req.der" "http://$CF/" -o /dev/null
 
 cat > "$work/post.lua" <<LUA
@@ -96,7 +102,7 @@ run() { # name url [script]
     [ -n "${3:-}" ] && scenario=ocsp-post
     local url="$2"
     [ "$scenario" = ocsp-get ] && url="${2%/ocsp/*}/ocsp"
-    [ "$1" = nginx-static ] && url="${2%/ocsp.der}/"
+    [ "${1#nginx-}" != "$1" ] && url="${2%/ocsp.der}/"
     # The CPU window starts after the 1 s warm-up and ends with the run.
     (sleep 1.5; cpu_ticks >"$work/cpu.before") &
     taskset -c 1 "$bin/sigil-load" run "$url" --scenario "$scenario" --corpus "$work/corpus" \
@@ -128,6 +134,7 @@ for round in $(seq "$ROUNDS"); do
   run sigil-post "http://$DP/" "$work/post.lua"
   run sigil-get "http://$DP/ocsp/$b64"
   run nginx-static "http://$NG/ocsp.der"
+  run nginx-tuned "http://$NT/ocsp.der"
   run cfssl-post "http://$CF/" "$work/post.lua"
 done
 python3 - "$work/results" "$DRIVER" "$(sed 's/\x1b\[[0-9;]*m//g' "$work/dp.log" | grep -o 'driver="[^"]*"\|driver=[^ ]*' | head -1)" "$GEN" "$DURATION" "$ROUNDS" "$(git rev-parse --short HEAD)" "${WRITE_DOC:-}" <<'PY'
@@ -146,7 +153,7 @@ med = {k: statistics.median(r[0] for r in v) for k, v in rows.items()}
 print(f"\nsigil-dp driver: {sys.argv[2]} ({sys.argv[3]})\n")
 print("| server | requests/s (median) | rounds | p99 (last round) | CPU 0 (server) / CPU 1 (client) busy, last round | sigil-post ÷ this |")
 print("|---|---:|---:|---:|---:|---:|")
-for k in ["sigil-post", "sigil-get", "nginx-static", "cfssl-post"]:
+for k in ["sigil-post", "sigil-get", "nginx-static", "nginx-tuned", "cfssl-post"]:
     if k in med:
         last = rows[k][-1]
         print(f"| {k} | {med[k]:,.0f} | {len(rows[k])} | {last[1]} | {last[2]} / {last[3]} | {med['sigil-post'] / med[k]:.2f}× |")
