@@ -165,7 +165,11 @@ fn sigil_load_measures_a_real_data_plane() {
     let busy = load_run(&dir, &args);
     assert_clean("closed loop, busy polling", &busy);
     assert_eq!(busy.json["statuses"]["200"], busy.json["requests"]);
-    assert!(busy.json["requests"].as_u64().unwrap() > 0, "{}", busy.output);
+    assert!(
+        busy.json["requests"].as_u64().unwrap() > 0,
+        "{}",
+        busy.output
+    );
 
     // Open loop at 2,000/s for 2 s: delivered within 2 %, every intended request answered.
     let mut args = common.to_vec();
