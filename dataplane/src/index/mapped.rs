@@ -1,5 +1,5 @@
-//! A read-only memory map of a finished index file: the one place in Sigil that needs
-//! `unsafe` (the workspace denies it everywhere else).
+//! A read-only memory map of a finished index file: with the prefetch hint beside it, the only
+//! place in Sigil that needs `unsafe` (the workspace denies it everywhere else).
 //!
 //! Mapping instead of reading keeps the response bodies in the kernel's page cache, which is
 //! shared by all cores, evictable under memory pressure and not counted against the data
@@ -20,7 +20,7 @@ impl Mapped {
     /// The file is mapped with 2 MiB pages where the kernel can: its small pages, left in
     /// the page cache by the writes, are dropped, and the mapping, advised for huge pages, is
     /// then read back in (`MADV_POPULATE_READ`), which reads ahead in 2 MiB folios on file
-    /// systems with large folios (ext4 and XFS on Linux ≥ 6.x) and maps them with one
+    /// systems with large folios (ext4 on the Linux 6.18 benchmark machine) and maps them with one
     /// page-table entry each. A lookup is a random access into gigabytes: with 4 KiB pages
     /// nearly every one also missed the TLB and walked the page tables (in a VM, two sets of
     /// them). Measured at 10M certificates: the whole 5.8 GiB file mapped with huge pages,

@@ -25,16 +25,8 @@ fn line(b: &u8) {
     }
 }
 
-#[cfg(target_arch = "aarch64")]
-fn line(b: &u8) {
-    // SAFETY: as above; `prfm` is a hint and cannot fault.
-    #[allow(unsafe_code)]
-    unsafe {
-        std::arch::asm!("prfm pldl1keep, [{0}]", in(reg) std::ptr::from_ref(b), options(nostack, preserves_flags, readonly));
-    }
-}
-
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+/// Elsewhere a no-op: the lookup is the same, only without the overlap.
+#[cfg(not(target_arch = "x86_64"))]
 fn line(_b: &u8) {}
 
 #[cfg(test)]
