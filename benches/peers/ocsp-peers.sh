@@ -103,11 +103,15 @@ run() { # name url [script]
     local url="$2"
     [ "$scenario" = ocsp-get ] && url="${2%/ocsp/*}/ocsp"
     [ "${1#nginx-}" != "$1" ] && url="${2%/ocsp.der}/"
-    # The CPU window starts after the 1 s warm-up and ends with the run.
+    # The CPU window starts after the 1 s warm-up and ends with the run (the snapshot is
+    # waited for, so a run that ends early never reads the previous round's).
+    local snap busy
+    rm -f "$work/cpu.before"
     (sleep 1.5; cpu_ticks >"$work/cpu.before") &
+    snap=$!
     taskset -c 1 "$bin/sigil-load" run "$url" --scenario "$scenario" --corpus "$work/corpus" \
       --connections "$CONNS" --duration "${DURATION}s" --warmup 1s --cpus 1 ${BUSY_POLL:+--busy-poll} --quiet --json "$work/run.json" >/dev/null 2>&1 || true
-    local busy
+    wait "$snap"
     busy="$(cpu_busy "$(cat "$work/cpu.before")" "$(cpu_ticks)")"
     python3 - "$1" "$work/run.json" "$busy" <<'PY' | tee -a "$work/results" >&2
 import json, sys
