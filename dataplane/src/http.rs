@@ -49,7 +49,7 @@ mod tests_prop;
 mod tests_timeouts;
 
 use std::cell::Cell;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use conn::{serve_connection, serve_stream};
 pub use response::ResponseWriter;
@@ -120,6 +120,9 @@ pub struct Request<'a> {
     pub headers: &'a [httparse::Header<'a>],
     /// The content, framed by `Content-Length` (RFC 9112 §6.2); empty without one.
     pub body: &'a [u8],
+    /// When the batch holding this request was taken from the read buffer: the start of its
+    /// latency, and the request's notion of "now" (one clock read per batch).
+    pub received: Instant,
 }
 
 impl<'a> Request<'a> {

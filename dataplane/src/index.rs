@@ -82,15 +82,28 @@ impl Index {
         entry::decode(self.file.bytes().get(offset..)?)
     }
 
-    /// Appends the complete DER `OCSPResponse` of `e` to `out`.
+    /// Appends the complete DER `OCSPResponse` of `e` to `out`
+    /// ([`response_len`](Self::response_len) bytes).
     pub fn write_response(&self, e: &Entry<'_>, out: &mut Vec<u8>) {
         match e.certs {
             WHOLE => out.extend_from_slice(e.body),
-            NO_CERTS => splice::assemble(out, e.body, &[]),
-            id => {
-                let certs = self.certs.get(id as usize).map_or(&[][..], |c| &c[..]);
-                splice::assemble(out, e.body, certs);
-            }
+            id => splice::assemble(out, e.body, self.certs_of(id)),
+        }
+    }
+
+    /// Length of what [`write_response`](Self::write_response) appends.
+    pub fn response_len(&self, e: &Entry<'_>) -> usize {
+        match e.certs {
+            WHOLE => e.body.len(),
+            id => splice::assembled_len(e.body.len(), self.certs_of(id).len()),
+        }
+    }
+
+    /// The shared certificate list an entry refers to (none for [`NO_CERTS`]).
+    fn certs_of(&self, id: u16) -> &[u8] {
+        match id {
+            NO_CERTS => &[],
+            id => self.certs.get(id as usize).map_or(&[][..], |c| &c[..]),
         }
     }
 

@@ -3,8 +3,9 @@
 //! `Date` and `Cache-Control: max-age` are written (RFC 5019 §6.2 caching headers).
 
 use std::cell::{Cell, RefCell};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use sigil_shared::time::{http_date, now_unix, push_http_date};
+use sigil_shared::time::{http_date, push_http_date};
 
 /// A cacheable response.
 #[derive(Debug)]
@@ -157,16 +158,35 @@ impl Rendered {
     }
 }
 
-/// The per-request header lines: `Date` (cached per second) and `Cache-Control`.
+/// The request's wall-clock second, and the per-request header lines: `Date` (cached per
+/// second) and `Cache-Control`.
 #[derive(Debug, Default)]
 pub struct Clock {
     second: Cell<i64>,
     date_line: RefCell<Vec<u8>>,
+    /// The last wall-clock second read and the monotonic instant at which it ends.
+    wall: Cell<Option<(i64, Instant)>>,
 }
 
 impl Clock {
-    pub fn now(&self) -> i64 {
-        now_unix()
+    /// Unix seconds at `at` (a request's [`Request::received`](crate::http::Request)). The wall
+    /// clock is read at most once per second per core: in between, the current second is known
+    /// to last until a monotonic instant. A step of the wall clock (NTP) is therefore seen at
+    /// the next second boundary, and the second is exact to within the microseconds between
+    /// `at` and the read.
+    pub fn now(&self, at: Instant) -> i64 {
+        if let Some((second, until)) = self.wall.get() {
+            if at < until {
+                return second;
+            }
+        }
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let second = wall.as_secs() as i64;
+        let left = Duration::from_nanos(1_000_000_000 - u64::from(wall.subsec_nanos()));
+        self.wall.set(Some((second, at + left)));
+        second
     }
 
     /// Writes `Date: …\r\n` and the Cache-Control line for an entry that expires at
@@ -229,5 +249,24 @@ mod tests {
             "{s}"
         );
         assert!(s.starts_with("Date: Sun, 06 Nov 1994 08:59:37 GMT\r\n"));
+    }
+
+    #[test]
+    fn clock_reads_the_wall_clock_once_per_second() {
+        let clock = Clock::default();
+        let t0 = Instant::now();
+        let before = sigil_shared::time::now_unix();
+        let first = clock.now(t0);
+        let after = sigil_shared::time::now_unix();
+        assert!((before..=after).contains(&first));
+        let (second, until) = clock.wall.get().unwrap();
+        assert_eq!(second, first);
+        assert!(until > t0 && until <= t0 + Duration::from_secs(1));
+        // Within the second the cached value is returned without a read.
+        clock.wall.set(Some((42, until)));
+        assert_eq!(clock.now(t0), 42);
+        // At the boundary the wall clock is read again.
+        assert!(clock.now(until) >= first);
+        assert_ne!(clock.wall.get().unwrap().0, 42);
     }
 }

@@ -11,7 +11,6 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Instant;
 
 use sigil_shared::ocsp::{error_response, HashAlg, ResponseStatus};
 
@@ -26,9 +25,8 @@ pub struct Router {
     core: Rc<CoreState>,
     /// Per-request header lines (`Date`, `Cache-Control`), reused across requests.
     dynamic: RefCell<Vec<u8>>,
-    /// Entity headers and body of a response served from the index, reused across requests.
+    /// Entity headers of a response served from the index, reused across requests.
     head: RefCell<Vec<u8>>,
-    body: RefCell<Vec<u8>>,
 }
 
 impl Router {
@@ -37,7 +35,6 @@ impl Router {
             core,
             dynamic: RefCell::new(Vec::with_capacity(128)),
             head: RefCell::new(Vec::with_capacity(256)),
-            body: RefCell::new(Vec::with_capacity(4096)),
         }
     }
 }
@@ -49,10 +46,11 @@ const TEXT: &[(&str, &[u8])] = &[
 
 impl Handler for Router {
     fn handle(&self, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
-        let start = Instant::now();
         self.core.sync();
         let (route, status) = self.dispatch(req, resp);
-        self.core.stats.record(route, status, start.elapsed());
+        self.core
+            .stats
+            .record(route, status, req.received.elapsed());
     }
 }
 
@@ -99,7 +97,7 @@ impl Router {
     }
 
     fn ocsp(&self, req: &Request<'_>, der: &[u8], resp: &mut ResponseWriter<'_>) -> u16 {
-        let now = self.core.clock.now();
+        let now = self.core.clock.now(req.received);
         match select(der, self.core.as_ref(), now) {
             Answer::Found(found) => {
                 self.core.stats.ocsp_status(0);
@@ -163,10 +161,10 @@ impl Router {
             resp.respond_raw(304, &head[validators..], &dynamic, &[]);
             return 304;
         }
-        let mut body = self.body.borrow_mut();
-        body.clear();
-        index.write_response(&e, &mut body);
-        resp.respond_raw(200, &head, &dynamic, &body);
+        // Assembled straight into the output buffer: one copy out of the mapped file.
+        resp.respond_raw_with(200, &head, &dynamic, index.response_len(&e), |out| {
+            index.write_response(&e, out)
+        });
         200
     }
 
@@ -220,7 +218,7 @@ impl Router {
                     }
                 };
                 // Prefer the SHA-256 CertID response, fall back to SHA-1.
-                let now = self.core.clock.now();
+                let now = self.core.clock.now(req.received);
                 let found = [HashAlg::Sha256, HashAlg::Sha1]
                     .iter()
                     .filter_map(|alg| ca.state.hashes.iter().find(|h| h.alg == *alg))
@@ -246,7 +244,7 @@ impl Router {
         }
         match self.core.crl(issuer_id) {
             Some(r) => {
-                let now = self.core.clock.now();
+                let now = self.core.clock.now(req.received);
                 self.cached(req, &r, now, resp)
             }
             None => not_found(resp),
@@ -269,7 +267,7 @@ impl Router {
         };
         match found {
             Some(r) => {
-                let now = self.core.clock.now();
+                let now = self.core.clock.now(req.received);
                 self.cached(req, &r, now, resp)
             }
             None => not_found(resp),

@@ -1,11 +1,11 @@
 //! The per-connection loop: read once, answer every complete request in the buffer, write
 //! once (RFC 9112 §9.3 persistence, §9.3.2 pipelining, §9.6 tear-down).
 
-use std::time::Duration;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
 
 use monoio::io::{CancelableAsyncReadRent, CancelableAsyncWriteRent};
 use monoio::net::TcpStream;
-use monoio::time::Instant;
 
 use super::dispatch::{process, Next, Progress, State};
 use super::io::{Io, ReadOutcome, WriteOutcome};
@@ -39,10 +39,13 @@ pub async fn serve_connection<H: Handler>(
 /// Monomorphised per stream type: the plain path pays nothing for the generality.
 pub async fn serve_stream<S, H>(stream: S, handler: &H, limits: &Limits, stats: &HttpStats)
 where
-    S: CancelableAsyncReadRent + CancelableAsyncWriteRent,
+    S: CancelableAsyncReadRent + CancelableAsyncWriteRent + AsRawFd,
     H: Handler,
 {
-    let mut io = Io::new(stream);
+    // A recent reading of the clock: the start of the last batch that answered a request, or
+    // a fresh reading where there was none. Deadlines run from it (microseconds early at most).
+    let mut now = Instant::now();
+    let mut io = Io::new(stream, now + limits.idle_timeout);
     let mut input: Vec<u8> = Vec::with_capacity(READ_BUF_INITIAL);
     let mut out: Vec<u8> = Vec::new();
     let mut state = State::default();
@@ -53,27 +56,28 @@ where
         let Progress { consumed, next } =
             process(&input, &mut out, &mut state, handler, limits, stats);
         input.drain(..consumed);
+        now = state.received.take().unwrap_or_else(Instant::now);
         if input.is_empty() {
             started = None;
         } else if consumed > 0 || started.is_none() {
-            started = Some(Instant::now());
+            started = Some(now);
         }
         let need = match next {
             Next::Read { need } => need,
             Next::Flush => {
-                if !flush(&mut io, &mut out, limits, stats).await {
+                if !flush(&mut io, &mut out, limits, stats, now).await {
                     return;
                 }
                 continue;
             }
             Next::Close => {
-                if flush(&mut io, &mut out, limits, stats).await {
+                if flush(&mut io, &mut out, limits, stats, now).await {
                     io.linger(input, linger).await;
                 }
                 return;
             }
         };
-        if !out.is_empty() && !flush(&mut io, &mut out, limits, stats).await {
+        if !out.is_empty() && !flush(&mut io, &mut out, limits, stats, now).await {
             return;
         }
         if input.is_empty() && input.capacity() > READ_BUF_INITIAL {
@@ -83,11 +87,15 @@ where
             tracing::warn!(need, "cannot grow the read buffer; closing");
             return;
         }
-        let limit = match started {
-            None => limits.idle_timeout,
-            Some(t) => limits.request_timeout.saturating_sub(t.elapsed()),
+        let deadline = match started {
+            None => now + limits.idle_timeout,
+            Some(t) => t + limits.request_timeout,
         };
-        let (outcome, returned) = io.read(input, limit).await;
+        let (outcome, returned) = if started.is_none() {
+            io.read_idle(input, deadline).await
+        } else {
+            io.read(input, deadline).await
+        };
         input = returned;
         match outcome {
             ReadOutcome::Data(_) => {}
@@ -102,7 +110,7 @@ where
                 bump(&stats.timeouts);
                 tracing::debug!("request not complete within request_timeout");
                 write_timeout(&mut out);
-                if flush(&mut io, &mut out, limits, stats).await {
+                if flush(&mut io, &mut out, limits, stats, Instant::now()).await {
                     io.linger(input, linger).await;
                 }
                 return;
@@ -111,13 +119,20 @@ where
     }
 }
 
-/// Writes `out` and empties it; false if the connection must be abandoned.
-async fn flush<S>(io: &mut Io<S>, out: &mut Vec<u8>, limits: &Limits, stats: &HttpStats) -> bool
+/// Writes `out` and empties it; false if the connection must be abandoned. `now` is a recent
+/// reading of the clock.
+async fn flush<S>(
+    io: &mut Io<S>,
+    out: &mut Vec<u8>,
+    limits: &Limits,
+    stats: &HttpStats,
+    now: Instant,
+) -> bool
 where
-    S: CancelableAsyncReadRent + CancelableAsyncWriteRent,
+    S: CancelableAsyncReadRent + CancelableAsyncWriteRent + AsRawFd,
 {
     let (outcome, mut buf) = io
-        .write_all(std::mem::take(out), limits.write_timeout)
+        .write_all(std::mem::take(out), limits.write_timeout, now)
         .await;
     buf.clear();
     if buf.capacity() > OUT_RETAIN_MAX {

@@ -2,6 +2,8 @@
 //! answered in order into one output buffer (pipelining, RFC 9112 §9.3.2). No I/O here, so the
 //! whole request path can be exercised without sockets.
 
+use std::time::Instant;
+
 use httparse::EMPTY_HEADER;
 
 use super::parse::{parse_head, Parse, Reject, MAX_HEADERS};
@@ -40,6 +42,9 @@ pub(super) struct Progress {
 pub(super) struct State {
     /// `100 Continue` already sent for the request being received.
     continue_sent: bool,
+    /// When the last batch that answered a request began (its requests' `received`): a
+    /// recent reading of the clock, which the connection loop reuses for its deadlines.
+    pub received: Option<Instant>,
 }
 
 /// Answers every complete request at the start of `input`, appending responses to `out`.
@@ -52,6 +57,8 @@ pub(super) fn process<H: Handler + ?Sized>(
     stats: &HttpStats,
 ) -> Progress {
     let mut pos = 0;
+    // Read once per batch, not per request: the clock is a measurable share of a request.
+    let mut batch: Option<Instant> = None;
     loop {
         let progress = |next| Progress {
             consumed: pos,
@@ -95,12 +102,15 @@ pub(super) fn process<H: Handler + ?Sized>(
             return progress(Next::Read { need: total });
         }
         state.continue_sent = false;
+        let received = *batch.get_or_insert_with(Instant::now);
+        state.received = Some(received);
         let req = Request {
             method: head.method,
             target: head.target,
             version: head.version,
             headers: head.headers,
             body: &rest[head.head_len..total],
+            received,
         };
         let head_only = head.method == Method::Head;
         let mut rw = ResponseWriter::new(out, head.keep_alive, head_only, head.version == 0);

@@ -83,6 +83,42 @@ impl ResponseWriter<'_> {
         self.finish(status, body);
     }
 
+    /// [`respond_raw`](Self::respond_raw) with a body of `body_len` bytes that `fill` appends
+    /// straight into the output buffer, instead of a body assembled elsewhere and copied.
+    /// `fill` is not called when the response has no body (HEAD, 304). If it appends another
+    /// length, the response is replaced by a 500 (the framing would otherwise be wrong).
+    pub fn respond_raw_with(
+        &mut self,
+        status: u16,
+        head: &[u8],
+        extra: &[u8],
+        body_len: usize,
+        fill: impl FnOnce(&mut Vec<u8>),
+    ) {
+        let start = self.out.len();
+        let Some(status) = self.begin(status, head.len() + extra.len(), body_len) else {
+            return;
+        };
+        self.out.extend_from_slice(head);
+        self.out.extend_from_slice(extra);
+        if !self.finish_head(status, body_len) {
+            return;
+        }
+        let before = self.out.len();
+        fill(self.out);
+        if self.out.len() - before != body_len {
+            tracing::error!(
+                expected = body_len,
+                written = self.out.len() - before,
+                "response body length mismatch; sending 500"
+            );
+            self.out.truncate(start);
+            self.responded = false;
+            self.keep_alive = false;
+            self.respond(500, &[], b"internal server error\n");
+        }
+    }
+
     /// Asks the server to close the connection after this response. Call it before
     /// responding so that the response carries `Connection: close`; called afterwards the
     /// connection still closes, only without announcing it.
@@ -117,11 +153,18 @@ impl ResponseWriter<'_> {
     }
 
     fn finish(&mut self, status: u16, body: &[u8]) {
+        if self.finish_head(status, body.len()) {
+            self.out.extend_from_slice(body);
+        }
+    }
+
+    /// Writes the framing header lines and the blank line; whether the body follows.
+    fn finish_head(&mut self, status: u16, body_len: usize) -> bool {
         let has_content = status != 204 && status != 304;
         if has_content {
             self.out.extend_from_slice(b"Content-Length: ");
             self.out
-                .extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+                .extend_from_slice(itoa::Buffer::new().format(body_len).as_bytes());
             self.out.extend_from_slice(b"\r\n");
         }
         if !self.keep_alive {
@@ -130,9 +173,7 @@ impl ResponseWriter<'_> {
             self.out.extend_from_slice(b"Connection: keep-alive\r\n");
         }
         self.out.extend_from_slice(b"\r\n");
-        if has_content && !self.head_only {
-            self.out.extend_from_slice(body);
-        }
+        has_content && !self.head_only
     }
 }
 

@@ -3,6 +3,7 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::io::ErrorKind;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// the socket itself, [`crate::tls::TlsAccept`] runs a TLS handshake on it first. Runs on the
 /// connection's own task, so a slow handshake never holds up the accept loop.
 pub trait Accept {
-    type Stream: CancelableAsyncReadRent + CancelableAsyncWriteRent;
+    type Stream: CancelableAsyncReadRent + CancelableAsyncWriteRent + AsRawFd;
 
     /// The stream to serve, or `None` to close the connection (the implementation counts and
     /// logs why). Must finish within a bounded time: `limits` carries the configured timeouts.

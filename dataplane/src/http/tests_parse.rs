@@ -33,6 +33,7 @@ fn http_parse_complete_head() {
             version: 0,
             headers: h.headers,
             body: b"",
+            received: std::time::Instant::now(),
         };
         assert_eq!(req.header("content-LENGTH"), Some(&b"2"[..]));
         assert_eq!(req.header("x-missing"), None);
@@ -163,6 +164,33 @@ fn http_response_writer_framing() {
     let mut out = Vec::new();
     ResponseWriter::new(&mut out, true, false, false).respond(299, &[], b"");
     assert!(out.starts_with(b"HTTP/1.1 299 \r\n"));
+}
+
+#[test]
+fn http_response_writer_fills_the_body_in_place() {
+    let mut out = b"previous response".to_vec();
+    let mut rw = ResponseWriter::new(&mut out, true, false, false);
+    rw.respond_raw_with(200, b"A: 1\r\n", b"", 3, |o| o.extend_from_slice(b"DER"));
+    assert!(rw.keep_alive());
+    assert_eq!(
+        out,
+        b"previous responseHTTP/1.1 200 OK\r\nA: 1\r\nContent-Length: 3\r\n\r\nDER"
+    );
+
+    // HEAD: the length is announced, the body never produced.
+    let mut out = Vec::new();
+    let mut rw = ResponseWriter::new(&mut out, true, true, false);
+    rw.respond_raw_with(200, b"", b"", 3, |_| panic!("no body for HEAD"));
+    assert_eq!(out, b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n");
+
+    // A body of another length than announced becomes a 500 that closes the connection,
+    // and what came before it in the buffer is kept.
+    let mut out = b"previous".to_vec();
+    let mut rw = ResponseWriter::new(&mut out, true, false, false);
+    rw.respond_raw_with(200, b"A: 1\r\n", b"", 3, |o| o.extend_from_slice(b"DERX"));
+    assert!(!rw.keep_alive() && rw.responded());
+    assert!(out.starts_with(b"previousHTTP/1.1 500 Internal Server Error\r\n"));
+    assert!(out.ends_with(b"internal server error\n"));
 }
 
 fn run_process(input: &[u8]) -> (Progress, Vec<u8>, HttpStats) {

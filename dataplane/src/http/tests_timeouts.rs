@@ -91,7 +91,20 @@ fn http_stray_crlf_after_request_leaves_connection_idle() {
 
 #[test]
 fn http_reader_that_never_reads_hits_write_timeout() {
-    run(async {
+    run(reader_that_never_reads());
+}
+
+#[test]
+fn http_io_uring_write_timeout_ends_the_stalled_write() {
+    // The write carries no cancel handle: the timeout shuts the socket down, which must end
+    // the send pending in io_uring (else the connection and its slot would stay).
+    if run_uring(reader_that_never_reads()).is_none() {
+        eprintln!("io_uring unavailable here; io_uring write timeout test skipped");
+    }
+}
+
+async fn reader_that_never_reads() {
+    {
         let (addr, stats) = start(short_limits(), 100);
         let mut c = Client::connect(addr).await;
         c.send(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n").await;
@@ -108,7 +121,7 @@ fn http_reader_that_never_reads_hits_write_timeout() {
             received += 1;
         }
         assert!(received > 0 && BIG > 0);
-    });
+    }
 }
 
 #[test]
@@ -123,6 +136,12 @@ fn http_io_uring_timeouts_cancel_pending_reads() {
         assert_eq!(parse_all(&all).unwrap()[0].status, 408);
         let mut idle = Client::connect(addr).await;
         assert!(idle.closed_within(Duration::from_secs(2)).await);
+        // Idle after a response (the read between requests has no cancel handle).
+        let mut kept = Client::connect(addr).await;
+        kept.send(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert_eq!(kept.response(false).await.unwrap().status, 200);
+        assert!(kept.closed_within(Duration::from_secs(2)).await);
+        assert_eq!(stats.connections_open.get(), 0);
         let mut ok = Client::connect(addr).await;
         ok.send(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n").await;
         assert_eq!(ok.response(false).await.unwrap().status, 200);

@@ -104,6 +104,7 @@ fn every_response_comes_back_exactly() {
         let mut out = Vec::new();
         index.write_response(&e, &mut out);
         assert_eq!(&out, der);
+        assert_eq!(index.response_len(&e), der.len());
         assert_eq!(e.etag, etag_digest(der));
         assert_eq!(
             (e.this_update, e.next_update),

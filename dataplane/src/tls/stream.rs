@@ -11,6 +11,7 @@
 
 use std::cell::RefCell;
 use std::future::Future;
+use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -87,6 +88,14 @@ impl AsyncWriteRent for Wire {
 pub struct TlsConn {
     tls: ServerTlsStream<Wire>,
     slot: Slot,
+    /// The socket beneath, for shutting it down (see `http::io`).
+    fd: RawFd,
+}
+
+impl AsRawFd for TlsConn {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd
+    }
 }
 
 impl TlsConn {
@@ -200,6 +209,7 @@ impl Accept for TlsAccept {
     async fn accept(&self, tcp: TcpStream, limits: &Limits, stats: &HttpStats) -> Option<TlsConn> {
         // The handshake's flights and the responses are written whole: no Nagle delay.
         let _ = tcp.set_nodelay(true);
+        let fd = tcp.as_raw_fd();
         let canceller = Canceller::new();
         let slot: Slot = Rc::new(RefCell::new(Some(canceller.handle())));
         let wire = Wire {
@@ -221,7 +231,7 @@ impl Accept for TlsAccept {
             }
         };
         match result {
-            Ok(tls) => Some(TlsConn { tls, slot }),
+            Ok(tls) => Some(TlsConn { tls, slot, fd }),
             Err(e) => {
                 bump(&stats.tls_handshake_failures);
                 tracing::debug!(error = %e, cause = ?e, "TLS handshake failed");
