@@ -6,7 +6,7 @@ pub use get_path::decode_get_path;
 
 use std::rc::Rc;
 
-use sigil_shared::ocsp::{decode_request, ResponseStatus};
+use sigil_shared::ocsp::{decode_request_first, ResponseStatus};
 
 use crate::index::CoreIndex;
 use crate::render::Rendered;
@@ -39,6 +39,10 @@ impl Found {
     }
 }
 
+/// Lookup keys up to this long are built on the stack: algorithm, two SHA-512-sized hashes
+/// and a 63-octet serial.
+const KEY_ON_STACK: usize = 192;
+
 /// The answer to one OCSP request.
 #[derive(Debug, Clone)]
 pub enum Answer {
@@ -53,16 +57,28 @@ pub enum Answer {
 /// issuer we do not sign for, or an unknown serial → `unauthorized` (never `good`); a
 /// response past its nextUpdate → `tryLater` (it is never served).
 pub fn select(der: &[u8], lookup: &impl OcspLookup, now: i64) -> Answer {
-    let Ok(req) = decode_request(der) else {
+    let Ok(req) = decode_request_first(der) else {
         return Answer::Error(ResponseStatus::MalformedRequest);
     };
-    if req.certs.len() != 1 {
+    if req.count != 1 {
         return Answer::Error(ResponseStatus::MalformedRequest);
     }
-    let Some(key) = req.certs[0].key() else {
+    let Some(len) = req.cert.key_len() else {
         return Answer::Error(ResponseStatus::Unauthorized);
     };
-    match lookup.lookup(key.as_bytes()) {
+    // The key on the stack (no allocation per request); only a serial longer than any
+    // RFC 5280 serial (20 octets) by far would need the heap.
+    let mut stack = [0u8; KEY_ON_STACK];
+    let mut heap = Vec::new();
+    let key = match stack.get_mut(..len) {
+        Some(k) => k,
+        None => {
+            heap.resize(len, 0);
+            &mut heap[..]
+        }
+    };
+    req.cert.write_key(key);
+    match lookup.lookup(key) {
         Some(r) if r.next_update() > now => Answer::Found(r),
         Some(_) => Answer::Error(ResponseStatus::TryLater),
         None => Answer::Error(ResponseStatus::Unauthorized),
@@ -84,22 +100,29 @@ mod tests {
 
     /// A DER OCSPRequest with `n` CertIDs (SHA-1) for serial 0x42, written by hand.
     fn request(n: usize, alg_oid: &[u8]) -> Vec<u8> {
-        let mut alg = vec![0x30, (alg_oid.len() + 2) as u8];
-        alg.extend_from_slice(alg_oid);
+        request_for(n, alg_oid, &[0x42])
+    }
+
+    fn request_for(n: usize, alg_oid: &[u8], serial: &[u8]) -> Vec<u8> {
+        use sigil_shared::der::push_tlv;
+        let mut alg = alg_oid.to_vec();
         alg.extend_from_slice(&[0x05, 0x00]);
-        let mut cert_id = alg.clone();
-        for fill in [0x11u8, 0x22] {
-            cert_id.extend_from_slice(&[0x04, 20]);
-            cert_id.extend(std::iter::repeat_n(fill, 20));
-        }
-        cert_id.extend_from_slice(&[0x02, 0x01, 0x42]);
-        let mut one = vec![0x30, (cert_id.len() + 2) as u8, 0x30, cert_id.len() as u8];
-        one.extend_from_slice(&cert_id);
-        let list: Vec<u8> = (0..n).flat_map(|_| one.clone()).collect();
-        let mut tbs = vec![0x30, (list.len() + 2) as u8, 0x30, list.len() as u8];
-        tbs.extend_from_slice(&list);
-        let mut req = vec![0x30, tbs.len() as u8];
-        req.extend_from_slice(&tbs);
+        let mut cert_id = Vec::new();
+        push_tlv(&mut cert_id, 0x30, &alg);
+        push_tlv(&mut cert_id, 0x04, &[0x11; 20]);
+        push_tlv(&mut cert_id, 0x04, &[0x22; 20]);
+        push_tlv(&mut cert_id, 0x02, serial);
+        let mut one = Vec::new();
+        push_tlv(&mut one, 0x30, &cert_id);
+        let mut single = Vec::new();
+        push_tlv(&mut single, 0x30, &one);
+        let list: Vec<u8> = (0..n).flat_map(|_| single.clone()).collect();
+        let mut tbs = Vec::new();
+        push_tlv(&mut tbs, 0x30, &list);
+        let mut req_body = Vec::new();
+        push_tlv(&mut req_body, 0x30, &tbs);
+        let mut req = Vec::new();
+        push_tlv(&mut req, 0x30, &req_body);
         req
     }
 
@@ -136,6 +159,21 @@ mod tests {
         assert!(matches!(
             select(b"\x30\x03junk", &m, 500),
             Answer::Error(ResponseStatus::MalformedRequest)
+        ));
+        // A serial too long for the stack key buffer is still looked up (on the heap).
+        let long = [0x01; 300];
+        let key = CertIdKey::new(HashAlg::Sha1, &[0x11; 20], &[0x22; 20], &long);
+        let long_map = Map(HashMap::from([(
+            key.0,
+            Rc::new(Rendered::ocsp(vec![0x30, 0], 100, 1000)),
+        )]));
+        assert!(matches!(
+            select(&request_for(1, SHA1, &long), &long_map, 500),
+            Answer::Found(_)
+        ));
+        assert!(matches!(
+            select(&request_for(1, SHA1, &long), &m, 500),
+            Answer::Error(ResponseStatus::Unauthorized)
         ));
         let empty = Map(HashMap::new());
         assert!(matches!(

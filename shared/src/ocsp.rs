@@ -16,7 +16,9 @@ pub use certid::{
     all_issuer_hashes, issuer_hashes, key_id_of_spki, subject_and_spki, subject_public_key_bits,
     CertIdKey, HashAlg, IssuerHashes,
 };
-pub use request::{decode_request, OcspRequestError, ParsedRequest, RequestedCert};
+pub use request::{
+    decode_request, decode_request_first, FirstCert, OcspRequestError, ParsedRequest, RequestedCert,
+};
 pub use response::{
     encode_basic_response, error_response, parse_response_times, status_response, CertStatus,
     ResponderTemplate, ResponseStatus, ResponseTimes, RevocationReason, SingleResponse,

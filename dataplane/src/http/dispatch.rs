@@ -4,9 +4,7 @@
 
 use std::time::Instant;
 
-use httparse::EMPTY_HEADER;
-
-use super::parse::{parse_head, Parse, Reject, MAX_HEADERS};
+use super::parse::{headers, parse_head, Parse, Reject};
 use super::response::{server_error, write_reject, ResponseWriter};
 use super::{bump, Handler, HttpStats, Limits, Method, Request};
 
@@ -78,7 +76,7 @@ pub(super) fn process<H: Handler + ?Sized>(
         if out.len() >= FLUSH_THRESHOLD {
             return progress(Next::Flush);
         }
-        let mut headers = [EMPTY_HEADER; MAX_HEADERS];
+        let mut headers = headers();
         let head = match parse_head(rest, &mut headers, limits) {
             Parse::Partial => return progress(Next::Read { need: 0 }),
             Parse::Reject { reject, head_only } => {

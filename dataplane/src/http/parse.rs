@@ -5,6 +5,8 @@
 //! Appendix A requests are a few hundred bytes with a known length), and refusing them removes
 //! the whole class of TE/CL request-smuggling ambiguities (RFC 9112 §6.3 item 3, §11.2).
 
+use std::mem::MaybeUninit;
+
 use httparse::Header;
 use thiserror::Error;
 
@@ -12,6 +14,15 @@ use super::{Limits, Method};
 
 /// Header fields per request; more is answered 431 like an oversized header section.
 pub(super) const MAX_HEADERS: usize = 64;
+
+/// Room for a request's header fields, left uninitialised: httparse writes the ones it finds
+/// (zeroing 64 fields, 2 KiB, per request showed in profiles).
+pub(super) type Headers<'a> = [MaybeUninit<Header<'a>>; MAX_HEADERS];
+
+/// Fresh [`Headers`] (no initialisation).
+pub(super) const fn headers<'a>() -> Headers<'a> {
+    [const { MaybeUninit::uninit() }; MAX_HEADERS]
+}
 
 /// A complete, acceptable request head.
 #[derive(Debug)]
@@ -82,15 +93,15 @@ pub(super) enum Parse<'a> {
 /// Parses the request head at the start of `buf` into `headers`.
 pub(super) fn parse_head<'a>(
     buf: &'a [u8],
-    headers: &'a mut [Header<'a>; MAX_HEADERS],
+    headers: &'a mut Headers<'a>,
     limits: &Limits,
 ) -> Parse<'a> {
     let reject = |reject| Parse::Reject {
         reject,
         head_only: false,
     };
-    let mut req = httparse::Request::new(headers);
-    let head_len = match req.parse(buf) {
+    let mut req = httparse::Request::new(&mut []);
+    let head_len = match req.parse_with_uninit_headers(buf, headers) {
         Ok(httparse::Status::Complete(n)) => n,
         // A head that has not ended within the limit is longer than the limit.
         Ok(httparse::Status::Partial) if buf.len() >= limits.max_header_bytes => {

@@ -1,16 +1,14 @@
 //! Unit tests without sockets: head parsing, framing helpers, response serialisation, dates,
 //! batch processing.
 
-use httparse::EMPTY_HEADER;
-
 use super::date::imf_fixdate;
 use super::dispatch::{process, Next, Progress, State};
-use super::parse::{parse_head, parse_length, trim_ows, Parse, Reject, MAX_HEADERS};
+use super::parse::{headers, parse_head, parse_length, trim_ows, Parse, Reject};
 use super::test_support::{parse_all, Echo};
 use super::{HttpStats, Limits, Method, ResponseWriter};
 
 fn parse(buf: &[u8], check: impl FnOnce(Parse<'_>)) {
-    let mut headers = [EMPTY_HEADER; MAX_HEADERS];
+    let mut headers = headers();
     check(parse_head(buf, &mut headers, &Limits::default()));
 }
 

@@ -45,17 +45,42 @@ pub struct RequestedCert<'a> {
 impl RequestedCert<'_> {
     /// The lookup key, if the hash algorithm and hash lengths are ones Sigil signs for.
     pub fn key(&self) -> Option<CertIdKey> {
+        let mut k = vec![0; self.key_len()?];
+        self.write_key(&mut k);
+        Some(CertIdKey(k))
+    }
+
+    /// Length of [`key`](Self::key), if there is one.
+    pub fn key_len(&self) -> Option<usize> {
         let alg = self.alg?;
         if self.name_hash.len() != alg.digest_len() || self.key_hash.len() != alg.digest_len() {
             return None;
         }
-        Some(CertIdKey::new(
-            alg,
-            self.name_hash,
-            self.key_hash,
-            self.serial,
-        ))
+        Some(1 + self.name_hash.len() + self.key_hash.len() + self.serial.len())
     }
+
+    /// Writes the bytes of [`key`](Self::key) into `out`, which must be
+    /// [`key_len`](Self::key_len) long: the key without allocating (the data plane's request
+    /// path uses a stack buffer).
+    pub fn write_key(&self, out: &mut [u8]) {
+        let Some(alg) = self.alg else { return };
+        let (code, rest) = out.split_at_mut(1);
+        code[0] = alg.code();
+        let (name, rest) = rest.split_at_mut(self.name_hash.len());
+        name.copy_from_slice(self.name_hash);
+        let (key, serial) = rest.split_at_mut(self.key_hash.len());
+        key.copy_from_slice(self.key_hash);
+        serial.copy_from_slice(self.serial);
+    }
+}
+
+/// The first certificate of a request and how many it asks about, with the nonce: what a
+/// responder that answers exactly one certificate needs, decoded without allocating.
+#[derive(Debug, Clone, Copy)]
+pub struct FirstCert<'a> {
+    pub cert: RequestedCert<'a>,
+    pub count: usize,
+    pub nonce: Option<&'a [u8]>,
 }
 
 /// A decoded request: the certificates asked about and the nonce, if any.
@@ -77,6 +102,28 @@ const OID_NONCE: &[u8] = &[
 /// Decodes a DER OCSPRequest without copying. The signature, if any, is skipped: Sigil never
 /// requires signed requests.
 pub fn decode_request(buf: &[u8]) -> Result<ParsedRequest<'_>, OcspRequestError> {
+    let mut certs = Vec::with_capacity(1);
+    let nonce = walk(buf, |c| certs.push(c))?;
+    Ok(ParsedRequest { certs, nonce })
+}
+
+/// [`decode_request`] keeping only the first certificate (the same checks, no allocation).
+pub fn decode_request_first(buf: &[u8]) -> Result<FirstCert<'_>, OcspRequestError> {
+    let (mut first, mut count) = (None, 0);
+    let nonce = walk(buf, |c| {
+        first.get_or_insert(c);
+        count += 1;
+    })?;
+    // `walk` refuses an empty list, so there is a first certificate.
+    let cert = first.ok_or(OcspRequestError::Empty)?;
+    Ok(FirstCert { cert, count, nonce })
+}
+
+/// Checks the whole request, hands each CertID to `each`, returns the nonce.
+fn walk<'a>(
+    buf: &'a [u8],
+    mut each: impl FnMut(RequestedCert<'a>),
+) -> Result<Option<&'a [u8]>, OcspRequestError> {
     let req = der::read_single(buf, TAG_SEQUENCE)?;
     let mut r = Reader::new(req.value);
     let tbs = r.read(TAG_SEQUENCE)?;
@@ -95,10 +142,10 @@ pub fn decode_request(buf: &[u8]) -> Result<ParsedRequest<'_>, OcspRequestError>
     let exts = t.read_optional(der::ctx_cons(2))?;
     t.finish()?;
 
-    let mut certs = Vec::with_capacity(1);
+    let mut count = 0;
     let mut l = Reader::new(list.value);
     while !l.is_empty() {
-        if certs.len() == MAX_CERTS {
+        if count == MAX_CERTS {
             return Err(OcspRequestError::TooMany);
         }
         let one = l.read(TAG_SEQUENCE)?;
@@ -106,16 +153,16 @@ pub fn decode_request(buf: &[u8]) -> Result<ParsedRequest<'_>, OcspRequestError>
         let cert_id = o.read(TAG_SEQUENCE)?;
         o.read_optional(der::ctx_cons(0))?;
         o.finish()?;
-        certs.push(decode_cert_id(cert_id.value)?);
+        each(decode_cert_id(cert_id.value)?);
+        count += 1;
     }
-    if certs.is_empty() {
+    if count == 0 {
         return Err(OcspRequestError::Empty);
     }
-    let nonce = match exts {
-        Some(e) => find_nonce(e.value)?,
-        None => None,
-    };
-    Ok(ParsedRequest { certs, nonce })
+    match exts {
+        Some(e) => find_nonce(e.value),
+        None => Ok(None),
+    }
 }
 
 fn decode_cert_id(value: &[u8]) -> Result<RequestedCert<'_>, OcspRequestError> {

@@ -70,6 +70,13 @@ fn rejects_malformed_requests() {
     trailing.push(0);
     assert!(decode_request(&trailing).is_err());
     assert!(decode_request(b"GET / HTTP/1.1").is_err());
+    for cut in 0..der.len() {
+        assert!(
+            decode_request_first(&der[..cut]).is_err(),
+            "truncated at {cut}"
+        );
+    }
+    assert!(decode_request_first(&trailing).is_err());
 }
 
 #[test]
@@ -84,6 +91,7 @@ fn unsupported_hash_is_not_a_key() {
     let parsed = decode_request(&der).unwrap();
     assert!(parsed.certs[0].alg.is_none());
     assert!(parsed.certs[0].key().is_none());
+    assert!(decode_request_first(&der).unwrap().cert.key_len().is_none());
 }
 
 fn encode(status: CertStatus, alg: HashAlg, serial: &[u8]) -> Vec<u8> {
@@ -169,6 +177,12 @@ proptest! {
         let der = x509_request(alg, &canon);
         let parsed = decode_request(&der).unwrap();
         let key = parsed.certs[0].key().unwrap();
+        // The allocation-free decoding agrees.
+        let first = decode_request_first(&der).unwrap();
+        prop_assert_eq!(first.count, 1);
+        let mut buf = vec![0; first.cert.key_len().unwrap()];
+        first.cert.write_key(&mut buf);
+        prop_assert_eq!(&buf[..], key.as_bytes());
         prop_assert_eq!(key.serial(), &canon[..]);
         prop_assert_eq!(key.alg(), Some(alg));
         prop_assert_eq!(key.issuer_prefix().len(), 1 + 2 * alg.digest_len());
