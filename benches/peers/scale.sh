@@ -6,11 +6,12 @@
 # single serial) or GEN=wrk (Lua request building, which caps wrk near 180k requests/s);
 # BUSY_POLL=1 makes sigil-load poll without sleeping (`sigil-load run --help`). Reports RSS and
 # disk per certificate. The replica is kept in SCALE_DIR for re-runs.
-#   COUNT=10000000 DURATION=15 ROUNDS=2 DRIVER=epoll bash benches/peers/scale.sh
+#   COUNT=10000000 DURATION=15 ROUNDS=2 WARMUP=20 DRIVER=epoll bash benches/peers/scale.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 COUNT="${COUNT:-10000000}"
 DURATION="${DURATION:-15}"
+WARMUP="${WARMUP:-20}"
 ROUNDS="${ROUNDS:-2}"
 CONNS="${CONNS:-64}"
 DIR="${SCALE_DIR:-/var/tmp/sigil-scale-$COUNT}"
@@ -49,7 +50,11 @@ run() { # label FIXED
   fi
   echo "$1 $rps" | tee -a "$DIR/results-$$" >&2
 }
-FIXED=0 taskset -c 1 wrk -t1 -c"$CONNS" -d5s -s benches/peers/ocsp-request.lua "http://$DP/" >/dev/null # warm-up
+# Warm-up: WARMUP seconds of uniform-random load. The first 10-20 s of random lookups after
+# the index is built run 10-15 % slower (the kernel is still settling the freshly mapped file:
+# compaction, huge-page mapping); the rounds measure the steady state that follows.
+taskset -c 1 "$bin/sigil-load" run "http://$DP/" --synthetic "$DIR/fill.json" --items "$COUNT" \
+  --connections "$CONNS" --duration "${WARMUP}s" --cpus 1 --quiet >/dev/null
 for _ in $(seq "$ROUNDS"); do run single 1; run random 0; done
 curl -s "http://$MX/metrics" > "$DIR/metrics-$$"
 python3 - "$DIR" "$$" "$COUNT" <<'PY'

@@ -53,12 +53,31 @@ pub fn push_entity_head(
     next_update: i64,
     etag: &[u8],
 ) -> usize {
+    push_entity_head_with(
+        out,
+        content_type,
+        this_update,
+        next_update,
+        etag,
+        push_http_date,
+    )
+}
+
+/// [`push_entity_head`] with the HTTP dates written by `date`.
+fn push_entity_head_with(
+    out: &mut Vec<u8>,
+    content_type: &[u8],
+    this_update: i64,
+    next_update: i64,
+    etag: &[u8],
+    mut date: impl FnMut(&mut Vec<u8>, i64),
+) -> usize {
     out.extend_from_slice(b"Content-Type: ");
     out.extend_from_slice(content_type);
     out.extend_from_slice(b"\r\n");
     if this_update > 0 {
         out.extend_from_slice(b"Last-Modified: ");
-        push_http_date(out, this_update);
+        date(out, this_update);
         out.extend_from_slice(b"\r\n");
     }
     let validators = out.len();
@@ -67,7 +86,7 @@ pub fn push_entity_head(
     out.extend_from_slice(b"\r\n");
     if next_update != i64::MAX {
         out.extend_from_slice(b"Expires: ");
-        push_http_date(out, next_update);
+        date(out, next_update);
         out.extend_from_slice(b"\r\n");
     }
     validators
@@ -166,7 +185,12 @@ pub struct Clock {
     date_line: RefCell<Vec<u8>>,
     /// The last wall-clock second read and the monotonic instant at which it ends.
     wall: Cell<Option<(i64, Instant)>>,
+    /// The last two timestamps formatted as HTTP dates, and which one to replace next.
+    dates: Cell<([(i64, [u8; HTTP_DATE_LEN]); 2], usize)>,
 }
+
+/// Length of an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+const HTTP_DATE_LEN: usize = 29;
 
 impl Clock {
     /// Unix seconds at `at` (a request's [`Request::received`](crate::http::Request)). The wall
@@ -187,6 +211,41 @@ impl Clock {
         let left = Duration::from_nanos(1_000_000_000 - u64::from(wall.subsec_nanos()));
         self.wall.set(Some((second, at + left)));
         second
+    }
+
+    /// [`push_entity_head`] for a response served from the OCSP index. Responses signed in
+    /// the same run share thisUpdate and nextUpdate, so the two dates are remembered rather
+    /// than formatted for every request.
+    pub fn push_entity_head(
+        &self,
+        out: &mut Vec<u8>,
+        content_type: &[u8],
+        this_update: i64,
+        next_update: i64,
+        etag: &[u8],
+    ) -> usize {
+        push_entity_head_with(
+            out,
+            content_type,
+            this_update,
+            next_update,
+            etag,
+            |out, unix| self.push_date(out, unix),
+        )
+    }
+
+    fn push_date(&self, out: &mut Vec<u8>, unix: i64) {
+        let (mut slots, next) = self.dates.get();
+        if let Some((_, text)) = slots.iter().find(|(t, text)| *t == unix && text[0] != 0) {
+            out.extend_from_slice(text);
+            return;
+        }
+        let start = out.len();
+        push_http_date(out, unix);
+        if let Ok(text) = <[u8; HTTP_DATE_LEN]>::try_from(&out[start..]) {
+            slots[next] = (unix, text);
+            self.dates.set((slots, (next + 1) % slots.len()));
+        }
     }
 
     /// Writes `Date: …\r\n` and the Cache-Control line for an entry that expires at
@@ -268,5 +327,24 @@ mod tests {
         // At the boundary the wall clock is read again.
         assert!(clock.now(until) >= first);
         assert_ne!(clock.wall.get().unwrap().0, 42);
+    }
+
+    #[test]
+    fn remembered_dates_match_formatted_ones() {
+        let clock = Clock::default();
+        for (this, next) in [
+            (0, 1),
+            (784_111_777, 784_111_777 + 3600),
+            (0, 1),
+            (5, 6),
+            (5, 7),
+        ] {
+            for _ in 0..2 {
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                let va = clock.push_entity_head(&mut a, b"t", this, next, b"\"e\"");
+                let vb = push_entity_head(&mut b, b"t", this, next, b"\"e\"");
+                assert_eq!((a, va), (b, vb));
+            }
+        }
     }
 }

@@ -18,7 +18,7 @@ use crate::core::CoreState;
 use crate::http::{Handler, Method, Request, ResponseWriter};
 use crate::index::Index;
 use crate::ocsp::{decode_get_path, select, Answer, Found};
-use crate::render::{etag_matches, push_entity_head, quoted_etag, Rendered, OCSP_ERROR_HEAD};
+use crate::render::{etag_matches, quoted_etag, Rendered, OCSP_ERROR_HEAD};
 use crate::stats::Route;
 
 pub struct Router {
@@ -147,7 +147,7 @@ impl Router {
             .dynamic_headers(now, e.next_update, &mut dynamic);
         let mut head = self.head.borrow_mut();
         head.clear();
-        let validators = push_entity_head(
+        let validators = self.core.clock.push_entity_head(
             &mut head,
             b"application/ocsp-response",
             e.this_update,
