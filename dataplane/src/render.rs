@@ -186,8 +186,11 @@ pub struct Clock {
     /// The last wall-clock second read and the monotonic instant at which it ends.
     wall: Cell<Option<(i64, Instant)>>,
     /// The last two timestamps formatted as HTTP dates, and which one to replace next.
-    dates: Cell<([(i64, [u8; HTTP_DATE_LEN]); 2], usize)>,
+    dates: Cell<([FormattedDate; 2], usize)>,
 }
+
+/// A timestamp and its IMF-fixdate.
+type FormattedDate = (i64, [u8; HTTP_DATE_LEN]);
 
 /// Length of an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
 const HTTP_DATE_LEN: usize = 29;
