@@ -173,6 +173,27 @@ fn tls_stalled_request_gets_408_and_frees_the_slot() {
 }
 
 #[test]
+fn tls_idle_session_is_closed_after_a_response() {
+    // The read between requests carries no cancel handle: the idle timeout shuts the socket
+    // down beneath the TLS session, which must end that read and free the slot.
+    on_both_drivers(|| async {
+        let (tls, _, stats, slots) = start(false);
+        let mut c = connect(tls, false).await;
+        c.write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n".to_vec())
+            .await
+            .0
+            .unwrap();
+        let t0 = Instant::now();
+        let (all, ended) = read_all(&mut c).await;
+        let text = String::from_utf8_lossy(&all);
+        assert!(ended && text.starts_with("HTTP/1.1 200 "), "{text}");
+        assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+        assert_eq!(stats.timeouts.get(), 0);
+        wait_closed(&slots).await;
+    });
+}
+
+#[test]
 fn tls_client_certificates_required_with_client_ca() {
     on_both_drivers(|| async {
         let (tls, _, stats, slots) = start(true);
