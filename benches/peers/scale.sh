@@ -50,9 +50,9 @@ run() { # label FIXED
   fi
   echo "$1 $rps" | tee -a "$DIR/results-$$" >&2
 }
-# Warm-up: WARMUP seconds of uniform-random load. The first 10-20 s of random lookups after
-# the index is built run 10-15 % slower (the kernel is still settling the freshly mapped file:
-# compaction, huge-page mapping); the rounds measure the steady state that follows.
+# Warm-up: WARMUP seconds of uniform-random load. With a short warm-up the first random round
+# after the index build ran 10-15 % slower than the later ones (probably the kernel still
+# compacting memory after the 6 GiB re-read; not proven); the rounds measure the steady state.
 taskset -c 1 "$bin/sigil-load" run "http://$DP/" --synthetic "$DIR/fill.json" --items "$COUNT" \
   --connections "$CONNS" --duration "${WARMUP}s" --cpus 1 --quiet >/dev/null
 for _ in $(seq "$ROUNDS"); do run single 1; run random 0; done

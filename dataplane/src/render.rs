@@ -186,7 +186,7 @@ pub struct Clock {
     /// The last wall-clock second read and the monotonic instant at which it ends.
     wall: Cell<Option<(i64, Instant)>>,
     /// The last two timestamps formatted as HTTP dates, and which one to replace next.
-    dates: Cell<([FormattedDate; 2], usize)>,
+    dates: Cell<([Option<FormattedDate>; 2], usize)>,
 }
 
 /// A timestamp and its IMF-fixdate.
@@ -239,14 +239,14 @@ impl Clock {
 
     fn push_date(&self, out: &mut Vec<u8>, unix: i64) {
         let (mut slots, next) = self.dates.get();
-        if let Some((_, text)) = slots.iter().find(|(t, text)| *t == unix && text[0] != 0) {
+        if let Some((_, text)) = slots.iter().flatten().find(|(t, _)| *t == unix) {
             out.extend_from_slice(text);
             return;
         }
         let start = out.len();
         push_http_date(out, unix);
         if let Ok(text) = <[u8; HTTP_DATE_LEN]>::try_from(&out[start..]) {
-            slots[next] = (unix, text);
+            slots[next] = Some((unix, text));
             self.dates.set((slots, (next + 1) % slots.len()));
         }
     }

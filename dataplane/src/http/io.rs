@@ -79,6 +79,7 @@ impl<S: CancelableAsyncReadRent + CancelableAsyncWriteRent + AsRawFd> Io<S> {
     /// per operation in monoio) and a timeout ends it by shutting the socket down ([`abort`]).
     pub async fn read_idle(&mut self, buf: Vec<u8>, deadline: Instant) -> (ReadOutcome, Vec<u8>) {
         if buf.len() == buf.capacity() {
+            // A zero-length read would look like end of stream.
             return (ReadOutcome::Failed(io::ErrorKind::OutOfMemory.into()), buf);
         }
         let fd = self.stream.as_raw_fd();
