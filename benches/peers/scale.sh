@@ -27,8 +27,9 @@ KH="$(python3 -c "import json;print(json.load(open('$DIR/fill.json'))['sha1_key_
 export NH KH COUNT
 DP=127.0.0.1:18090 MX=127.0.0.1:19091
 CONF="$DIR/dp-bench.toml"
+# DP_BIN=path measures another sigil-dp build against the same replica.
 if [ "${INDEX:-1}" = 1 ]; then : > "$CONF"; else printf '[index]\nenabled = false\n' > "$CONF"; fi
-taskset -c 0 "$bin/sigil-dp" --config "$CONF" --data-dir "$DIR" --listen "$DP" --threads 1 --driver "${DRIVER:-auto}" --metrics-listen "$MX" 2>"$DIR/dp.log" &
+taskset -c 0 "${DP_BIN:-$bin/sigil-dp}" --config "$CONF" --data-dir "$DIR" --listen "$DP" --threads 1 --driver "${DRIVER:-auto}" --metrics-listen "$MX" 2>"$DIR/dp.log" &
 dp=$!
 trap 'kill $dp 2>/dev/null; wait 2>/dev/null' EXIT
 for _ in $(seq 300); do curl -sf "http://$MX/health/ready" >/dev/null && break; sleep 0.1; done
@@ -52,7 +53,7 @@ run() { # label FIXED
 }
 # Warm-up: WARMUP seconds of uniform-random load. With a short warm-up the first random round
 # after the index build ran 10-15 % slower than the later ones (probably the kernel still
-# compacting memory after the 6 GiB re-read; not proven); the rounds measure the steady state.
+# compacting memory after the re-read of the index file; not proven); the rounds measure the steady state.
 taskset -c 1 "$bin/sigil-load" run "http://$DP/" --synthetic "$DIR/fill.json" --items "$COUNT" \
   --connections "$CONNS" --duration "${WARMUP}s" --cpus 1 --quiet >/dev/null
 for _ in $(seq "$ROUNDS"); do run single 1; run random 0; done
@@ -72,7 +73,7 @@ anon, filed = val("sigil_dp_resident_anon_bytes"), val("sigil_dp_resident_file_b
 ix_mem, ix_file = val("sigil_dp_index_memory_bytes"), val("sigil_dp_index_file_bytes")
 s, r = statistics.median(rows["single"]), statistics.median(rows["random"])
 print(f"rounds: {rows}")
-print(f"\n| certificates | single-serial req/s | uniform-random req/s | random ÷ single | DP RSS anon / file | index table / file | replica disk per certificate | lookups from index / cache / replica |")
+print(f"\n| certificates | single-serial req/s | uniform-random req/s | random ÷ single | DP RSS anon / file | index memory / file | replica disk per certificate | lookups from index / cache / replica |")
 print("|---:|---:|---:|---:|---:|---:|---:|---:|")
 total = index + hits + misses
 print(f"| {count:,} | {s:,.0f} | {r:,.0f} | {r/s:.2f} | {anon/2**20:,.0f} / {filed/2**20:,.0f} MiB | {ix_mem/2**20:,.0f} / {ix_file/2**20:,.0f} MiB | {disk/count:,.0f} B | {index/total:.2f} / {hits/total:.2f} / {misses/total:.2f} |")

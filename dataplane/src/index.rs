@@ -6,8 +6,8 @@
 //! [`Index`] is built from a consistent snapshot of the replica by a background thread
 //! ([`builder`]): the responses, each stored without the responder certificate list that the
 //! responses of one responder share (`sigil_shared::ocsp::splice`), go into one file that is
-//! memory-mapped read-only; a compact hash table ([`table`], 8 bytes per slot) in memory
-//! finds them. The index is immutable and shared by every core through an `Arc`; each core
+//! memory-mapped read-only and is itself a hash table: each entry sits in a slot the hash of
+//! its key points to ([`slots`]), so a lookup goes straight to it. The index is immutable and shared by every core through an `Arc`; each core
 //! clones that `Arc` once, into an `Rc`, so a lookup touches no shared counter.
 //!
 //! Changes applied after the snapshot the index was built from are *not* in it. Each core
@@ -20,7 +20,7 @@ pub mod builder;
 mod entry;
 mod mapped;
 mod prefetch;
-mod table;
+mod slots;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -48,7 +48,10 @@ pub struct Index {
     issuers: Vec<Box<[u8]>>,
     /// Distinct encoded `certs [0]` lists, by id.
     certs: Vec<Box<[u8]>>,
-    table: table::Table,
+    /// Slot regions by hash algorithm code.
+    regions: Vec<Option<slots::Region>>,
+    /// Offset of the overflow area in the file.
+    overflow: usize,
     file: mapped::Mapped,
     entries: usize,
 }
@@ -60,26 +63,33 @@ impl Index {
         let prefix_len = 1 + 2 * alg.digest_len();
         let (prefix, serial) = (key.get(..prefix_len)?, &key[prefix_len..]);
         let issuer = self.issuers.iter().position(|p| **p == *prefix)? as u16;
+        let r = self.regions.get(alg.code() as usize)?.as_ref()?;
         let file = self.file.bytes();
-        self.table
-            .candidates(table::key_hash(issuer, serial))
-            .find_map(|offset| {
-                let e = entry::decode(file.get(offset..)?)?;
-                (e.issuer == issuer && e.serial == serial).then_some((offset, e))
-            })
-            .inspect(|(offset, e)| {
-                // The entry's first cache line is loaded; ask for the rest of it now, so
-                // that its lines arrive together while the headers are written, instead of
-                // one after the other when the body is copied.
-                let end = offset + entry::HEADER + e.serial.len() + e.body.len();
-                let first = (offset | 63) + 1;
-                prefetch::lines(file, first, end.saturating_sub(first).div_ceil(64));
-            })
+        let home = r.home(slots::key_hash(issuer, serial));
+        // The slot's address depends on the key alone: ask for all of it, and for the start
+        // of the next two slots (where most displaced entries are), before reading any of
+        // it, so that the lines arrive together.
+        prefetch::range(file, r.offset(home), r.slot_size);
+        prefetch::range(file, r.offset(home + 1), 64);
+        prefetch::range(file, r.offset(home + 2), 64);
+        for i in home..r.slots {
+            let offset = r.offset(i);
+            if entry::matches(file.get(offset..)?, issuer, serial)? {
+                let e = entry::decode(file, offset, self.overflow)?;
+                if i != home || !r.fits(e.serial.len(), e.body.len()) {
+                    // A displaced or out-of-line entry: its other lines were not asked for.
+                    prefetch::range(file, offset, r.slot_size);
+                    prefetch::slice(e.body);
+                }
+                return Some((offset, e));
+            }
+        }
+        None
     }
 
     /// The entry at a byte offset returned by [`find`](Self::find).
     pub fn entry_at(&self, offset: usize) -> Option<Entry<'_>> {
-        entry::decode(self.file.bytes().get(offset..)?)
+        entry::decode(self.file.bytes(), offset, self.overflow)
     }
 
     /// Appends the complete DER `OCSPResponse` of `e` to `out`
@@ -111,9 +121,9 @@ impl Index {
         self.entries
     }
 
-    /// Bytes of process memory (hash table, issuer and certificate lists).
+    /// Bytes of process memory (issuer and certificate lists).
     pub fn memory_bytes(&self) -> usize {
-        self.table.bytes()
+        self.regions.len() * std::mem::size_of::<Option<slots::Region>>()
             + self.issuers.iter().map(|i| i.len() + 16).sum::<usize>()
             + self.certs.iter().map(|c| c.len() + 16).sum::<usize>()
     }
@@ -127,5 +137,5 @@ impl Index {
 /// Hash of a whole CertID key, for the cores' sets of changed keys. A collision only sends a
 /// lookup to the replica, which is always correct, so 64 bits are plenty.
 pub fn changed_key_hash(key: &[u8]) -> u64 {
-    table::key_hash(u16::MAX, key)
+    slots::key_hash(u16::MAX, key)
 }

@@ -1,8 +1,10 @@
-//! Building an [`Index`] from a replica snapshot: one sequential scan of the `ocsp` column
-//! family, written to a file in the data directory, then mapped.
+//! Building an [`Index`] from a replica snapshot: two sequential scans of the `ocsp` column
+//! family in one snapshot (the first counts and sizes the entries, the second spills them
+//! towards their slots, [`place`]), written to a file in the data directory, then mapped.
+
+mod place;
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -10,9 +12,9 @@ use sigil_shared::ocsp::{splice, HashAlg};
 use sigil_shared::replication::OcspEntry;
 use sigil_storage::{ReadView, Store, StoreError};
 
-use super::entry::{self, Entry, NO_CERTS, WHOLE};
+use super::entry::{Entry, NO_CERTS, WHOLE};
 use super::mapped::Mapped;
-use super::table::{key_hash, Table};
+use super::slots::{key_hash, Sizes};
 use super::Index;
 use crate::render::etag_digest;
 use crate::replica::cf;
@@ -28,6 +30,10 @@ pub enum BuildError {
     },
     #[error("more than 65,534 issuers in one replica")]
     TooManyIssuers,
+    #[error("more than 32 GiB of responses too large for a slot")]
+    OverflowTooLarge,
+    #[error("the snapshot gave different entries on its second scan")]
+    Inconsistent,
 }
 
 /// What a build skipped (records it could not use; they stay served from the replica's
@@ -61,116 +67,132 @@ pub fn build(store: &dyn Store, dir: &Path, epoch: u64) -> Result<(Index, Skippe
     let path = dir.join(format!("{FILE_PREFIX}{}-{n}", std::process::id()));
     let result = build_at(store, &path, epoch);
     if result.is_err() {
-        let _ = std::fs::remove_file(&path);
+        // The index file and any spill files beside it.
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with(&name) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
     }
     result
 }
 
 fn build_at(store: &dyn Store, path: &Path, epoch: u64) -> Result<(Index, Skipped), BuildError> {
-    let io = |source| BuildError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(io)?;
-    let mut w = Writer::new(file, path);
+    let mut records = Records::default();
+    let mut sizes = vec![
+        Sizes::default();
+        1 + HashAlg::ALL
+            .iter()
+            .map(|a| a.code() as usize)
+            .max()
+            .unwrap_or(0)
+    ];
     let mut outcome = Ok(());
     let mut seq = 0;
+    let mut placed = None;
     store.with_snapshot(&mut |view: &dyn ReadView| {
         seq = crate::replica::applied_seq(view);
         view.scan(cf::OCSP, &[], None, &mut |k, v| {
-            outcome = w.add(k, v);
+            outcome = records.read(k, v, false, &mut |_, e| {
+                sizes[e.alg as usize].add(e.serial.len(), e.body.len());
+                Ok(())
+            });
             outcome.is_ok()
-        })
+        })?;
+        if outcome.is_err() {
+            return Ok(());
+        }
+        let mut spill = match place::Spill::new(path, &sizes) {
+            Ok(s) => s,
+            Err(e) => {
+                outcome = Err(e);
+                return Ok(());
+            }
+        };
+        view.scan(cf::OCSP, &[], None, &mut |k, v| {
+            outcome = records.read(k, v, true, &mut |hash, e| spill.add(hash, e));
+            outcome.is_ok()
+        })?;
+        if outcome.is_ok() {
+            match spill.finish(path) {
+                Ok(p) => placed = Some(p),
+                Err(e) => outcome = Err(e),
+            }
+        }
+        Ok(())
     })?;
     outcome?;
-    w.flush_buf()?;
-    let Writer {
-        file,
+    let (regions, overflow) = placed.ok_or(BuildError::Inconsistent)?;
+    let file = Mapped::open_and_unlink(path).map_err(|source| BuildError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let Records {
         issuers,
         certs,
-        hashes,
         skipped,
         ..
-    } = w;
-    // Not needed for durability (the index is rebuilt from the replica after a restart), but
-    // it turns the dirty pages into clean page cache that the kernel can drop under pressure.
-    file.sync_data().map_err(io)?;
-    drop(file);
-    let mut table = Table::with_entries(hashes.len()).map_err(io)?;
-    for (h, offset) in &hashes {
-        table.insert(*h, *offset);
-    }
-    let file = Mapped::open_and_unlink(path).map_err(io)?;
+    } = records;
     let mut certs_by_id: Vec<(u16, Vec<u8>)> = certs.into_iter().map(|(c, id)| (id, c)).collect();
     certs_by_id.sort_unstable_by_key(|(id, _)| *id);
     let mut issuers_by_slot: Vec<(u16, Vec<u8>)> =
         issuers.into_iter().map(|(p, s)| (s, p)).collect();
     issuers_by_slot.sort_unstable_by_key(|(s, _)| *s);
+    let entries = sizes.iter().map(Sizes::entries).sum::<u64>();
     Ok((
         Index {
             epoch,
             seq,
             issuers: issuers_by_slot.into_iter().map(|(_, p)| p.into()).collect(),
             certs: certs_by_id.into_iter().map(|(_, c)| c.into()).collect(),
-            table,
+            regions,
+            overflow,
             file,
-            entries: hashes.len(),
+            entries: usize::try_from(entries).unwrap_or(usize::MAX),
         },
         skipped,
     ))
 }
 
-/// Appends entries to the file through a buffer and remembers where each one went.
-struct Writer {
-    file: std::fs::File,
-    path: PathBuf,
-    buf: Vec<u8>,
-    /// Bytes written or buffered so far (the next entry's offset).
-    len: u64,
+/// Turns replica records into entries. Issuer slots and certificate list ids are given in
+/// the order first seen, so both scans of one snapshot give every record the same ones.
+#[derive(Default)]
+struct Records {
     issuers: HashMap<Vec<u8>, u16>,
     certs: HashMap<Vec<u8>, u16>,
-    hashes: Vec<(u64, u64)>,
     skipped: Skipped,
     scratch: Vec<u8>,
 }
 
-const BUFFER: usize = 1 << 20;
-/// The file starts with a header so that no entry sits at offset 0 (an empty table slot).
-const MAGIC: &[u8; 8] = b"SIGILIX1";
+type Visit<'v> = dyn FnMut(u64, &Entry<'_>) -> Result<(), BuildError> + 'v;
 
-impl Writer {
-    fn new(file: std::fs::File, path: &Path) -> Self {
-        let mut buf = Vec::with_capacity(BUFFER + 4096);
-        buf.extend_from_slice(MAGIC);
-        Self {
-            file,
-            path: path.to_path_buf(),
-            len: MAGIC.len() as u64,
-            buf,
-            issuers: HashMap::new(),
-            certs: HashMap::new(),
-            hashes: Vec::new(),
-            skipped: Skipped::default(),
-            scratch: Vec::new(),
-        }
-    }
-
-    fn add(&mut self, key: &[u8], value: &[u8]) -> Result<(), BuildError> {
+impl Records {
+    /// Calls `visit` with the key hash and entry of one record, if the index can use it.
+    /// The entity tag is only computed when `final_pass` (it is not needed for sizing), and
+    /// skipped records are only counted on the first pass.
+    fn read(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        final_pass: bool,
+        visit: &mut Visit<'_>,
+    ) -> Result<(), BuildError> {
         let Some(alg) = key.first().and_then(|c| HashAlg::from_code(*c)) else {
-            self.skipped.bad_keys += 1;
+            self.skipped.bad_keys += u64::from(!final_pass);
             return Ok(());
         };
         let prefix_len = 1 + 2 * alg.digest_len();
         if key.len() <= prefix_len || key.len() - prefix_len > u8::MAX as usize {
-            self.skipped.bad_keys += 1;
+            self.skipped.bad_keys += u64::from(!final_pass);
             return Ok(());
         }
         let Ok(e) = postcard::from_bytes::<OcspEntry>(value) else {
-            self.skipped.bad_values += 1;
+            self.skipped.bad_values += u64::from(!final_pass);
             return Ok(());
         };
         let (prefix, serial) = key.split_at(prefix_len);
@@ -190,18 +212,15 @@ impl Writer {
             certs,
             this_update: e.this_update,
             next_update: e.next_update,
-            etag: etag_digest(&e.der),
+            etag: if final_pass {
+                etag_digest(&e.der)
+            } else {
+                [0; 16]
+            },
             serial,
             body,
         };
-        self.hashes.push((key_hash(issuer, serial), self.len));
-        let before = self.buf.len();
-        entry::encode(&mut self.buf, &entry);
-        self.len += (self.buf.len() - before) as u64;
-        if self.buf.len() >= BUFFER {
-            self.flush_buf()?;
-        }
-        Ok(())
+        visit(key_hash(issuer, serial), &entry)
     }
 
     /// The certificate list id and body for a response: split when it reassembles to the
@@ -227,16 +246,5 @@ impl Writer {
             }
             None => (WHOLE, der),
         }
-    }
-
-    fn flush_buf(&mut self) -> Result<(), BuildError> {
-        self.file
-            .write_all(&self.buf)
-            .map_err(|source| BuildError::Io {
-                path: self.path.clone(),
-                source,
-            })?;
-        self.buf.clear();
-        Ok(())
     }
 }

@@ -23,7 +23,8 @@ impl Mapped {
     /// systems with large folios (ext4 on the Linux 6.18 benchmark machine) and maps them with one
     /// page-table entry each. A lookup is a random access into gigabytes: with 4 KiB pages
     /// nearly every one also missed the TLB and walked the page tables (in a VM, two sets of
-    /// them). Measured at 10M certificates: the whole 5.8 GiB file mapped with huge pages,
+    /// them). Measured at 10M certificates: the whole file (5.8 GiB in the format
+    /// before slots) mapped with huge pages,
     /// uniform-random throughput 7–9 % higher (docs/PERFORMANCE.md). Where the kernel cannot, the
     /// same calls leave a normally mapped, pre-faulted file, as before. Either way lookups on
     /// the serving cores take no page faults for data in the page cache.

@@ -1,16 +1,24 @@
 //! Software prefetch: start loading cache lines now, use them a little later.
 //!
 //! An index entry is a few hundred bytes that are almost never in the CPU caches. Once its
-//! first line has been read (to match the key), the remaining lines are requested together,
-//! so their loads overlap instead of each waiting for the one before.
+//! slot's address is known (from the key's hash), all its lines are requested together, so
+//! their loads overlap instead of each waiting for the one before.
 
-/// Asks the CPU to load `count` cache lines of `bytes` starting at `offset` into all cache
-/// levels. Out-of-range offsets are ignored. A hint: no effect on results, no fault.
-pub fn lines(bytes: &[u8], offset: usize, count: usize) {
-    for i in 0..count {
-        if let Some(b) = offset.checked_add(i * 64).and_then(|o| bytes.get(o)) {
-            line(b);
-        }
+/// Asks for the cache lines of `len` bytes of `bytes` from `offset` (as far as they exist).
+pub fn range(bytes: &[u8], offset: usize, len: usize) {
+    let end = offset.saturating_add(len).min(bytes.len());
+    if let Some(b) = bytes.get(offset..end) {
+        slice(b);
+    }
+}
+
+/// Asks for every cache line that `bytes` touches.
+pub fn slice(bytes: &[u8]) {
+    for b in bytes.iter().step_by(64) {
+        line(b);
+    }
+    if let Some(last) = bytes.last() {
+        line(last);
     }
 }
 
@@ -34,9 +42,10 @@ mod tests {
     #[test]
     fn any_offset_is_harmless() {
         let v = vec![1u8; 200];
-        super::lines(&v, 0, 4);
-        super::lines(&v, 199, 2);
-        super::lines(&v, usize::MAX - 10, 3);
-        super::lines(&[], 0, 1);
+        super::slice(&v[3..190]);
+        super::slice(&[]);
+        super::range(&v, 150, 100);
+        super::range(&v, 250, 10);
+        super::range(&v, usize::MAX, 10);
     }
 }

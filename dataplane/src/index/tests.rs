@@ -119,9 +119,55 @@ fn every_response_comes_back_exactly() {
     assert!(index.find(&[]).is_none());
     // The file is mapped and already unlinked: nothing is left in the data directory.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-    // Bodies without the shared lists take less than the responses.
-    let total: usize = expected.iter().map(|(_, d)| d.len()).sum();
-    assert!(index.file_bytes() < total + 64 * expected.len());
+    // One region per hash algorithm, at most four fifths of its homes taken; every entry
+    // fits its slot whole, so the file has no overflow area.
+    let (sha1, sha256) = (index.regions[1].unwrap(), index.regions[2].unwrap());
+    assert!(sha1.homes * 4 >= 601 * 5 && sha256.homes * 4 >= 300 * 5);
+    assert!(sha1.slots > sha1.homes && sha256.slots > sha256.homes);
+    assert!(
+        sha1.slot_size < sha256.slot_size,
+        "fitted to each algorithm"
+    );
+    assert!(sha1.start + sha1.bytes() <= sha256.start);
+    assert_eq!(index.file_bytes(), sha256.start + sha256.bytes());
+}
+
+#[test]
+fn responses_too_large_for_a_slot_are_stored_out_of_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = MemStore::new(cf::ALL);
+    let mut expected = Vec::new();
+    for serial in 1..=500u32 {
+        let k = key(HashAlg::Sha256, 1, serial);
+        // Five responses with a signature far larger than the others'.
+        let sig_len = if serial % 100 == 0 {
+            5000 + serial as usize
+        } else {
+            70
+        };
+        let der = response(&k, &[vec![0x30, 0x03, 1, 2, 3]], false, sig_len);
+        put(&store, &k, der.clone(), u64::from(serial));
+        expected.push((k, der));
+    }
+    let (index, _) = build(&store, dir.path(), 0).unwrap();
+    let region = index.regions[2].unwrap();
+    assert!(region.slot_size < 1024, "{region:?}");
+    let mut out_of_line = 0;
+    for (k, der) in &expected {
+        let (offset, e) = index.find(k.as_bytes()).expect("indexed");
+        assert_eq!(index.entry_at(offset), Some(e));
+        let mut out = Vec::new();
+        index.write_response(&e, &mut out);
+        assert_eq!(&out, der);
+        assert!(
+            e.body.len() < der.len(),
+            "stored without the certificate list"
+        );
+        out_of_line += usize::from(!region.fits(e.serial.len(), e.body.len()));
+    }
+    assert_eq!(out_of_line, 5);
+    let overflow = index.file_bytes() - (region.start + region.bytes());
+    assert!((5 * 5100..5 * 5600).contains(&overflow), "{overflow}");
 }
 
 #[test]
