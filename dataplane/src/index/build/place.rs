@@ -18,7 +18,9 @@ use super::BuildError;
 
 /// Slot bytes per spill file, roughly: the memory a build needs beyond the replica scan.
 const CHUNK_BYTES: usize = 64 << 20;
-const MAX_CHUNKS: usize = 256;
+/// Spill files per region at most (each is an open descriptor during the second scan, beside
+/// the serving cores' connections): past 4 GiB of slots per region, the chunks grow instead.
+const MAX_CHUNKS: usize = 64;
 const WRITE_BUFFER: usize = 64 << 10;
 
 /// One region being filled: its geometry so far and its spill files.
