@@ -77,8 +77,7 @@ impl Index {
             if entry::matches(file.get(offset..)?, issuer, serial)? {
                 let e = entry::decode(file, offset, self.overflow)?;
                 if i != home || !r.fits(e.serial.len(), e.body.len()) {
-                    // A displaced or out-of-line entry: its other lines were not asked for.
-                    prefetch::range(file, offset, r.slot_size);
+                    // A displaced or out-of-line entry: its body's lines were not asked for.
                     prefetch::slice(e.body);
                 }
                 return Some((offset, e));

@@ -61,6 +61,19 @@ pub fn key(alg: HashAlg, issuer: u8, serial: u32) -> CertIdKey {
     )
 }
 
+/// Finds `k` in `index`, checks that its offset leads back to it and that it reassembles to
+/// `der` (with the entity tag of `der`), and returns it.
+fn served_exactly<'a>(index: &'a super::Index, k: &CertIdKey, der: &[u8]) -> super::Entry<'a> {
+    let (offset, e) = index.find(k.as_bytes()).expect("indexed");
+    assert_eq!(index.entry_at(offset), Some(e));
+    let mut out = Vec::new();
+    index.write_response(&e, &mut out);
+    assert_eq!(out, der);
+    assert_eq!(index.response_len(&e), der.len());
+    assert_eq!(e.etag, etag_digest(der));
+    e
+}
+
 #[test]
 fn every_response_comes_back_exactly() {
     let dir = tempfile::tempdir().unwrap();
@@ -99,13 +112,7 @@ fn every_response_comes_back_exactly() {
     assert_eq!((skipped.bad_keys, skipped.bad_values), (1, 1));
     assert_eq!(index.certs.len(), 2, "one list per responder");
     for (k, der) in &expected {
-        let (offset, e) = index.find(k.as_bytes()).expect("indexed");
-        assert_eq!(index.entry_at(offset), Some(e));
-        let mut out = Vec::new();
-        index.write_response(&e, &mut out);
-        assert_eq!(&out, der);
-        assert_eq!(index.response_len(&e), der.len());
-        assert_eq!(e.etag, etag_digest(der));
+        let e = served_exactly(&index, k, der);
         assert_eq!(
             (e.this_update, e.next_update),
             (1_700_000_100, 1_700_600_000)
@@ -154,11 +161,7 @@ fn responses_too_large_for_a_slot_are_stored_out_of_line() {
     assert!(region.slot_size < 1024, "{region:?}");
     let mut out_of_line = 0;
     for (k, der) in &expected {
-        let (offset, e) = index.find(k.as_bytes()).expect("indexed");
-        assert_eq!(index.entry_at(offset), Some(e));
-        let mut out = Vec::new();
-        index.write_response(&e, &mut out);
-        assert_eq!(&out, der);
+        let e = served_exactly(&index, k, der);
         assert!(
             e.body.len() < der.len(),
             "stored without the certificate list"
