@@ -73,8 +73,11 @@ pub fn build(store: &dyn Store, dir: &Path, epoch: u64) -> Result<(Index, Skippe
             .unwrap_or_default()
             .to_string_lossy()
             .into_owned();
+        let spill = format!("{name}.");
         for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            if e.file_name().to_string_lossy().starts_with(&name) {
+            let file = e.file_name().to_string_lossy().into_owned();
+            // Exactly this build's: `…-1` must not take `…-10`'s files.
+            if file == name || file.starts_with(&spill) {
                 let _ = std::fs::remove_file(e.path());
             }
         }

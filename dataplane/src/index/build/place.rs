@@ -92,12 +92,11 @@ impl Spill {
             let at =
                 u32::try_from(self.overflow_len / 8).map_err(|_| BuildError::OverflowTooLarge)?;
             let padded = e.body.len().next_multiple_of(8);
-            let overflow = spill_path(&self.prefix, "overflow");
             self.overflow
                 .write_all(e.body)
                 .and_then(|()| self.overflow.write_all(&[0; 8][..padded - e.body.len()]))
                 .map_err(|source| BuildError::Io {
-                    path: overflow,
+                    path: spill_path(&self.prefix, "overflow"),
                     source,
                 })?;
             self.overflow_len += padded as u64;
@@ -111,13 +110,17 @@ impl Spill {
         let len = (self.scratch.len() - 12) as u32;
         self.scratch[8..12].copy_from_slice(&len.to_le_bytes());
         let chunk = ((u128::from(h) * plan.chunks as u128) / plan.homes as u128) as usize;
-        let path = spill_path(&self.prefix, &format!("{}.{chunk}", e.alg));
+        // The path is only formatted when the file is created or a write fails, not for
+        // every entry.
+        let path = || spill_path(&self.prefix, &format!("{}.{chunk}", e.alg));
         let w = match &mut plan.writers[chunk] {
             Some(w) => w,
-            slot => slot.insert(BufWriter::with_capacity(WRITE_BUFFER, create(&path)?)),
+            slot => slot.insert(BufWriter::with_capacity(WRITE_BUFFER, create(&path())?)),
         };
-        w.write_all(&self.scratch)
-            .map_err(|source| BuildError::Io { path, source })
+        w.write_all(&self.scratch).map_err(|source| BuildError::Io {
+            path: path(),
+            source,
+        })
     }
 
     /// Lays the regions out into `out` (which must be empty), then the overflow area. Returns
