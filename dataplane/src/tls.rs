@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
 use rustls::{RootCertStore, ServerConfig};
-use sigil_pemfile::PemFileError;
+use sigil_configfile::PemFileError;
 use sigil_shared::config::dp::TlsListener;
 
 pub use stream::{TlsAccept, TlsConn};
@@ -46,10 +46,10 @@ pub enum TlsError {
 /// Reads the certificate chain, the private key and the client CAs, checks that the key
 /// belongs to the end-entity certificate, and builds the server configuration.
 pub fn load(cfg: &TlsListener) -> Result<Arc<ServerConfig>, TlsError> {
-    let chain = sigil_pemfile::certs("tls.cert", &cfg.cert)?;
+    let chain = sigil_configfile::certs("tls.cert", &cfg.cert)?;
     ParsedCertificate::try_from(&chain[0])
         .map_err(|e| invalid("tls.cert", &cfg.cert, format!("first certificate: {e}")))?;
-    let key = sigil_pemfile::private_key("tls.key", &cfg.key)?;
+    let key = sigil_configfile::private_key("tls.key", &cfg.key)?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -58,7 +58,7 @@ pub fn load(cfg: &TlsListener) -> Result<Arc<ServerConfig>, TlsError> {
         None => builder.with_no_client_auth(),
         Some(path) => {
             let mut roots = RootCertStore::empty();
-            for (i, der) in sigil_pemfile::certs("tls.client_ca", path)?
+            for (i, der) in sigil_configfile::certs("tls.client_ca", path)?
                 .into_iter()
                 .enumerate()
             {

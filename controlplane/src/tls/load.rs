@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
 use rustls::{RootCertStore, ServerConfig};
-use sigil_pemfile::PemFileError;
+use sigil_configfile::PemFileError;
 use sigil_shared::config::{AdminTlsConfig, PublicTlsConfig};
 
 use super::verifier::PossessionOnly;
@@ -81,7 +81,7 @@ fn finish(
     let chain = certs(section, "cert", cert)?;
     ParsedCertificate::try_from(&chain[0])
         .map_err(|e| file_err(section, "cert", cert, format!("first certificate: {e}")))?;
-    let key_der = sigil_pemfile::private_key(&format!("{section}.key"), key)?;
+    let key_der = sigil_configfile::private_key(&format!("{section}.key"), key)?;
     let mut config = builder
         .with_single_cert(chain, key_der)
         .map_err(|e| match e {
@@ -100,7 +100,7 @@ fn certs(
     key: &str,
     path: &Path,
 ) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, TlsError> {
-    Ok(sigil_pemfile::certs(&format!("{section}.{key}"), path)?)
+    Ok(sigil_configfile::certs(&format!("{section}.{key}"), path)?)
 }
 
 fn file_err(section: &str, key: &str, path: &Path, detail: String) -> TlsError {

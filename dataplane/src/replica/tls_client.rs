@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::{ClientConfig, RootCertStore};
-use sigil_pemfile::PemFileError;
+use sigil_configfile::PemFileError;
 use sigil_shared::config::dp::ControlPlaneLink;
 
 /// The only application protocol offered (RFC 7301).
@@ -39,7 +39,7 @@ pub fn load(link: &ControlPlaneLink) -> Result<Arc<ClientConfig>, TlsClientError
     const CA: &str = "control_plane.ca_file";
     let ca_file = link.ca_file.as_ref().ok_or(TlsClientError::MissingCa)?;
     let mut roots = RootCertStore::empty();
-    for (i, der) in sigil_pemfile::certs(CA, ca_file)?.into_iter().enumerate() {
+    for (i, der) in sigil_configfile::certs(CA, ca_file)?.into_iter().enumerate() {
         roots
             .add(der)
             .map_err(|e| invalid(CA, ca_file, format!("certificate {}: {e}", i + 1)))?;
@@ -51,8 +51,8 @@ pub fn load(link: &ControlPlaneLink) -> Result<Arc<ClientConfig>, TlsClientError
         .with_root_certificates(roots);
     let mut config = match (&link.client_cert, &link.client_key) {
         (Some(cert), Some(key)) => {
-            let chain = sigil_pemfile::certs("control_plane.client_cert", cert)?;
-            let key_der = sigil_pemfile::private_key("control_plane.client_key", key)?;
+            let chain = sigil_configfile::certs("control_plane.client_cert", cert)?;
+            let key_der = sigil_configfile::private_key("control_plane.client_key", key)?;
             builder
                 .with_client_auth_cert(chain, key_der)
                 .map_err(|e| match e {

@@ -12,7 +12,7 @@ use super::test_support::{
     client_config, connect, data, listener_cfg, on_both_drivers, read_all, start, wait_closed,
 };
 use super::{load, TlsError};
-use sigil_pemfile::PemFileError;
+use sigil_configfile::PemFileError;
 
 #[test]
 fn tls_load_builds_config_with_alpn() {

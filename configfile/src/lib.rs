@@ -1,0 +1,15 @@
+//! What both binaries read while loading their configuration, before any port is bound: the
+//! TOML file itself ([`toml_file`]), `${VAR}` secrets from the environment ([`env`]) and the PEM
+//! certificate and key files the configuration names ([`pem`]). Every error names what to fix:
+//! the file, the variable, or the configuration key and its file.
+//!
+//! The configuration *types* are each binary's own (`sigil_controlplane::config`,
+//! `sigil_dataplane::config`); this crate holds only the I/O they share.
+
+pub mod env;
+pub mod pem;
+pub mod toml_file;
+
+pub use env::{expand_env, EnvError};
+pub use pem::{certs, private_key, PemFileError};
+pub use toml_file::{read_toml, TomlFileError};
