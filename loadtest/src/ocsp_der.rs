@@ -1,51 +1,7 @@
-//! The little OCSP DER the harness needs: building an `OCSPRequest` for one CertID, reading the
-//! `responseStatus` of an `OCSPResponse`, and the serial number of a certificate.
+//! The little OCSP DER the harness reads: the `responseStatus` of an `OCSPResponse` and the
+//! serial number of a certificate. Requests are built with `sigil_shared::ocsp::encode_request`.
 
-use sigil_shared::der::{
-    self, push_header, push_tlv, tlv_len, DerError, Reader, TAG_ENUMERATED, TAG_INTEGER,
-    TAG_OCTET_STRING, TAG_SEQUENCE,
-};
-use sigil_shared::ocsp::{CertIdKey, HashAlg};
-
-/// DER `OCSPRequest` (no nonce, no signature) asking about one certificate:
-///
-/// ```text
-/// OCSPRequest { tbsRequest { requestList { Request { reqCert CertID {
-///     hashAlgorithm, issuerNameHash, issuerKeyHash, serialNumber } } } } }
-/// ```
-///
-/// `serial` holds the INTEGER content octets (as in a certificate: minimal, positive).
-pub fn build_request(alg: HashAlg, name_hash: &[u8], key_hash: &[u8], serial: &[u8]) -> Vec<u8> {
-    let alg_id = alg.algorithm_identifier();
-    let cert_id_len =
-        alg_id.len() + tlv_len(name_hash.len()) + tlv_len(key_hash.len()) + tlv_len(serial.len());
-    let request_len = tlv_len(cert_id_len);
-    let list_len = tlv_len(request_len);
-    let tbs_len = tlv_len(list_len);
-    let ocsp_len = tlv_len(tbs_len);
-    let mut out = Vec::with_capacity(tlv_len(ocsp_len));
-    push_header(&mut out, TAG_SEQUENCE, ocsp_len); // OCSPRequest
-    push_header(&mut out, TAG_SEQUENCE, tbs_len); // TBSRequest
-    push_header(&mut out, TAG_SEQUENCE, list_len); // requestList
-    push_header(&mut out, TAG_SEQUENCE, request_len); // Request
-    push_header(&mut out, TAG_SEQUENCE, cert_id_len); // CertID
-    out.extend_from_slice(alg_id);
-    push_tlv(&mut out, TAG_OCTET_STRING, name_hash);
-    push_tlv(&mut out, TAG_OCTET_STRING, key_hash);
-    push_tlv(&mut out, TAG_INTEGER, serial);
-    out
-}
-
-/// [`build_request`] for a lookup key (as the control plane stores and replicates them).
-pub fn request_for_key(key: &CertIdKey) -> Option<Vec<u8>> {
-    let alg = key.alg()?;
-    let prefix = key.issuer_prefix();
-    if prefix.len() != 1 + 2 * alg.digest_len() {
-        return None;
-    }
-    let (name_hash, key_hash) = prefix[1..].split_at(alg.digest_len());
-    Some(build_request(alg, name_hash, key_hash, key.serial()))
-}
+use sigil_shared::der::{self, DerError, Reader, TAG_ENUMERATED, TAG_INTEGER, TAG_SEQUENCE};
 
 /// `OCSPResponseStatus` as it appears on the wire (RFC 6960 §4.2.1): the ENUMERATED of the
 /// outer `OCSPResponse` SEQUENCE. Values outside the defined set are returned as they are.
@@ -70,7 +26,15 @@ pub fn certificate_serial(cert_der: &[u8]) -> Result<&[u8], DerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sigil_shared::ocsp::decode_request;
+    use sigil_shared::ocsp::{
+        decode_request, encode_request, encode_request_for_key, CertIdFields, CertIdKey, HashAlg,
+    };
+
+    /// The harness's requests: `encode_request` for one CertID, `encode_request_for_key` for
+    /// a replicated lookup key.
+    fn build_request(alg: HashAlg, name_hash: &[u8], key_hash: &[u8], serial: &[u8]) -> Vec<u8> {
+        encode_request(&[CertIdFields::new(alg, name_hash, key_hash, serial)])
+    }
 
     #[test]
     fn built_requests_decode_to_the_same_key() {
@@ -83,7 +47,7 @@ mod tests {
                 assert_eq!(parsed.certs.len(), 1);
                 let key = parsed.certs[0].key().unwrap();
                 assert_eq!(key, CertIdKey::new(alg, &nh, &kh, serial));
-                assert_eq!(request_for_key(&key).unwrap(), der);
+                assert_eq!(encode_request_for_key(&key).unwrap(), der);
             }
         }
     }

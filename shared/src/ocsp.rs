@@ -1,4 +1,5 @@
-//! OCSP (RFC 6960) on the wire: request decoding, CertID lookup keys and response encoding.
+//! OCSP (RFC 6960) on the wire: request decoding and encoding, CertID lookup keys and response
+//! encoding.
 //!
 //! The control plane pre-signs one `BasicOCSPResponse` per certificate and CertID hash
 //! algorithm; the data plane decodes a request, derives the same [`CertIdKey`] from it and
@@ -6,6 +7,7 @@
 //! cannot drift between them.
 
 mod certid;
+mod encode_request;
 mod request;
 mod response;
 pub mod splice;
@@ -16,6 +18,7 @@ pub use certid::{
     all_issuer_hashes, issuer_hashes, key_id_of_spki, subject_and_spki, subject_public_key_bits,
     CertIdKey, HashAlg, IssuerHashes,
 };
+pub use encode_request::{encode_request, encode_request_for_key, CertIdFields};
 pub use request::{
     decode_request, decode_request_first, FirstCert, OcspRequestError, ParsedRequest, RequestedCert,
 };

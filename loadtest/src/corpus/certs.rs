@@ -4,10 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use sigil_shared::ocsp::{issuer_hashes, HashAlg};
+use sigil_shared::ocsp::{encode_request, issuer_hashes, CertIdFields, HashAlg};
 
 use super::{Corpus, CorpusError};
-use crate::ocsp_der::{build_request, certificate_serial};
+use crate::ocsp_der::certificate_serial;
 
 /// Every certificate in a file: PEM `CERTIFICATE` blocks, or the file as one DER certificate.
 pub fn read_certificates(path: &Path) -> Result<Vec<Vec<u8>>, CorpusError> {
@@ -98,7 +98,8 @@ pub fn from_certificates(
             let serial = certificate_serial(&der)
                 .map_err(|e| CorpusError::Certificate(format!("{}: {e}", file.display())))?;
             for h in &issuer_hashes {
-                let req = build_request(h.alg, &h.name_hash, &h.key_hash, serial);
+                let req =
+                    encode_request(&[CertIdFields::new(h.alg, &h.name_hash, &h.key_hash, serial)]);
                 corpus.requests.push(req);
             }
         }

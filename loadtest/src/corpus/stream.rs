@@ -10,12 +10,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::time::Duration;
 
-use sigil_shared::ocsp::{CertIdKey, HashAlg};
+use sigil_shared::ocsp::{encode_request_for_key, CertIdKey, HashAlg};
 use sigil_shared::replication::{Change, Frame};
 
 use super::certs::hash_names;
 use super::{Corpus, CorpusError};
-use crate::ocsp_der::request_for_key;
 
 /// What to take from the stream.
 #[derive(Debug, Clone)]
@@ -115,7 +114,7 @@ pub fn from_control_plane(q: &StreamQuery<'_>) -> Result<Corpus, CorpusError> {
         .push(("source".into(), format!("control plane {}", q.base_url)));
     for (key, issuer) in &state.keys {
         if wanted(issuer) && key.alg().is_some_and(|a| q.hashes.contains(&a)) {
-            if let Some(req) = request_for_key(key) {
+            if let Some(req) = encode_request_for_key(key) {
                 corpus.requests.push(req);
             }
         }

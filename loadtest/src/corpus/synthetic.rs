@@ -5,10 +5,9 @@
 use std::borrow::Cow;
 use std::path::Path;
 
-use sigil_shared::ocsp::HashAlg;
+use sigil_shared::ocsp::{encode_request, CertIdFields, HashAlg};
 
 use super::{Corpus, CorpusError, RequestSource};
-use crate::ocsp_der::build_request;
 use crate::synthetic_serial;
 
 /// What `fill.json` says.
@@ -82,12 +81,13 @@ impl RequestSource for Synthetic {
     }
 
     fn request_der(&self, i: u64) -> Cow<'_, [u8]> {
-        Cow::Owned(build_request(
+        let serial = synthetic_serial(i);
+        Cow::Owned(encode_request(&[CertIdFields::new(
             HashAlg::Sha1,
             &self.name_hash,
             &self.key_hash,
-            &synthetic_serial(i),
-        ))
+            &serial,
+        )]))
     }
 
     fn describe(&self) -> String {

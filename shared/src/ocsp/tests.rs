@@ -205,3 +205,121 @@ proptest! {
         prop_assert_eq!(re, tpl.response_data(1_700_000_100, &single));
     }
 }
+
+/// DER of an `AlgorithmIdentifier` for a hash OID (content octets), with NULL parameters or
+/// none.
+fn hash_alg_id(oid: &[u8], null: bool) -> Vec<u8> {
+    let mut value = Vec::new();
+    crate::der::push_tlv(&mut value, crate::der::TAG_OID, oid);
+    if null {
+        value.extend_from_slice(&[0x05, 0x00]);
+    }
+    let mut out = Vec::new();
+    crate::der::push_tlv(&mut out, crate::der::TAG_SEQUENCE, &value);
+    out
+}
+
+/// OID content octets of hash algorithms: two Sigil signs for, three it does not.
+const HASH_OIDS: [(&[u8], Option<HashAlg>); 5] = [
+    (&[0x2b, 0x0e, 0x03, 0x02, 0x1a], Some(HashAlg::Sha1)),
+    (
+        &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01],
+        Some(HashAlg::Sha256),
+    ),
+    (
+        &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02],
+        None,
+    ), // SHA-384
+    (
+        &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03],
+        None,
+    ), // SHA-512
+    (&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x05], None), // MD5
+];
+
+/// Minimal, positive INTEGER content octets of a big-endian unsigned number (1..=21 octets).
+fn positive_serial(raw: &[u8]) -> Vec<u8> {
+    let mut s = vec![0];
+    s.extend_from_slice(raw);
+    crate::der::canonical_uint(&s).unwrap().to_vec()
+}
+
+/// One generated CertID: algorithm index, NULL parameters or not, hashes, serial.
+type GenCertId = (usize, bool, Vec<u8>, Vec<u8>, Vec<u8>);
+
+fn gen_cert_id() -> impl Strategy<Value = GenCertId> {
+    (
+        0..HASH_OIDS.len(),
+        any::<bool>(),
+        prop::collection::vec(any::<u8>(), 0..70),
+        prop::collection::vec(any::<u8>(), 0..70),
+        prop::collection::vec(any::<u8>(), 1..21).prop_map(|raw| positive_serial(&raw)),
+    )
+}
+
+#[test]
+fn encoded_request_for_a_key_is_the_one_x509_ocsp_encodes() {
+    for alg in HashAlg::ALL {
+        for serial in [&[0x01][..], &[0x00, 0x80], &[0x7f; 20]] {
+            let key = sample_key(alg, serial);
+            let der = encode_request_for_key(&key).unwrap();
+            assert_eq!(der, x509_request(alg, serial));
+            assert_eq!(decode_request(&der).unwrap().certs[0].key().unwrap(), key);
+        }
+    }
+    assert_eq!(encode_request_for_key(&CertIdKey(vec![7, 1, 2])), None);
+    assert_eq!(encode_request_for_key(&CertIdKey(vec![1; 30])), None);
+    // An empty list encodes, and is refused by the decoder.
+    assert_eq!(encode_request(&[]), [0x30, 0x04, 0x30, 0x02, 0x30, 0x00]);
+    assert_eq!(
+        decode_request(&encode_request(&[])).unwrap_err(),
+        OcspRequestError::Empty
+    );
+}
+
+proptest! {
+    #[test]
+    fn encoded_request_decodes_with_x509_ocsp(certs in prop::collection::vec(gen_cert_id(), 1..5)) {
+        let alg_ids: Vec<Vec<u8>> = certs.iter().map(|(a, null, ..)| hash_alg_id(HASH_OIDS[*a].0, *null)).collect();
+        let fields: Vec<CertIdFields<'_>> = certs
+            .iter()
+            .zip(&alg_ids)
+            .map(|((_, _, nh, kh, serial), alg_id)| CertIdFields {
+                hash_algorithm: alg_id,
+                issuer_name_hash: nh,
+                issuer_key_hash: kh,
+                serial,
+            })
+            .collect();
+        let der = encode_request(&fields);
+
+        let x = OcspRequest::from_der(&der).unwrap();
+        prop_assert!(x.optional_signature.is_none());
+        prop_assert_eq!(x.tbs_request.version, Version::V1);
+        prop_assert!(x.tbs_request.requestor_name.is_none());
+        prop_assert!(x.tbs_request.request_extensions.is_none());
+        prop_assert_eq!(x.tbs_request.request_list.len(), fields.len());
+        for (req, f) in x.tbs_request.request_list.iter().zip(&fields) {
+            let id = &req.req_cert;
+            prop_assert!(req.single_request_extensions.is_none());
+            prop_assert_eq!(id.hash_algorithm.to_der().unwrap(), f.hash_algorithm);
+            prop_assert_eq!(id.issuer_name_hash.as_bytes(), f.issuer_name_hash);
+            prop_assert_eq!(id.issuer_key_hash.as_bytes(), f.issuer_key_hash);
+            prop_assert_eq!(id.serial_number.as_bytes(), f.serial);
+        }
+        // Canonical DER: x509-ocsp encodes the same value to the same bytes.
+        prop_assert_eq!(x.to_der().unwrap(), der.clone());
+
+        // And Sigil's own decoder reads back every CertID.
+        let parsed = decode_request(&der).unwrap();
+        prop_assert_eq!(parsed.certs.len(), fields.len());
+        prop_assert!(parsed.nonce.is_none());
+        for (got, (a, _, nh, kh, serial)) in parsed.certs.iter().zip(&certs) {
+            prop_assert_eq!(got.alg, HASH_OIDS[*a].1);
+            prop_assert_eq!((got.name_hash, got.key_hash, got.serial), (&nh[..], &kh[..], &serial[..]));
+        }
+        let first = decode_request_first(&der).unwrap();
+        prop_assert_eq!(first.count, fields.len());
+        prop_assert_eq!(first.cert.serial, &certs[0].4[..]);
+    }
+}
