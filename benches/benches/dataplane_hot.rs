@@ -12,33 +12,22 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughpu
 use sigil_dataplane::cache::Cache;
 use sigil_dataplane::ocsp::{select, Answer, Found, OcspLookup};
 use sigil_dataplane::render::{push_entity_head, quoted_etag, Clock, Rendered};
-use sigil_dataplane::replica::{cf, META_APPLIED};
+use sigil_dataplane::schema::{cf, META_APPLIED};
 use sigil_shared::ocsp::{
-    decode_request, CertIdKey, CertStatus, HashAlg, ResponderTemplate, SingleResponse,
+    decode_request, encode_request, CertIdFields, CertIdKey, CertStatus, HashAlg,
+    ResponderTemplate, SingleResponse,
 };
 use sigil_shared::replication::OcspEntry;
 use sigil_storage::{Durability, MemStore, Store, WriteBatch};
 
 /// A DER OCSPRequest for one SHA-1 CertID with a 20-octet serial (what browsers send).
 fn request(serial: &[u8; 20]) -> Vec<u8> {
-    let mut cert_id = vec![
-        0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00,
-    ];
-    for fill in [0x11u8, 0x22] {
-        cert_id.extend_from_slice(&[0x04, 20]);
-        cert_id.extend(std::iter::repeat_n(fill, 20));
-    }
-    cert_id.extend_from_slice(&[0x02, 20]);
-    cert_id.extend_from_slice(serial);
-    let wrap = |tag: u8, inner: Vec<u8>| {
-        let mut v = vec![tag, inner.len() as u8];
-        v.extend(inner);
-        v
-    };
-    wrap(
-        0x30,
-        wrap(0x30, wrap(0x30, wrap(0x30, wrap(0x30, cert_id)))),
-    )
+    encode_request(&[CertIdFields::new(
+        HashAlg::Sha1,
+        &[0x11; 20],
+        &[0x22; 20],
+        serial,
+    )])
 }
 
 struct CacheLookup(std::cell::RefCell<Cache>);

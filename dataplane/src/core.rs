@@ -9,15 +9,15 @@ use std::rc::Rc;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
-use sigil_shared::config::dp::IndexConfig;
 use sigil_shared::replication::{CaState, CrlEntry, OcspEntry};
 use sigil_storage::Store;
 
 use crate::cache::Cache;
+use crate::config::IndexConfig;
 use crate::index::{builder::rebuild_after, changed_key_hash, CoreIndex, Index};
 use crate::ocsp::Found;
 use crate::render::{Clock, Rendered};
-use crate::replica::cf;
+use crate::schema::cf;
 use crate::stats::CoreStats;
 use crate::updates::Update;
 
@@ -242,14 +242,14 @@ impl CoreState {
             if let Some(index) = &view.current {
                 if view.changed.is_empty() || !view.changed.contains_key(&changed_key_hash(key)) {
                     self.stats.index_lookup();
-                    let (offset, e) = index.find(key)?;
-                    if !view.seen_before(offset) {
+                    let entry = index.lookup(key)?;
+                    if !view.seen_before(entry.offset) {
                         return Some(Found::Indexed {
                             index: index.clone(),
-                            offset,
-                            next_update: e.next_update,
+                            entry,
                         });
                     }
+                    let e = index.entry(&entry)?;
                     let mut der = Vec::with_capacity(e.body.len() + 1024);
                     index.write_response(&e, &mut der);
                     let r = Rc::new(Rendered::ocsp_with_etag(

@@ -24,8 +24,8 @@ mod slots;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use builder::{IndexStatus, IndexTrigger};
-pub use entry::Entry;
+pub use builder::{IndexSink, IndexStatus, IndexTrigger};
+pub use entry::{Entry, Located};
 
 use entry::{NO_CERTS, WHOLE};
 use sigil_shared::ocsp::{splice, HashAlg};
@@ -57,8 +57,10 @@ pub struct Index {
 }
 
 impl Index {
-    /// The entry for a CertID key (`sigil_shared::ocsp::CertIdKey` bytes), if the index has it.
-    pub fn find(&self, key: &[u8]) -> Option<(usize, Entry<'_>)> {
+    /// The entry for a CertID key (`sigil_shared::ocsp::CertIdKey` bytes), if the index has
+    /// it: decoded once, here, into what serving it needs ([`entry`](Self::entry) gives its
+    /// slices back).
+    pub fn lookup(&self, key: &[u8]) -> Option<Located> {
         let alg = HashAlg::from_code(*key.first()?)?;
         let prefix_len = 1 + 2 * alg.digest_len();
         let (prefix, serial) = (key.get(..prefix_len)?, &key[prefix_len..]);
@@ -75,15 +77,28 @@ impl Index {
         for i in home..r.slots {
             let offset = r.offset(i);
             if entry::matches(file.get(offset..)?, issuer, serial)? {
-                let e = entry::decode(file, offset, self.overflow)?;
-                if i != home || !r.fits(e.serial.len(), e.body.len()) {
+                let l = entry::locate(file, offset, self.overflow)?;
+                if i != home || !r.fits(l.serial_len(), l.body_len()) {
                     // A displaced or out-of-line entry: its body's lines were not asked for.
-                    prefetch::slice(e.body);
+                    if let Some(e) = l.entry(file) {
+                        prefetch::slice(e.body);
+                    }
                 }
-                return Some((offset, e));
+                return Some(l);
             }
         }
         None
+    }
+
+    /// [`lookup`](Self::lookup) with the entry's slices: its slot's offset and the entry.
+    pub fn find(&self, key: &[u8]) -> Option<(usize, Entry<'_>)> {
+        let l = self.lookup(key)?;
+        Some((l.offset, self.entry(&l)?))
+    }
+
+    /// The entry [`lookup`](Self::lookup) located, without decoding it again.
+    pub fn entry(&self, located: &Located) -> Option<Entry<'_>> {
+        located.entry(self.file.bytes())
     }
 
     /// The entry at a byte offset returned by [`find`](Self::find).

@@ -2,7 +2,9 @@
 //! replica of the control plane's state, one pinned monoio runtime per core (see
 //! ARCHITECTURE.md).
 
+pub mod answer;
 pub mod cache;
+pub mod config;
 pub mod core;
 pub mod http;
 pub mod index;
@@ -12,6 +14,8 @@ pub mod render;
 pub mod replica;
 pub mod routes;
 pub mod runtime;
+pub mod schema;
+pub mod setup;
 pub mod stats;
 pub mod tls;
 pub mod updates;

@@ -1,4 +1,6 @@
-//! Choosing the OCSP answer for a request (sans-io: request bytes + lookup → answer).
+//! Choosing the OCSP answer for a request (sans-io: request + lookup → answer). Every OCSP
+//! route answers by the same rule, [`decide`]: the DER request of a POST or GET ([`select`])
+//! and certctl's by-serial path ([`select_by_serial`]).
 
 mod get_path;
 
@@ -6,9 +8,9 @@ pub use get_path::decode_get_path;
 
 use std::rc::Rc;
 
-use sigil_shared::ocsp::{decode_request_first, ResponseStatus};
+use sigil_shared::ocsp::{decode_request_first, HashAlg, IssuerHashes, ResponseStatus};
 
-use crate::index::CoreIndex;
+use crate::index::{CoreIndex, Located};
 use crate::render::Rendered;
 
 /// Where pre-signed responses come from (a core's cache, index and replica, or a map in
@@ -22,19 +24,15 @@ pub trait OcspLookup {
 pub enum Found {
     /// Rendered and cached by this core.
     Rendered(Rc<Rendered>),
-    /// In the index, at this byte offset (headers are written when serving).
-    Indexed {
-        index: CoreIndex,
-        offset: usize,
-        next_update: i64,
-    },
+    /// In the index, decoded once by the lookup (headers are written when serving).
+    Indexed { index: CoreIndex, entry: Located },
 }
 
 impl Found {
     pub fn next_update(&self) -> i64 {
         match self {
             Found::Rendered(r) => r.next_update,
-            Found::Indexed { next_update, .. } => *next_update,
+            Found::Indexed { entry, .. } => entry.next_update,
         }
     }
 }
@@ -49,6 +47,27 @@ pub enum Answer {
     Found(Found),
     /// An unsuccessful OCSPResponse with this status.
     Error(ResponseStatus),
+}
+
+impl Answer {
+    /// The OCSPResponseStatus the answer carries (RFC 6960 §4.2.1).
+    pub fn status(&self) -> ResponseStatus {
+        match self {
+            Answer::Found(_) => ResponseStatus::Successful,
+            Answer::Error(status) => *status,
+        }
+    }
+}
+
+/// The rule every OCSP route answers by, once the request is understood (RFC 6960 §2.3): a
+/// response before its nextUpdate is served; one at or past it never is, `tryLater` instead;
+/// none at all → `unauthorized` (not a certificate this responder answers for; never `good`).
+pub fn decide(found: Option<Found>, now: i64) -> Answer {
+    match found {
+        Some(r) if r.next_update() > now => Answer::Found(r),
+        Some(_) => Answer::Error(ResponseStatus::TryLater),
+        None => Answer::Error(ResponseStatus::Unauthorized),
+    }
 }
 
 /// Selects the pre-signed response for a DER request (RFC 6960 §4.1, RFC 5019 §2.1):
@@ -66,8 +85,64 @@ pub fn select(der: &[u8], lookup: &impl OcspLookup, now: i64) -> Answer {
     let Some(len) = req.cert.key_len() else {
         return Answer::Error(ResponseStatus::Unauthorized);
     };
-    // The key on the stack (no allocation per request); only a serial longer than any
-    // RFC 5280 serial (20 octets) by far would need the heap.
+    let found = with_key(len, |key| req.cert.write_key(key), |key| lookup.lookup(key));
+    decide(found, now)
+}
+
+/// certctl's `GET …/ocsp/{issuer_id}/{serial_hex}` for an issuer with `hashes`: the serial is
+/// the hex of its INTEGER content octets, optionally after `0x` (else `malformedRequest`);
+/// the response for the SHA-256 CertID is preferred, the SHA-1 one taken otherwise; then the
+/// same rule as [`select`] ([`decide`]).
+pub fn select_by_serial(
+    hashes: &[IssuerHashes],
+    serial_hex: &str,
+    lookup: &impl OcspLookup,
+    now: i64,
+) -> Answer {
+    let mut buf = [0u8; MAX_SERIAL_HEX / 2];
+    let Some(serial) = serial_from_hex(serial_hex, &mut buf) else {
+        return Answer::Error(ResponseStatus::MalformedRequest);
+    };
+    let found = [HashAlg::Sha256, HashAlg::Sha1]
+        .iter()
+        .filter_map(|alg| hashes.iter().find(|h| h.alg == *alg))
+        .find_map(|h| {
+            let (name, key) = (&h.name_hash[..], &h.key_hash[..]);
+            let len = 1 + name.len() + key.len() + serial.len();
+            let fill = |out: &mut [u8]| {
+                let (code, rest) = out.split_at_mut(1);
+                code[0] = h.alg.code();
+                let (n, rest) = rest.split_at_mut(name.len());
+                n.copy_from_slice(name);
+                let (k, s) = rest.split_at_mut(key.len());
+                k.copy_from_slice(key);
+                s.copy_from_slice(serial);
+            };
+            with_key(len, fill, |k| lookup.lookup(k))
+        });
+    decide(found, now)
+}
+
+/// Longest serial accepted in hex (64 octets, leading zeros included).
+const MAX_SERIAL_HEX: usize = 128;
+
+/// The canonical serial (INTEGER content octets) of certctl's hex form; leading zero octets
+/// are allowed and normalised away before the RFC 5280 §4.1.2.2 limit of 20 octets applies.
+fn serial_from_hex<'b>(hex: &str, buf: &'b mut [u8; MAX_SERIAL_HEX / 2]) -> Option<&'b [u8]> {
+    let digits = hex.trim_start_matches("0x").as_bytes();
+    if digits.len() % 2 != 0 || digits.len() > MAX_SERIAL_HEX {
+        return None;
+    }
+    let raw = &mut buf[..digits.len() / 2];
+    hex::decode_to_slice(digits, raw).ok()?;
+    let serial = sigil_shared::der::canonical_uint(raw).ok()?;
+    (serial.len() <= 20).then_some(serial)
+}
+
+/// Calls `f` with the `len`-byte key `fill` writes. The key is on the stack (no allocation
+/// per request); only a serial longer than any RFC 5280 serial (20 octets) by far needs the
+/// heap.
+fn with_key<R>(len: usize, fill: impl FnOnce(&mut [u8]), f: impl FnOnce(&[u8]) -> R) -> R {
     let mut stack = [0u8; KEY_ON_STACK];
     let mut heap = Vec::new();
     let key = match stack.get_mut(..len) {
@@ -77,108 +152,9 @@ pub fn select(der: &[u8], lookup: &impl OcspLookup, now: i64) -> Answer {
             &mut heap[..]
         }
     };
-    req.cert.write_key(key);
-    match lookup.lookup(key) {
-        Some(r) if r.next_update() > now => Answer::Found(r),
-        Some(_) => Answer::Error(ResponseStatus::TryLater),
-        None => Answer::Error(ResponseStatus::Unauthorized),
-    }
+    fill(key);
+    f(key)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use sigil_shared::ocsp::{CertIdKey, HashAlg};
-    use std::collections::HashMap;
-
-    struct Map(HashMap<Vec<u8>, Rc<Rendered>>);
-    impl OcspLookup for Map {
-        fn lookup(&self, key: &[u8]) -> Option<Found> {
-            self.0.get(key).cloned().map(Found::Rendered)
-        }
-    }
-
-    /// A DER OCSPRequest with `n` CertIDs (SHA-1) for serial 0x42, written by hand.
-    fn request(n: usize, alg_oid: &[u8]) -> Vec<u8> {
-        request_for(n, alg_oid, &[0x42])
-    }
-
-    fn request_for(n: usize, alg_oid: &[u8], serial: &[u8]) -> Vec<u8> {
-        use sigil_shared::der::push_tlv;
-        let mut alg = alg_oid.to_vec();
-        alg.extend_from_slice(&[0x05, 0x00]);
-        let mut cert_id = Vec::new();
-        push_tlv(&mut cert_id, 0x30, &alg);
-        push_tlv(&mut cert_id, 0x04, &[0x11; 20]);
-        push_tlv(&mut cert_id, 0x04, &[0x22; 20]);
-        push_tlv(&mut cert_id, 0x02, serial);
-        let mut one = Vec::new();
-        push_tlv(&mut one, 0x30, &cert_id);
-        let mut single = Vec::new();
-        push_tlv(&mut single, 0x30, &one);
-        let list: Vec<u8> = (0..n).flat_map(|_| single.clone()).collect();
-        let mut tbs = Vec::new();
-        push_tlv(&mut tbs, 0x30, &list);
-        let mut req_body = Vec::new();
-        push_tlv(&mut req_body, 0x30, &tbs);
-        let mut req = Vec::new();
-        push_tlv(&mut req, 0x30, &req_body);
-        req
-    }
-
-    const SHA1: &[u8] = &[0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a];
-    const MD5: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x05];
-
-    fn map(next_update: i64) -> Map {
-        let key = CertIdKey::new(HashAlg::Sha1, &[0x11; 20], &[0x22; 20], &[0x42]);
-        Map(HashMap::from([(
-            key.0,
-            Rc::new(Rendered::ocsp(vec![0x30, 0], 100, next_update)),
-        )]))
-    }
-
-    #[test]
-    fn selection_rules() {
-        let m = map(1000);
-        assert!(matches!(
-            select(&request(1, SHA1), &m, 500),
-            Answer::Found(_)
-        ));
-        assert!(matches!(
-            select(&request(1, SHA1), &m, 1000),
-            Answer::Error(ResponseStatus::TryLater)
-        ));
-        assert!(matches!(
-            select(&request(2, SHA1), &m, 500),
-            Answer::Error(ResponseStatus::MalformedRequest)
-        ));
-        assert!(matches!(
-            select(&request(1, MD5), &m, 500),
-            Answer::Error(ResponseStatus::Unauthorized)
-        ));
-        assert!(matches!(
-            select(b"\x30\x03junk", &m, 500),
-            Answer::Error(ResponseStatus::MalformedRequest)
-        ));
-        // A serial too long for the stack key buffer is still looked up (on the heap).
-        let long = [0x01; 300];
-        let key = CertIdKey::new(HashAlg::Sha1, &[0x11; 20], &[0x22; 20], &long);
-        let long_map = Map(HashMap::from([(
-            key.0,
-            Rc::new(Rendered::ocsp(vec![0x30, 0], 100, 1000)),
-        )]));
-        assert!(matches!(
-            select(&request_for(1, SHA1, &long), &long_map, 500),
-            Answer::Found(_)
-        ));
-        assert!(matches!(
-            select(&request_for(1, SHA1, &long), &m, 500),
-            Answer::Error(ResponseStatus::Unauthorized)
-        ));
-        let empty = Map(HashMap::new());
-        assert!(matches!(
-            select(&request(1, SHA1), &empty, 500),
-            Answer::Error(ResponseStatus::Unauthorized)
-        ));
-    }
-}
+mod tests;

@@ -20,7 +20,7 @@ pub struct Ops {
 }
 
 /// Binds the listener (so a bad address fails start-up) and serves it on a thread.
-pub fn spawn(addr: SocketAddr, ops: Ops) -> anyhow::Result<SocketAddr> {
+pub fn spawn(addr: SocketAddr, ops: Ops) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)?;
     let local = listener.local_addr()?;
     std::thread::Builder::new()

@@ -2,7 +2,8 @@
 //! subscriber thread that keeps it current. The stream comes over plain HTTP/1.1 or, for an
 //! `https://` control plane, over TLS ([`Upstream`], [`tls_client`]).
 //!
-//! Layout under `data_dir`: `CURRENT` names the active replica directory (`replica-<n>`).
+//! Layout under `data_dir`: `CURRENT` names the active replica directory (`replica-<n>`),
+//! whose column families `crate::schema` describes.
 //! Records are applied to it in write batches that also store the applied sequence number, so
 //! a restart resumes exactly where it stopped. A snapshot is written into a new directory and
 //! switched in by atomically replacing `CURRENT`: until then the old replica keeps serving.
@@ -14,30 +15,41 @@ pub mod tls_client;
 mod transport;
 mod upstream;
 
-pub use apply::{apply_changes, Applied};
-pub use subscriber::{spawn_subscriber, ReplicationStatus};
+pub use apply::apply_changes;
+pub use stream_client::OpenError;
+pub use subscriber::{spawn_subscriber, ReplicationStatus, SessionError};
 pub use upstream::{BaseUrl, Scheme, Upstream, UpstreamError};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sigil_storage::{ReadView, Store};
+use sigil_storage::{Store, StoreError};
 use sigil_storage_rocksdb::{RocksOptions, RocksStore};
 
-/// Column families of a replica.
-pub mod cf {
-    /// CertID key → `OcspEntry` (postcard).
-    pub const OCSP: &str = "ocsp";
-    /// issuer id → `CaState`.
-    pub const CAS: &str = "cas";
-    /// issuer id → `CrlEntry`.
-    pub const CRLS: &str = "crls";
-    /// `applied_seq` → u64 BE.
-    pub const META: &str = "meta";
-    pub const ALL: &[&str] = &[OCSP, CAS, CRLS, META];
+use crate::schema::cf;
+
+/// Why a replica directory cannot be opened or switched in.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("opening replica {name}: {source}")]
+    Open { name: String, source: StoreError },
 }
 
-pub const META_APPLIED: &[u8] = b"applied_seq";
+/// `map_err` for a file-system step on `path`.
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ReplicaError {
+    let path = path.to_path_buf();
+    move |source| ReplicaError::Io {
+        action,
+        path,
+        source,
+    }
+}
 
 /// Opens replica directories under a data dir.
 #[derive(Debug, Clone)]
@@ -65,32 +77,39 @@ impl ReplicaDir {
 
     /// Opens the active replica (creating an empty one the first time) and removes leftovers
     /// of interrupted snapshots.
-    pub fn open_current(&self) -> anyhow::Result<(String, Arc<dyn Store>)> {
-        std::fs::create_dir_all(&self.root)?;
-        let name = match std::fs::read_to_string(self.current_file()) {
+    pub fn open_current(&self) -> Result<(String, Arc<dyn Store>), ReplicaError> {
+        std::fs::create_dir_all(&self.root).map_err(io("creating", &self.root))?;
+        let current = self.current_file();
+        let name = match std::fs::read_to_string(&current) {
             Ok(s) => s.trim().to_string(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let name = "replica-1".to_string();
                 self.point_current_to(&name)?;
                 name
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(io("reading", &current)(e)),
         };
-        for entry in std::fs::read_dir(&self.root)? {
-            let entry = entry?;
+        let listing = std::fs::read_dir(&self.root).map_err(io("listing", &self.root))?;
+        for entry in listing {
+            let entry = entry.map_err(io("listing", &self.root))?;
             let n = entry.file_name().to_string_lossy().to_string();
             if n.starts_with("replica-") && n != name {
                 tracing::info!(dir = %n, "removing stale replica directory");
-                std::fs::remove_dir_all(entry.path())?;
+                std::fs::remove_dir_all(entry.path()).map_err(io("removing", &entry.path()))?;
             }
         }
         let store = self.open(&name)?;
         Ok((name, store))
     }
 
-    pub fn open(&self, name: &str) -> anyhow::Result<Arc<dyn Store>> {
-        let store = RocksStore::open(&self.root.join(name), cf::ALL, &self.tuning)
-            .map_err(|e| anyhow::anyhow!("opening replica {name}: {e}"))?;
+    pub fn open(&self, name: &str) -> Result<Arc<dyn Store>, ReplicaError> {
+        let store =
+            RocksStore::open(&self.root.join(name), cf::ALL, &self.tuning).map_err(|source| {
+                ReplicaError::Open {
+                    name: name.to_string(),
+                    source,
+                }
+            })?;
         Ok(Arc::new(store))
     }
 
@@ -104,14 +123,17 @@ impl ReplicaDir {
     }
 
     /// Atomically makes `name` the active replica (write temp file, fsync, rename, fsync dir).
-    pub fn point_current_to(&self, name: &str) -> anyhow::Result<()> {
+    pub fn point_current_to(&self, name: &str) -> Result<(), ReplicaError> {
         use std::io::Write;
         let tmp = self.root.join("CURRENT.tmp");
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(name.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, self.current_file())?;
-        std::fs::File::open(&self.root)?.sync_all()?;
+        let mut f = std::fs::File::create(&tmp).map_err(io("creating", &tmp))?;
+        f.write_all(name.as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(io("writing", &tmp))?;
+        std::fs::rename(&tmp, self.current_file()).map_err(io("renaming", &tmp))?;
+        std::fs::File::open(&self.root)
+            .and_then(|d| d.sync_all())
+            .map_err(io("syncing", &self.root))?;
         Ok(())
     }
 
@@ -120,13 +142,4 @@ impl ReplicaDir {
             tracing::warn!(dir = %name, error = %e, "could not remove old replica directory");
         }
     }
-}
-
-/// The applied sequence number stored in a replica.
-pub fn applied_seq(view: &dyn ReadView) -> u64 {
-    view.get(cf::META, META_APPLIED)
-        .ok()
-        .flatten()
-        .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
-        .map_or(0, u64::from_be_bytes)
 }

@@ -12,18 +12,68 @@ use std::time::Duration;
 
 use monoio::net::{ListenerOpts, TcpListener};
 use rustls::ServerConfig;
-use sigil_shared::config::dp::{DpConfig, Driver};
 use sigil_storage::Store;
 
+use crate::config::{DpConfig, Driver, IndexConfig};
 use crate::core::CoreState;
 use crate::http::{self, ConnectionSlots, HttpStats, Limits, Plain};
-use crate::index::{IndexStatus, IndexTrigger};
+use crate::index::{Index, IndexStatus, IndexTrigger};
 use crate::ops::{self, Ops};
-use crate::replica::{self, ReplicaDir, ReplicationStatus};
+use crate::replica::{self, ReplicaDir, ReplicaError, ReplicationStatus};
 use crate::routes::Router;
+use crate::schema::applied_seq;
 use crate::stats::{CoreStats, HTTP_COUNTERS};
-use crate::tls::{self, TlsAccept};
+use crate::tls::{self, TlsAccept, TlsError};
 use crate::updates::{Broadcaster, Update};
+
+/// Why the data plane could not start, or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The https listener's files (when not loaded with the configuration).
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Replica(#[from] ReplicaError),
+    #[error("starting the {thread} thread: {source}")]
+    Thread {
+        thread: String,
+        source: std::io::Error,
+    },
+    #[error("metrics listener {addr}: {source}")]
+    Metrics {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("serving core {core} failed to start: {source}")]
+    Core { core: usize, source: CoreError },
+    #[error("serving cores exited during start-up")]
+    CoresExited,
+    #[error("all serving cores exited")]
+    Stopped,
+}
+
+/// Why one serving core could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error("building its runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// `map_err` for a thread that could not be spawned.
+fn thread(name: &str) -> impl FnOnce(std::io::Error) -> StartError + '_ {
+    move |source| StartError::Thread {
+        thread: name.to_string(),
+        source,
+    }
+}
+
+/// A core's report from start-up: its listeners are bound, or why not.
+type Bound = Result<(), (usize, CoreError)>;
 
 /// Everything one core needs, moved into its thread.
 struct CoreSetup {
@@ -40,7 +90,7 @@ struct CoreSetup {
     max_connections: usize,
     cache_entries: usize,
     cache_bytes: usize,
-    index_config: sigil_shared::config::dp::IndexConfig,
+    index_config: IndexConfig,
 }
 
 /// Runs the data plane until the process is stopped.
@@ -54,7 +104,7 @@ pub fn run(
     cfg: DpConfig,
     upstream: Option<replica::Upstream>,
     tls: Option<Arc<ServerConfig>>,
-) -> anyhow::Result<()> {
+) -> Result<(), StartError> {
     let tls = match (&cfg.tls, tls) {
         (None, _) => None,
         (Some(t), Some(loaded)) => Some((t.listen, loaded)),
@@ -64,19 +114,21 @@ pub fn run(
     let threads = if cfg.threads == 0 { cpus } else { cfg.threads };
     let dir = ReplicaDir::new(&cfg.data_dir, cfg.cache.block_cache_mib << 20);
     let (name, store) = dir.open_current()?;
-    let applied = replica::applied_seq(store.as_ref());
+    let applied = applied_seq(store.as_ref());
     let status = Arc::new(ReplicationStatus::resumed_at(applied));
     tracing::info!(replica = %name, applied, "opened replica");
 
     let (broadcaster, receivers) = Broadcaster::new(threads);
     let index_status = Arc::new(IndexStatus::default());
     let index = if cfg.index.enabled {
+        let cores = broadcaster.clone();
         let mut trigger = IndexTrigger::spawn(
             cfg.data_dir.clone(),
             cfg.index.clone(),
-            broadcaster.clone(),
+            move |index: Arc<Index>| cores.send(&Update::Index(index)),
             index_status.clone(),
-        )?;
+        )
+        .map_err(thread("sigil-index"))?;
         trigger.request(&store);
         Some(trigger)
     } else {
@@ -95,7 +147,8 @@ pub fn run(
                 ready_max_lag_records: cfg.metrics.ready_max_lag_records,
                 data_dir: cfg.data_dir.clone(),
             },
-        )?;
+        )
+        .map_err(|source| StartError::Metrics { addr, source })?;
         tracing::info!(metrics = %local, "ops listener up");
     }
 
@@ -106,7 +159,7 @@ pub fn run(
         request_timeout: Duration::from_secs(cfg.http.request_timeout_secs),
         write_timeout: Duration::from_secs(cfg.http.write_timeout_secs),
     };
-    let (bound_tx, bound_rx) = mpsc::channel::<Result<usize, String>>();
+    let (bound_tx, bound_rx) = mpsc::channel::<Bound>();
     let mut handles = Vec::with_capacity(threads);
     for (index, updates) in receivers.into_iter().enumerate() {
         let setup = CoreSetup {
@@ -125,22 +178,24 @@ pub fn run(
             index_config: cfg.index.clone(),
         };
         let tx = bound_tx.clone();
+        let name = format!("sigil-core-{index}");
         handles.push(
             std::thread::Builder::new()
-                .name(format!("sigil-core-{index}"))
+                .name(name.clone())
                 .spawn(move || {
                     if let Err(e) = run_core(setup, &tx) {
-                        let _ = tx.send(Err(e.to_string()));
+                        let _ = tx.send(Err((index, e)));
                     }
-                })?,
+                })
+                .map_err(thread(&name))?,
         );
     }
     drop(bound_tx);
     for _ in 0..threads {
         match bound_rx.recv() {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => anyhow::bail!("serving core failed to start: {e}"),
-            Err(_) => anyhow::bail!("serving cores exited during start-up"),
+            Ok(Ok(())) => {}
+            Ok(Err((core, source))) => return Err(StartError::Core { core, source }),
+            Err(_) => return Err(StartError::CoresExited),
         }
     }
     let driver = match cfg.driver {
@@ -163,17 +218,18 @@ pub fn run(
                 (name, store),
                 (broadcaster, index),
                 status,
-            )?;
+            )
+            .map_err(thread("sigil-replica"))?;
         }
         None => tracing::warn!("no control plane configured: serving the replica as it is"),
     }
     for h in handles {
         let _ = h.join();
     }
-    anyhow::bail!("all serving cores exited")
+    Err(StartError::Stopped)
 }
 
-fn run_core(s: CoreSetup, bound: &mpsc::Sender<Result<usize, String>>) -> anyhow::Result<()> {
+fn run_core(s: CoreSetup, bound: &mpsc::Sender<Bound>) -> Result<(), CoreError> {
     if let Some(cpu) = s.cpu {
         if let Err(e) = monoio::utils::bind_to_cpu_set([cpu]) {
             tracing::warn!(core = s.index, cpu, error = ?e, "could not pin thread to CPU");
@@ -201,26 +257,32 @@ fn run_core(s: CoreSetup, bound: &mpsc::Sender<Result<usize, String>>) -> anyhow
         };
     }
     match s.driver {
-        Driver::Auto => uring_runtime!(monoio::FusionDriver)?.block_on(serve_core(s, bound)),
-        Driver::IoUring => uring_runtime!(monoio::IoUringDriver)?.block_on(serve_core(s, bound)),
+        Driver::Auto => uring_runtime!(monoio::FusionDriver)
+            .map_err(CoreError::Runtime)?
+            .block_on(serve_core(s, bound)),
+        Driver::IoUring => uring_runtime!(monoio::IoUringDriver)
+            .map_err(CoreError::Runtime)?
+            .block_on(serve_core(s, bound)),
         Driver::Epoll => monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
             .enable_timer()
-            .build()?
+            .build()
+            .map_err(CoreError::Runtime)?
             .block_on(serve_core(s, bound)),
     }
 }
 
-async fn serve_core(
-    s: CoreSetup,
-    bound: &mpsc::Sender<Result<usize, String>>,
-) -> anyhow::Result<()> {
+async fn serve_core(s: CoreSetup, bound: &mpsc::Sender<Bound>) -> Result<(), CoreError> {
     let opts = ListenerOpts::new()
         .reuse_port(true)
         .reuse_addr(true)
         .backlog(4096);
-    let listener = TcpListener::bind_with_config(s.listen, &opts)?;
+    let bind = |addr: SocketAddr| {
+        TcpListener::bind_with_config(addr, &opts)
+            .map_err(|source| CoreError::Bind { addr, source })
+    };
+    let listener = bind(s.listen)?;
     let tls = match s.tls {
-        Some((addr, config)) => Some((TcpListener::bind_with_config(addr, &opts)?, config)),
+        Some((addr, config)) => Some((bind(addr)?, config)),
         None => None,
     };
     let core = Rc::new(CoreState::new(
@@ -246,7 +308,7 @@ async fn serve_core(
             slots.clone(),
         ));
     }
-    let _ = bound.send(Ok(s.index));
+    let _ = bound.send(Ok(()));
     http::serve_with(listener, Rc::new(Plain), router, limits, http_stats, slots).await;
     Ok(())
 }

@@ -8,6 +8,8 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use sigil_shared::ocsp::ResponseStatus;
+
 /// Request routes, for labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -82,9 +84,16 @@ impl CoreStats {
         );
     }
 
-    /// Counts an OCSP answer: 0 successful, then malformedRequest, tryLater, unauthorized.
-    pub fn ocsp_status(&self, idx: usize) {
-        inc(&self.ocsp[idx.min(OCSP_STATUSES.len() - 1)], 1);
+    /// Counts an OCSP answer by its status; any status other than successful,
+    /// malformedRequest and tryLater is counted as unauthorized.
+    pub fn ocsp_response(&self, status: ResponseStatus) {
+        let idx = match status {
+            ResponseStatus::Successful => 0,
+            ResponseStatus::MalformedRequest => 1,
+            ResponseStatus::TryLater => 2,
+            _ => 3,
+        };
+        inc(&self.ocsp[idx], 1);
     }
 
     pub fn cache_hit(&self) {

@@ -24,7 +24,8 @@ use std::sync::Arc;
 use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
 use rustls::{RootCertStore, ServerConfig};
 use sigil_configfile::PemFileError;
-use sigil_shared::config::dp::TlsListener;
+
+use crate::config::TlsListener;
 
 pub use stream::{TlsAccept, TlsConn};
 

@@ -1,14 +1,14 @@
-//! Messages from the replication thread to the serving cores. Each core owns a receiver and
-//! drains it before handling a request (and every 100 ms when idle): the request path reads
-//! only core-local state, and a revocation is visible on a core's next request.
+//! Messages from the replication and index threads to the serving cores. Each core owns a
+//! receiver and drains it before handling a request (and every 100 ms when idle): the request
+//! path reads only core-local state, and a revocation is visible on a core's next request.
 
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 
+use sigil_shared::replication::{CaState, CrlEntry};
 use sigil_storage::Store;
 
 use crate::index::Index;
-use crate::replica::Applied;
 
 #[derive(Clone)]
 pub enum Update {
@@ -27,6 +27,27 @@ impl std::fmt::Debug for Update {
             Update::Reset(_) => f.write_str("Reset"),
             Update::Index(i) => write!(f, "Index(seq {}, {} entries)", i.seq, i.entries()),
         }
+    }
+}
+
+/// What applying a group of changes touched (`crate::replica::apply_changes` fills it), for
+/// cache invalidation on the serving cores.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// Sequence number of the last record applied.
+    pub seq: u64,
+    pub ocsp_keys: Vec<Vec<u8>>,
+    pub cas: Vec<CaState>,
+    pub deleted_cas: Vec<String>,
+    pub crls: Vec<CrlEntry>,
+}
+
+impl Applied {
+    pub fn is_empty(&self) -> bool {
+        self.ocsp_keys.is_empty()
+            && self.cas.is_empty()
+            && self.deleted_cas.is_empty()
+            && self.crls.is_empty()
     }
 }
 

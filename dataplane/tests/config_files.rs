@@ -1,6 +1,6 @@
 //! The shipped example configuration parses and validates.
 
-use sigil_shared::config::dp::DpConfig;
+use sigil_dataplane::config::DpConfig;
 
 #[test]
 fn example_config_is_valid() {

@@ -4,18 +4,18 @@
 use std::sync::mpsc::{channel, Receiver};
 use std::sync::Arc;
 
-use sigil_shared::config::dp::IndexConfig;
 use sigil_shared::ocsp::HashAlg;
 use sigil_storage::{MemStore, Store};
 
 use super::CoreState;
+use crate::config::IndexConfig;
 use crate::index::build::build;
 use crate::index::tests::{key, put, response};
 use crate::ocsp::Found;
 use crate::render::{etag_digest, quoted_etag};
-use crate::replica::{cf, Applied};
+use crate::schema::cf;
 use crate::stats::CoreStats;
-use crate::updates::Update;
+use crate::updates::{Applied, Update};
 
 fn body(core: &CoreState, k: &[u8]) -> Option<(bool, Vec<u8>)> {
     Some(match core.ocsp(k)? {
@@ -25,8 +25,10 @@ fn body(core: &CoreState, k: &[u8]) -> Option<(bool, Vec<u8>)> {
             assert_eq!(*r.etag, quoted_etag(&etag_digest(&r.body)));
             (false, r.body.to_vec())
         }
-        Found::Indexed { index, offset, .. } => {
-            let e = index.entry_at(offset).unwrap();
+        Found::Indexed { index, entry } => {
+            // The located entry is the one at its offset.
+            let e = index.entry(&entry).unwrap();
+            assert_eq!(index.entry_at(entry.offset), Some(e));
             let mut out = Vec::new();
             index.write_response(&e, &mut out);
             (true, out)

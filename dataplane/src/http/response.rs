@@ -33,6 +33,12 @@ impl<'a> ResponseWriter<'a> {
         }
     }
 
+    /// A writer for one request on a keep-alive HTTP/1.1 connection, for handler tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(out: &'a mut Vec<u8>) -> Self {
+        Self::new(out, true, false, false)
+    }
+
     /// Whether the connection stays open after this response.
     pub(super) fn keep_alive(&self) -> bool {
         self.keep_alive

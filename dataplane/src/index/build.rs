@@ -17,7 +17,7 @@ use super::mapped::Mapped;
 use super::slots::{key_hash, Sizes};
 use super::Index;
 use crate::render::etag_digest;
-use crate::replica::cf;
+use crate::schema::{applied_seq, cf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -99,7 +99,7 @@ fn build_at(store: &dyn Store, path: &Path, epoch: u64) -> Result<(Index, Skippe
     let mut seq = 0;
     let mut placed = None;
     store.with_snapshot(&mut |view: &dyn ReadView| {
-        seq = crate::replica::applied_seq(view);
+        seq = applied_seq(view);
         view.scan(cf::OCSP, &[], None, &mut |k, v| {
             outcome = records.read(k, v, false, &mut |_, e| {
                 sizes[e.alg as usize].add(e.serial.len(), e.body.len());

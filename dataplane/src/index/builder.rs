@@ -1,4 +1,5 @@
-//! The index builder thread and the handle the replication side uses to ask for builds.
+//! The index builder thread and the handle the replication side uses to ask for builds. A
+//! built index goes to an [`IndexSink`]; the data plane's sink broadcasts it to the cores.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -6,11 +7,21 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::Instant;
 
-use sigil_shared::config::dp::IndexConfig;
 use sigil_storage::Store;
 
-use super::build;
-use crate::updates::{Broadcaster, Update};
+use super::{build, Index};
+use crate::config::IndexConfig;
+
+/// Where the builder thread hands each index it built.
+pub trait IndexSink: Send + 'static {
+    fn built(&self, index: Arc<Index>);
+}
+
+impl<F: Fn(Arc<Index>) + Send + 'static> IndexSink for F {
+    fn built(&self, index: Arc<Index>) {
+        self(index)
+    }
+}
 
 /// Figures for `/metrics`, written by the builder thread.
 #[derive(Debug, Default)]
@@ -43,18 +54,19 @@ pub struct IndexTrigger {
 }
 
 impl IndexTrigger {
-    /// Starts the builder thread (which removes leftovers of interrupted builds in `dir`).
+    /// Starts the builder thread (which removes leftovers of interrupted builds in `dir`);
+    /// every index it builds goes to `sink`.
     pub fn spawn(
         dir: PathBuf,
         config: IndexConfig,
-        broadcaster: Broadcaster,
+        sink: impl IndexSink,
         status: Arc<IndexStatus>,
     ) -> std::io::Result<Self> {
         let (tx, rx) = channel();
         let s = status.clone();
         std::thread::Builder::new()
             .name("sigil-index".into())
-            .spawn(move || run(&dir, &rx, &broadcaster, &s))?;
+            .spawn(move || run(&dir, &rx, &sink, &s))?;
         Ok(Self {
             tx,
             status,
@@ -99,12 +111,7 @@ pub fn rebuild_after(config: &IndexConfig, entries: u64) -> u64 {
     config.rebuild_after_changes.max(fraction).max(1)
 }
 
-fn run(
-    dir: &std::path::Path,
-    rx: &Receiver<Request>,
-    broadcaster: &Broadcaster,
-    status: &IndexStatus,
-) {
+fn run(dir: &std::path::Path, rx: &Receiver<Request>, sink: &impl IndexSink, status: &IndexStatus) {
     build::remove_leftovers(dir);
     while let Ok(mut req) = rx.recv() {
         // Requests that queued up during a build are served by one build of the newest.
@@ -141,7 +148,7 @@ fn run(
                     ms,
                     "OCSP index built"
                 );
-                broadcaster.send(&Update::Index(Arc::new(index)));
+                sink.built(Arc::new(index));
             }
             Err(e) => {
                 status.failures.fetch_add(1, Relaxed);

@@ -100,36 +100,91 @@ pub fn matches(slot: &[u8], issuer: u16, serial: &[u8]) -> Option<bool> {
     )
 }
 
-/// Decodes the entry in the slot at `offset` of `file`, whose overflow area starts at
-/// `overflow`; `None` if the slot is empty or anything does not fit.
-pub fn decode(file: &[u8], offset: usize, overflow: usize) -> Option<Entry<'_>> {
+/// An entry decoded from its slot, borrowing nothing: its fields, and where its serial and
+/// body lie in the file. A serving core carries it from the lookup to the response it writes
+/// ([`entry`](Self::entry) gives the slices back without decoding again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Located {
+    /// Byte offset of the entry's slot.
+    pub offset: usize,
+    /// Byte offset of the body: in the slot, or in the overflow area.
+    body_at: usize,
+    pub this_update: i64,
+    pub next_update: i64,
+    pub etag: [u8; 16],
+    body_len: u32,
+    pub issuer: u16,
+    pub certs: u16,
+    pub alg: u8,
+    serial_len: u8,
+}
+
+impl Located {
+    /// The entry in `file`, the file it was located in; `None` for another, shorter file.
+    pub fn entry<'a>(&self, file: &'a [u8]) -> Option<Entry<'a>> {
+        let serial_at = self.offset + FIXED;
+        Some(Entry {
+            alg: self.alg,
+            issuer: self.issuer,
+            certs: self.certs,
+            this_update: self.this_update,
+            next_update: self.next_update,
+            etag: self.etag,
+            serial: file.get(serial_at..serial_at + self.serial_len())?,
+            body: file.get(self.body_at..self.body_at + self.body_len())?,
+        })
+    }
+
+    pub fn serial_len(&self) -> usize {
+        self.serial_len as usize
+    }
+
+    pub fn body_len(&self) -> usize {
+        self.body_len as usize
+    }
+}
+
+/// Decodes the head of the entry in the slot at `offset` of `file`, whose overflow area starts
+/// at `overflow`; `None` if the slot is empty or anything does not fit in the file.
+pub fn locate(file: &[u8], offset: usize, overflow: usize) -> Option<Located> {
     let slot = file.get(offset..)?;
     let h: &[u8; FIXED] = slot.get(..FIXED)?.try_into().ok()?;
     if h[0] == 0 {
         return None;
     }
-    let serial_len = h[1] as usize;
-    let body_len = u32::from_le_bytes([h[8], h[9], h[10], h[11]]) as usize;
-    let t = times_at(serial_len);
+    let serial_len = h[1];
+    let body_len = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
+    let t = times_at(serial_len as usize);
+    // The serial lies before the times, so it fits if they do.
     let tail: &[u8; 32] = slot.get(t..t + 32)?.try_into().ok()?;
     let i64_at = |i: usize| i64::from_le_bytes(tail[i..i + 8].try_into().unwrap_or_default());
-    let body = if h[6] & OUT_OF_LINE != 0 {
+    let body_at = if h[6] & OUT_OF_LINE != 0 {
         let at = u32::from_le_bytes([h[12], h[13], h[14], h[15]]) as usize;
-        let start = overflow.checked_add(at * 8)?;
-        file.get(start..start.checked_add(body_len)?)?
+        overflow.checked_add(at * 8)?
     } else {
-        slot.get(t + 32..t + 32 + body_len)?
+        offset + t + 32
     };
-    Some(Entry {
-        alg: h[0],
-        issuer: u16::from_le_bytes([h[2], h[3]]),
-        certs: u16::from_le_bytes([h[4], h[5]]),
+    if body_at.checked_add(body_len as usize)? > file.len() {
+        return None;
+    }
+    Some(Located {
+        offset,
+        body_at,
         this_update: i64_at(0),
         next_update: i64_at(8),
         etag: tail[16..32].try_into().unwrap_or_default(),
-        serial: slot.get(FIXED..FIXED + serial_len)?,
-        body,
+        body_len,
+        issuer: u16::from_le_bytes([h[2], h[3]]),
+        certs: u16::from_le_bytes([h[4], h[5]]),
+        alg: h[0],
+        serial_len,
     })
+}
+
+/// Decodes the entry in the slot at `offset` of `file`, whose overflow area starts at
+/// `overflow`; `None` if the slot is empty or anything does not fit.
+pub fn decode(file: &[u8], offset: usize, overflow: usize) -> Option<Entry<'_>> {
+    locate(file, offset, overflow)?.entry(file)
 }
 
 #[cfg(test)]

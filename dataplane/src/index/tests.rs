@@ -8,7 +8,7 @@ use sigil_storage::{Durability, MemStore, Store, WriteBatch};
 
 use super::build::build;
 use crate::render::etag_digest;
-use crate::replica::{cf, META_APPLIED};
+use crate::schema::{cf, META_APPLIED};
 
 const ECDSA_SHA256: &[u8] = &[
     0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,

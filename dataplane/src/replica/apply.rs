@@ -1,30 +1,11 @@
 //! Turning replication changes into a write batch (sans-io apart from reading CA states that
 //! a deletion needs).
 
-use sigil_shared::replication::{CaState, Change, CrlEntry, OcspEntry};
+use sigil_shared::replication::{Change, OcspEntry};
 use sigil_storage::WriteBatch;
 
-use super::{cf, META_APPLIED};
-
-/// What applying a group of changes touched, for cache invalidation on the serving cores.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Applied {
-    /// Sequence number of the last record applied.
-    pub seq: u64,
-    pub ocsp_keys: Vec<Vec<u8>>,
-    pub cas: Vec<CaState>,
-    pub deleted_cas: Vec<String>,
-    pub crls: Vec<CrlEntry>,
-}
-
-impl Applied {
-    pub fn is_empty(&self) -> bool {
-        self.ocsp_keys.is_empty()
-            && self.cas.is_empty()
-            && self.deleted_cas.is_empty()
-            && self.crls.is_empty()
-    }
-}
+use crate::schema::{cf, META_APPLIED};
+use crate::updates::Applied;
 
 /// Adds `changes` to `batch`, followed by the applied sequence number `seq` (when given), and
 /// records what they touch in `applied`.
@@ -108,7 +89,7 @@ mod tests {
         )
         .unwrap();
         store.write(batch, Durability::Buffered).unwrap();
-        assert_eq!(super::super::applied_seq(&store), 7);
+        assert_eq!(crate::schema::applied_seq(&store), 7);
         let got: OcspEntry =
             postcard::from_bytes(&store.get(cf::OCSP, &[1, 2]).unwrap().unwrap()).unwrap();
         assert_eq!(got, entry);

@@ -6,16 +6,41 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sigil_shared::config::dp::ControlPlaneLink;
-use sigil_shared::replication::{Frame, Record, PROTOCOL_VERSION};
+use sigil_shared::replication::{Frame, FrameError, Record, PROTOCOL_VERSION};
 use sigil_shared::time::now_unix;
-use sigil_storage::{Durability, Store, WriteBatch};
+use sigil_storage::{Durability, Store, StoreError, WriteBatch};
 
-use super::stream_client;
+use super::stream_client::{self, OpenError};
 use super::upstream::Upstream;
-use super::{apply_changes, Applied, ReplicaDir};
+use super::{apply_changes, ReplicaDir, ReplicaError};
+use crate::config::ControlPlaneLink;
 use crate::index::IndexTrigger;
-use crate::updates::{Broadcaster, Update};
+use crate::updates::{Applied, Broadcaster, Update};
+
+/// Why a replication session ended; the subscriber logs it and reconnects.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    #[error("reading the replication stream: {0}")]
+    Read(#[from] std::io::Error),
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error("control plane speaks replication protocol {theirs}, this data plane {ours}")]
+    Version { theirs: u32, ours: u32 },
+    #[error("snapshot item outside a snapshot")]
+    ItemOutsideSnapshot,
+    #[error("snapshot end without begin")]
+    EndWithoutBegin,
+    #[error("replication gap: got record {got}, expected {expected}")]
+    Gap { got: u64, expected: u64 },
+    #[error("encoding a record for the replica: {0}")]
+    Encode(#[from] postcard::Error),
+    #[error("writing the replica: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Replica(#[from] ReplicaError),
+}
 
 /// Replication progress, shared with the metrics endpoint (written by the subscriber only).
 #[derive(Debug, Default)]
@@ -130,7 +155,7 @@ impl Subscriber {
     }
 
     /// One connection: Hello, optional snapshot, then records until the stream breaks.
-    fn session(&mut self) -> anyhow::Result<()> {
+    fn session(&mut self) -> Result<(), SessionError> {
         let after = self.status.applied.load(Ordering::Relaxed);
         let timeout = Duration::from_secs(self.link.read_timeout_secs);
         let mut body = stream_client::get(
@@ -168,7 +193,7 @@ impl Subscriber {
         }
     }
 
-    fn handle(&mut self, frame: Frame, p: &mut Pending) -> anyhow::Result<()> {
+    fn handle(&mut self, frame: Frame, p: &mut Pending) -> Result<(), SessionError> {
         match frame {
             Frame::Hello {
                 version,
@@ -176,7 +201,12 @@ impl Subscriber {
                 snapshot,
                 ..
             } => {
-                anyhow::ensure!(version == PROTOCOL_VERSION, "control plane speaks replication protocol {version}, this data plane {PROTOCOL_VERSION}");
+                if version != PROTOCOL_VERSION {
+                    return Err(SessionError::Version {
+                        theirs: version,
+                        ours: PROTOCOL_VERSION,
+                    });
+                }
                 self.status.head.store(head, Ordering::Relaxed);
                 self.status.connected.store(true, Ordering::Relaxed);
                 if !snapshot && self.status.applied.load(Ordering::Relaxed) >= head {
@@ -193,7 +223,7 @@ impl Subscriber {
                 let (_, store, count) = p
                     .snapshot
                     .as_mut()
-                    .ok_or_else(|| anyhow::anyhow!("snapshot item outside a snapshot"))?;
+                    .ok_or(SessionError::ItemOutsideSnapshot)?;
                 apply_changes(
                     &mut p.snapshot_batch,
                     [change],
@@ -206,10 +236,8 @@ impl Subscriber {
                 }
             }
             Frame::SnapshotEnd { as_of } => {
-                let (name, store, count) = p
-                    .snapshot
-                    .take()
-                    .ok_or_else(|| anyhow::anyhow!("snapshot end without begin"))?;
+                let (name, store, count) =
+                    p.snapshot.take().ok_or(SessionError::EndWithoutBegin)?;
                 let mut batch = std::mem::take(&mut p.snapshot_batch);
                 apply_changes(&mut batch, [], Some(as_of), &mut Applied::default())?;
                 store.write(batch, Durability::Sync)?;
@@ -232,10 +260,9 @@ impl Subscriber {
                 change,
             }) => {
                 let expected = self.status.applied.load(Ordering::Relaxed) + p.records as u64 + 1;
-                anyhow::ensure!(
-                    seq == expected,
-                    "replication gap: got record {seq}, expected {expected}"
-                );
+                if seq != expected {
+                    return Err(SessionError::Gap { got: seq, expected });
+                }
                 apply_changes(&mut p.batch, [change], Some(seq), &mut p.applied)?;
                 p.records += 1;
                 p.last_seq = seq;
@@ -251,7 +278,7 @@ impl Subscriber {
     }
 
     /// Commits pending records (one write batch, sequence included) and tells the cores.
-    fn flush(&mut self, p: &mut Pending) -> anyhow::Result<()> {
+    fn flush(&mut self, p: &mut Pending) -> Result<(), SessionError> {
         if p.records == 0 {
             return Ok(());
         }

@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use rustls::{ClientConfig, RootCertStore};
 use sigil_configfile::PemFileError;
-use sigil_shared::config::dp::ControlPlaneLink;
+
+use crate::config::ControlPlaneLink;
 
 /// The only application protocol offered (RFC 7301).
 const ALPN_HTTP11: &[u8] = b"http/1.1";
@@ -39,7 +40,10 @@ pub fn load(link: &ControlPlaneLink) -> Result<Arc<ClientConfig>, TlsClientError
     const CA: &str = "control_plane.ca_file";
     let ca_file = link.ca_file.as_ref().ok_or(TlsClientError::MissingCa)?;
     let mut roots = RootCertStore::empty();
-    for (i, der) in sigil_configfile::certs(CA, ca_file)?.into_iter().enumerate() {
+    for (i, der) in sigil_configfile::certs(CA, ca_file)?
+        .into_iter()
+        .enumerate()
+    {
         roots
             .add(der)
             .map_err(|e| invalid(CA, ca_file, format!("certificate {}: {e}", i + 1)))?;

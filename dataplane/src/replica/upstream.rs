@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
-use sigil_shared::config::dp::ControlPlaneLink;
 
 use super::tls_client::{self, TlsClientError};
+use crate::config::ControlPlaneLink;
 
 /// The URL scheme: plain HTTP/1.1 or HTTP/1.1 over TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

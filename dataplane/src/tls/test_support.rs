@@ -18,9 +18,9 @@ use monoio_rustls::{ClientTlsStream, TlsConnector};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
-use sigil_shared::config::dp::TlsListener;
 
 use super::{load, TlsAccept};
+use crate::config::TlsListener;
 use crate::http::ResponseWriter;
 use crate::http::{serve_with, ConnectionSlots, Handler, HttpStats, Limits, Plain, Request};
 

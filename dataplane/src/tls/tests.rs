@@ -6,13 +6,13 @@ use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 use monoio_rustls::TlsConnector;
 use rustls::pki_types::ServerName;
-use sigil_shared::config::dp::TlsListener;
+use sigil_configfile::PemFileError;
 
 use super::test_support::{
     client_config, connect, data, listener_cfg, on_both_drivers, read_all, start, wait_closed,
 };
 use super::{load, TlsError};
-use sigil_configfile::PemFileError;
+use crate::config::TlsListener;
 
 #[test]
 fn tls_load_builds_config_with_alpn() {

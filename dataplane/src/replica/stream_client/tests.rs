@@ -8,9 +8,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rustls::{ServerConnection, StreamOwned};
-use sigil_shared::config::dp::ControlPlaneLink;
 
 use super::*;
+use crate::config::ControlPlaneLink;
 use crate::replica::upstream::{BaseUrl, Upstream};
 use crate::tls::test_support::{data, listener_cfg};
 

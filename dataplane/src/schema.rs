@@ -1,0 +1,32 @@
+//! The replica's schema: its column families and the applied sequence number stored with every
+//! batch (ARCHITECTURE.md, "Storage layout (data plane)"). Written by the replication
+//! subscriber (`crate::replica`), read by the serving cores (`crate::core`) and the index
+//! builder (`crate::index`).
+
+use sigil_storage::ReadView;
+
+/// Column families of a replica.
+pub mod cf {
+    /// CertID key → `OcspEntry` (postcard).
+    pub const OCSP: &str = "ocsp";
+    /// issuer id → `CaState`.
+    pub const CAS: &str = "cas";
+    /// issuer id → `CrlEntry`.
+    pub const CRLS: &str = "crls";
+    /// `applied_seq` → u64 BE.
+    pub const META: &str = "meta";
+    pub const ALL: &[&str] = &[OCSP, CAS, CRLS, META];
+}
+
+/// Key in [`cf::META`] of the applied sequence number (u64 BE), written in the same batch as
+/// the records it covers.
+pub const META_APPLIED: &[u8] = b"applied_seq";
+
+/// The applied sequence number stored in a replica; 0 for an empty one.
+pub fn applied_seq(view: &dyn ReadView) -> u64 {
+    view.get(cf::META, META_APPLIED)
+        .ok()
+        .flatten()
+        .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+        .map_or(0, u64::from_be_bytes)
+}

@@ -1,0 +1,204 @@
+//! Start-up configuration of `sigil-dp`: the command-line [`Flags`], merged over the
+//! configuration file (or the defaults), checked, and everything read that must be read before
+//! a port is bound — the https listener's PEM files, the replication token
+//! (`SIGIL_REPLICATION_TOKEN`, else `control_plane.token` with `${VAR}` expansion) and the
+//! replication source's URL and TLS files. Any failure is a [`ConfigError`]: `sigil-dp` prints
+//! its [`messages`](ConfigError::messages) and exits 64 (EX_USAGE).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rustls::ServerConfig;
+use sigil_configfile::{EnvError, TomlFileError};
+
+use crate::config::{DpConfig, Driver, TlsListener};
+use crate::replica::{Upstream, UpstreamError};
+use crate::tls::TlsError;
+
+/// Command-line flags of `sigil-dp`; each overrides its key of the configuration file.
+#[derive(clap::Parser, Debug, Default)]
+#[command(name = "sigil-dp", version, about = "Sigil data plane")]
+pub struct Flags {
+    /// TOML configuration file.
+    #[arg(long, env = "SIGIL_DP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Check the configuration and exit (0 valid, 64 invalid).
+    #[arg(long)]
+    pub validate: bool,
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Public HTTP listener.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Control plane admin base URL to replicate from, http:// or https:// (token:
+    /// SIGIL_REPLICATION_TOKEN).
+    #[arg(long)]
+    pub control_plane: Option<String>,
+    /// PEM CA certificates trusted for an https:// control plane (`[control_plane] ca_file`).
+    #[arg(long, value_name = "FILE")]
+    pub control_plane_ca: Option<PathBuf>,
+    /// Serving threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// auto (io_uring, else epoll), io-uring or epoll.
+    #[arg(long)]
+    pub driver: Option<Driver>,
+    /// Do not pin serving threads to CPUs.
+    #[arg(long)]
+    pub no_pin: bool,
+    /// `/metrics` and `/health/*` listener.
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// https listener (`[tls] listen`); without a `[tls]` section, needs --tls-cert and --tls-key.
+    #[arg(long, value_name = "ADDR")]
+    pub tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain of the https listener (`[tls] cert`).
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the https listener (`[tls] key`).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// Why the configuration cannot be used; every message says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The configuration file cannot be read or is not valid TOML for [`DpConfig`].
+    #[error(transparent)]
+    File(#[from] TomlFileError),
+    #[error("without a [tls] section, --tls-listen, --tls-cert and --tls-key go together")]
+    TlsFlags,
+    /// Every problem [`DpConfig::validate`] found.
+    #[error("{}", .0.join("; "))]
+    Invalid(Vec<String>),
+    /// The https listener's PEM files.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// `control_plane.token` names an environment variable that is not set.
+    #[error(transparent)]
+    Token(#[from] EnvError),
+    #[error("a control plane is configured but SIGIL_REPLICATION_TOKEN is not set")]
+    NoToken,
+    /// The replication source's URL or TLS files.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+}
+
+impl ConfigError {
+    /// One line per problem, as `sigil-dp` prints them.
+    pub fn messages(&self) -> Vec<String> {
+        match self {
+            Self::Invalid(errs) => errs.clone(),
+            other => vec![other.to_string()],
+        }
+    }
+}
+
+/// A checked configuration and what was read for it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: DpConfig,
+    /// The replication source (URL, token, TLS client configuration); `None` without
+    /// `control_plane.url`.
+    pub upstream: Option<Upstream>,
+    /// The https listener's TLS configuration; `None` without `[tls]`.
+    pub tls: Option<Arc<ServerConfig>>,
+}
+
+/// Reads the configuration file named by `flags` (or takes the defaults), applies the flags,
+/// checks the result and reads the files it names. The replication token comes from
+/// `SIGIL_REPLICATION_TOKEN` when set.
+pub fn load(flags: &Flags) -> Result<Loaded, ConfigError> {
+    load_with_token(flags, std::env::var("SIGIL_REPLICATION_TOKEN").ok())
+}
+
+/// [`load`] with the value of `SIGIL_REPLICATION_TOKEN` given.
+pub fn load_with_token(flags: &Flags, env_token: Option<String>) -> Result<Loaded, ConfigError> {
+    let mut cfg = match &flags.config {
+        Some(path) => sigil_configfile::read_toml::<DpConfig>(path)?,
+        None => DpConfig::default(),
+    };
+    apply_flags(flags, &mut cfg)?;
+    cfg.validate().map_err(ConfigError::Invalid)?;
+    // Read before any port is bound: a bad file is a configuration error like any other.
+    let tls = match &cfg.tls {
+        Some(t) => Some(crate::tls::load(t)?),
+        None => None,
+    };
+    let token = match (env_token, &cfg.control_plane.token) {
+        (Some(t), _) => Some(t),
+        (None, Some(from_file)) => Some(sigil_configfile::expand_env(from_file)?),
+        _ => None,
+    };
+    let upstream = match (&cfg.control_plane.url, token.filter(|t| !t.is_empty())) {
+        (None, _) => None,
+        (Some(_), None) => return Err(ConfigError::NoToken),
+        // The URL is parsed and its TLS files are read here, before any port is bound.
+        (Some(url), Some(token)) => Some(Upstream::load(url, token, &cfg.control_plane)?),
+    };
+    Ok(Loaded {
+        config: cfg,
+        upstream,
+        tls,
+    })
+}
+
+/// Overrides the file's keys with the flags given.
+fn apply_flags(flags: &Flags, cfg: &mut DpConfig) -> Result<(), ConfigError> {
+    if let Some(d) = &flags.data_dir {
+        cfg.data_dir = d.clone();
+    }
+    if let Some(l) = flags.listen {
+        cfg.listen = l;
+    }
+    if let Some(u) = &flags.control_plane {
+        cfg.control_plane.url = Some(u.clone());
+    }
+    if let Some(ca) = &flags.control_plane_ca {
+        cfg.control_plane.ca_file = Some(ca.clone());
+    }
+    if let Some(t) = flags.threads {
+        cfg.threads = t;
+    }
+    if let Some(d) = flags.driver {
+        cfg.driver = d;
+    }
+    if flags.no_pin {
+        cfg.pin_threads = false;
+    }
+    if let Some(m) = flags.metrics_listen {
+        cfg.metrics.listen = Some(m);
+    }
+    apply_tls_flags(flags, cfg)
+}
+
+/// `--tls-listen`, `--tls-cert`, `--tls-key`: override the `[tls]` section, or make one.
+fn apply_tls_flags(flags: &Flags, cfg: &mut DpConfig) -> Result<(), ConfigError> {
+    let (listen, cert, key) = (
+        flags.tls_listen,
+        flags.tls_cert.clone(),
+        flags.tls_key.clone(),
+    );
+    match (&mut cfg.tls, listen, cert, key) {
+        (_, None, None, None) => {}
+        (Some(t), listen, cert, key) => {
+            t.listen = listen.unwrap_or(t.listen);
+            t.cert = cert.unwrap_or_else(|| t.cert.clone());
+            t.key = key.unwrap_or_else(|| t.key.clone());
+        }
+        (None, Some(listen), Some(cert), Some(key)) => {
+            cfg.tls = Some(TlsListener {
+                listen,
+                cert,
+                key,
+                client_ca: None,
+            });
+        }
+        (None, ..) => return Err(ConfigError::TlsFlags),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
