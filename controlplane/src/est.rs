@@ -29,9 +29,7 @@ pub use authn::Credentials;
 pub use http::router;
 pub use service::{Est, Issued};
 
-use crate::services::{
-    ApiKeyError, CertError, ErrorKind, Internal, IssuerError, OtpError, ServiceError,
-};
+use crate::services::ErrorKind;
 
 /// Why an EST request failed; each maps to one status, the text is the response body.
 #[derive(Debug, thiserror::Error)]
@@ -68,21 +66,4 @@ impl EstError {
     }
 }
 
-macro_rules! from_service_errors {
-    ($($t:ty),+) => {
-        $(impl From<$t> for EstError {
-            fn from(e: $t) -> Self {
-                Self::from_service(e.kind(), e.to_string())
-            }
-        })+
-    };
-}
-
-from_service_errors!(
-    ServiceError,
-    CertError,
-    IssuerError,
-    OtpError,
-    ApiKeyError,
-    Internal
-);
+crate::services::into_protocol_error!(EstError, EstError::from_service);

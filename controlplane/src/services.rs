@@ -28,6 +28,7 @@ pub mod replication;
 pub use api_keys::{ApiKeyError, ApiKeys};
 pub use audit_trail::AuditTrail;
 pub use certificates::{CertError, Certificates};
+pub(crate) use error::into_protocol_error;
 pub use error::{ErrorKind, Internal, ServiceError};
 pub use issuers::{CrlRequests, IssuerError, Issuers};
 pub use otps::{OtpError, Otps};

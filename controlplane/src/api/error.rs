@@ -6,10 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::services::{
-    ApiKeyError, CertError, ErrorKind as ServiceErrorKind, Internal, IssuerError, OtpError,
-    ServiceError,
-};
+use crate::services::ErrorKind as ServiceErrorKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -102,24 +99,7 @@ impl ApiError {
     }
 }
 
-macro_rules! from_service_errors {
-    ($($t:ty),+) => {
-        $(impl From<$t> for ApiError {
-            fn from(e: $t) -> Self {
-                Self::from_service(e.kind(), e.to_string())
-            }
-        })+
-    };
-}
-
-from_service_errors!(
-    ServiceError,
-    CertError,
-    IssuerError,
-    OtpError,
-    ApiKeyError,
-    Internal
-);
+crate::services::into_protocol_error!(ApiError, ApiError::from_service);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

@@ -28,7 +28,7 @@ use super::error::{ErrorKind, Internal};
 use super::issuers::{IssuerError, Issuers};
 use crate::config::Profile;
 use crate::crypto::CsrError;
-use crate::db::{cf, CertMeta, CertRecord};
+use crate::db::{cf, due_key, CertMeta, CertRecord};
 
 /// What the certificates service fails with.
 #[derive(Debug, Error)]
@@ -168,6 +168,15 @@ impl Certificates {
         let mut r = [0u8; 4];
         let _ = aws_lc_rs::rand::fill(&mut r);
         now + after - i64::from(u32::from_be_bytes(r)) % (after / 10).max(1)
+    }
+
+    /// Moves `cert`'s next refresh to [`due_at`](Self::due_at) `now` in `batch` (its entry in
+    /// the `ocsp_due` index and its `ocsp_due_at`); the caller stores the record.
+    fn reschedule(&self, batch: &mut WriteBatch, cert: &mut CertRecord, now: i64) {
+        let key = |c: &CertRecord| due_key(c.ocsp_due_at, &c.issuer_id, &c.serial);
+        batch.delete(cf::OCSP_DUE, key(cert));
+        cert.ocsp_due_at = self.due_at(now);
+        batch.put(cf::OCSP_DUE, key(cert), Vec::new());
     }
 
     /// Adds signed responses to `batch` and their replication changes to `changes`, counting

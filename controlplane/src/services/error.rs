@@ -96,6 +96,31 @@ impl From<DbError> for ServiceError {
     }
 }
 
+/// `From` every service error type for a protocol's error type `$t`, through its constructor
+/// `$from(kind, message)`: how a protocol maps service errors, written once per protocol.
+macro_rules! into_protocol_error {
+    ($t:ty, $from:path) => {
+        $crate::services::into_protocol_error!(
+            $t,
+            $from;
+            $crate::services::ServiceError,
+            $crate::services::CertError,
+            $crate::services::IssuerError,
+            $crate::services::OtpError,
+            $crate::services::ApiKeyError,
+            $crate::services::Internal
+        );
+    };
+    ($t:ty, $from:path; $($source:ty),+) => {
+        $(impl From<$source> for $t {
+            fn from(e: $source) -> Self {
+                $from(e.kind(), e.to_string())
+            }
+        })+
+    };
+}
+pub(crate) use into_protocol_error;
+
 /// `From` the failures beneath the services (each through [`Internal`]) for a service's error
 /// type, which must have an `Internal(Internal)` variant.
 macro_rules! internal_from {

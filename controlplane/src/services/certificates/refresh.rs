@@ -126,16 +126,7 @@ impl Certificates {
                     if current.state != signed_state || current.ocsp_due_at != cert.ocsp_due_at {
                         continue; // newer responses were written by revoke/unhold
                     }
-                    batch.delete(
-                        cf::OCSP_DUE,
-                        due_key(current.ocsp_due_at, &current.issuer_id, &current.serial),
-                    );
-                    current.ocsp_due_at = self.due_at(now);
-                    batch.put(
-                        cf::OCSP_DUE,
-                        due_key(current.ocsp_due_at, &current.issuer_id, &current.serial),
-                        Vec::new(),
-                    );
+                    self.reschedule(&mut batch, &mut current, now);
                     batch.put(
                         cf::CERTS,
                         serial_key(&current.issuer_id, &current.serial),

@@ -7,7 +7,7 @@ use sigil_storage::WriteBatch;
 
 use super::query::{status_of, CertFilter};
 use super::{CertError, Certificates, Result};
-use crate::db::{cf, due_key, encode, serial_key, CertRecord, CertState, RevocationRecord};
+use crate::db::{cf, encode, serial_key, CertRecord, CertState, RevocationRecord};
 use crate::ocsp::sign_responses;
 use crate::services::context::Commit;
 use crate::services::ErrorKind;
@@ -176,16 +176,7 @@ impl Certificates {
             }
             CertState::Active => batch.delete(cf::REVOCATIONS, key.clone()),
         }
-        batch.delete(
-            cf::OCSP_DUE,
-            due_key(cert.ocsp_due_at, &cert.issuer_id, &cert.serial),
-        );
-        cert.ocsp_due_at = self.due_at(now);
-        batch.put(
-            cf::OCSP_DUE,
-            due_key(cert.ocsp_due_at, &cert.issuer_id, &cert.serial),
-            Vec::new(),
-        );
+        self.reschedule(&mut batch, &mut cert, now);
         cert.state = state;
         batch.put(cf::CERTS, key, encode(&cert)?);
         let mut changes = Vec::with_capacity(entries.len());
