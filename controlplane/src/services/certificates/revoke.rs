@@ -44,7 +44,7 @@ impl Certificates {
             }
         };
         let state = CertState::Revoked { time, reason };
-        let updated = self.commit_state(cert, state, now)?;
+        let updated = self.change_state(cert, state, now)?;
         self.cx
             .metrics()
             .revoked
@@ -143,7 +143,7 @@ impl Certificates {
                 })
             }
         }
-        let updated = self.commit_state(cert, CertState::Active, now_unix())?;
+        let updated = self.change_state(cert, CertState::Active, now_unix())?;
         tracing::info!(issuer = %updated.issuer_id, serial = %id, "released certificate from hold");
         self.issuers.request_crl(&updated.issuer_id);
         Ok(updated)
@@ -151,7 +151,7 @@ impl Certificates {
 
     /// Signs responses for the new state and commits record, revocation entry and responses
     /// together (one commit). Caller holds `status_lock`.
-    fn commit_state(&self, mut cert: CertRecord, state: CertState, now: i64) -> Result<CertRecord> {
+    fn change_state(&self, mut cert: CertRecord, state: CertState, now: i64) -> Result<CertRecord> {
         let ca = self.issuers.ca(&cert.issuer_id)?;
         let validity = self.ocsp_validity_secs();
         let responder = self.issuers.responder_for(&ca, now + validity, now)?;
