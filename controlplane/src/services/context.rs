@@ -152,3 +152,83 @@ impl Context {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sigil_shared::replication::Change;
+    use sigil_storage::{MemStore, WriteBatch};
+
+    use super::*;
+    use crate::audit::with_actor;
+    use crate::audit::Actor;
+    use crate::db::cf;
+
+    fn context() -> Context {
+        let store: Arc<dyn Store> = Arc::new(MemStore::new(cf::ALL));
+        Context::open(store, Arc::new(CpConfig::default()), Metrics::new()).unwrap()
+    }
+
+    #[test]
+    fn one_commit_writes_state_records_and_audit_together() {
+        let cx = context();
+        let mut batch = WriteBatch::new();
+        batch.put(cf::META, b"x".to_vec(), b"1".to_vec());
+        let actor = Actor {
+            id: "bearer:admin".into(),
+            actor_type: "User",
+            source: "127.0.0.1:1".into(),
+        };
+        let commit = with_actor(actor, || {
+            Commit::new(batch)
+                .replicate(vec![
+                    Change::CaDelete {
+                        issuer_id: "a".into(),
+                    },
+                    Change::CaDelete {
+                        issuer_id: "b".into(),
+                    },
+                ])
+                .audit(("issuer.delete", "issuer", "a"), serde_json::json!({}))
+        });
+        assert_eq!(cx.commit(commit).unwrap(), 2);
+        assert_eq!(
+            cx.db().get_raw(cf::META, b"x").unwrap().as_deref(),
+            Some(&b"1"[..])
+        );
+        assert_eq!(cx.db().read_log(0, 10).unwrap().len(), 2);
+        let (records, total) = cx.audit_log().list(1, u64::MAX, 1, 10, &|_| true).unwrap();
+        assert_eq!(total, 1);
+        assert_eq!(records[0].event.actor, "bearer:admin");
+        assert!(records[0].event.success);
+
+        // A record alone (a failed authentication) does not move the replication log.
+        let mut failure = records[0].event.clone();
+        failure.success = false;
+        assert_eq!(cx.commit(Commit::record(failure)).unwrap(), 2);
+        assert_eq!(cx.audit_log().head().0, 2);
+        // An unaudited, unreplicated write (a responder's key) moves neither.
+        let mut batch = WriteBatch::new();
+        batch.put(cf::META, b"y".to_vec(), b"2".to_vec());
+        assert_eq!(cx.commit(Commit::new(batch)).unwrap(), 2);
+        assert_eq!(cx.audit_log().head().0, 2);
+        assert!(crate::audit::verify(cx.db().store().as_ref(), 1, u64::MAX)
+            .unwrap()
+            .valid());
+    }
+
+    #[test]
+    fn a_failed_bulk_action_is_audited_as_failed() {
+        let cx = context();
+        let c = Commit::new(WriteBatch::new())
+            .audit(
+                ("certificate.bulk_revoke", "certificate", ""),
+                serde_json::json!({}),
+            )
+            .succeeded(false);
+        assert!(!c.is_empty());
+        cx.commit(c).unwrap();
+        let (records, _) = cx.audit_log().list(1, u64::MAX, 1, 10, &|_| true).unwrap();
+        assert!(!records[0].event.success);
+        assert_eq!(records[0].event.actor, "system");
+    }
+}
