@@ -1,6 +1,7 @@
 //! The admin listener's HTTP API (axum): management API under `/api/v1`, the replication
-//! stream, `/health` and `/metrics`. Handlers are thin: they parse, call [`Authority`] on a
-//! blocking thread and render JSON.
+//! stream, `/health` and `/metrics`. Handlers are thin: they parse, call the services
+//! (`crate::services`) on a blocking thread and render JSON; service errors become API errors
+//! in one place ([`error`]).
 
 mod admin;
 mod admin_ca;
@@ -30,26 +31,36 @@ use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
 use crate::audit::{with_actor, Actor, AuditEvent};
-use crate::authority::{Authority, AuthorityError};
+use crate::services::Services;
 
 tokio::task_local! {
     /// The authenticated actor of the request being handled (set by [`require_admin`]).
     static REQUEST_ACTOR: Actor;
 }
 
-/// Shared state of the admin API.
+/// Shared state of the admin API: the services and the two tokens.
 #[derive(Debug)]
 pub struct AppState {
-    pub authority: Arc<Authority>,
-    pub admin_token: String,
-    pub replication_token: String,
+    services: Arc<Services>,
+    admin_token: String,
+    replication_token: String,
+}
+
+impl AppState {
+    pub fn new(services: Arc<Services>, admin_token: String, replication_token: String) -> Self {
+        Self {
+            services,
+            admin_token,
+            replication_token,
+        }
+    }
 }
 
 pub type Shared = Arc<AppState>;
 
 /// Builds the admin router.
 pub fn router(state: Shared) -> Router {
-    let limit = state.authority.config.admin.max_body_bytes;
+    let limit = state.services.settings().admin.max_body_bytes;
     let api = Router::new()
         .route("/api/v1/issuers", get(issuers::list).post(issuers::create))
         .route(
@@ -126,9 +137,9 @@ pub fn router(state: Shared) -> Router {
 
 /// The public (enrollment) listener's router. Handlers see the connection as
 /// `ConnectInfo<crate::tls::ConnInfo>` (peer address and presented client certificate chain).
-pub fn public_router(authority: Arc<Authority>) -> Router {
+pub fn public_router(services: Arc<Services>) -> Router {
     Router::new()
-        .merge(crate::est::router(authority))
+        .merge(crate::est::router(services))
         .route(
             "/health",
             get(|| async { axum::Json(serde_json::json!({"status": "healthy"})) }),
@@ -162,8 +173,8 @@ pub fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
 /// Writes an audit record on a blocking thread (a synced write); an error if it could not be
 /// written, which the caller turns into a failed request.
 async fn record(state: &Shared, event: AuditEvent) -> Result<(), ApiError> {
-    let auth = state.authority.clone();
-    match tokio::task::spawn_blocking(move || auth.audit.append(event)).await {
+    let audit = state.services.audit.clone();
+    match tokio::task::spawn_blocking(move || audit.record(event)).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "writing an audit record failed; failing the request");
@@ -181,7 +192,7 @@ async fn observe(State(state): State<Shared>, req: Request, next: Next) -> Respo
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let start = Instant::now();
     let resp = next.run(req).await;
-    let m = &state.authority.metrics;
+    let m = state.services.metrics();
     m.http_latency
         .with_label_values(&[&route])
         .observe(start.elapsed().as_secs_f64());
@@ -224,9 +235,9 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for
     }
 }
 
-/// Runs blocking service code off the async workers.
-pub async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, AuthorityError> + Send + 'static,
+/// Runs blocking service code off the async workers, as the request's actor.
+pub async fn blocking<T: Send + 'static, E: Into<ApiError> + Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> Result<T, ApiError> {
     let actor = REQUEST_ACTOR.try_with(Actor::clone).ok();
     let f = move || match actor {
@@ -234,7 +245,7 @@ pub async fn blocking<T: Send + 'static>(
         None => f(),
     };
     match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r.map_err(ApiError::from),
+        Ok(r) => r.map_err(Into::into),
         Err(e) => {
             tracing::error!(error = %e, "request handler panicked");
             Err(ApiError::new(ErrorCode::Internal, "internal error"))

@@ -2,10 +2,11 @@
 //! failure, append-only and hash-chained ([`chain`]), in the `audit` column family under the
 //! record id (u64 big-endian).
 //!
-//! A record that accompanies a change is written in the same synced batch as the change
-//! ([`AuditLog::commit_with`]): either both are durable or neither, so a request whose audit
-//! record cannot be written fails. Other events (failed authentication) are written alone,
-//! synced, before the response ([`AuditLog::append`]).
+//! A record is written in the same synced batch as the change it accompanies
+//! ([`AuditLog::chain`], called by the services' one commit path,
+//! `services::context::Context::commit`): either both are durable or neither, so a request
+//! whose audit record cannot be written fails. Events without a change (failed
+//! authentication) go the same way with an empty batch, before the response.
 
 pub mod chain;
 mod context;
@@ -14,11 +15,10 @@ pub use context::{current_actor, with_actor, Actor};
 
 use std::sync::{Arc, Mutex};
 
-use sigil_shared::replication::Change;
 use sigil_shared::time::now_unix;
-use sigil_storage::{Durability, ReadView, Store, StoreError, WriteBatch};
+use sigil_storage::{ReadView, Store, StoreError, WriteBatch};
 
-use crate::db::{cf, Db, DbError};
+use crate::db::{cf, DbError};
 pub use chain::{AuditEvent, AuditRecord, ChainError, Verifier};
 
 #[derive(Debug, thiserror::Error)]
@@ -84,33 +84,22 @@ impl AuditLog {
         *self.head.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Writes `event` on its own, synced.
-    pub fn append(&self, event: AuditEvent) -> Result<AuditRecord, AuditError> {
-        let mut head = self.head.lock().unwrap_or_else(|e| e.into_inner());
-        let rec = chain::next_record(*head, now_us(), event);
-        let mut batch = WriteBatch::new();
-        stage(&mut batch, &rec)?;
-        self.store.write(batch, Durability::Sync)?;
-        *head = (rec.id, rec.hash);
-        Ok(rec)
-    }
-
-    /// Commits `batch` and `changes` through [`Db::commit`] together with the audit record of
-    /// `event`, in one synced write. Returns the replication head and the record.
-    pub fn commit_with(
+    /// Chains the record of `event` after the newest one, adds it to `batch` and hands the
+    /// batch to `write` (which must write it synced); the head moves only if `write`
+    /// succeeds. Returns what `write` returned. Lock order: the audit head, then whatever
+    /// `write` takes (the replication log).
+    pub fn chain<T>(
         &self,
-        db: &Db,
         mut batch: WriteBatch,
-        changes: Vec<Change>,
         event: AuditEvent,
-    ) -> Result<(u64, AuditRecord), AuditError> {
-        // Lock order: audit head, then the replication log (inside Db::commit).
+        write: impl FnOnce(WriteBatch) -> Result<T, DbError>,
+    ) -> Result<T, AuditError> {
         let mut head = self.head.lock().unwrap_or_else(|e| e.into_inner());
         let rec = chain::next_record(*head, now_us(), event);
         stage(&mut batch, &rec)?;
-        let seq = db.commit(batch, changes)?;
+        let out = write(batch)?;
         *head = (rec.id, rec.hash);
-        Ok((seq, rec))
+        Ok(out)
     }
 
     /// Records with ids in `from..=to`, oldest first, that `keep` accepts: the page

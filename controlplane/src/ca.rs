@@ -203,6 +203,23 @@ pub fn create_ca_in(
     })
 }
 
+/// Why an imported CA certificate and key were refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("certificate: {0}")]
+    Certificate(der::Error),
+    #[error("private key: {0}")]
+    PrivateKey(SignError),
+    #[error("{0}")]
+    Encoding(#[from] der::Error),
+    #[error("{0}")]
+    PublicKey(#[from] sigil_shared::der::DerError),
+    #[error("private key does not match the certificate's public key")]
+    KeyMismatch,
+    #[error("certificate is not a CA certificate (basicConstraints cA must be true)")]
+    NotCa,
+}
+
 /// Builds the record of an imported CA after checking that the key matches the certificate.
 pub fn import_ca(
     id: &str,
@@ -211,16 +228,12 @@ pub fn import_ca(
     pkcs8: &[u8],
     chain_der: Vec<Vec<u8>>,
     now: i64,
-) -> Result<(CaRecord, Arc<dyn Signer>), String> {
-    let cert = x509::decode_cert(cert_der).map_err(|e| format!("certificate: {e}"))?;
-    let signer = SoftwareSigner::from_pkcs8_any(pkcs8).map_err(|e| format!("private key: {e}"))?;
-    let spki = cert
-        .tbs_certificate
-        .subject_public_key_info
-        .to_der()
-        .map_err(|e| e.to_string())?;
+) -> Result<(CaRecord, Arc<dyn Signer>), ImportError> {
+    let cert = x509::decode_cert(cert_der).map_err(ImportError::Certificate)?;
+    let signer = SoftwareSigner::from_pkcs8_any(pkcs8).map_err(ImportError::PrivateKey)?;
+    let spki = cert.tbs_certificate.subject_public_key_info.to_der()?;
     if spki != signer.public_key_der() {
-        return Err("private key does not match the certificate's public key".into());
+        return Err(ImportError::KeyMismatch);
     }
     let is_ca = cert
         .tbs_certificate
@@ -236,11 +249,9 @@ pub fn import_ca(
         })
         .is_some_and(|bc| bc.ca);
     if !is_ca {
-        return Err(
-            "certificate is not a CA certificate (basicConstraints cA must be true)".into(),
-        );
+        return Err(ImportError::NotCa);
     }
-    let key_id = key_id_of_spki(&spki).map_err(|e| e.to_string())?;
+    let key_id = key_id_of_spki(&spki)?;
     let record = CaRecord {
         id: id.to_string(),
         name: name.to_string(),

@@ -1,70 +1,219 @@
-//! Loading the control-plane configuration: TOML file, then command-line flags, then
-//! environment overrides for secrets; `${VAR}` in secret fields is expanded.
+//! The control plane's configuration: TOML (unknown keys rejected), then command-line flags,
+//! then environment overrides for secrets ([`load`]); [`CpConfig::validate`] runs before any
+//! port is bound (exit 64). Section types are here and in [`signing`] (OCSP, CRLs, profiles).
 
-use std::path::Path;
+mod load;
+pub mod signing;
+mod validate;
 
-use sigil_shared::config::CpConfig;
+pub use load::{load_file, tokens};
+pub use signing::{
+    CrlConfig, OcspConfig, OcspSignerMode, Profile, SanType, EKU_NAMES, KEY_USAGE_NAMES,
+};
 
-/// Reads and parses a TOML config file (unknown keys are errors).
-pub fn load_file(path: &Path) -> Result<CpConfig, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CpConfig {
+    /// RocksDB directory (`--data-dir`).
+    pub data_dir: PathBuf,
+    pub admin: AdminConfig,
+    pub public: PublicConfig,
+    pub distribution: DistributionConfig,
+    pub ocsp: OcspConfig,
+    pub crl: CrlConfig,
+    pub replication: ReplicationConfig,
+    pub issuance: IssuanceConfig,
+    pub hsm: HsmConfig,
+    /// Issuance profiles by name; `default` is used when a request names none.
+    pub profiles: BTreeMap<String, Profile>,
 }
 
-/// The admin and replication tokens: env (`SIGIL_ADMIN_TOKEN`, `SIGIL_REPLICATION_TOKEN`)
-/// overrides the file; both are required and must be at least 16 characters.
-pub fn tokens(cfg: &CpConfig) -> Result<(String, String), Vec<String>> {
-    let mut errs = Vec::new();
-    let mut pick = |env: &str, file: &Option<String>, what: &str| -> String {
-        let v = match std::env::var(env) {
-            Ok(v) => Ok(v),
-            Err(_) => match file {
-                Some(f) => sigil_shared::config::expand_env(f),
-                None => Err(format!("{what} is not configured: set {env}")),
-            },
-        };
-        match v {
-            Ok(v) if v.len() >= 12 => v,
-            Ok(_) => {
-                errs.push(format!("{what} must be at least 12 characters"));
-                String::new()
-            }
-            Err(e) => {
-                errs.push(e);
-                String::new()
-            }
+impl Default for CpConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("/var/lib/sigil-cp"),
+            admin: AdminConfig::default(),
+            public: PublicConfig::default(),
+            distribution: DistributionConfig::default(),
+            ocsp: OcspConfig::default(),
+            crl: CrlConfig::default(),
+            replication: ReplicationConfig::default(),
+            issuance: IssuanceConfig::default(),
+            hsm: HsmConfig::default(),
+            profiles: BTreeMap::new(),
         }
-    };
-    let admin = pick(
-        "SIGIL_ADMIN_TOKEN",
-        &cfg.admin.bearer_token,
-        "admin bearer token",
-    );
-    let repl = pick(
-        "SIGIL_REPLICATION_TOKEN",
-        &cfg.replication.token,
-        "replication token",
-    );
-    if errs.is_empty() {
-        Ok((admin, repl))
-    } else {
-        Err(errs)
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Listener for the management API, metrics and the replication stream.
+    pub listen: SocketAddr,
+    /// Bearer token for the management API; `SIGIL_ADMIN_TOKEN` overrides it.
+    pub bearer_token: Option<String>,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// TLS for the admin listener (RFC 8446); with `client_ca`, clients may authenticate with
+    /// a certificate instead of a bearer token.
+    pub tls: Option<AdminTlsConfig>,
+    /// Serve the admin listener without TLS on a non-loopback address. Off by default: the
+    /// admin API carries bearer tokens and private-key operations.
+    pub allow_plaintext: bool,
+}
 
-    #[test]
-    fn toml_rejects_unknown_keys_and_reads_known_ones() {
-        assert!(toml::from_str::<CpConfig>("[ocsp]\nvalidity_hour = 5\n").is_err());
-        let c: CpConfig = toml::from_str(
-            "[replication]\nretain_records = 5\n[ocsp]\nhash_algorithms = [\"sha256\"]\n",
-        )
-        .unwrap();
-        assert_eq!(c.replication.retain_records, 5);
-        assert_eq!(c.ocsp.hash_algorithms.len(), 1);
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 9444)),
+            bearer_token: None,
+            max_body_bytes: 1 << 20,
+            tls: None,
+            allow_plaintext: false,
+        }
+    }
+}
+
+/// `[admin.tls]`: PEM files.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminTlsConfig {
+    /// Server certificate chain (leaf first).
+    pub cert: PathBuf,
+    /// Server private key (PKCS#8, SEC1 or PKCS#1).
+    pub key: PathBuf,
+    /// CA certificates a client certificate must chain to; when set, a client presenting a
+    /// trusted certificate is authenticated as `mtls:<subject>` without a token (an
+    /// untrusted certificate fails the handshake). Without it no client certificate is asked.
+    pub client_ca: Option<PathBuf>,
+}
+
+/// `[public.tls]`: PEM files for the enrollment listener.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublicTlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PublicConfig {
+    /// Public (enrollment, EST) listener; disabled when absent. TLS is required.
+    pub listen: Option<SocketAddr>,
+    pub tls: Option<PublicTlsConfig>,
+    pub est: EstConfig,
+}
+
+/// `[public.est]`: rate limits on failed EST OTP attempts, one token bucket per claimed entity
+/// id and one per client IP address (in memory, per process). A failure takes a token; an
+/// attempt with an empty bucket is answered 429 without checking the OTP; a token comes back
+/// every `*_refill_secs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EstConfig {
+    /// Failed OTP attempts per entity id (whether it exists or not) before limiting.
+    pub failures_per_entity: u32,
+    /// Seconds until an entity id may fail once more.
+    pub entity_refill_secs: u64,
+    /// Failed OTP attempts per client IP address before limiting.
+    pub failures_per_source: u32,
+    /// Seconds until an address may fail once more.
+    pub source_refill_secs: u64,
+    /// Entity ids and addresses tracked at most, each (memory bound; when full, refilled
+    /// buckets are dropped first, then the half that failed least recently).
+    pub max_tracked_keys: usize,
+}
+
+impl Default for EstConfig {
+    fn default() -> Self {
+        Self {
+            failures_per_entity: 5,
+            entity_refill_secs: 60,
+            failures_per_source: 20,
+            source_refill_secs: 6,
+            max_tracked_keys: 100_000,
+        }
+    }
+}
+
+/// Where relying parties fetch status: written into issued certificates (AIA, CRL DP).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DistributionConfig {
+    /// Base URL of the data planes, e.g. `http://pki.example.com`.
+    /// OCSP: `{base_url}/ocsp`, CA Issuers: `{base_url}/ca/{issuer_id}.cer`,
+    /// CRL: `{base_url}/crl/{issuer_id}.crl`.
+    pub base_url: String,
+}
+
+impl Default for DistributionConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "http://127.0.0.1:8080".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplicationConfig {
+    /// Log records kept; a subscriber further behind gets a snapshot.
+    pub retain_records: u64,
+    /// Idle heartbeat interval, seconds.
+    pub heartbeat_secs: u64,
+    /// Bearer token for subscribers; `SIGIL_REPLICATION_TOKEN` overrides it.
+    pub token: Option<String>,
+}
+
+impl Default for ReplicationConfig {
+    fn default() -> Self {
+        Self {
+            retain_records: 1_000_000,
+            heartbeat_secs: 5,
+            token: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IssuanceConfig {
+    /// Validity of CA certificates created without `validity_days`.
+    pub ca_validity_days: u32,
+}
+
+impl Default for IssuanceConfig {
+    fn default() -> Self {
+        Self {
+            ca_validity_days: 3650,
+        }
+    }
+}
+
+/// HSM-backed CA keys (PKCS#11).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HsmConfig {
+    /// PKCS#11 libraries CAs may be created with (`key_store.module` must be one of them,
+    /// exactly). Empty: HSM-backed CA creation is refused. Loading a library runs its code in
+    /// the control plane, so only list modules you trust.
+    pub allowed_modules: Vec<String>,
+}
+
+impl CpConfig {
+    /// The profile called `name` (the built-in default when `default` is not configured).
+    pub fn profile(&self, name: &str) -> Option<Profile> {
+        match self.profiles.get(name) {
+            Some(p) => Some(p.clone()),
+            None if name == "default" => Some(Profile::default()),
+            None => None,
+        }
     }
 }

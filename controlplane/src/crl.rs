@@ -1,8 +1,6 @@
-//! CRL generation (RFC 5280 §5): a complete v2 CRL per CA, signed with the CA key.
-
-mod scheduler;
-
-pub use scheduler::{spawn_crl_scheduler, CrlEvent, CrlTrigger};
+//! CRL generation (RFC 5280 §5), sans-io: a complete v2 CRL per CA, signed with the CA key.
+//! Stored and replicated by the issuers service (`services::issuers::crl`), scheduled by the
+//! CRL job (`jobs::crl_schedule`).
 
 use der::asn1::{OctetString, Uint};
 use der::{Decode, Encode};

@@ -1,5 +1,6 @@
 //! The control plane's durable state on a [`Store`]: column families, typed records and the
-//! commit path that appends replication records in the same write batch as the change.
+//! replication log, whose records are appended in the same write batch as the change
+//! ([`Db::write_replicated`], under `services::context::Context::commit`).
 //!
 //! Layout (see ARCHITECTURE.md):
 //! | cf            | key                              | value                          |
@@ -87,7 +88,7 @@ struct LogState {
     oldest: u64,
 }
 
-/// Typed access to the store plus the replication log's commit point.
+/// Typed access to the store plus the replication log's write point.
 pub struct Db {
     store: Arc<dyn Store>,
     log: Mutex<LogState>,
@@ -179,8 +180,14 @@ impl Db {
     }
 
     /// Writes `batch` and appends `changes` to the replication log, atomically and synced.
-    /// Returns the new head. Commits are serialised so the log has no gaps or reordering.
-    pub fn commit(&self, mut batch: WriteBatch, changes: Vec<Change>) -> Result<u64, DbError> {
+    /// Returns the new head. Writes are serialised so the log has no gaps or reordering.
+    /// Called by the services' one commit path (`services::context::Context::commit`); with
+    /// no changes it is a plain synced write.
+    pub fn write_replicated(
+        &self,
+        mut batch: WriteBatch,
+        changes: Vec<Change>,
+    ) -> Result<u64, DbError> {
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         let now = now_unix();
         let mut seq = log.head;
@@ -263,11 +270,6 @@ impl Db {
     pub fn get_raw(&self, cf: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, DbError> {
         Ok(self.store.get(cf, key)?)
     }
-
-    /// A synced write that is not replicated (e.g. private keys, counters).
-    pub fn write_local(&self, batch: WriteBatch) -> Result<(), DbError> {
-        Ok(self.store.write(batch, Durability::Sync)?)
-    }
 }
 
 pub fn get_from<T: serde::de::DeserializeOwned>(
@@ -326,7 +328,7 @@ mod tests {
         let rx = d.subscribe();
         for i in 0..5 {
             let head = d
-                .commit(
+                .write_replicated(
                     WriteBatch::new(),
                     vec![Change::CaDelete {
                         issuer_id: format!("c{i}"),
@@ -350,7 +352,7 @@ mod tests {
     #[test]
     fn empty_change_list_does_not_advance() {
         let d = db(10);
-        assert_eq!(d.commit(WriteBatch::new(), vec![]).unwrap(), 0);
+        assert_eq!(d.write_replicated(WriteBatch::new(), vec![]).unwrap(), 0);
         assert_eq!(d.oldest_retained(), 1);
     }
 

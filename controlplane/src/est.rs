@@ -13,8 +13,8 @@
 //! Modules: [`wire`] (bodies, Basic, multipart), [`pkcs7`] (certs-only, CSR attributes),
 //! [`identity`] (CSR ↔ entity, client-certificate signature), [`keygen`] (serverkeygen
 //! keys), [`limit`] (failed-OTP token buckets) are sans-io; [`service`] runs an operation on
-//! the [`Authority`] (blocking) and [`authn`] authenticates it; [`http`] holds the thin axum
-//! handlers.
+//! the services (`crate::services`, blocking) and [`authn`] authenticates it; [`http`] holds
+//! the thin axum handlers. Service errors become EST answers in one place (below).
 
 pub mod authn;
 pub mod http;
@@ -29,7 +29,7 @@ pub use authn::Credentials;
 pub use http::router;
 pub use service::{Est, Issued};
 
-use crate::authority::AuthorityError;
+use crate::services::ErrorKind;
 
 /// Why an EST request failed; each maps to one status, the text is the response body.
 #[derive(Debug, thiserror::Error)]
@@ -54,13 +54,16 @@ pub enum EstError {
     Internal(String),
 }
 
-impl From<AuthorityError> for EstError {
-    fn from(e: AuthorityError) -> Self {
-        match e {
-            AuthorityError::BadRequest(m) => EstError::BadRequest(m),
-            AuthorityError::NotFound(m) => EstError::NotFound(m),
-            AuthorityError::Conflict(m) => EstError::Conflict(m),
-            AuthorityError::Internal(m) => EstError::Internal(m),
+impl EstError {
+    /// The answer to a service error of `kind` whose text is `message`.
+    fn from_service(kind: ErrorKind, message: String) -> Self {
+        match kind {
+            ErrorKind::Invalid => EstError::BadRequest(message),
+            ErrorKind::NotFound => EstError::NotFound(message),
+            ErrorKind::Conflict => EstError::Conflict(message),
+            ErrorKind::Internal => EstError::Internal(message),
         }
     }
 }
+
+crate::services::into_protocol_error!(EstError, EstError::from_service);

@@ -1,9 +1,6 @@
-//! Pre-signing OCSP responses: one `BasicOCSPResponse` per certificate and CertID hash
-//! algorithm, signed ahead of time and served as bytes by the data plane.
-
-mod refresher;
-
-pub use refresher::spawn_refresher;
+//! Pre-signing OCSP responses, sans-io: one `BasicOCSPResponse` per certificate and CertID
+//! hash algorithm, signed ahead of time and served as bytes by the data plane. Signed by the
+//! certificates service at issuance, revocation and refresh (`jobs::ocsp_refresh`).
 
 use sigil_shared::ocsp::{CertStatus, HashAlg, SingleResponse};
 use sigil_shared::replication::OcspEntry;

@@ -1,18 +1,52 @@
-//! Opening the store and running the admin listener and background tasks.
+//! Opening the store and running the listeners and background jobs: the services are opened
+//! (every CA loaded) before any port is bound; on SIGINT/SIGTERM the listeners drain, then the
+//! jobs stop.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sigil_shared::config::CpConfig;
 use sigil_storage::Store;
 use sigil_storage_rocksdb::{RocksOptions, RocksStore};
 use tokio::sync::watch;
 
 use crate::api::{self, AppState};
-use crate::authority::Authority;
+use crate::config::CpConfig;
 use crate::db::cf;
+use crate::jobs::Jobs;
 use crate::metrics::Metrics;
+use crate::services::{ServiceError, Services};
 use crate::tls::{ConnInfo, SigilListener};
+
+/// Why the control plane could not start or stopped serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] OpenStoreError),
+    #[error("loading the control plane's state: {0}")]
+    Services(#[from] ServiceError),
+    #[error("binding the {listener} listener on {addr}: {source}")]
+    Bind {
+        listener: &'static str,
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("serving the admin listener: {0}")]
+    Serve(std::io::Error),
+    #[error("a start-up task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Why the data directory could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenStoreError {
+    #[error("creating {}: {source}", dir.display())]
+    Create {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("opening {}: {detail}", dir.display())]
+    Open { dir: PathBuf, detail: String },
+}
 
 /// The listeners' TLS configurations, loaded (and checked) before the runtime starts.
 #[derive(Debug, Default, Clone)]
@@ -42,16 +76,40 @@ impl TlsConfigs {
 }
 
 /// Opens (creating) the RocksDB data directory with owner-only permissions.
-pub fn open_store(dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
-    std::fs::create_dir_all(dir)?;
+pub fn open_store(dir: &Path) -> Result<Arc<dyn Store>, OpenStoreError> {
+    let create = |source| OpenStoreError::Create {
+        dir: dir.to_owned(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(create)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(create)?;
     }
-    let store = RocksStore::open(&dir.join("db"), cf::ALL, &RocksOptions::default())
-        .map_err(|e| anyhow::anyhow!("opening {}: {e}", dir.display()))?;
+    let store =
+        RocksStore::open(&dir.join("db"), cf::ALL, &RocksOptions::default()).map_err(|e| {
+            OpenStoreError::Open {
+                dir: dir.to_owned(),
+                detail: e.to_string(),
+            }
+        })?;
     Ok(Arc::new(store))
+}
+
+async fn bind(
+    listener: &'static str,
+    addr: std::net::SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    nodelay: bool,
+) -> Result<SigilListener, ServeError> {
+    SigilListener::bind(addr, tls, nodelay, listener)
+        .await
+        .map_err(|source| ServeError::Bind {
+            listener,
+            addr,
+            source,
+        })
 }
 
 /// Serves until SIGINT/SIGTERM.
@@ -60,45 +118,29 @@ pub async fn serve(
     tls: TlsConfigs,
     admin_token: String,
     replication_token: String,
-) -> anyhow::Result<()> {
+) -> Result<(), ServeError> {
     let store = open_store(&cfg.data_dir)?;
-    let listen = cfg.admin.listen;
-    let auth =
-        tokio::task::spawn_blocking(move || Authority::open(store, cfg, Metrics::new())).await??;
-    let auth = Arc::new(auth);
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let crl_task = crate::crl::spawn_crl_scheduler(auth.clone(), shutdown_rx.clone());
-    let refresh_task = crate::ocsp::spawn_refresher(auth.clone(), shutdown_rx.clone());
-    let head_task = {
-        let (a, mut rx, mut stop) = (auth.clone(), auth.db.subscribe(), shutdown_rx.clone());
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    r = rx.changed() => if r.is_err() { return },
-                    _ = stop.changed() => return,
-                }
-                a.metrics
-                    .replication_head
-                    .set(*rx.borrow_and_update() as i64);
-            }
-        })
-    };
-    let public_listen = auth.config.public.listen;
-    let state = Arc::new(AppState {
-        authority: auth.clone(),
+    let (listen, public_listen) = (cfg.admin.listen, cfg.public.listen);
+    let (services, crl_requests) =
+        tokio::task::spawn_blocking(move || Services::open(store, cfg, Metrics::new())).await??;
+    let services = Arc::new(services);
+    let jobs = Jobs::start(&services, crl_requests);
+    let state = Arc::new(AppState::new(
+        services.clone(),
         admin_token,
         replication_token,
-    });
+    ));
+    let (stop_public, public_stopped) = watch::channel(false);
     // TCP_NODELAY: replication frames are small and latency-critical (a revocation must reach
     // data planes in milliseconds); with Nagle they wait for the peer's delayed ACK (~40 ms).
-    let listener = SigilListener::bind(listen, tls.admin, true, "admin").await?;
+    let listener = bind("admin", listen, tls.admin, true).await?;
     // The public (enrollment) listener is separate from the admin one, TLS always.
     let public_task = match public_listen {
         Some(addr) => {
-            let public = SigilListener::bind(addr, tls.public, false, "public").await?;
+            let public = bind("public", addr, tls.public, false).await?;
             tracing::info!(public = %public.local_addr(), tls = public.is_tls(), "public listener up");
-            let mut stop = shutdown_rx.clone();
-            let router = api::public_router(auth.clone());
+            let mut stop = public_stopped;
+            let router = api::public_router(services.clone());
             Some(tokio::spawn(async move {
                 let _ = axum::serve(
                     public,
@@ -112,8 +154,8 @@ pub async fn serve(
         }
         None => None,
     };
-    tracing::info!(admin = %listener.local_addr(), tls = listener.is_tls(), head = auth.db.head(), "sigil-cp listening");
-    axum::serve(
+    tracing::info!(admin = %listener.local_addr(), tls = listener.is_tls(), head = services.replication.head(), "sigil-cp listening");
+    let served = axum::serve(
         listener,
         api::router(state).into_make_service_with_connect_info::<ConnInfo>(),
     )
@@ -121,13 +163,13 @@ pub async fn serve(
         shutdown_signal().await;
         tracing::info!("shutting down");
     })
-    .await?;
-    let _ = shutdown_tx.send(true);
-    let _ = tokio::join!(crl_task, refresh_task, head_task);
+    .await;
+    let _ = stop_public.send(true);
+    jobs.stop().await;
     if let Some(t) = public_task {
         let _ = t.await;
     }
-    Ok(())
+    served.map_err(ServeError::Serve)
 }
 
 async fn shutdown_signal() {

@@ -1,6 +1,6 @@
 //! The shipped example configuration parses and validates.
 
-use sigil_shared::config::{CpConfig, EstConfig};
+use sigil_controlplane::config::{CpConfig, EstConfig};
 
 #[test]
 fn example_config_is_valid() {

@@ -9,10 +9,10 @@ mod est_client;
 use der::{Decode, Encode};
 use est_client::*;
 use sigil_controlplane::api::public_router;
+use sigil_controlplane::config::CpConfig;
 use sigil_controlplane::crypto::{KeyAlgorithm, Signer, SoftwareSigner};
 use sigil_controlplane::db::Enrollment;
 use sigil_controlplane::est::wire;
-use sigil_shared::config::CpConfig;
 use sigil_shared::ocsp::HashAlg;
 use sigil_shared::revocation::RevocationReason;
 
@@ -20,7 +20,7 @@ use sigil_shared::revocation::RevocationReason;
 async fn enroll_then_reenroll_with_the_issued_certificate() {
     let a = authority(CpConfig::default());
     let r = public_router(a.clone());
-    let (_, otp) = a.create_otp("device-001", 3600, 1).unwrap();
+    let (_, otp) = a.otps.create_otp("device-001", 3600, 1).unwrap();
     let path = format!("{EST}/simpleenroll");
     let ok = call(
         &r,
@@ -39,11 +39,12 @@ async fn enroll_then_reenroll_with_the_issued_certificate() {
     assert_eq!(ok.headers["content-transfer-encoding"], "base64");
     let first = cert_of(&ok.body);
     let id = serial_hex(&first);
-    let rec = a.cert(&id).unwrap();
+    let rec = a.certificates.cert(&id).unwrap();
     assert_eq!(rec.issuer_id, "demo", "the default CA is the issuing one");
     assert_eq!(rec.subject, "CN=device-001,O=Example");
     assert_eq!(enrollment_of(&a, &first), Some(Enrollment::SimpleEnroll));
-    a.ocsp_response(&id, HashAlg::Sha256)
+    a.certificates
+        .ocsp_response(&id, HashAlg::Sha256)
         .expect("pre-signed OCSP response");
 
     // The OTP is used up.
@@ -75,7 +76,10 @@ async fn enroll_then_reenroll_with_the_issued_certificate() {
     .await;
     assert_eq!(renewed.status, 200, "{}", renewed.body);
     let second = cert_of(&renewed.body);
-    assert_eq!(a.cert(&serial_hex(&second)).unwrap().subject, rec.subject);
+    assert_eq!(
+        a.certificates.cert(&serial_hex(&second)).unwrap().subject,
+        rec.subject
+    );
     assert_eq!(enrollment_of(&a, &second), Some(Enrollment::SimpleReenroll));
 
     // A different subject is refused; so are no certificate and a revoked (held) one.
@@ -83,7 +87,9 @@ async fn enroll_then_reenroll_with_the_issued_certificate() {
     assert_eq!(other.status, 400, "{}", other.body);
     let none = call(&r, "POST", &re, None, None, &csr("CN=device-001,O=Example")).await;
     assert_eq!(none.status, 401);
-    a.revoke(&id, RevocationReason::CertificateHold).unwrap();
+    a.certificates
+        .revoke(&id, RevocationReason::CertificateHold)
+        .unwrap();
     let held = call(
         &r,
         "POST",
@@ -97,7 +103,7 @@ async fn enroll_then_reenroll_with_the_issued_certificate() {
     assert!(held.body.contains("revoked"), "{}", held.body);
 
     // A certificate of another CA (valid signature by that CA, not this one's).
-    let (_, otp2) = a.create_otp("other-ca-device", 3600, 1).unwrap();
+    let (_, otp2) = a.otps.create_otp("other-ca-device", 3600, 1).unwrap();
     let foreign = call(
         &r,
         "POST",
@@ -128,7 +134,7 @@ async fn enroll_then_reenroll_with_the_issued_certificate() {
         .unwrap();
     assert_eq!(total, 2, "held and foreign certificates audited");
     // /metrics counts each answer by operation and status, and the used-up OTP's reason.
-    let text = a.metrics.render();
+    let text = a.metrics().render();
     for line in [
         "sigil_cp_est_requests_total{operation=\"simpleenroll\",status=\"200\"} 2",
         "sigil_cp_est_requests_total{operation=\"simpleenroll\",status=\"401\"} 1",
@@ -139,18 +145,14 @@ async fn enroll_then_reenroll_with_the_issued_certificate() {
     ] {
         assert!(text.contains(line), "{line} in\n{text}");
     }
-    assert!(
-        sigil_controlplane::audit::verify(a.db.store().as_ref(), 1, u64::MAX)
-            .unwrap()
-            .valid()
-    );
+    assert!(a.audit.verify(1, u64::MAX).unwrap().valid());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn serverkeygen_returns_key_and_certificate() {
     let a = authority(CpConfig::default());
     let r = public_router(a.clone());
-    let (_, otp) = a.create_otp("keyless", 3600, 1).unwrap();
+    let (_, otp) = a.otps.create_otp("keyless", 3600, 1).unwrap();
     let resp = call(
         &r,
         "POST",
@@ -182,7 +184,7 @@ async fn serverkeygen_returns_key_and_certificate() {
         "the certificate is for the generated key"
     );
     assert_eq!(enrollment_of(&a, &cert), Some(Enrollment::ServerKeygen));
-    let text = a.metrics.render();
+    let text = a.metrics().render();
     assert!(
         text.contains("sigil_cp_est_requests_total{operation=\"serverkeygen\",status=\"200\"} 1"),
         "{text}"

@@ -8,9 +8,9 @@ mod est_client;
 
 use est_client::*;
 use sigil_controlplane::api::public_router;
-use sigil_controlplane::authority::CreateCa;
+use sigil_controlplane::config::{CpConfig, EstConfig, Profile};
 use sigil_controlplane::est::{pkcs7, wire};
-use sigil_shared::config::{CpConfig, EstConfig, Profile};
+use sigil_controlplane::services::issuers::CreateCa;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn errors_labels_cacerts_and_csrattrs() {
@@ -24,7 +24,7 @@ async fn errors_labels_cacerts_and_csrattrs() {
     );
     let a = authority(cfg);
     let r = public_router(a.clone());
-    let (_, otp) = a.create_otp("dev", 3600, 1).unwrap();
+    let (_, otp) = a.otps.create_otp("dev", 3600, 1).unwrap();
     let enroll = format!("{EST}/simpleenroll");
 
     let get = call(&r, "GET", &enroll, None, None, "").await;
@@ -78,8 +78,8 @@ async fn errors_labels_cacerts_and_csrattrs() {
     let cacerts = call(&r, "GET", &format!("{EST}/cacerts"), None, None, "").await;
     assert_eq!(cacerts.status, 200);
     let chain = pkcs7::certs_of(&wire::decode_base64(cacerts.body.as_bytes()).unwrap()).unwrap();
-    let demo = a.ca("demo").unwrap();
-    let root = a.ca("demo-root").unwrap();
+    let demo = a.issuers.ca("demo").unwrap();
+    let root = a.issuers.ca("demo-root").unwrap();
     let mut want = vec![demo.record.cert_der.clone(), root.record.cert_der.clone()];
     want.sort();
     assert_eq!(chain, want, "issuing CA and root");
@@ -108,7 +108,7 @@ async fn errors_labels_cacerts_and_csrattrs() {
     );
 
     // Every answer is counted by operation and status; the mismatch as an OTP failure.
-    let text = a.metrics.render();
+    let text = a.metrics().render();
     for line in [
         "sigil_cp_est_requests_total{operation=\"simpleenroll\",status=\"405\"} 1",
         "sigil_cp_est_requests_total{operation=\"cacerts\",status=\"405\"} 1",
@@ -125,13 +125,14 @@ async fn errors_labels_cacerts_and_csrattrs() {
     }
 
     // A second issuing CA: no default any more, labels still work.
-    a.create_ca(CreateCa {
-        name: "iot-fleet".into(),
-        subject: Some("CN=IoT Fleet CA".into()),
-        parent_id: Some("demo-root".into()),
-        ..Default::default()
-    })
-    .unwrap();
+    a.issuers
+        .create_ca(CreateCa {
+            name: "iot-fleet".into(),
+            subject: Some("CN=IoT Fleet CA".into()),
+            parent_id: Some("demo-root".into()),
+            ..Default::default()
+        })
+        .unwrap();
     let nodefault = call(&r, "GET", &format!("{EST}/cacerts"), None, None, "").await;
     assert_eq!(nodefault.status, 404);
     assert!(nodefault.body.contains("iot-fleet"), "{}", nodefault.body);
@@ -154,7 +155,7 @@ async fn errors_labels_cacerts_and_csrattrs() {
 async fn one_use_otp_wins_once_and_failures_are_rate_limited() {
     let a = authority(CpConfig::default());
     let r = public_router(a.clone());
-    let (_, otp) = a.create_otp("racer", 3600, 1).unwrap();
+    let (_, otp) = a.otps.create_otp("racer", 3600, 1).unwrap();
     let path = format!("{EST}/simpleenroll");
     let tasks: Vec<_> = (0..6)
         .map(|_| {
@@ -204,7 +205,7 @@ async fn one_use_otp_wins_once_and_failures_are_rate_limited() {
     .await;
     assert_eq!(limited.status, 429, "{}", limited.body);
     assert!(limited.headers.contains_key("retry-after"));
-    let (_, fresh) = a.create_otp("bystander", 3600, 1).unwrap();
+    let (_, fresh) = a.otps.create_otp("bystander", 3600, 1).unwrap();
     let ok = call(
         &r,
         "POST",
@@ -232,7 +233,7 @@ async fn one_use_otp_wins_once_and_failures_are_rate_limited() {
         5 + 5,
         "race losers and wrong guesses audited, 429s not"
     );
-    let text = a.metrics.render();
+    let text = a.metrics().render();
     for line in [
         "sigil_cp_est_otp_failures_total{reason=\"used_up\"} 5",
         "sigil_cp_est_otp_failures_total{reason=\"unknown\"} 5",
@@ -271,7 +272,7 @@ async fn rate_limits_come_from_public_est() {
             .await
         }
     };
-    let (_, once) = a.create_otp("once", 3600, 1).unwrap();
+    let (_, once) = a.otps.create_otp("once", 3600, 1).unwrap();
     assert_eq!(attempt("once", once.clone()).await.status, 200);
     assert_eq!(attempt("once", once).await.status, 401, "used up");
     for _ in 0..2 {
@@ -283,14 +284,18 @@ async fn rate_limits_come_from_public_est() {
     assert_eq!(limited.headers["retry-after"], "120");
     assert_eq!(attempt("other", "guess".into()).await.status, 401);
     // Now the address is limited too: even a good OTP is not checked (nor spent).
-    let (_, fresh) = a.create_otp("fresh", 3600, 1).unwrap();
+    let (_, fresh) = a.otps.create_otp("fresh", 3600, 1).unwrap();
     let refused = attempt("fresh", fresh).await;
     assert_eq!(refused.status, 429, "{}", refused.body);
     assert_eq!(refused.headers["retry-after"], "600");
     assert_eq!(attempt("victim", "guess".into()).await.status, 429);
-    assert_eq!(a.active_otps().unwrap().len(), 1, "the fresh OTP is unused");
+    assert_eq!(
+        a.otps.active_otps().unwrap().len(),
+        1,
+        "the fresh OTP is unused"
+    );
 
-    let text = a.metrics.render();
+    let text = a.metrics().render();
     for line in [
         "sigil_cp_est_otp_failures_total{reason=\"unknown\"} 3",
         "sigil_cp_est_otp_failures_total{reason=\"used_up\"} 1",
@@ -306,17 +311,18 @@ async fn rate_limits_come_from_public_est() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn labels_follow_renames_and_disabled_issuers_refuse() {
-    use sigil_controlplane::authority::IssuerUpdate;
+    use sigil_controlplane::services::issuers::IssuerUpdate;
     let a = authority(CpConfig::default());
     let r = public_router(a.clone());
-    a.update_issuer(
-        "demo",
-        &IssuerUpdate {
-            name: Some("iot-fleet".into()),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    a.issuers
+        .update_issuer(
+            "demo",
+            &IssuerUpdate {
+                name: Some("iot-fleet".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
     let cacerts = |label: &'static str| {
         let r = r.clone();
         async move {
@@ -332,27 +338,29 @@ async fn labels_follow_renames_and_disabled_issuers_refuse() {
         "the old name is no label any more"
     );
 
-    a.update_issuer(
-        "demo",
-        &IssuerUpdate {
-            enabled: Some(false),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let (_, otp) = a.create_otp("dev", 3600, 1).unwrap();
+    a.issuers
+        .update_issuer(
+            "demo",
+            &IssuerUpdate {
+                enabled: Some(false),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let (_, otp) = a.otps.create_otp("dev", 3600, 1).unwrap();
     let path = format!("{EST}/iot-fleet/simpleenroll");
     let refused = call(&r, "POST", &path, Some(("dev", &otp)), None, &csr("CN=dev")).await;
     assert_eq!(refused.status, 409, "{}", refused.body);
     assert!(refused.body.contains("disabled"), "{}", refused.body);
-    a.update_issuer(
-        "demo",
-        &IssuerUpdate {
-            enabled: Some(true),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    a.issuers
+        .update_issuer(
+            "demo",
+            &IssuerUpdate {
+                enabled: Some(true),
+                ..Default::default()
+            },
+        )
+        .unwrap();
     let ok = call(&r, "POST", &path, Some(("dev", &otp)), None, &csr("CN=dev")).await;
     assert_eq!(
         ok.status, 200,

@@ -6,19 +6,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use der::Encode;
-use sigil_controlplane::authority::{Authority, AuthorityError, IssueRequest, IssuerUpdate};
+use sigil_controlplane::config::CpConfig;
 use sigil_controlplane::crypto::{KeyAlgorithm, Signer, SoftwareSigner};
 use sigil_controlplane::db::cf;
 use sigil_controlplane::metrics::Metrics;
-use sigil_shared::config::CpConfig;
+use sigil_controlplane::services::certificates::IssueRequest;
+use sigil_controlplane::services::issuers::IssuerUpdate;
+use sigil_controlplane::services::{CertError, IssuerError, Services};
 use sigil_storage::{MemStore, Store};
 use x509_cert::request::{CertReq, CertReqInfo};
 use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
-fn authority() -> Arc<Authority> {
+fn services() -> Arc<Services> {
     let store: Arc<dyn Store> = Arc::new(MemStore::new(cf::ALL));
-    let a = Authority::open(store, CpConfig::default(), Metrics::new()).unwrap();
-    a.init_demo().unwrap();
+    let (a, _) = Services::open(store, CpConfig::default(), Metrics::new()).unwrap();
+    a.issuers.init_demo().unwrap();
     Arc::new(a)
 }
 
@@ -50,15 +52,15 @@ fn request(csr: &[u8]) -> IssueRequest {
     }
 }
 
-fn set_enabled(a: &Authority, enabled: bool) {
+fn set_enabled(a: &Services, enabled: bool) {
     let u: IssuerUpdate =
         serde_json::from_value(serde_json::json!({ "enabled": enabled })).unwrap();
-    a.update_issuer("demo", &u).unwrap();
+    a.issuers.update_issuer("demo", &u).unwrap();
 }
 
 #[test]
 fn nothing_commits_after_a_disable_returns() {
-    let a = authority();
+    let a = services();
     let csr = csr_der("race.example.com");
     let stop = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..4)
@@ -67,9 +69,10 @@ fn nothing_commits_after_a_disable_returns() {
             std::thread::spawn(move || {
                 let (mut issued, mut refused) = (0u32, 0u32);
                 while !stop.load(Ordering::Relaxed) {
-                    match a.issue(request(&csr)) {
+                    match a.certificates.issue(request(&csr)) {
                         Ok(_) => issued += 1,
-                        Err(AuthorityError::Conflict(m)) => {
+                        Err(CertError::Issuer(e @ IssuerError::Disabled { .. })) => {
+                            let m = e.to_string();
                             assert!(m.contains("disabled"), "{m}");
                             refused += 1;
                         }
@@ -82,7 +85,7 @@ fn nothing_commits_after_a_disable_returns() {
         .collect();
     std::thread::sleep(Duration::from_millis(100));
     set_enabled(&a, false);
-    let at_disable = a.count_issued("demo").unwrap();
+    let at_disable = a.certificates.count_issued("demo").unwrap();
     std::thread::sleep(Duration::from_millis(100));
     stop.store(true, Ordering::Relaxed);
     let (mut issued, mut refused) = (0, 0);
@@ -95,16 +98,16 @@ fn nothing_commits_after_a_disable_returns() {
         issued > 0 && refused > 0,
         "issued {issued}, refused {refused}"
     );
-    assert_eq!(a.count_issued("demo").unwrap(), at_disable);
+    assert_eq!(a.certificates.count_issued("demo").unwrap(), at_disable);
     assert_eq!(u64::from(issued), at_disable);
-    assert!(a.issuer_settings("demo").unwrap().disabled);
+    assert!(a.issuers.issuer_settings("demo").unwrap().disabled);
 
     // The refusal happens before anything is signed, and enabling resumes issuance.
     assert!(matches!(
-        a.check_issue(&request(&csr)),
-        Err(AuthorityError::Conflict(_))
+        a.certificates.check_issue(&request(&csr)),
+        Err(CertError::Issuer(IssuerError::Disabled { .. }))
     ));
     set_enabled(&a, true);
-    a.issue(request(&csr)).unwrap();
-    assert_eq!(a.count_issued("demo").unwrap(), at_disable + 1);
+    a.certificates.issue(request(&csr)).unwrap();
+    assert_eq!(a.certificates.count_issued("demo").unwrap(), at_disable + 1);
 }

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use sigil_controlplane::api::{self, AppState, OPENAPI_YAML};
-use sigil_controlplane::authority::Authority;
+use sigil_controlplane::config::CpConfig;
 use sigil_controlplane::db::cf;
 use sigil_controlplane::metrics::Metrics;
-use sigil_shared::config::CpConfig;
+use sigil_controlplane::services::Services;
 use sigil_storage::{MemStore, Store};
 use tower::ServiceExt;
 
@@ -61,12 +61,12 @@ fn registered_paths() -> BTreeSet<String> {
 
 fn router() -> axum::Router {
     let store: Arc<dyn Store> = Arc::new(MemStore::new(cf::ALL));
-    let auth = Authority::open(store, CpConfig::default(), Metrics::new()).unwrap();
-    api::router(Arc::new(AppState {
-        authority: Arc::new(auth),
-        admin_token: "admin-token-for-openapi".into(),
-        replication_token: "replication-token-x".into(),
-    }))
+    let (services, _) = Services::open(store, CpConfig::default(), Metrics::new()).unwrap();
+    api::router(Arc::new(AppState::new(
+        Arc::new(services),
+        "admin-token-for-openapi".into(),
+        "replication-token-x".into(),
+    )))
 }
 
 #[test]

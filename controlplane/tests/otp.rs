@@ -3,24 +3,26 @@
 
 use std::sync::Arc;
 
-use sigil_controlplane::authority::{
-    Authority, AuthorityError, OtpRejected, MAX_ACTIVE_PER_ENTITY,
-};
+use sigil_controlplane::config::CpConfig;
 use sigil_controlplane::db::cf;
 use sigil_controlplane::metrics::Metrics;
-use sigil_shared::config::CpConfig;
+use sigil_controlplane::services::otps::{OtpRejected, MAX_ACTIVE_PER_ENTITY};
+use sigil_controlplane::services::{ErrorKind, OtpError, Services};
 use sigil_storage::{MemStore, Store};
 
-fn authority() -> (Arc<Authority>, Arc<dyn Store>) {
+fn services() -> (Arc<Services>, Arc<dyn Store>) {
     let store: Arc<dyn Store> = Arc::new(MemStore::new(cf::ALL));
-    let a = Authority::open(store.clone(), CpConfig::default(), Metrics::new()).unwrap();
+    let (a, _) = Services::open(store.clone(), CpConfig::default(), Metrics::new()).unwrap();
     (Arc::new(a), store)
 }
 
 #[test]
 fn create_list_use_and_delete() {
-    let (a, store) = authority();
-    let (rec, otp) = a.create_otp("device-001.example.com", 3600, 2).unwrap();
+    let (a, store) = services();
+    let (rec, otp) = a
+        .otps
+        .create_otp("device-001.example.com", 3600, 2)
+        .unwrap();
     assert!(otp.len() >= 20);
     assert_eq!((rec.max_uses, rec.remaining_uses), (2, 2));
     assert_eq!(rec.expires - rec.created, 3600);
@@ -35,47 +37,52 @@ fn create_list_use_and_delete() {
     assert!(!raw.windows(otp.len()).any(|w| w == otp.as_bytes()));
 
     assert_eq!(
-        a.use_otp("device-001.example.com", "wrong").unwrap(),
+        a.otps.use_otp("device-001.example.com", "wrong").unwrap(),
         Err(OtpRejected::Unknown)
     );
     assert_eq!(
-        a.use_otp("device-002.example.com", &otp).unwrap(),
+        a.otps.use_otp("device-002.example.com", &otp).unwrap(),
         Err(OtpRejected::Unknown)
     );
     assert_eq!(
-        a.use_otp("device-001.example.com", &otp)
+        a.otps
+            .use_otp("device-001.example.com", &otp)
             .unwrap()
             .unwrap()
             .remaining_uses,
         1
     );
-    assert_eq!(a.active_otps().unwrap().len(), 1);
+    assert_eq!(a.otps.active_otps().unwrap().len(), 1);
     assert_eq!(
-        a.use_otp("device-001.example.com", &otp)
+        a.otps
+            .use_otp("device-001.example.com", &otp)
             .unwrap()
             .unwrap()
             .remaining_uses,
         0
     );
     assert_eq!(
-        a.use_otp("device-001.example.com", &otp).unwrap(),
+        a.otps.use_otp("device-001.example.com", &otp).unwrap(),
         Err(OtpRejected::UsedUp)
     );
-    assert!(a.active_otps().unwrap().is_empty(), "used up: not listed");
+    assert!(
+        a.otps.active_otps().unwrap().is_empty(),
+        "used up: not listed"
+    );
     assert!(matches!(
-        a.delete_otp(&rec.id),
-        Err(AuthorityError::NotFound(_))
+        a.otps.delete_otp(&rec.id),
+        Err(OtpError::NotFound { .. })
     ));
 
-    let (other, secret) = a.create_otp("device-003", 3600, 1).unwrap();
-    a.delete_otp(&other.id).unwrap();
+    let (other, secret) = a.otps.create_otp("device-003", 3600, 1).unwrap();
+    a.otps.delete_otp(&other.id).unwrap();
     assert_eq!(
-        a.use_otp("device-003", &secret).unwrap(),
+        a.otps.use_otp("device-003", &secret).unwrap(),
         Err(OtpRejected::Unknown)
     );
     assert!(matches!(
-        a.delete_otp(&other.id),
-        Err(AuthorityError::NotFound(_))
+        a.otps.delete_otp(&other.id),
+        Err(OtpError::NotFound { .. })
     ));
 
     let (_, total) = a
@@ -89,14 +96,14 @@ fn create_list_use_and_delete() {
 
 #[test]
 fn expiry_and_bad_requests() {
-    let (a, _) = authority();
-    let (_, otp) = a.create_otp("short-lived", 1, 1).unwrap();
+    let (a, _) = services();
+    let (_, otp) = a.otps.create_otp("short-lived", 1, 1).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(2100));
     assert_eq!(
-        a.use_otp("short-lived", &otp).unwrap(),
+        a.otps.use_otp("short-lived", &otp).unwrap(),
         Err(OtpRejected::Expired)
     );
-    assert!(a.active_otps().unwrap().is_empty());
+    assert!(a.otps.active_otps().unwrap().is_empty());
     for (entity, ttl, uses) in [
         ("", 60, 1),
         ("x", 0, 1),
@@ -106,8 +113,8 @@ fn expiry_and_bad_requests() {
     ] {
         assert!(
             matches!(
-                a.create_otp(entity, ttl, uses),
-                Err(AuthorityError::BadRequest(_))
+                a.otps.create_otp(entity, ttl, uses),
+                Err(e) if e.kind() == ErrorKind::Invalid
             ),
             "{entity:?} {ttl} {uses}"
         );
@@ -116,11 +123,11 @@ fn expiry_and_bad_requests() {
 
 #[test]
 fn a_single_use_otp_is_used_exactly_once_under_concurrency() {
-    let (a, _) = authority();
-    let (_, otp) = a.create_otp("racer", 3600, 1).unwrap();
+    let (a, _) = services();
+    let (_, otp) = a.otps.create_otp("racer", 3600, 1).unwrap();
     let winners: usize = std::thread::scope(|s| {
         let handles: Vec<_> = (0..8)
-            .map(|_| s.spawn(|| a.use_otp("racer", &otp).unwrap().is_ok()))
+            .map(|_| s.spawn(|| a.otps.use_otp("racer", &otp).unwrap().is_ok()))
             .collect();
         handles
             .into_iter()
@@ -132,14 +139,16 @@ fn a_single_use_otp_is_used_exactly_once_under_concurrency() {
 
 #[test]
 fn active_otps_per_entity_are_capped_and_each_still_works() {
-    let (a, _) = authority();
+    let (a, _) = services();
     let mut made = Vec::new();
     for _ in 0..MAX_ACTIVE_PER_ENTITY {
-        made.push(a.create_otp("busy", 3600, 2).unwrap());
+        made.push(a.otps.create_otp("busy", 3600, 2).unwrap());
     }
-    let refused = a.create_otp("busy", 3600, 1).unwrap_err();
+    let refused = a.otps.create_otp("busy", 3600, 1).unwrap_err();
     match &refused {
-        AuthorityError::Conflict(m) => {
+        e @ OtpError::TooManyActive { .. } => {
+            assert_eq!(e.kind(), ErrorKind::Conflict);
+            let m = e.to_string();
             assert!(m.contains("\"busy\""), "{m}");
             assert!(m.contains(&MAX_ACTIVE_PER_ENTITY.to_string()), "{m}");
         }
@@ -147,39 +156,42 @@ fn active_otps_per_entity_are_capped_and_each_still_works() {
     }
     // Trimmed like the stored entity id; other entities are not affected.
     assert!(matches!(
-        a.create_otp(" busy ", 3600, 1),
-        Err(AuthorityError::Conflict(_))
+        a.otps.create_otp(" busy ", 3600, 1),
+        Err(OtpError::TooManyActive { .. })
     ));
-    let (_, other) = a.create_otp("quiet", 3600, 1).unwrap();
+    let (_, other) = a.otps.create_otp("quiet", 3600, 1).unwrap();
 
     // Every one of the entity's OTPs is checked: the oldest, the newest and one in between.
     for (rec, secret) in [&made[0], &made[MAX_ACTIVE_PER_ENTITY - 1], &made[2]] {
-        let used = a.use_otp("busy", secret).unwrap().unwrap();
+        let used = a.otps.use_otp("busy", secret).unwrap().unwrap();
         assert_eq!(
             (used.id.as_str(), used.remaining_uses),
             (rec.id.as_str(), 1)
         );
     }
     assert_eq!(
-        a.use_otp("busy", &other).unwrap(),
+        a.otps.use_otp("busy", &other).unwrap(),
         Err(OtpRejected::Unknown),
         "another entity's OTP"
     );
     assert_eq!(
-        a.use_otp("busy", "wrong").unwrap(),
+        a.otps.use_otp("busy", "wrong").unwrap(),
         Err(OtpRejected::Unknown)
     );
 
     // A used-up OTP frees its slot (and is still reported as used up); so does a deletion.
     let secret = &made[1].1;
-    a.use_otp("busy", secret).unwrap().unwrap();
-    a.use_otp("busy", secret).unwrap().unwrap();
-    assert_eq!(a.use_otp("busy", secret).unwrap(), Err(OtpRejected::UsedUp));
-    let (_, sixth) = a.create_otp("busy", 3600, 1).unwrap();
-    assert!(a.create_otp("busy", 3600, 1).is_err(), "full again");
-    a.delete_otp(&made[3].0.id).unwrap();
-    let (_, seventh) = a.create_otp("busy", 3600, 1).unwrap();
+    a.otps.use_otp("busy", secret).unwrap().unwrap();
+    a.otps.use_otp("busy", secret).unwrap().unwrap();
+    assert_eq!(
+        a.otps.use_otp("busy", secret).unwrap(),
+        Err(OtpRejected::UsedUp)
+    );
+    let (_, sixth) = a.otps.create_otp("busy", 3600, 1).unwrap();
+    assert!(a.otps.create_otp("busy", 3600, 1).is_err(), "full again");
+    a.otps.delete_otp(&made[3].0.id).unwrap();
+    let (_, seventh) = a.otps.create_otp("busy", 3600, 1).unwrap();
     for s in [&sixth, &seventh, &made[4].1] {
-        assert!(a.use_otp("busy", s).unwrap().is_ok());
+        assert!(a.otps.use_otp("busy", s).unwrap().is_ok());
     }
 }

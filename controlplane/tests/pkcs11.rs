@@ -10,14 +10,14 @@ use std::sync::Arc;
 
 use aws_lc_rs::signature::{self, UnparsedPublicKey};
 use cryptoki::object::{Attribute, AttributeType, ObjectClass};
-use sigil_controlplane::authority::{
-    Authority, CreateCa, IssueRequest, KeyStoreRequest, Pkcs11Request,
-};
+use sigil_controlplane::config::CpConfig;
 use sigil_controlplane::crypto::pkcs11::{Pkcs11Signer, TokenRef};
 use sigil_controlplane::crypto::{HealthState, KeyAlgorithm, Signer, SoftwareSigner};
 use sigil_controlplane::db::{cf, CaRecord, KeyRef};
 use sigil_controlplane::metrics::Metrics;
-use sigil_shared::config::CpConfig;
+use sigil_controlplane::services::certificates::IssueRequest;
+use sigil_controlplane::services::issuers::{CreateCa, KeyStoreRequest, Pkcs11Request};
+use sigil_controlplane::services::Services;
 use sigil_shared::ocsp::{subject_public_key_bits, RevocationReason};
 use sigil_storage::{MemStore, Store};
 use softhsm::{import_p256, raw_session, setup, token, MODULE, PIN, PIN_ENV};
@@ -249,18 +249,21 @@ fn hsm_ca_request(name: &str, alg: &str, module: &str) -> CreateCa {
 fn hsm_ca_issues_revokes_and_reloads_without_keys_in_the_store() {
     setup(TOKENS);
     let store: Arc<dyn Store> = Arc::new(MemStore::new(cf::ALL));
-    let a = Authority::open(store.clone(), hsm_config(), Metrics::new()).unwrap();
+    let (a, _) = Services::open(store.clone(), hsm_config(), Metrics::new()).unwrap();
     // Modules must be allowed.
     let err = a
+        .issuers
         .create_ca(hsm_ca_request("nope", "ecdsa-p256", "/usr/lib/other.so"))
         .unwrap_err();
     assert!(err.to_string().contains("allowed_modules"), "{err}");
 
     let ca = a
+        .issuers
         .create_ca(hsm_ca_request("hsm-root", "ecdsa-p384", MODULE))
         .unwrap();
     assert!(matches!(ca.record.key, KeyRef::Pkcs11 { .. }));
     let cert = a
+        .certificates
         .issue(IssueRequest {
             issuer_id: "hsm-root".into(),
             csr: csr(),
@@ -268,8 +271,10 @@ fn hsm_ca_issues_revokes_and_reloads_without_keys_in_the_store() {
             profile: None,
         })
         .unwrap();
-    a.revoke(&cert.id, RevocationReason::KeyCompromise).unwrap();
-    a.regenerate_crl("hsm-root").unwrap();
+    a.certificates
+        .revoke(&cert.id, RevocationReason::KeyCompromise)
+        .unwrap();
+    a.issuers.regenerate_crl("hsm-root").unwrap();
     let h = ca.health();
     assert_eq!(h.status, HealthState::Healthy, "{h:?}");
     assert!(h.signatures_total >= 5, "{h:?}"); // cert, responder cert, OCSP x4, CRLs
@@ -278,15 +283,16 @@ fn hsm_ca_issues_revokes_and_reloads_without_keys_in_the_store() {
     // An HSM intermediate under the HSM root, on the same token.
     let mut req = hsm_ca_request("hsm-sub", "ecdsa-p256", MODULE);
     req.parent_id = Some("hsm-root".into());
-    let sub = a.create_ca(req).unwrap();
+    let sub = a.issuers.create_ca(req).unwrap();
     assert_eq!(sub.record.chain_der, vec![ca.record.cert_der.clone()]);
-    a.issue(IssueRequest {
-        issuer_id: "hsm-sub".into(),
-        csr: csr(),
-        validity_days: None,
-        profile: None,
-    })
-    .unwrap();
+    a.certificates
+        .issue(IssueRequest {
+            issuer_id: "hsm-sub".into(),
+            csr: csr(),
+            validity_days: None,
+            profile: None,
+        })
+        .unwrap();
 
     // No key material in the store: neither the CA's nor its responder's.
     let mut keys = Vec::new();
@@ -304,16 +310,17 @@ fn hsm_ca_issues_revokes_and_reloads_without_keys_in_the_store() {
     drop(a);
 
     // Reopened from the store: the record decodes and the token key signs again.
-    let a = Authority::open(store, hsm_config(), Metrics::new()).unwrap();
-    let rec: CaRecord = a.ca("hsm-root").unwrap().record.clone();
+    let (a, _) = Services::open(store, hsm_config(), Metrics::new()).unwrap();
+    let rec: CaRecord = a.issuers.ca("hsm-root").unwrap().record.clone();
     assert!(matches!(rec.key, KeyRef::Pkcs11 { ref key_label, .. } if key_label == "hsm-root-key"));
-    a.issue(IssueRequest {
-        issuer_id: "hsm-root".into(),
-        csr: csr(),
-        validity_days: None,
-        profile: None,
-    })
-    .unwrap();
+    a.certificates
+        .issue(IssueRequest {
+            issuer_id: "hsm-root".into(),
+            csr: csr(),
+            validity_days: None,
+            profile: None,
+        })
+        .unwrap();
 }
 
 fn csr() -> Vec<u8> {

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use sigil_shared::time::rfc3339;
 
 use super::{blocking, ApiError, ApiJson, Shared};
-use crate::authority::OtpRecord;
-use crate::db::{CertMeta, Enrollment};
+use crate::db::Enrollment;
+use crate::services::certificates::{status_of, CertError, CertFilter, StatusFilter};
+use crate::services::otps::OtpRecord;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,9 +51,9 @@ pub async fn create_otp(
     State(state): State<Shared>,
     ApiJson(body): ApiJson<CreateOtp>,
 ) -> Result<Response, ApiError> {
-    let auth = state.authority.clone();
+    let otps = state.services.otps.clone();
     let (rec, otp) = blocking(move || {
-        auth.create_otp(
+        otps.create_otp(
             &body.entity_id,
             body.ttl.unwrap_or(3600),
             body.max_uses.unwrap_or(1),
@@ -63,8 +64,8 @@ pub async fn create_otp(
 }
 
 pub async fn list_otps(State(state): State<Shared>) -> Result<Json<Vec<OtpView>>, ApiError> {
-    let auth = state.authority.clone();
-    let all = blocking(move || auth.active_otps()).await?;
+    let otps = state.services.otps.clone();
+    let all = blocking(move || otps.active_otps()).await?;
     Ok(Json(all.iter().map(|r| view(r, None)).collect()))
 }
 
@@ -72,8 +73,8 @@ pub async fn delete_otp(
     State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let auth = state.authority.clone();
-    blocking(move || auth.delete_otp(&id)).await?;
+    let otps = state.services.otps.clone();
+    blocking(move || otps.delete_otp(&id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -123,16 +124,9 @@ pub fn colon_hex(bytes: &[u8]) -> String {
         .join(":")
 }
 
-fn status_of(c: &crate::db::CertRecord, now: i64) -> &'static str {
-    match c.state {
-        crate::db::CertState::Revoked { .. } => "revoked",
-        crate::db::CertState::Active if c.not_after < now => "expired",
-        crate::db::CertState::Active => "active",
-    }
-}
-
-/// kipuka's `GET /admin/certs`. A scan of the certificate table per request (bounded memory;
-/// time proportional to the number of certificates).
+/// kipuka's `GET /admin/certs`: the certificates service's search (a scan of the certificate
+/// table per request: bounded memory, time proportional to the number of certificates) with
+/// kipuka's filters, each with how it was requested.
 pub async fn list_certs(
     State(state): State<Shared>,
     super::ApiQuery(q): super::ApiQuery<CertsQuery>,
@@ -149,68 +143,42 @@ pub async fn list_certs(
     }
     let after = super::audit::time_bound("issued_after", q.issued_after.as_deref(), false)?;
     let before = super::audit::time_bound("issued_before", q.issued_before.as_deref(), true)?;
-    let subject = q.subject.as_ref().map(|s| s.to_lowercase());
-    let auth = state.authority.clone();
+    let filter = CertFilter {
+        subject: q.subject,
+        status: q.status.as_deref().and_then(StatusFilter::parse),
+        issued_after: after,
+        issued_before: before,
+        ..CertFilter::default()
+    };
+    let s = state.services.clone();
     blocking(move || {
-        let now = sigil_shared::time::now_unix();
-        let issuers: std::collections::HashMap<String, String> = auth
+        let issuers: std::collections::HashMap<String, String> = s
+            .issuers
             .list_cas()
             .iter()
             .map(|c| (c.record.id.clone(), c.record.subject.clone()))
             .collect();
-        let skip = (page - 1).saturating_mul(per_page);
-        let (mut total, mut out, mut bad) = (0u64, Vec::new(), None);
-        let mut serials = Vec::new();
-        auth.db
-            .store()
-            .scan(crate::db::cf::CERTS, &[], None, &mut |_, v| {
-                let c: crate::db::CertRecord = match crate::db::decode(crate::db::cf::CERTS, v) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        bad = Some(e);
-                        return false;
-                    }
-                };
-                let status = status_of(&c, now);
-                let keep = subject
-                    .as_ref()
-                    .is_none_or(|s| c.subject.to_lowercase().contains(s))
-                    && q.status.as_deref().is_none_or(|s| s == status)
-                    && after.is_none_or(|t| c.created_at >= t)
-                    && before.is_none_or(|t| c.created_at <= t);
-                if keep {
-                    if total >= skip && (out.len() as u64) < per_page {
-                        serials.push(c.serial.clone());
-                        out.push(CertSummary {
-                            serial: colon_hex(&c.serial),
-                            issuer: issuers.get(&c.issuer_id).cloned().unwrap_or_default(),
-                            subject: c.subject,
-                            not_before: rfc3339(c.not_before),
-                            not_after: rfc3339(c.not_after),
-                            status,
-                            ca_id: c.issuer_id,
-                            enrollment_type: Enrollment::Api.as_str(),
-                        });
-                    }
-                    total += 1;
-                }
-                true
-            })
-            .map_err(crate::db::DbError::from)?;
-        if let Some(e) = bad {
-            return Err(e.into());
+        let now = sigil_shared::time::now_unix();
+        let (page_of, total) = s.certificates.find_certs(&filter, page, per_page)?;
+        let mut certificates = Vec::with_capacity(page_of.len());
+        for c in page_of {
+            let enrollment = s.certificates.meta(&c.serial)?.map(|m| m.enrollment);
+            certificates.push(CertSummary {
+                serial: colon_hex(&c.serial),
+                issuer: issuers.get(&c.issuer_id).cloned().unwrap_or_default(),
+                status: status_of(&c, now),
+                subject: c.subject,
+                not_before: rfc3339(c.not_before),
+                not_after: rfc3339(c.not_after),
+                ca_id: c.issuer_id,
+                enrollment_type: enrollment.unwrap_or(Enrollment::Api).as_str(),
+            });
         }
-        // Looked up after the scan: no store reads while the scan holds its view.
-        for (summary, serial) in out.iter_mut().zip(&serials) {
-            if let Some(m) = auth.db.get::<CertMeta>(crate::db::cf::CERT_META, serial)? {
-                summary.enrollment_type = m.enrollment.as_str();
-            }
-        }
-        Ok(CertsPage {
+        Ok::<_, CertError>(CertsPage {
             page,
             per_page,
             total,
-            certificates: out,
+            certificates,
         })
     })
     .await

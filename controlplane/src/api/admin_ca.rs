@@ -5,24 +5,23 @@
 pub mod chain;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::Serialize;
 
 use super::{blocking, ApiError, ErrorCode, Shared};
-use crate::authority::{Authority, AuthorityError};
 use crate::ca::CaRuntime;
 use crate::crypto::pkcs11::slot_of;
 use crate::crypto::HealthState;
-use crate::db::{cf, KeyRef, META_HEAD};
+use crate::db::KeyRef;
+use crate::services::{Internal, IssuerError, ServiceError, Services};
 use chain::ChainEntry;
 
 /// The EST label of a CA: its current name (`/.well-known/est/<name>/`); `null` for the CA
 /// named `default`, which EST serves without a label. Reads the issuer's settings (blocking).
-fn label(auth: &Authority, ca: &CaRuntime) -> crate::authority::Result<Option<String>> {
-    let name = auth.issuer_name(&ca.record.id)?;
+fn label(s: &Services, ca: &CaRuntime) -> Result<Option<String>, IssuerError> {
+    let name = s.issuers.issuer_name(&ca.record.id)?;
     Ok((name != "default").then_some(name))
 }
 
@@ -74,12 +73,11 @@ pub fn aggregate(database: HealthState, cas: impl IntoIterator<Item = HealthStat
 }
 
 /// A read from the store (blocking).
-pub fn database_status(auth: &Authority) -> DatabaseStatus {
-    let started = Instant::now();
-    let read = auth.db.store().get(cf::META, META_HEAD);
-    let read_latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+pub fn database_status(s: &Services) -> DatabaseStatus {
+    let (latency, read) = s.replication.probe();
+    let read_latency_ms = latency.as_secs_f64() * 1000.0;
     let (status, error) = match read {
-        Ok(_) => (HealthState::Healthy, None),
+        Ok(()) => (HealthState::Healthy, None),
         Err(e) => {
             tracing::error!(error = %e, "database health check failed");
             (HealthState::Unhealthy, Some(format!("read failed: {e}")))
@@ -88,19 +86,19 @@ pub fn database_status(auth: &Authority) -> DatabaseStatus {
     DatabaseStatus {
         status,
         backend: "rocksdb",
-        replication_head: auth.db.head(),
-        replication_oldest_retained: auth.db.oldest_retained(),
+        replication_head: s.replication.head(),
+        replication_oldest_retained: s.replication.oldest_retained(),
         read_latency_ms,
         error,
     }
 }
 
 /// Blocking (reads the issuer's settings).
-fn ca_status(auth: &Authority, ca: &CaRuntime) -> crate::authority::Result<CaStatus> {
+fn ca_status(s: &Services, ca: &CaRuntime) -> Result<CaStatus, IssuerError> {
     let h = ca.health();
     Ok(CaStatus {
         id: ca.record.id.clone(),
-        label: label(auth, ca)?,
+        label: label(s, ca)?,
         status: h.status,
         last_sign_time: h.last_sign_at,
         error: h.error,
@@ -108,28 +106,29 @@ fn ca_status(auth: &Authority, ca: &CaRuntime) -> crate::authority::Result<CaSta
 }
 
 /// Every CA with its status (blocking).
-fn ca_statuses(auth: &Authority) -> crate::authority::Result<Vec<(Arc<CaRuntime>, CaStatus)>> {
-    auth.list_cas()
+fn ca_statuses(s: &Services) -> Result<Vec<(Arc<CaRuntime>, CaStatus)>, IssuerError> {
+    s.issuers
+        .list_cas()
         .into_iter()
         .map(|ca| {
-            let s = ca_status(auth, &ca)?;
-            Ok((ca, s))
+            let status = ca_status(s, &ca)?;
+            Ok((ca, status))
         })
         .collect()
 }
 
 /// `GET /admin/health` (200 whatever the status; `/ready` is the probe that fails).
 pub async fn health(State(state): State<Shared>) -> Result<Json<Health>, ApiError> {
-    let auth = state.authority.clone();
+    let s = state.services.clone();
     let (database, cas) = blocking(move || {
-        let cas: Vec<CaStatus> = ca_statuses(&auth)?.into_iter().map(|(_, s)| s).collect();
-        Ok((database_status(&auth), cas))
+        let cas: Vec<CaStatus> = ca_statuses(&s)?.into_iter().map(|(_, s)| s).collect();
+        Ok::<_, IssuerError>((database_status(&s), cas))
     })
     .await?;
     Ok(Json(Health {
         status: aggregate(database.status, cas.iter().map(|c| c.status)),
         version: env!("CARGO_PKG_VERSION"),
-        uptime_seconds: state.authority.metrics.started.elapsed().as_secs(),
+        uptime_seconds: state.services.metrics().started.elapsed().as_secs(),
         cas,
         database,
     }))
@@ -147,8 +146,8 @@ pub struct CaSummary {
 }
 
 pub async fn list(State(state): State<Shared>) -> Result<Json<Vec<CaSummary>>, ApiError> {
-    let auth = state.authority.clone();
-    let all = blocking(move || ca_statuses(&auth)).await?;
+    let s = state.services.clone();
+    let all = blocking(move || ca_statuses(&s)).await?;
     Ok(Json(
         all.into_iter()
             .map(|(ca, s)| CaSummary {
@@ -192,8 +191,8 @@ pub async fn get_one(
     State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<CaDetail>, ApiError> {
-    let auth = state.authority.clone();
-    let ca = auth.ca(&id).map_err(|_| {
+    let s = state.services.clone();
+    let ca = s.issuers.ca(&id).map_err(|_| {
         ApiError::new(
             ErrorCode::NotFound,
             format!("CA with id '{id}' does not exist"),
@@ -211,14 +210,18 @@ pub async fn get_one(
         .chain(ca.record.chain_der.iter())
         .map(|d| chain::entry(d))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| {
-            ApiError::from(AuthorityError::Internal(format!(
-                "stored CA certificate: {e}"
-            )))
+        .map_err(|source| {
+            ApiError::from(Internal::StoredCaCertificate {
+                issuer_id: id.clone(),
+                source,
+            })
         })?;
-    let (a, c) = (auth.clone(), ca.clone());
-    let (total_certs_issued, s) =
-        blocking(move || Ok((a.count_issued(&c.record.id)?, ca_status(&a, &c)?))).await?;
+    let c = ca.clone();
+    let (total_certs_issued, s) = blocking(move || {
+        let issued = s.certificates.count_issued(&c.record.id)?;
+        Ok::<_, ServiceError>((issued, ca_status(&s, &c)?))
+    })
+    .await?;
     Ok(Json(CaDetail {
         id: s.id,
         label: s.label,

@@ -10,8 +10,8 @@ use serde_json::json;
 use sigil_shared::time::rfc3339;
 
 use super::{blocking, ApiError, ApiJson, Shared};
-use crate::authority::{ApiKeyRecord, NewApiKey};
 use crate::rbac::{Role, PERMISSIONS};
+use crate::services::api_keys::{ApiKeyRecord, NewApiKey};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,9 +56,9 @@ pub async fn create(
     State(state): State<Shared>,
     ApiJson(body): ApiJson<CreateKey>,
 ) -> Result<Response, ApiError> {
-    let auth = state.authority.clone();
+    let keys = state.services.api_keys.clone();
     let (rec, key) = blocking(move || {
-        auth.create_api_key(NewApiKey {
+        keys.create_api_key(NewApiKey {
             name: body.name,
             role: body.role,
             permissions: body.permissions,
@@ -74,8 +74,8 @@ pub async fn create(
 }
 
 pub async fn list(State(state): State<Shared>) -> Result<Json<serde_json::Value>, ApiError> {
-    let auth = state.authority.clone();
-    let all = blocking(move || auth.list_api_keys()).await?;
+    let keys = state.services.api_keys.clone();
+    let all = blocking(move || keys.list_api_keys()).await?;
     let data: Vec<_> = all.iter().map(|r| view(r, None)).collect();
     Ok(Json(json!({"data": data})))
 }
@@ -84,8 +84,8 @@ pub async fn get_one(
     State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let auth = state.authority.clone();
-    let rec = blocking(move || auth.api_key(&id)).await?;
+    let keys = state.services.api_keys.clone();
+    let rec = blocking(move || keys.api_key(&id)).await?;
     Ok(Json(json!({"data": view(&rec, None)})))
 }
 
@@ -94,8 +94,8 @@ pub async fn revoke(
     State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let auth = state.authority.clone();
-    blocking(move || auth.revoke_api_key(&id)).await?;
+    let keys = state.services.api_keys.clone();
+    blocking(move || keys.revoke_api_key(&id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

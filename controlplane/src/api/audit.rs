@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sigil_shared::time::rfc3339;
 
 use super::{ApiError, ApiQuery, ErrorCode, Shared};
-use crate::audit::{self, AuditRecord, ChainError};
+use crate::audit::{AuditRecord, ChainError};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -196,7 +196,7 @@ pub async fn list(
     let (page, per_page) = paging(q.page, q.per_page)?;
     let from = time_bound("date_from", q.date_from.as_deref(), false)?;
     let to = time_bound("date_to", q.date_to.as_deref(), true)?;
-    let auth = state.authority.clone();
+    let audit_trail = state.services.audit.clone();
     let (records, total) = tokio::task::spawn_blocking(move || {
         let keep = |r: &AuditRecord| {
             let e = &r.event;
@@ -211,7 +211,7 @@ pub async fn list(
                 && from.is_none_or(|f| secs >= f)
                 && to.is_none_or(|t| secs <= t)
         };
-        auth.audit.list(1, u64::MAX, page, per_page, &keep)
+        audit_trail.list(1, u64::MAX, page, per_page, &keep)
     })
     .await
     .map_err(|_| ApiError::new(ErrorCode::Internal, "internal error"))?
@@ -245,13 +245,9 @@ pub async fn verify(
     State(state): State<Shared>,
     ApiQuery(q): ApiQuery<VerifyQuery>,
 ) -> Result<Json<VerifyView>, ApiError> {
-    let store = state.authority.db.store().clone();
+    let audit_trail = state.services.audit.clone();
     let v = tokio::task::spawn_blocking(move || {
-        audit::verify(
-            store.as_ref(),
-            q.start_id.unwrap_or(1),
-            q.end_id.unwrap_or(u64::MAX),
-        )
+        audit_trail.verify(q.start_id.unwrap_or(1), q.end_id.unwrap_or(u64::MAX))
     })
     .await
     .map_err(|_| ApiError::new(ErrorCode::Internal, "internal error"))?

@@ -61,8 +61,8 @@ async fn identify(
     if !token.starts_with("sgk_") {
         return Ok(None);
     }
-    let (auth, token) = (state.authority.clone(), token.to_string());
-    let key = super::blocking(move || auth.authenticate_api_key(&token)).await?;
+    let (keys, token) = (state.services.api_keys.clone(), token.to_string());
+    let key = super::blocking(move || keys.authenticate_api_key(&token)).await?;
     Ok(key.map(|k| Principal {
         id: format!("apikey:{}", k.id),
         permissions: k.effective_permissions(),

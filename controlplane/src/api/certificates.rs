@@ -13,8 +13,10 @@ use sigil_shared::ocsp::{HashAlg, RevocationReason};
 use sigil_shared::time::{now_unix, rfc3339};
 
 use super::{blocking, ApiError, ApiJson, ApiQuery, ErrorCode, Shared};
-use crate::authority::{normalize_id, status_of, CertFilter, IssueRequest, StatusFilter};
 use crate::db::{CertRecord, CertState};
+use crate::services::certificates::{
+    normalize_id, status_of, CertFilter, IssueRequest, StatusFilter,
+};
 use crate::x509::cert_pem;
 
 #[derive(Debug, Deserialize)]
@@ -49,7 +51,7 @@ pub struct CertView {
 
 fn view(state: &Shared, c: &CertRecord) -> Result<CertView, ApiError> {
     let mut v = summary(c);
-    v.chain = Some(state.authority.chain_pem(&c.issuer_id)?);
+    v.chain = Some(state.services.issuers.chain_pem(&c.issuer_id)?);
     Ok(v)
 }
 
@@ -130,8 +132,8 @@ pub async fn list(
         expires_before: time_bound("expires_before", q.expires_before.as_deref(), true)?,
         ids: None,
     };
-    let auth = state.authority.clone();
-    let (certs, total) = blocking(move || auth.find_certs(&filter, page, per_page)).await?;
+    let certificates = state.services.certificates.clone();
+    let (certs, total) = blocking(move || certificates.find_certs(&filter, page, per_page)).await?;
     Ok(Json(super::audit::Paged {
         data: certs.iter().map(summary).collect(),
         total,
@@ -144,14 +146,14 @@ pub async fn issue(
     State(state): State<Shared>,
     ApiJson(body): ApiJson<IssueBody>,
 ) -> Result<Response, ApiError> {
-    let auth = state.authority.clone();
+    let certificates = state.services.certificates.clone();
     let req = IssueRequest {
         issuer_id: body.issuer_id,
         csr: body.csr.into_bytes(),
         validity_days: body.validity_days,
         profile: body.profile,
     };
-    let rec = blocking(move || auth.issue(req)).await?;
+    let rec = blocking(move || certificates.issue(req)).await?;
     Ok((StatusCode::CREATED, Json(view(&state, &rec)?)).into_response())
 }
 
@@ -159,9 +161,9 @@ pub async fn get_one(
     State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<CertView>, ApiError> {
-    let auth = state.authority.clone();
+    let certificates = state.services.certificates.clone();
     let id = normalize_id(&id);
-    let rec = blocking(move || auth.cert(&id)).await?;
+    let rec = blocking(move || certificates.cert(&id)).await?;
     Ok(Json(view(&state, &rec)?))
 }
 
@@ -187,9 +189,9 @@ pub async fn revoke(
             ),
         )
     })?;
-    let auth = state.authority.clone();
+    let certificates = state.services.certificates.clone();
     let id = normalize_id(&id);
-    let rec = blocking(move || auth.revoke(&id, reason)).await?;
+    let rec = blocking(move || certificates.revoke(&id, reason)).await?;
     Ok(Json(view(&state, &rec)?))
 }
 
@@ -197,9 +199,9 @@ pub async fn unhold(
     State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<CertView>, ApiError> {
-    let auth = state.authority.clone();
+    let certificates = state.services.certificates.clone();
     let id = normalize_id(&id);
-    let rec = blocking(move || auth.unhold(&id)).await?;
+    let rec = blocking(move || certificates.unhold(&id)).await?;
     Ok(Json(view(&state, &rec)?))
 }
 
@@ -221,9 +223,9 @@ pub async fn ocsp(
             format!("hash {name:?} is not supported; use sha1 or sha256"),
         )
     })?;
-    let auth = state.authority.clone();
+    let certificates = state.services.certificates.clone();
     let id = normalize_id(&id);
-    let entry = blocking(move || auth.ocsp_response(&id, alg)).await?;
+    let entry = blocking(move || certificates.ocsp_response(&id, alg)).await?;
     Ok((
         [(header::CONTENT_TYPE, "application/ocsp-response")],
         entry.der,

@@ -8,8 +8,7 @@ use serde::Serialize;
 use sigil_shared::time::{now_unix, rfc3339};
 
 use super::{blocking, ApiError, Shared};
-use crate::authority::AuthorityError;
-use crate::crl::CrlEvent;
+use crate::services::issuers::{CrlEvent, IssuerError};
 
 #[derive(Debug, Serialize)]
 pub struct EventView {
@@ -58,20 +57,21 @@ fn event_view(e: CrlEvent) -> EventView {
 }
 
 pub async fn list(State(state): State<Shared>) -> Result<Json<CrlCache>, ApiError> {
-    let auth = state.authority.clone();
+    let issuers = state.services.issuers.clone();
     let now = now_unix();
-    let every = i64::from(auth.config.crl.regenerate_every_hours) * 3600;
+    let every = issuers.crl_regeneration_interval();
     let rows = blocking(move || {
         let mut rows = Vec::new();
-        for ca in auth.list_cas() {
+        for ca in issuers.list_cas() {
             let id = ca.record.id.clone();
-            let crl = match auth.crl(&id) {
-                Ok(c) => Some(c),
-                Err(AuthorityError::NotFound(_)) => None,
+            let crl = match issuers.current_crl(&id) {
+                Ok(c) => c,
+                // Deleted since it was listed.
+                Err(IssuerError::NotFound { .. }) => None,
                 Err(e) => return Err(e),
             };
             rows.push(CacheRow {
-                issuer_name: auth.issuer_name(&id)?,
+                issuer_name: issuers.issuer_name(&id)?,
                 cache_present: crl.is_some(),
                 crl_number: crl.as_ref().map(|c| c.number),
                 this_update: crl.as_ref().map(|c| rfc3339(c.this_update)),
@@ -80,7 +80,11 @@ pub async fn list(State(state): State<Shared>) -> Result<Json<CrlCache>, ApiErro
                 last_generated_at: crl.as_ref().map(|c| rfc3339(c.this_update)),
                 regeneration_due_at: crl.as_ref().map(|c| rfc3339(c.this_update + every)),
                 size_bytes: crl.as_ref().map(|c| c.der.len() as u64),
-                recent_events: auth.crl_events(&id).into_iter().map(event_view).collect(),
+                recent_events: issuers
+                    .crl_events(&id)
+                    .into_iter()
+                    .map(event_view)
+                    .collect(),
                 issuer_id: id,
             });
         }

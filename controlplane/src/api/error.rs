@@ -1,12 +1,12 @@
 //! API errors: one code enum mapped to HTTP status; clients get a stable message, logs get
-//! the detail.
+//! the detail. Service errors become API errors here, by their kind, and nowhere else.
 
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::authority::AuthorityError;
+use crate::services::ErrorKind as ServiceErrorKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -81,14 +81,15 @@ impl ApiError {
     }
 }
 
-impl From<AuthorityError> for ApiError {
-    fn from(e: AuthorityError) -> Self {
-        match e {
-            AuthorityError::NotFound(m) => Self::new(ErrorCode::NotFound, m),
-            AuthorityError::Conflict(m) => Self::new(ErrorCode::Conflict, m),
-            AuthorityError::BadRequest(m) => Self::new(ErrorCode::BadRequest, m),
-            AuthorityError::Internal(detail) => {
-                tracing::error!(error = %detail, "internal error");
+impl ApiError {
+    /// The answer to a service error of `kind` whose text is `message`.
+    fn from_service(kind: ServiceErrorKind, message: String) -> Self {
+        match kind {
+            ServiceErrorKind::Invalid => Self::new(ErrorCode::BadRequest, message),
+            ServiceErrorKind::NotFound => Self::new(ErrorCode::NotFound, message),
+            ServiceErrorKind::Conflict => Self::new(ErrorCode::Conflict, message),
+            ServiceErrorKind::Internal => {
+                tracing::error!(error = %message, "internal error");
                 Self::new(
                     ErrorCode::Internal,
                     "internal error; see the control plane log",
@@ -97,6 +98,8 @@ impl From<AuthorityError> for ApiError {
         }
     }
 }
+
+crate::services::into_protocol_error!(ApiError, ApiError::from_service);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

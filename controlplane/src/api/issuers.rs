@@ -9,10 +9,11 @@ use serde::{Deserialize, Serialize};
 use sigil_shared::time::rfc3339;
 
 use super::{blocking, ApiError, ApiJson, ApiQuery, Shared};
-use crate::authority::{CreateCa, IssuerSettings, IssuerUpdate};
 use crate::ca::{CaHealth, CaRuntime};
 use crate::crypto::pkcs11::TokenRef;
 use crate::db::KeyRef;
+use crate::services::issuers::{CreateCa, IssuerSettings, IssuerUpdate};
+use crate::services::ServiceError;
 use crate::x509::cert_pem;
 
 /// Where the CA key lives (never a PIN: only the name of the variable holding it).
@@ -67,12 +68,7 @@ pub struct IssuerView {
 
 pub fn view(state: &Shared, ca: &CaRuntime, s: IssuerSettings) -> IssuerView {
     let r = &ca.record;
-    let base = state
-        .authority
-        .config
-        .distribution
-        .base_url
-        .trim_end_matches('/');
+    let base = state.services.issuers.distribution_base();
     IssuerView {
         id: r.id.clone(),
         name: s.name.unwrap_or_else(|| r.name.clone()),
@@ -112,11 +108,11 @@ pub async fn create(
     State(state): State<Shared>,
     ApiJson(req): ApiJson<CreateCa>,
 ) -> Result<Response, ApiError> {
-    let auth = state.authority.clone();
+    let issuers = state.services.issuers.clone();
     let (ca, s) = blocking(move || {
-        let ca = auth.create_ca(req)?;
-        let s = auth.issuer_settings(&ca.record.id)?;
-        Ok((ca, s))
+        let ca = issuers.create_ca(req)?;
+        let s = issuers.issuer_settings(&ca.record.id)?;
+        Ok::<_, ServiceError>((ca, s))
     })
     .await?;
     Ok((StatusCode::CREATED, Json(view(&state, &ca, s))).into_response())
@@ -134,15 +130,16 @@ pub async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<super::audit::Paged<IssuerView>>, ApiError> {
     let (page, per_page) = super::audit::paging(q.page, q.per_page)?;
-    let auth = state.authority.clone();
+    let issuers = state.services.issuers.clone();
     let all = blocking(move || {
-        auth.list_cas()
+        issuers
+            .list_cas()
             .into_iter()
             .map(|c| {
-                let s = auth.issuer_settings(&c.record.id)?;
+                let s = issuers.issuer_settings(&c.record.id)?;
                 Ok((c, s))
             })
-            .collect::<crate::authority::Result<Vec<_>>>()
+            .collect::<Result<Vec<_>, ServiceError>>()
     })
     .await?;
     let total = all.len() as u64;
@@ -165,8 +162,10 @@ pub async fn get_one(
     State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<IssuerView>, ApiError> {
-    let auth = state.authority.clone();
-    let (ca, s) = blocking(move || Ok((auth.ca(&id)?, auth.issuer_settings(&id)?))).await?;
+    let issuers = state.services.issuers.clone();
+    let (ca, s) =
+        blocking(move || Ok::<_, ServiceError>((issuers.ca(&id)?, issuers.issuer_settings(&id)?)))
+            .await?;
     Ok(Json(view(&state, &ca, s)))
 }
 
@@ -177,10 +176,10 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<IssuerUpdate>,
 ) -> Result<Json<IssuerView>, ApiError> {
-    let auth = state.authority.clone();
+    let issuers = state.services.issuers.clone();
     let (ca, s) = blocking(move || {
-        let s = auth.update_issuer(&id, &body)?;
-        Ok((auth.ca(&id)?, s))
+        let s = issuers.update_issuer(&id, &body)?;
+        Ok::<_, ServiceError>((issuers.ca(&id)?, s))
     })
     .await?;
     Ok(Json(view(&state, &ca, s)))
@@ -191,7 +190,7 @@ pub async fn crl(
     State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let auth = state.authority.clone();
-    let crl = blocking(move || auth.crl(&id)).await?;
+    let issuers = state.services.issuers.clone();
+    let crl = blocking(move || issuers.crl(&id)).await?;
     Ok(([(header::CONTENT_TYPE, "application/pkix-crl")], crl.der).into_response())
 }

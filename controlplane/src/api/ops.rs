@@ -12,14 +12,11 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::{bearer_matches, ApiError, ErrorCode, Shared};
 use crate::crypto::HealthState;
 
-/// The OCSP backlog gauge stops counting here (a scrape must stay cheap).
-const BACKLOG_COUNT_CAP: u64 = 1_000_000;
-
 /// Liveness (always 200 while serving) with the CAs' signing health: `issuer_health` lists
 /// each CA that is not healthy with its error.
 pub async fn health(State(state): State<Shared>) -> Json<serde_json::Value> {
-    let a = &state.authority;
-    let cas = a.list_cas();
+    let s = &state.services;
+    let cas = s.issuers.list_cas();
     let mut counts = [0usize; 3];
     let mut problems = serde_json::Map::new();
     for ca in &cas {
@@ -40,31 +37,17 @@ pub async fn health(State(state): State<Shared>) -> Json<serde_json::Value> {
             "healthy": counts[0], "degraded": counts[1], "unhealthy": counts[2],
             "problems": problems,
         },
-        "replication": { "head": a.db.head(), "oldest_retained": a.db.oldest_retained() },
+        "replication": { "head": s.replication.head(), "oldest_retained": s.replication.oldest_retained() },
     }))
 }
 
 /// `/metrics`: brings the scrape-time metrics up to date (per-CA signing, replication lag,
 /// OCSP refresh backlog), then renders the registry.
 pub async fn metrics(State(state): State<Shared>) -> Result<Response, ApiError> {
-    let a = state.authority.clone();
-    let text = tokio::task::spawn_blocking(move || {
-        let m = &a.metrics;
-        m.sync_cas(&a.list_cas());
-        m.sync_replication(a.db.head());
-        let now = sigil_shared::time::now_unix();
-        match a.ocsp_backlog(now, BACKLOG_COUNT_CAP) {
-            Ok((due, oldest)) => {
-                m.ocsp_refresh_backlog.set(due as i64);
-                m.ocsp_refresh_oldest_due
-                    .set(oldest.map_or(0, |t| (now - t).max(0)));
-            }
-            Err(e) => tracing::warn!(error = %e, "counting the OCSP refresh backlog failed"),
-        }
-        m.render()
-    })
-    .await
-    .map_err(|_| ApiError::new(ErrorCode::Internal, "internal error"))?;
+    let s = state.services.clone();
+    let text = tokio::task::spawn_blocking(move || s.render_metrics())
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::Internal, "internal error"))?;
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
@@ -72,15 +55,15 @@ pub async fn metrics(State(state): State<Shared>) -> Result<Response, ApiError> 
 /// when the database answers and no CA is unhealthy (all are loaded at start-up); else 503 with
 /// `{"status": "not_ready", "error", "message", "problems"}`.
 pub async fn ready(State(state): State<Shared>) -> Result<Response, ApiError> {
-    let a = state.authority.clone();
+    let s = state.services.clone();
     let (problems, cas) = tokio::task::spawn_blocking(move || {
         let mut problems = Vec::new();
-        let db = super::admin_ca::database_status(&a);
+        let db = super::admin_ca::database_status(&s);
         if let Some(e) = db.error {
             problems.push(format!("database: {e}"));
         }
         // Every stored CA is loaded before the listener binds (start-up fails otherwise).
-        let loaded = a.list_cas();
+        let loaded = s.issuers.list_cas();
         for ca in &loaded {
             let h = ca.health();
             if h.status == HealthState::Unhealthy {
@@ -146,7 +129,7 @@ pub async fn replication_stream(
     let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     tokio::spawn(crate::replication::feed(
-        state.authority.clone(),
+        state.services.replication.clone(),
         q.after,
         tx,
     ));

@@ -11,9 +11,10 @@ use super::identity::verify_issued_by;
 use super::service::Est;
 use super::EstError;
 use crate::audit::{with_actor, Actor, AuditEvent};
-use crate::authority::OtpRejected;
 use crate::ca::CaRuntime;
 use crate::db::{CertRecord, CertState, Enrollment};
+use crate::services::certificates::CertError;
+use crate::services::otps::OtpRejected;
 
 /// How the client authenticated itself.
 #[derive(Debug, Clone)]
@@ -67,7 +68,7 @@ impl Est {
             .check(entity, &ip, Instant::now());
         if let Some(limited) = limited {
             tracing::warn!(entity, source = %actor.source, "EST: OTP attempts rate limited");
-            let m = &self.authority.metrics.est_rate_limited;
+            let m = &self.services.metrics().est_rate_limited;
             for (scope, hit) in [("entity", limited.entity), ("source", limited.source)] {
                 if hit {
                     m.with_label_values(&[scope]).inc();
@@ -77,15 +78,16 @@ impl Est {
             let secs = limited.wait.as_secs() + u64::from(limited.wait.subsec_nanos() > 0);
             return Err(EstError::TooManyAttempts(secs.max(1)));
         }
-        let outcome = with_actor(actor.clone(), || self.authority.use_otp(entity, otp))?;
+        let otps = &self.services.otps;
+        let outcome = with_actor(actor.clone(), || otps.use_otp(entity, otp))?;
         let reason = match outcome {
             Ok(_) => return Ok(()),
             Err(OtpRejected::Unknown) => "unknown",
             Err(OtpRejected::Expired) => "expired",
             Err(OtpRejected::UsedUp) => "used_up",
         };
-        self.authority
-            .metrics
+        self.services
+            .metrics()
             .est_otp_failures
             .with_label_values(&[reason])
             .inc();
@@ -141,9 +143,9 @@ impl Est {
             Err(e) => return rejected(format!("not issued by CA {:?}: {e}", ca.record.id), ""),
         };
         let id = hex::encode(&presented.serial);
-        let record = match self.authority.cert(&id) {
+        let record = match self.services.certificates.cert(&id) {
             Ok(r) if r.issuer_id == ca.record.id && r.der == der => r,
-            Ok(_) | Err(crate::authority::AuthorityError::NotFound(_)) => {
+            Ok(_) | Err(CertError::NotFound { .. }) => {
                 return rejected("not a certificate this CA issued".into(), &id)
             }
             Err(e) => return Err(e.into()),
@@ -165,9 +167,9 @@ impl Est {
         (action, resource_type, resource_id): (&str, &str, &str),
         details: serde_json::Value,
     ) -> Result<(), EstError> {
-        self.authority
+        self.services
             .audit
-            .append(AuditEvent {
+            .record(AuditEvent {
                 actor: actor.id.clone(),
                 actor_type: actor.actor_type.into(),
                 action: action.into(),
@@ -177,8 +179,7 @@ impl Est {
                 source: actor.source.clone(),
                 details: details.to_string(),
             })
-            .map(|_| ())
-            .map_err(|e| EstError::Internal(format!("audit log: {e}")))
+            .map_err(|e| EstError::Internal(e.to_string()))
     }
 }
 

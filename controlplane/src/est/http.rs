@@ -17,8 +17,8 @@ use axum::Router;
 use super::authn::Credentials;
 use super::service::Est;
 use super::{pkcs7, wire, EstError};
-use crate::authority::Authority;
 use crate::db::Enrollment;
+use crate::services::Services;
 use crate::tls::ConnInfo;
 
 /// Largest request body (a PKCS#10 request in base64 is a few KiB even for RSA-4096).
@@ -30,8 +30,8 @@ const CHALLENGE: &str = "Basic realm=\"sigil EST\", charset=\"UTF-8\"";
 type Shared = Arc<Est>;
 
 /// The EST router: `/.well-known/est/{op}` and `/.well-known/est/{label}/{op}`.
-pub fn router(authority: Arc<Authority>) -> Router {
-    let est: Shared = Arc::new(Est::new(authority));
+pub fn router(services: Arc<Services>) -> Router {
+    let est: Shared = Arc::new(Est::new(services));
     let mut r = Router::new();
     for prefix in ["/.well-known/est", "/.well-known/est/{label}"] {
         r = r
@@ -60,8 +60,8 @@ pub fn router(authority: Arc<Authority>) -> Router {
 async fn count(State(est): State<Shared>, req: Request, next: Next) -> Response {
     let op = operation(req.uri().path());
     let res = next.run(req).await;
-    est.authority
-        .metrics
+    est.services
+        .metrics()
         .est_requests
         .with_label_values(&[op, res.status().as_str()])
         .inc();

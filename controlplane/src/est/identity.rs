@@ -9,8 +9,8 @@ use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::name::Name;
 use x509_cert::Certificate;
 
-use crate::authority::san_string;
 use crate::crypto::{KeyAlgorithm, VerifiedCsr};
+use crate::services::certificates::san_string;
 
 /// The commonName (2.5.4.3) values of `name`, as text.
 pub fn common_names(name: &Name) -> Vec<String> {

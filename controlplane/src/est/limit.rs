@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use sigil_shared::config::EstConfig;
+use crate::config::EstConfig;
 
 /// Token buckets keyed by string, with a bounded number of keys.
 #[derive(Debug)]

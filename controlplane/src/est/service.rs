@@ -1,7 +1,7 @@
-//! EST operations on the [`Authority`] (blocking: they verify OTP hashes, sign and fsync).
+//! EST operations on the services (blocking: they verify OTP hashes, sign and fsync).
 //!
 //! Enrollment order: pick the CA → check the CSR against the profile (400, nothing spent) →
-//! authenticate (OTP: rate limit, then `Authority::use_otp`, which commits the decrement and
+//! authenticate (OTP: rate limit, then `Otps::use_otp`, which commits the decrement and
 //! its `otp.use` audit record synced; client certificate: signature, database record, status,
 //! validity) → (serverkeygen: generate the key) → issue through the common issuance path with
 //! the enrollment type in `cert_meta`, one synced batch. A crash after the OTP use and before
@@ -16,9 +16,10 @@ use super::identity::{csr_names_entity, keeps_identity};
 use super::limit::OtpLimiter;
 use super::{keygen, pkcs7, wire, EstError};
 use crate::audit::{with_actor, Actor};
-use crate::authority::{Authority, IssueRequest};
 use crate::ca::CaRuntime;
 use crate::db::{CertMeta, CertRecord, Enrollment};
+use crate::services::certificates::IssueRequest;
+use crate::services::Services;
 
 /// id-ce-subjectAltName 2.5.29.17 (RFC 5280 §4.2.1.6), content octets.
 const OID_SAN: &[u8] = &[0x55, 0x1d, 0x11];
@@ -31,33 +32,33 @@ pub struct Issued {
     pub pkcs8: Option<Vec<u8>>,
 }
 
-/// The EST service: the authority and the failed-OTP rate limiter.
+/// The EST service: the services it enrolls through and the failed-OTP rate limiter.
 #[derive(Debug)]
 pub struct Est {
-    pub authority: Arc<Authority>,
+    pub(super) services: Arc<Services>,
     pub(super) limiter: Mutex<OtpLimiter>,
 }
 
 impl Est {
-    /// With the rate limits of `[public.est]` in the authority's configuration.
-    pub fn new(authority: Arc<Authority>) -> Self {
-        let limiter = OtpLimiter::from_config(&authority.config.public.est);
-        Self::with_limiter(authority, limiter)
+    /// With the rate limits of `[public.est]` in the services' configuration.
+    pub fn new(services: Arc<Services>) -> Self {
+        let limiter = OtpLimiter::from_config(&services.settings().public.est);
+        Self::with_limiter(services, limiter)
     }
 
-    pub fn with_limiter(authority: Arc<Authority>, limiter: OtpLimiter) -> Self {
+    pub fn with_limiter(services: Arc<Services>, limiter: OtpLimiter) -> Self {
         Self {
-            authority,
+            services,
             limiter: Mutex::new(limiter),
         }
     }
 
     /// The CA a request addresses: by label (the CA's name), or the default CA.
     pub fn ca_for(&self, label: Option<&str>) -> Result<Arc<CaRuntime>, EstError> {
-        let auth = &self.authority;
+        let issuers = &self.services.issuers;
         let mut cas = Vec::new();
-        for c in auth.list_cas() {
-            cas.push((auth.issuer_name(&c.record.id)?, c));
+        for c in issuers.list_cas() {
+            cas.push((issuers.issuer_name(&c.record.id)?, c));
         }
         if let Some(label) = label {
             return cas
@@ -94,11 +95,11 @@ impl Est {
     /// The profile EST asks for from `ca`: `est-<label>` or `est` if configured; otherwise
     /// none, i.e. the issuer's default profile (its settings), else `default`.
     pub fn profile_for(&self, ca: &CaRuntime) -> Result<Option<String>, EstError> {
-        let profiles = &self.authority.config.profiles;
-        let own = format!("est-{}", self.authority.issuer_name(&ca.record.id)?);
-        Ok(if profiles.contains_key(&own) {
+        let certificates = &self.services.certificates;
+        let own = format!("est-{}", self.services.issuers.issuer_name(&ca.record.id)?);
+        Ok(if certificates.has_profile(&own) {
             Some(own)
-        } else if profiles.contains_key("est") {
+        } else if certificates.has_profile("est") {
             Some("est".into())
         } else {
             None
@@ -120,14 +121,15 @@ impl Est {
         let name = match self.profile_for(&ca)? {
             Some(p) => p,
             None => self
-                .authority
+                .services
+                .issuers
                 .issuer_settings(&ca.record.id)?
                 .default_profile
                 .unwrap_or_else(|| "default".into()),
         };
         let profile = self
-            .authority
-            .config
+            .services
+            .certificates
             .profile(&name)
             .ok_or_else(|| EstError::Internal(format!("profile {name:?} vanished")))?;
         let mut oids: Vec<&[u8]> = Vec::new();
@@ -163,18 +165,19 @@ impl Est {
             ));
         }
         let csr_der = wire::decode_body(body).map_err(|e| EstError::BadRequest(e.to_string()))?;
-        let auth = &self.authority;
+        let certificates = &self.services.certificates;
         let mut req = IssueRequest {
             issuer_id: ca.record.id.clone(),
             csr: csr_der,
             validity_days: None,
             profile: self.profile_for(&ca)?,
         };
-        let checked = auth.check_issue(&req)?;
+        let checked = certificates.check_issue(&req)?;
         let actor = match &creds {
             Credentials::Otp { entity, otp } => {
                 if !csr_names_entity(&checked.csr, entity) {
-                    auth.metrics
+                    self.services
+                        .metrics()
                         .est_otp_failures
                         .with_label_values(&["name_mismatch"])
                         .inc();
@@ -212,16 +215,16 @@ impl Est {
         with_actor(actor, || {
             if op != Enrollment::ServerKeygen {
                 return Ok(Issued {
-                    cert: auth.issue_checked(checked, meta)?,
+                    cert: certificates.issue_checked(checked, meta)?,
                     pkcs8: None,
                 });
             }
             let generated = keygen::generate_for(&req.csr)
                 .map_err(|e| EstError::Internal(format!("serverkeygen: {e}")))?;
             req.csr = generated.csr_der;
-            let checked = auth.check_issue(&req)?;
+            let checked = certificates.check_issue(&req)?;
             Ok(Issued {
-                cert: auth.issue_checked(checked, meta)?,
+                cert: certificates.issue_checked(checked, meta)?,
                 pkcs8: Some(generated.pkcs8),
             })
         })

@@ -6,11 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::config::{AdminTlsConfig, PublicTlsConfig};
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
 use rustls::{RootCertStore, ServerConfig};
 use sigil_configfile::PemFileError;
-use sigil_shared::config::{AdminTlsConfig, PublicTlsConfig};
 
 use super::verifier::PossessionOnly;
 

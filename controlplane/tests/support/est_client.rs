@@ -1,4 +1,4 @@
-//! Shared by the in-process EST tests: an authority with the demo CAs on a MemStore, CSRs,
+//! Shared by the in-process EST tests: the services with the demo CAs on a MemStore, CSRs,
 //! and calls through the public router with a chosen peer and client certificate.
 
 #![allow(dead_code)]
@@ -13,13 +13,13 @@ use base64::Engine;
 use der::{Decode, Encode};
 use http_body_util::BodyExt;
 use rustls::pki_types::CertificateDer;
-use sigil_controlplane::authority::Authority;
+use sigil_controlplane::config::CpConfig;
 use sigil_controlplane::crypto::{KeyAlgorithm, Signer, SoftwareSigner};
-use sigil_controlplane::db::{cf, CertMeta, Enrollment};
+use sigil_controlplane::db::{cf, Enrollment};
 use sigil_controlplane::est::{pkcs7, wire};
 use sigil_controlplane::metrics::Metrics;
+use sigil_controlplane::services::Services;
 use sigil_controlplane::tls::ConnInfo;
-use sigil_shared::config::CpConfig;
 use sigil_storage::{MemStore, Store};
 use tower::ServiceExt;
 use x509_cert::request::{CertReq, CertReqInfo};
@@ -27,10 +27,10 @@ use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
 pub const EST: &str = "/.well-known/est";
 
-pub fn authority(cfg: CpConfig) -> Arc<Authority> {
+pub fn authority(cfg: CpConfig) -> Arc<Services> {
     let store: Arc<dyn Store> = Arc::new(MemStore::new(cf::ALL));
-    let a = Authority::open(store, cfg, Metrics::new()).unwrap();
-    a.init_demo().unwrap();
+    let (a, _) = Services::open(store, cfg, Metrics::new()).unwrap();
+    a.issuers.init_demo().unwrap();
     Arc::new(a)
 }
 
@@ -103,9 +103,7 @@ pub fn serial_hex(cert: &[u8]) -> String {
     hex::encode(c.tbs_certificate.serial_number.as_bytes())
 }
 
-pub fn enrollment_of(a: &Authority, cert: &[u8]) -> Option<Enrollment> {
+pub fn enrollment_of(a: &Services, cert: &[u8]) -> Option<Enrollment> {
     let serial = hex::decode(serial_hex(cert)).unwrap();
-    a.db.get::<CertMeta>(cf::CERT_META, &serial)
-        .unwrap()
-        .map(|m| m.enrollment)
+    a.certificates.meta(&serial).unwrap().map(|m| m.enrollment)
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sigil_shared::ocsp::RevocationReason;
 
 use super::super::{blocking, ApiError, ApiJson, ErrorCode, Shared};
-use crate::authority::{normalize_id, CertFilter};
+use crate::services::certificates::{normalize_id, CertFilter};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -91,8 +91,8 @@ pub async fn revoke(
             .map(|ids| ids.iter().map(|i| normalize_id(i)).collect()),
         ..Default::default()
     };
-    let auth = state.authority.clone();
-    let out = blocking(move || auth.bulk_revoke(&filter, reason)).await?;
+    let certificates = state.services.certificates.clone();
+    let out = blocking(move || certificates.bulk_revoke(&filter, reason)).await?;
     Ok(Json(BulkRevokeResult {
         total_matched: out.matched,
         total_revoked: out.revoked.len() as u64,

@@ -8,8 +8,9 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::super::{blocking, ApiError, ApiQuery, ErrorCode, Shared};
-use crate::authority::normalize_id;
 use crate::db::CertRecord;
+use crate::services::certificates::normalize_id;
+use crate::services::ServiceError;
 use crate::x509::cert_pem;
 
 #[derive(Debug, Deserialize)]
@@ -31,12 +32,12 @@ pub struct PemExport {
 }
 
 async fn load(state: &Shared, id: &str) -> Result<(CertRecord, Vec<String>), ApiError> {
-    let auth = state.authority.clone();
+    let s = state.services.clone();
     let id = normalize_id(id);
     blocking(move || {
-        let c = auth.cert(&id)?;
-        let chain = auth.chain_pem(&c.issuer_id)?;
-        Ok((c, chain))
+        let c = s.certificates.cert(&id)?;
+        let chain = s.issuers.chain_pem(&c.issuer_id)?;
+        Ok::<_, ServiceError>((c, chain))
     })
     .await
 }

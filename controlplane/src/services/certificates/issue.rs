@@ -2,17 +2,19 @@
 
 use std::sync::Arc;
 
-use sigil_shared::config::{Profile, SanType};
 use sigil_shared::ocsp::key_id_of_spki;
 use sigil_shared::time::now_unix;
 use sigil_storage::WriteBatch;
 use x509_cert::ext::pkix::name::GeneralName;
 
-use super::{Authority, AuthorityError, Result};
+use super::{CertError, Certificates, Result};
 use crate::ca::CaRuntime;
+use crate::config::{Profile, SanType};
 use crate::crypto::{verify_csr, VerifiedCsr};
 use crate::db::{cf, due_key, encode, serial_key, CertMeta, CertRecord, CertState};
 use crate::ocsp::sign_responses;
+use crate::services::context::Commit;
+use crate::services::issuers::IssuerError;
 use crate::x509::{self, CertSpec};
 
 #[derive(Debug, Clone)]
@@ -58,30 +60,28 @@ fn check_sans(profile_name: &str, profile: &Profile, sans: &[GeneralName]) -> Re
             Some(t) if profile.allowed_san_types.contains(&t) => {
                 if let GeneralName::IpAddress(o) = n {
                     if o.as_bytes().len() != 4 && o.as_bytes().len() != 16 {
-                        return Err(AuthorityError::BadRequest(
-                            "CSR contains a malformed IP address SAN".into(),
-                        ));
+                        return Err(CertError::MalformedIpSan);
                     }
                 }
             }
             _ => {
-                return Err(AuthorityError::BadRequest(format!(
-                    "SAN {} is not allowed by profile {profile_name:?}",
-                    san_string(n)
-                )))
+                return Err(CertError::SanNotAllowed {
+                    san: san_string(n),
+                    profile: profile_name.into(),
+                })
             }
         }
     }
     if profile.require_san && sans.is_empty() {
-        return Err(AuthorityError::BadRequest(format!(
-            "profile {profile_name:?} requires at least one SAN"
-        )));
+        return Err(CertError::SanRequired {
+            profile: profile_name.into(),
+        });
     }
     Ok(())
 }
 
 /// An issuance request that passed every check that needs no signature: CSR signature,
-/// profile, validity, SANs, issuer not expired ([`Authority::check_issue`]).
+/// profile, validity, SANs, issuer not expired ([`Certificates::check_issue`]).
 #[derive(Debug, Clone)]
 pub struct CheckedIssue {
     pub ca: Arc<CaRuntime>,
@@ -93,7 +93,7 @@ pub struct CheckedIssue {
     pub requested_profile: Option<String>,
 }
 
-impl Authority {
+impl Certificates {
     /// Verifies the CSR, applies the profile, signs the certificate and its OCSP responses and
     /// commits everything (synced) before returning.
     pub fn issue(&self, req: IssueRequest) -> Result<CertRecord> {
@@ -101,35 +101,32 @@ impl Authority {
         self.issue_checked(checked, None)
     }
 
-    /// Every check of [`Authority::issue`] that happens before signing, so that a caller
+    /// Every check of [`Certificates::issue`] that happens before signing, so that a caller
     /// can refuse a request before spending anything on it (EST: before using an OTP).
     pub fn check_issue(&self, req: &IssueRequest) -> Result<CheckedIssue> {
-        let ca = self.ca(&req.issuer_id)?;
-        let req = &self.apply_issuer_policy(req)?; // disabled issuer, profiles, validity cap
-        let csr = verify_csr(&req.csr)
-            .map_err(|e| AuthorityError::BadRequest(format!("invalid CSR: {e}")))?;
+        let ca = self.issuers.ca(&req.issuer_id)?;
+        // Disabled issuer, allowed profiles, validity cap.
+        let req = &self.issuers.apply_issuer_policy(req)?;
+        let csr = verify_csr(&req.csr)?;
         let profile_name = req.profile.as_deref().unwrap_or("default");
-        let profile = self.config.profile(profile_name).ok_or_else(|| {
-            AuthorityError::BadRequest(format!("profile {profile_name:?} does not exist"))
-        })?;
+        let profile = self
+            .profile(profile_name)
+            .ok_or_else(|| CertError::UnknownProfile {
+                name: profile_name.into(),
+            })?;
         let days = req.validity_days.unwrap_or(profile.validity_days);
         if days == 0 || days > profile.max_validity_days {
-            return Err(AuthorityError::BadRequest(format!(
-                "validity_days must be between 1 and {} for profile {profile_name:?}",
-                profile.max_validity_days
-            )));
+            return Err(CertError::InvalidValidity {
+                max: profile.max_validity_days,
+                profile: profile_name.into(),
+            });
         }
         check_sans(profile_name, &profile, &csr.sans)?;
         if csr.subject.0.is_empty() && csr.sans.is_empty() {
-            return Err(AuthorityError::BadRequest(
-                "CSR has neither a subject nor a SAN".into(),
-            ));
+            return Err(CertError::NoSubjectOrSan);
         }
         if ca.record.not_after <= now_unix() {
-            return Err(AuthorityError::Conflict(format!(
-                "issuer {:?} has expired",
-                ca.record.id
-            )));
+            return Err(expired(&ca));
         }
         Ok(CheckedIssue {
             ca,
@@ -152,14 +149,11 @@ impl Authority {
             days,
             requested_profile,
         } = c;
-        let _issuing = self.issuing(&ca.record.id)?; // until committed: a disable waits
+        let _issuing = self.issuers.issuing(&ca.record.id)?; // until committed: a disable waits
         let profile_name = profile_name.as_str();
         let now = now_unix();
         if ca.record.not_after <= now {
-            return Err(AuthorityError::Conflict(format!(
-                "issuer {:?} has expired",
-                ca.record.id
-            )));
+            return Err(expired(&ca));
         }
         let not_before = now - 60;
         let not_after = (now + i64::from(days) * 86_400).min(ca.record.not_after);
@@ -173,10 +167,9 @@ impl Authority {
             .iter()
             .map(String::as_str)
             .collect();
-        let base = self.config.distribution.base_url.trim_end_matches('/');
+        let base = self.issuers.distribution_base();
         let id = &ca.record.id;
-        let key_id = key_id_of_spki(&csr.spki_der)
-            .map_err(|e| AuthorityError::BadRequest(format!("invalid CSR key: {e}")))?;
+        let key_id = key_id_of_spki(&csr.spki_der).map_err(CertError::InvalidCsrKey)?;
         let mut extensions = vec![
             x509::basic_constraints(false, None)?,
             x509::key_usage(&ku)?,
@@ -198,7 +191,7 @@ impl Authority {
         // Serial numbers are unique across all issuers: the certificate id is the serial.
         let serial = loop {
             let s = x509::random_serial();
-            if self.db.get_raw(cf::CERT_IDS, &s)?.is_none() {
+            if self.cx.db().get_raw(cf::CERT_IDS, &s)?.is_none() {
                 break s;
             }
         };
@@ -213,7 +206,7 @@ impl Authority {
         };
         let der = x509::sign_certificate(&spec, ca.signer.as_ref())?;
         let validity = self.ocsp_validity_secs();
-        let responder = self.responder_for(&ca, now + validity, now)?;
+        let responder = self.issuers.responder_for(&ca, now + validity, now)?;
         let entries = sign_responses(
             &ca,
             &responder,
@@ -249,23 +242,20 @@ impl Authority {
         }
         let mut changes = Vec::with_capacity(entries.len());
         self.stage_responses(&mut batch, id, entries, &mut changes)?;
-        self.commit_audited(
-            ("certificate.issue", "certificate", &record.id),
-            details,
-            batch,
-            changes,
+        self.cx.commit(
+            Commit::new(batch)
+                .replicate(changes)
+                .audit(("certificate.issue", "certificate", &record.id), details),
         )?;
-        self.metrics.issued.with_label_values(&[id]).inc();
+        self.cx.metrics().issued.with_label_values(&[id]).inc();
         tracing::info!(issuer = %id, serial = %record.id, subject = %record.subject, "issued certificate");
         Ok(record)
     }
+}
 
-    /// PEM chain of an issuer: the issuer itself, then its parents up to the root.
-    pub fn chain_pem(&self, issuer_id: &str) -> Result<Vec<String>> {
-        let ca = self.ca(issuer_id)?;
-        Ok(std::iter::once(&ca.record.cert_der)
-            .chain(ca.record.chain_der.iter())
-            .map(|d| x509::cert_pem(d))
-            .collect())
+fn expired(ca: &CaRuntime) -> CertError {
+    IssuerError::Expired {
+        id: ca.record.id.clone(),
     }
+    .into()
 }

@@ -6,10 +6,11 @@ use sigil_shared::time::now_unix;
 use sigil_storage::WriteBatch;
 
 use super::query::{status_of, CertFilter};
-use super::{Authority, AuthorityError, Result};
-use crate::audit::{current_actor, AuditEvent};
-use crate::db::{cf, due_key, encode, serial_key, CertRecord, CertState, RevocationRecord};
+use super::{CertError, Certificates, Result};
+use crate::db::{cf, encode, serial_key, CertRecord, CertState, RevocationRecord};
 use crate::ocsp::sign_responses;
+use crate::services::context::Commit;
+use crate::services::ErrorKind;
 
 /// What a bulk revocation did, per certificate id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,7 +23,7 @@ pub struct BulkRevocation {
     pub failed: Vec<(String, String)>,
 }
 
-impl Authority {
+impl Certificates {
     /// Revokes certificate `id`. Allowed: active → revoked(any), hold → revoked(permanent).
     pub fn revoke(&self, id: &str, reason: RevocationReason) -> Result<CertRecord> {
         let _g = self.status_lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -36,25 +37,26 @@ impl Authority {
                 ..
             } if reason != RevocationReason::CertificateHold => now,
             CertState::Revoked { reason: old, .. } => {
-                return Err(AuthorityError::Conflict(format!(
-                    "certificate {id} is already revoked ({})",
-                    old.name()
-                )));
+                return Err(CertError::AlreadyRevoked {
+                    id: id.into(),
+                    reason: old,
+                });
             }
         };
         let state = CertState::Revoked { time, reason };
-        let updated = self.commit_state(cert, state, now)?;
-        self.metrics
+        let updated = self.change_state(cert, state, now)?;
+        self.cx
+            .metrics()
             .revoked
             .with_label_values(&[&updated.issuer_id])
             .inc();
         tracing::info!(issuer = %updated.issuer_id, serial = %id, reason = reason.name(), "revoked certificate");
-        self.trigger_crl(&updated.issuer_id);
+        self.issuers.request_crl(&updated.issuer_id);
         Ok(updated)
     }
 
     /// Revokes every certificate matching `filter` (certctl's bulk revoke), each through
-    /// [`Authority::revoke`] (so each is audited with its change); already revoked and expired
+    /// [`Certificates::revoke`] (so each is audited with its change); already revoked and expired
     /// certificates are skipped, failures do not stop the rest. An empty filter is refused.
     /// A summary record (`certificate.bulk_revoke`) is audited at the end.
     pub fn bulk_revoke(
@@ -63,9 +65,7 @@ impl Authority {
         reason: RevocationReason,
     ) -> Result<BulkRevocation> {
         if filter.is_empty() {
-            return Err(AuthorityError::BadRequest(
-                "bulk revocation needs at least one criterion (issuer_id, profile_id, certificate_ids, subject, issued_after, issued_before)".into(),
-            ));
+            return Err(CertError::EmptyFilter);
         }
         let mut matched = Vec::new();
         self.scan_certs(filter, &mut |c| {
@@ -83,39 +83,38 @@ impl Authority {
                 None => match self.revoke(&c.id, reason) {
                     Ok(_) => out.revoked.push(c.id),
                     // Its state changed since the scan (revoked meanwhile).
-                    Err(AuthorityError::Conflict(m)) => out.skipped.push((c.id, m)),
+                    Err(e) if e.kind() == ErrorKind::Conflict => {
+                        out.skipped.push((c.id, e.to_string()))
+                    }
                     Err(e) => {
                         tracing::error!(serial = %c.id, error = %e, "bulk revocation: certificate failed");
-                        let shown = match e {
-                            AuthorityError::Internal(_) => {
+                        let shown = match e.kind() {
+                            ErrorKind::Internal => {
                                 "internal error; see the control plane log".to_string()
                             }
-                            other => other.to_string(),
+                            _ => e.to_string(),
                         };
                         out.failed.push((c.id, shown));
                     }
                 },
             }
         }
-        let actor = current_actor();
-        self.audit.append(AuditEvent {
-            actor: actor.id,
-            actor_type: actor.actor_type.into(),
-            action: "certificate.bulk_revoke".into(),
-            resource_type: "certificate".into(),
-            resource_id: filter.issuer_id.clone().unwrap_or_default(),
-            success: out.failed.is_empty(),
-            source: actor.source,
-            details: serde_json::json!({
+        let summary = Commit::new(WriteBatch::new()).audit(
+            (
+                "certificate.bulk_revoke",
+                "certificate",
+                filter.issuer_id.as_deref().unwrap_or_default(),
+            ),
+            serde_json::json!({
                 "reason": reason.name(),
                 "filter": filter,
                 "matched": out.matched,
                 "revoked": out.revoked.len(),
                 "skipped": out.skipped.len(),
                 "failed": out.failed.iter().map(|(id, _)| id).collect::<Vec<_>>(),
-            })
-            .to_string(),
-        })?;
+            }),
+        );
+        self.cx.commit(summary.succeeded(out.failed.is_empty()))?;
         tracing::info!(
             matched = out.matched,
             revoked = out.revoked.len(),
@@ -136,30 +135,26 @@ impl Authority {
                 reason: RevocationReason::CertificateHold,
                 ..
             } => {}
-            CertState::Active => {
-                return Err(AuthorityError::Conflict(format!(
-                    "certificate {id} is not on hold"
-                )))
-            }
+            CertState::Active => return Err(CertError::NotOnHold { id: id.into() }),
             CertState::Revoked { reason, .. } => {
-                return Err(AuthorityError::Conflict(format!(
-                    "certificate {id} is revoked ({}) and can never be released",
-                    reason.name()
-                )))
+                return Err(CertError::RevokedForGood {
+                    id: id.into(),
+                    reason,
+                })
             }
         }
-        let updated = self.commit_state(cert, CertState::Active, now_unix())?;
+        let updated = self.change_state(cert, CertState::Active, now_unix())?;
         tracing::info!(issuer = %updated.issuer_id, serial = %id, "released certificate from hold");
-        self.trigger_crl(&updated.issuer_id);
+        self.issuers.request_crl(&updated.issuer_id);
         Ok(updated)
     }
 
     /// Signs responses for the new state and commits record, revocation entry and responses
-    /// together. Caller holds `status_lock`.
-    fn commit_state(&self, mut cert: CertRecord, state: CertState, now: i64) -> Result<CertRecord> {
-        let ca = self.ca(&cert.issuer_id)?;
+    /// together (one commit). Caller holds `status_lock`.
+    fn change_state(&self, mut cert: CertRecord, state: CertState, now: i64) -> Result<CertRecord> {
+        let ca = self.issuers.ca(&cert.issuer_id)?;
         let validity = self.ocsp_validity_secs();
-        let responder = self.responder_for(&ca, now + validity, now)?;
+        let responder = self.issuers.responder_for(&ca, now + validity, now)?;
         let entries = sign_responses(
             &ca,
             &responder,
@@ -181,16 +176,7 @@ impl Authority {
             }
             CertState::Active => batch.delete(cf::REVOCATIONS, key.clone()),
         }
-        batch.delete(
-            cf::OCSP_DUE,
-            due_key(cert.ocsp_due_at, &cert.issuer_id, &cert.serial),
-        );
-        cert.ocsp_due_at = self.due_at(now);
-        batch.put(
-            cf::OCSP_DUE,
-            due_key(cert.ocsp_due_at, &cert.issuer_id, &cert.serial),
-            Vec::new(),
-        );
+        self.reschedule(&mut batch, &mut cert, now);
         cert.state = state;
         batch.put(cf::CERTS, key, encode(&cert)?);
         let mut changes = Vec::with_capacity(entries.len());
@@ -205,7 +191,11 @@ impl Authority {
                 serde_json::json!({"issuer_id": cert.issuer_id}),
             ),
         };
-        self.commit_audited((action, "certificate", &cert.id), details, batch, changes)?;
+        self.cx.commit(
+            Commit::new(batch)
+                .replicate(changes)
+                .audit((action, "certificate", &cert.id), details),
+        )?;
         Ok(cert)
     }
 }

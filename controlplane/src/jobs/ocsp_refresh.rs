@@ -1,4 +1,5 @@
-//! Background re-signing of ageing responses, spread over all cores with bounded concurrency.
+//! The OCSP refresh job: re-signs ageing responses ([`Certificates::refresh`]), spread over
+//! all cores with bounded concurrency.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,15 +8,18 @@ use sigil_shared::time::now_unix;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::authority::Authority;
+use crate::config::OcspConfig;
+use crate::metrics::Metrics;
+use crate::services::Certificates;
 
 /// Runs until `shutdown` turns true.
-pub fn spawn_refresher(
-    auth: Arc<Authority>,
+pub fn spawn(
+    certificates: Arc<Certificates>,
+    cfg: OcspConfig,
+    metrics: Metrics,
     mut shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let cfg = auth.config.ocsp.clone();
         let workers = if cfg.refresh_workers == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())
         } else {
@@ -30,8 +34,8 @@ pub fn spawn_refresher(
                 _ = shutdown.changed() => return,
             }
             let now = now_unix();
-            let a = auth.clone();
-            let due = match tokio::task::spawn_blocking(move || a.due_before(now, scan_limit)).await
+            let c = certificates.clone();
+            let due = match tokio::task::spawn_blocking(move || c.due_before(now, scan_limit)).await
             {
                 Ok(Ok(d)) => d,
                 Ok(Err(e)) => {
@@ -57,11 +61,11 @@ pub fn spawn_refresher(
                     .acquire_owned()
                     .await
                     .expect("semaphore never closed");
-                let a = auth.clone();
+                let c = certificates.clone();
                 let chunk = chunk.to_vec();
                 set.spawn_blocking(move || {
                     let _permit = permit;
-                    a.refresh(&chunk, now)
+                    c.refresh(&chunk, now)
                 });
             }
             let mut done = 0;
@@ -69,7 +73,7 @@ pub fn spawn_refresher(
                 match r {
                     Ok(Ok(n)) => {
                         done += n;
-                        auth.metrics.ocsp_refreshed.inc_by(n as u64);
+                        metrics.ocsp_refreshed.inc_by(n as u64);
                     }
                     Ok(Err(e)) => tracing::error!(error = %e, "OCSP refresh batch failed"),
                     Err(e) => tracing::error!(error = %e, "OCSP refresh batch panicked"),

@@ -1,7 +1,6 @@
 //! The `key_store` of a CA creation request: where the CA key is made, checked against the
 //! configuration (`hsm.allowed_modules`) and the environment (the PIN variable must be set).
 
-use super::{AuthorityError, Result};
 use crate::ca;
 use crate::crypto::pkcs11::TokenRef;
 use crate::db::KeyRef;
@@ -37,6 +36,23 @@ pub struct Pkcs11Replica {
     pub pin_env: Option<String>,
 }
 
+/// Why a `key_store` request cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyStoreError {
+    #[error("at most 7 replicas")]
+    TooManyReplicas,
+    #[error("key_label must be 1 to 64 printable characters")]
+    InvalidKeyLabel,
+    #[error("token_label {0:?} must be 1 to 32 characters")]
+    InvalidTokenLabel(String),
+    #[error("pin_env {0:?} is not an environment variable name")]
+    InvalidPinEnv(String),
+    #[error("environment variable {0} (the token PIN) is not set for the control plane")]
+    PinUnset(String),
+    #[error("module {0:?} is not in the control plane's hsm.allowed_modules")]
+    ModuleNotAllowed(String),
+}
+
 fn valid_env_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
@@ -46,12 +62,14 @@ fn valid_env_name(s: &str) -> bool {
 
 /// Checks a `key_store` request against the configuration and environment and returns where
 /// the key lives.
-pub(super) fn key_ref(req: Option<&KeyStoreRequest>, allowed_modules: &[String]) -> Result<KeyRef> {
+pub(super) fn key_ref(
+    req: Option<&KeyStoreRequest>,
+    allowed_modules: &[String],
+) -> Result<KeyRef, KeyStoreError> {
     let p = match req {
         None | Some(KeyStoreRequest::Software) => return Ok(KeyRef::Software),
         Some(KeyStoreRequest::Pkcs11(p)) => p,
     };
-    let bad = |m: String| Err(AuthorityError::BadRequest(format!("key_store: {m}")));
     let mut tokens = vec![TokenRef {
         module: p.module.clone(),
         token_label: p.token_label.clone(),
@@ -63,35 +81,24 @@ pub(super) fn key_ref(req: Option<&KeyStoreRequest>, allowed_modules: &[String])
         pin_env: r.pin_env.clone().unwrap_or_else(|| p.pin_env.clone()),
     }));
     if tokens.len() > 8 {
-        return bad("at most 7 replicas".into());
+        return Err(KeyStoreError::TooManyReplicas);
     }
     if p.key_label.is_empty() || p.key_label.len() > 64 || p.key_label.contains(char::is_control) {
-        return bad("key_label must be 1 to 64 printable characters".into());
+        return Err(KeyStoreError::InvalidKeyLabel);
     }
     for t in &tokens {
         if t.token_label.is_empty() || t.token_label.len() > 32 {
-            return bad(format!(
-                "token_label {:?} must be 1 to 32 characters",
-                t.token_label
-            ));
+            return Err(KeyStoreError::InvalidTokenLabel(t.token_label.clone()));
         }
         if !valid_env_name(&t.pin_env) {
-            return bad(format!(
-                "pin_env {:?} is not an environment variable name",
-                t.pin_env
-            ));
+            return Err(KeyStoreError::InvalidPinEnv(t.pin_env.clone()));
         }
         if std::env::var_os(&t.pin_env).is_none() {
-            return bad(format!(
-                "environment variable {} (the token PIN) is not set for the control plane",
-                t.pin_env
-            ));
+            return Err(KeyStoreError::PinUnset(t.pin_env.clone()));
         }
     }
     if let Some(m) = ca::keys::disallowed_module(&tokens, allowed_modules) {
-        return bad(format!(
-            "module {m:?} is not in the control plane's hsm.allowed_modules"
-        ));
+        return Err(KeyStoreError::ModuleNotAllowed(m.to_string()));
     }
     Ok(KeyRef::Pkcs11 {
         tokens,

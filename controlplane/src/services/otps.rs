@@ -1,4 +1,6 @@
-//! One-time passwords for first enrollment (kipuka's `POST/GET/DELETE /admin/otp`).
+//! The enrollment secrets service: one-time passwords for first enrollment (kipuka's
+//! `POST/GET/DELETE /admin/otp`, used by EST). It owns the OTP lock: a use decrements exactly
+//! once, and creation counts the active OTPs of an entity without a race.
 //!
 //! The secret is shown once, at creation; only a salted PBKDF2-HMAC-SHA256 hash is stored.
 //! Using an OTP checks it in constant time and decrements `remaining_uses` durably (synced,
@@ -10,13 +12,16 @@
 //! time tells neither whether the entity exists nor how many OTPs it has.
 
 use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::{pbkdf2, rand};
 use serde::{Deserialize, Serialize};
 use sigil_shared::time::now_unix;
 use sigil_storage::WriteBatch;
+use thiserror::Error;
 
-use super::{Authority, AuthorityError, Result};
+use super::context::{Commit, Context};
+use super::error::{ErrorKind, Internal};
 use crate::db::{cf, encode};
 
 /// PBKDF2 iterations: ~25 ms per check on a current core; enrollment is rate limited anyway.
@@ -46,6 +51,42 @@ impl OtpRecord {
     }
 }
 
+/// What the enrollment secrets service fails with.
+#[derive(Debug, Error)]
+pub enum OtpError {
+    #[error("entity_id must be 1–255 printable characters")]
+    InvalidEntity,
+    #[error("ttl must be 1..={MAX_TTL_SECS} seconds")]
+    InvalidTtl,
+    #[error("max_uses must be 1..=1000")]
+    InvalidMaxUses,
+    #[error(
+        "entity {entity:?} already has {active} active OTPs, the most one entity may have \
+         ({MAX_ACTIVE_PER_ENTITY}): delete one (DELETE /admin/otp/{{id}}) or wait until one \
+         expires or is used up"
+    )]
+    TooManyActive { entity: String, active: usize },
+    #[error("OTP {id:?} does not exist or has expired")]
+    NotFound { id: String },
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl OtpError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::NotFound { .. } => ErrorKind::NotFound,
+            Self::TooManyActive { .. } => ErrorKind::Conflict,
+            Self::Internal(_) => ErrorKind::Internal,
+            _ => ErrorKind::Invalid,
+        }
+    }
+}
+
+super::error::internal_from!(OtpError);
+
+type Result<T, E = OtpError> = std::result::Result<T, E>;
+
 /// Why an OTP was not accepted (the caller answers all of them alike: 401).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OtpRejected {
@@ -54,13 +95,13 @@ pub enum OtpRejected {
     UsedUp,
 }
 
-pub(super) fn random<const N: usize>() -> Result<[u8; N]> {
+pub(super) fn random<const N: usize>() -> Result<[u8; N], Internal> {
     let mut b = [0u8; N];
-    rand::fill(&mut b).map_err(|_| AuthorityError::Internal("random generator failed".into()))?;
+    rand::fill(&mut b).map_err(|_| Internal::Random)?;
     Ok(b)
 }
 
-pub(super) fn uuid_v4() -> Result<String> {
+fn uuid_v4() -> Result<String, Internal> {
     let mut b: [u8; 16] = random()?;
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
@@ -75,7 +116,7 @@ pub(super) fn uuid_v4() -> Result<String> {
     ))
 }
 
-fn secret() -> Result<String> {
+fn secret() -> Result<String, Internal> {
     const ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
     let b: [u8; SECRET_CHARS] = random()?;
     Ok(b.iter()
@@ -122,7 +163,26 @@ fn find_match(
     found
 }
 
-impl Authority {
+/// See the module documentation.
+pub struct Otps {
+    cx: Arc<Context>,
+    lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for Otps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Otps").finish_non_exhaustive()
+    }
+}
+
+impl Otps {
+    pub(super) fn new(cx: Arc<Context>) -> Self {
+        Self {
+            cx,
+            lock: Mutex::new(()),
+        }
+    }
+
     /// Creates an OTP for `entity_id`; returns the record and the secret (shown only now).
     pub fn create_otp(
         &self,
@@ -133,34 +193,28 @@ impl Authority {
         let entity_id = entity_id.trim();
         if entity_id.is_empty() || entity_id.len() > 255 || entity_id.chars().any(char::is_control)
         {
-            return Err(AuthorityError::BadRequest(
-                "entity_id must be 1–255 printable characters".into(),
-            ));
+            return Err(OtpError::InvalidEntity);
         }
         if ttl == 0 || ttl > MAX_TTL_SECS {
-            return Err(AuthorityError::BadRequest(format!(
-                "ttl must be 1..={MAX_TTL_SECS} seconds"
-            )));
+            return Err(OtpError::InvalidTtl);
         }
         if max_uses == 0 || max_uses > 1000 {
-            return Err(AuthorityError::BadRequest(
-                "max_uses must be 1..=1000".into(),
-            ));
+            return Err(OtpError::InvalidMaxUses);
         }
-        let _g = self.otp_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let now = now_unix();
         let active = self
-            .db
+            .cx
+            .db()
             .list::<OtpRecord>(cf::OTPS, &[])?
             .iter()
             .filter(|r| r.entity_id == entity_id && r.active(now))
             .count();
         if active >= MAX_ACTIVE_PER_ENTITY {
-            return Err(AuthorityError::Conflict(format!(
-                "entity {entity_id:?} already has {active} active OTPs, the most one entity may \
-                 have ({MAX_ACTIVE_PER_ENTITY}): delete one (DELETE /admin/otp/{{id}}) or wait \
-                 until one expires or is used up"
-            )));
+            return Err(OtpError::TooManyActive {
+                entity: entity_id.into(),
+                active,
+            });
         }
         let otp = secret()?;
         let salt: [u8; 16] = random()?;
@@ -176,19 +230,17 @@ impl Authority {
         };
         let mut batch = WriteBatch::new();
         batch.put(cf::OTPS, rec.id.as_bytes().to_vec(), encode(&rec)?);
-        self.commit_audited(
+        self.cx.commit(Commit::new(batch).audit(
             ("otp.create", "otp", &rec.id),
             serde_json::json!({"entity_id": rec.entity_id, "ttl": ttl, "max_uses": max_uses}),
-            batch,
-            vec![],
-        )?;
+        ))?;
         Ok((rec, otp))
     }
 
     /// Active OTPs (not expired, uses left), oldest first.
     pub fn active_otps(&self) -> Result<Vec<OtpRecord>> {
         let now = now_unix();
-        let mut all: Vec<OtpRecord> = self.db.list(cf::OTPS, &[])?;
+        let mut all: Vec<OtpRecord> = self.cx.db().list(cf::OTPS, &[])?;
         all.retain(|r| r.active(now));
         all.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
         Ok(all)
@@ -196,22 +248,18 @@ impl Authority {
 
     /// Deletes an active OTP; `NotFound` if it is unknown or no longer active.
     pub fn delete_otp(&self, id: &str) -> Result<()> {
-        let _g = self.otp_lock.lock().unwrap_or_else(|e| e.into_inner());
-        match self.db.get::<OtpRecord>(cf::OTPS, id.as_bytes())? {
+        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        match self.cx.db().get::<OtpRecord>(cf::OTPS, id.as_bytes())? {
             Some(r) if r.active(now_unix()) => {
                 let mut batch = WriteBatch::new();
                 batch.delete(cf::OTPS, id.as_bytes().to_vec());
-                self.commit_audited(
+                self.cx.commit(Commit::new(batch).audit(
                     ("otp.delete", "otp", id),
                     serde_json::json!({"entity_id": r.entity_id}),
-                    batch,
-                    vec![],
-                )?;
+                ))?;
                 Ok(())
             }
-            _ => Err(AuthorityError::NotFound(format!(
-                "OTP {id:?} does not exist or has expired"
-            ))),
+            _ => Err(OtpError::NotFound { id: id.into() }),
         }
     }
 
@@ -229,10 +277,11 @@ impl Authority {
         entity_id: &str,
         otp: &str,
     ) -> Result<std::result::Result<OtpRecord, OtpRejected>> {
-        let _g = self.otp_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let now = now_unix();
         let mut candidates: Vec<OtpRecord> = self
-            .db
+            .cx
+            .db()
             .list::<OtpRecord>(cf::OTPS, &[])?
             .into_iter()
             .filter(|r| r.entity_id == entity_id)
@@ -251,12 +300,10 @@ impl Authority {
                 r.remaining_uses -= 1;
                 let mut batch = WriteBatch::new();
                 batch.put(cf::OTPS, r.id.as_bytes().to_vec(), encode(&r)?);
-                self.commit_audited(
+                self.cx.commit(Commit::new(batch).audit(
                     ("otp.use", "otp", &r.id),
                     serde_json::json!({"entity_id": r.entity_id, "remaining_uses": r.remaining_uses}),
-                    batch,
-                    vec![],
-                )?;
+                ))?;
                 Ok(r)
             }
         };

@@ -13,8 +13,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 use sigil_shared::time::now_unix;
 use sigil_storage::WriteBatch;
 
-use super::{Authority, AuthorityError, IssueRequest, Result};
+use super::{IssuerError, Issuers, Result};
 use crate::db::{cf, decode, encode};
+use crate::services::certificates::IssueRequest;
+use crate::services::context::Commit;
 
 /// Settings of one issuer; the default is "enabled, no overrides".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +70,28 @@ pub struct IssuerUpdate {
     pub config: Option<PolicyUpdate>,
 }
 
+/// Why an issuer settings update was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    #[error("name must be 1 to 128 characters")]
+    InvalidName,
+    #[error("default_profile {0:?} is not a configured profile")]
+    UnknownDefaultProfile(String),
+    #[error(
+        "allowed_profiles must name at least one profile (to stop issuance, set enabled to false)"
+    )]
+    NoAllowedProfiles,
+    #[error("allowed_profiles: {0:?} is not a configured profile")]
+    UnknownAllowedProfile(String),
+    #[error("max_validity_days must be between 1 and 36500")]
+    InvalidMaxValidity,
+    #[error("default_profile {default:?} is not among allowed_profiles {allowed:?}")]
+    DefaultNotAllowed {
+        default: String,
+        allowed: Vec<String>,
+    },
+}
+
 /// Applies `u` to `old`; returns the new settings and the changed fields as
 /// `{field: {from, to}}`. `profile_exists` says whether a profile is configured.
 pub fn apply_update(
@@ -75,13 +99,12 @@ pub fn apply_update(
     u: &IssuerUpdate,
     profile_exists: &dyn Fn(&str) -> bool,
     now: i64,
-) -> Result<(IssuerSettings, serde_json::Map<String, serde_json::Value>)> {
-    let bad = |m: String| Err(AuthorityError::BadRequest(m));
+) -> Result<(IssuerSettings, serde_json::Map<String, serde_json::Value>), SettingsError> {
     let mut new = old.clone();
     if let Some(name) = &u.name {
         let name = name.trim();
         if name.is_empty() || name.len() > 128 {
-            return bad("name must be 1 to 128 characters".into());
+            return Err(SettingsError::InvalidName);
         }
         new.name = Some(name.to_string());
     }
@@ -94,23 +117,17 @@ pub fn apply_update(
     if let Some(p) = &u.config {
         if let Some(d) = &p.default_profile {
             if let Some(name) = d.as_deref().filter(|n| !profile_exists(n)) {
-                return bad(format!(
-                    "default_profile {name:?} is not a configured profile"
-                ));
+                return Err(SettingsError::UnknownDefaultProfile(name.into()));
             }
             new.default_profile.clone_from(d);
         }
         if let Some(list) = &p.allowed_profiles {
             if let Some(list) = list {
                 if list.is_empty() {
-                    return bad(
-                        "allowed_profiles must name at least one profile (to stop issuance, set enabled to false)".into(),
-                    );
+                    return Err(SettingsError::NoAllowedProfiles);
                 }
                 if let Some(name) = list.iter().find(|n| !profile_exists(n)) {
-                    return bad(format!(
-                        "allowed_profiles: {name:?} is not a configured profile"
-                    ));
+                    return Err(SettingsError::UnknownAllowedProfile(name.clone()));
                 }
             }
             new.allowed_profiles = list.as_ref().map(|l| {
@@ -122,16 +139,17 @@ pub fn apply_update(
         }
         if let Some(m) = p.max_validity_days {
             if m.is_some_and(|d| d == 0 || d > 36_500) {
-                return bad("max_validity_days must be between 1 and 36500".into());
+                return Err(SettingsError::InvalidMaxValidity);
             }
             new.max_validity_days = m;
         }
     }
     if let (Some(d), Some(allowed)) = (&new.default_profile, &new.allowed_profiles) {
         if !allowed.contains(d) {
-            return bad(format!(
-                "default_profile {d:?} is not among allowed_profiles {allowed:?}"
-            ));
+            return Err(SettingsError::DefaultNotAllowed {
+                default: d.clone(),
+                allowed: allowed.clone(),
+            });
         }
     }
     let mut changes = serde_json::Map::new();
@@ -181,18 +199,21 @@ pub fn apply_policy(
     let profile = out.profile.as_deref().unwrap_or("default");
     if let Some(allowed) = &s.allowed_profiles {
         if !allowed.iter().any(|p| p == profile) {
-            return Err(AuthorityError::BadRequest(format!(
-                "issuer {issuer_id:?} does not allow profile {profile:?}; allowed: {}",
-                allowed.join(", ")
-            )));
+            return Err(IssuerError::ProfileNotAllowed {
+                id: issuer_id.into(),
+                profile: profile.into(),
+                allowed: allowed.clone(),
+            });
         }
     }
     if let Some(max) = s.max_validity_days {
         match out.validity_days {
-            Some(d) if d > max => {
-                return Err(AuthorityError::BadRequest(format!(
-                    "validity_days {d} exceeds issuer {issuer_id:?}'s maximum of {max}"
-                )))
+            Some(days) if days > max => {
+                return Err(IssuerError::ValidityAboveMaximum {
+                    id: issuer_id.into(),
+                    days,
+                    max,
+                })
             }
             Some(_) => {}
             None => {
@@ -203,16 +224,20 @@ pub fn apply_policy(
     Ok(out)
 }
 
-fn disabled(issuer_id: &str) -> AuthorityError {
-    AuthorityError::Conflict(format!(
-        "issuer {issuer_id:?} is disabled and issues nothing; it still revokes and serves OCSP and CRLs for what it issued"
-    ))
+fn disabled(issuer_id: &str) -> IssuerError {
+    IssuerError::Disabled {
+        id: issuer_id.into(),
+    }
 }
 
-impl Authority {
+impl Issuers {
     /// The settings of `issuer_id` (defaults when never changed).
     pub fn issuer_settings(&self, issuer_id: &str) -> Result<IssuerSettings> {
-        match self.db.get_raw(cf::CA_SETTINGS, issuer_id.as_bytes())? {
+        match self
+            .cx
+            .db()
+            .get_raw(cf::CA_SETTINGS, issuer_id.as_bytes())?
+        {
             Some(v) => match decode::<Stored>(cf::CA_SETTINGS, &v)? {
                 Stored::V1(s) => Ok(s),
             },
@@ -234,7 +259,7 @@ impl Authority {
     pub fn apply_issuer_policy(&self, req: &IssueRequest) -> Result<IssueRequest> {
         let s = self.issuer_settings(&req.issuer_id)?;
         apply_policy(&s, &req.issuer_id, req, &|p| {
-            self.config.profile(p).map(|p| p.validity_days)
+            self.cx.settings().profile(p).map(|p| p.validity_days)
         })
     }
 
@@ -254,7 +279,7 @@ impl Authority {
         let ca = self.ca(issuer_id)?;
         let _g = self.issuer_lock.write().unwrap_or_else(|e| e.into_inner());
         let old = self.issuer_settings(issuer_id)?;
-        let exists = |p: &str| self.config.profile(p).is_some();
+        let exists = |p: &str| self.cx.settings().profile(p).is_some();
         let (new, changes) = apply_update(&old, u, &exists, now_unix())?;
         if changes.is_empty() {
             return Ok(old);
@@ -263,9 +288,10 @@ impl Authority {
             for other in self.list_cas() {
                 let id = &other.record.id;
                 if id != issuer_id && self.issuer_name(id)? == name {
-                    return Err(AuthorityError::Conflict(format!(
-                        "an issuer named {name:?} (id {id:?}) already exists"
-                    )));
+                    return Err(IssuerError::Exists {
+                        name: name.into(),
+                        id: id.clone(),
+                    });
                 }
             }
         }
@@ -280,12 +306,10 @@ impl Authority {
             issuer_id.as_bytes().to_vec(),
             encode(&Stored::V1(new.clone()))?,
         );
-        self.commit_audited(
+        self.cx.commit(Commit::new(batch).audit(
             (action, "issuer", issuer_id),
             serde_json::json!({ "changes": changes }),
-            batch,
-            Vec::new(),
-        )?;
+        ))?;
         tracing::info!(issuer = %ca.record.id, action, "updated issuer settings");
         Ok(new)
     }
@@ -294,6 +318,7 @@ impl Authority {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::services::ErrorKind;
 
     fn exists(p: &str) -> bool {
         matches!(p, "default" | "server" | "client")
@@ -354,7 +379,10 @@ mod tests {
             serde_json::json!({"config": {"default_profile": "client", "allowed_profiles": ["server"]}}),
         ] {
             let r = apply_update(&old, &update(bad.clone()), &exists, 1);
-            assert!(matches!(r, Err(AuthorityError::BadRequest(_))), "{bad}");
+            assert!(
+                matches!(r, Err(e) if IssuerError::from(e.clone()).kind() == ErrorKind::Invalid),
+                "{bad}"
+            );
         }
         assert!(
             serde_json::from_value::<IssuerUpdate>(serde_json::json!({"enable": true})).is_err()
@@ -390,7 +418,7 @@ mod tests {
         };
         assert!(matches!(
             apply_policy(&s, "ca", &other, &validity),
-            Err(AuthorityError::BadRequest(_))
+            Err(IssuerError::ProfileNotAllowed { .. })
         ));
         let long = IssueRequest {
             validity_days: Some(31),
@@ -398,7 +426,7 @@ mod tests {
         };
         assert!(matches!(
             apply_policy(&s, "ca", &long, &validity),
-            Err(AuthorityError::BadRequest(_))
+            Err(IssuerError::ValidityAboveMaximum { .. })
         ));
         let off = IssuerSettings {
             disabled: true,
@@ -406,7 +434,7 @@ mod tests {
         };
         assert!(matches!(
             apply_policy(&off, "ca", &req, &validity),
-            Err(AuthorityError::Conflict(_))
+            Err(IssuerError::Disabled { .. })
         ));
         // No settings: the request is unchanged.
         let out = apply_policy(&IssuerSettings::default(), "ca", &req, &validity).unwrap();

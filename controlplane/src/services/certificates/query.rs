@@ -4,7 +4,7 @@
 
 use sigil_shared::time::now_unix;
 
-use super::{Authority, AuthorityError, Result};
+use super::{CertError, Certificates, Result};
 use crate::db::{cf, decode, issuer_prefix, CertRecord, CertState, DbError};
 
 /// Seconds before notAfter from which an active certificate counts as `expiring`.
@@ -128,7 +128,7 @@ impl CertFilter {
     }
 }
 
-impl Authority {
+impl Certificates {
     /// Calls `f` with every certificate matching `filter` (in key order: issuer, serial)
     /// until it returns false.
     pub fn scan_certs(
@@ -145,7 +145,7 @@ impl Authority {
                             break;
                         }
                     }
-                    Ok(_) | Err(AuthorityError::NotFound(_)) => {}
+                    Ok(_) | Err(CertError::NotFound { .. }) => {}
                     Err(e) => return Err(e),
                 }
             }
@@ -157,7 +157,8 @@ impl Authority {
             .map(issuer_prefix)
             .unwrap_or_default();
         let mut bad: Option<DbError> = None;
-        self.db
+        self.cx
+            .db()
             .store()
             .scan_prefix(
                 cf::CERTS,
@@ -199,7 +200,8 @@ impl Authority {
     pub fn ocsp_backlog(&self, now: i64, cap: u64) -> Result<(u64, Option<i64>)> {
         let end = ((now.max(0) as u64) + 1).to_be_bytes();
         let (mut n, mut oldest) = (0u64, None);
-        self.db
+        self.cx
+            .db()
             .store()
             .scan(cf::OCSP_DUE, &[], Some(&end), &mut |k, _| {
                 if oldest.is_none() {
@@ -215,7 +217,8 @@ impl Authority {
     /// How many certificates `issuer_id` has issued (a scan of its part of `certs`).
     pub fn count_issued(&self, issuer_id: &str) -> Result<u64> {
         let mut n = 0u64;
-        self.db
+        self.cx
+            .db()
             .store()
             .scan_prefix(cf::CERTS, &issuer_prefix(issuer_id), &mut |_, _| {
                 n += 1;

@@ -1,18 +1,57 @@
-//! API keys for the admin API (RBAC, see `crate::rbac`): created with a role (or explicit
-//! permissions), shown once, stored only as a SHA-256 hash, revoked by id.
+//! The API keys service: keys for the admin API (RBAC, see `crate::rbac`), created with a role
+//! (or explicit permissions), shown once, stored only as a SHA-256 hash, revoked by id. It
+//! owns the revocation lock (a key is revoked, and audited, once).
 //!
 //! A key is `sgk_<id>_<secret>`: the id (16 hex digits) finds the record, the secret (256
 //! random bits, so a fast hash is enough: nothing to brute-force) is compared in constant
 //! time. Revoked keys keep their record (with `revoked`) so the audit trail can name them.
 
+use std::sync::{Arc, Mutex};
+
 use serde::{Deserialize, Serialize};
 use sigil_shared::time::now_unix;
 use sigil_storage::WriteBatch;
+use thiserror::Error;
 
-use super::otp::random;
-use super::{Authority, AuthorityError, Result};
+use super::context::{Commit, Context};
+use super::error::{ErrorKind, Internal};
+use super::otps::random;
 use crate::db::{cf, encode};
 use crate::rbac::{Role, PERMISSIONS};
+
+/// What the API keys service fails with.
+#[derive(Debug, Error)]
+pub enum ApiKeyError {
+    #[error("name must be 1–128 printable characters")]
+    InvalidName,
+    #[error("role {0:?}: must be one of admin, operator, auditor, viewer")]
+    UnknownRole(String),
+    #[error("unknown permission {0:?} (see GET /api/v1/rbac/permissions)")]
+    UnknownPermission(String),
+    #[error("expires_days must be 1..={MAX_EXPIRES_DAYS}")]
+    InvalidExpiry,
+    #[error("API key {id:?} does not exist")]
+    NotFound { id: String },
+    #[error("API key {id:?} is already revoked")]
+    AlreadyRevoked { id: String },
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl ApiKeyError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::NotFound { .. } => ErrorKind::NotFound,
+            Self::AlreadyRevoked { .. } => ErrorKind::Conflict,
+            Self::Internal(_) => ErrorKind::Internal,
+            _ => ErrorKind::Invalid,
+        }
+    }
+}
+
+super::error::internal_from!(ApiKeyError);
+
+type Result<T, E = ApiKeyError> = std::result::Result<T, E>;
 
 const PREFIX: &str = "sgk_";
 pub const MAX_EXPIRES_DAYS: u32 = 3650;
@@ -76,39 +115,47 @@ fn parse(token: &str) -> Option<(&str, &str)> {
     ok.then_some((id, secret))
 }
 
-impl Authority {
+/// See the module documentation.
+pub struct ApiKeys {
+    cx: Arc<Context>,
+    revoke_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeys").finish_non_exhaustive()
+    }
+}
+
+impl ApiKeys {
+    pub(super) fn new(cx: Arc<Context>) -> Self {
+        Self {
+            cx,
+            revoke_lock: Mutex::new(()),
+        }
+    }
+
     /// Creates a key; returns the record and the key itself (shown only now).
     pub fn create_api_key(&self, req: NewApiKey) -> Result<(ApiKeyRecord, String)> {
         let name = req.name.trim();
         if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
-            return Err(AuthorityError::BadRequest(
-                "name must be 1–128 printable characters".into(),
-            ));
+            return Err(ApiKeyError::InvalidName);
         }
-        let role = Role::parse(&req.role).ok_or_else(|| {
-            AuthorityError::BadRequest(format!(
-                "role {:?}: must be one of admin, operator, auditor, viewer",
-                req.role
-            ))
-        })?;
+        let Some(role) = Role::parse(&req.role) else {
+            return Err(ApiKeyError::UnknownRole(req.role));
+        };
         let permissions = req.permissions.unwrap_or_default();
         if let Some(p) = permissions
             .iter()
             .find(|p| !PERMISSIONS.contains(&p.as_str()))
         {
-            return Err(AuthorityError::BadRequest(format!(
-                "unknown permission {p:?} (see GET /api/v1/rbac/permissions)"
-            )));
+            return Err(ApiKeyError::UnknownPermission(p.clone()));
         }
         let now = now_unix();
         let expires = match req.expires_days {
             None => None,
             Some(d) if (1..=MAX_EXPIRES_DAYS).contains(&d) => Some(now + i64::from(d) * 86_400),
-            Some(_) => {
-                return Err(AuthorityError::BadRequest(format!(
-                    "expires_days must be 1..={MAX_EXPIRES_DAYS}"
-                )))
-            }
+            Some(_) => return Err(ApiKeyError::InvalidExpiry),
         };
         let id = hex::encode(random::<8>()?);
         let secret = hex::encode(random::<32>()?);
@@ -124,46 +171,41 @@ impl Authority {
         };
         let mut batch = WriteBatch::new();
         batch.put(cf::API_KEYS, id.as_bytes().to_vec(), encode(&rec)?);
-        self.commit_audited(
+        self.cx.commit(Commit::new(batch).audit(
             ("apikey.create", "apikey", &id),
             serde_json::json!({"name": rec.name, "role": role.as_str(), "permissions": rec.permissions, "expires": rec.expires}),
-            batch,
-            vec![],
-        )?;
+        ))?;
         Ok((rec, format!("{PREFIX}{id}_{secret}")))
     }
 
     /// Every key, revoked and expired ones included, oldest first.
     pub fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>> {
-        let mut all: Vec<ApiKeyRecord> = self.db.list(cf::API_KEYS, &[])?;
+        let mut all: Vec<ApiKeyRecord> = self.cx.db().list(cf::API_KEYS, &[])?;
         all.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
         Ok(all)
     }
 
     pub fn api_key(&self, id: &str) -> Result<ApiKeyRecord> {
-        self.db
+        self.cx
+            .db()
             .get::<ApiKeyRecord>(cf::API_KEYS, id.as_bytes())?
-            .ok_or_else(|| AuthorityError::NotFound(format!("API key {id:?} does not exist")))
+            .ok_or_else(|| ApiKeyError::NotFound { id: id.into() })
     }
 
     /// Revokes a key at once; `NotFound` if unknown, `Conflict` if already revoked.
     pub fn revoke_api_key(&self, id: &str) -> Result<ApiKeyRecord> {
-        let _g = self.key_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = self.revoke_lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut rec = self.api_key(id)?;
         if rec.revoked.is_some() {
-            return Err(AuthorityError::Conflict(format!(
-                "API key {id:?} is already revoked"
-            )));
+            return Err(ApiKeyError::AlreadyRevoked { id: id.into() });
         }
         rec.revoked = Some(now_unix());
         let mut batch = WriteBatch::new();
         batch.put(cf::API_KEYS, id.as_bytes().to_vec(), encode(&rec)?);
-        self.commit_audited(
+        self.cx.commit(Commit::new(batch).audit(
             ("apikey.revoke", "apikey", id),
             serde_json::json!({"name": rec.name}),
-            batch,
-            vec![],
-        )?;
+        ))?;
         Ok(rec)
     }
 
@@ -172,7 +214,11 @@ impl Authority {
         let Some((id, secret)) = parse(token) else {
             return Ok(None);
         };
-        let Some(rec) = self.db.get::<ApiKeyRecord>(cf::API_KEYS, id.as_bytes())? else {
+        let Some(rec) = self
+            .cx
+            .db()
+            .get::<ApiKeyRecord>(cf::API_KEYS, id.as_bytes())?
+        else {
             return Ok(None);
         };
         let matches =

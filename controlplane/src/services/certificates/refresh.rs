@@ -1,13 +1,14 @@
-//! Re-signing ageing OCSP responses. Due certificates are found through the `ocsp_due`
-//! index (ordered by due time), signed outside any lock, then committed under `status_lock`
-//! after re-checking that no revocation happened meanwhile.
+//! Re-signing ageing OCSP responses (for the OCSP refresh job). Due certificates are found
+//! through the `ocsp_due` index (ordered by due time), signed outside any lock, then committed
+//! under `status_lock` after re-checking that no revocation happened meanwhile.
 
 use sigil_shared::replication::{Change, OcspEntry};
 use sigil_storage::WriteBatch;
 
-use super::{Authority, Result};
+use super::{Certificates, Result};
 use crate::db::{cf, due_key, encode, parse_due_key, serial_key, CertRecord, CertState};
 use crate::ocsp::sign_responses;
+use crate::services::context::Commit;
 
 /// A certificate whose responses are due.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,12 +32,13 @@ enum Outcome {
     },
 }
 
-impl Authority {
+impl Certificates {
     /// Up to `limit` certificates due at or before `now`, oldest first.
     pub fn due_before(&self, now: i64, limit: usize) -> Result<Vec<Due>> {
         let mut out = Vec::new();
         let end = ((now.max(0) as u64) + 1).to_be_bytes();
-        self.db
+        self.cx
+            .db()
             .store()
             .scan(cf::OCSP_DUE, &[], Some(&end), &mut |k, _| {
                 if let Some((due, issuer_id, serial)) = parse_due_key(k) {
@@ -58,7 +60,8 @@ impl Authority {
         let mut outcomes = Vec::with_capacity(chunk.len());
         for d in chunk {
             let cert: Option<CertRecord> = self
-                .db
+                .cx
+                .db()
                 .get(cf::CERTS, &serial_key(&d.issuer_id, &d.serial))?;
             let Some(cert) = cert else {
                 outcomes.push(Outcome::Missing { due: d.clone() });
@@ -68,8 +71,8 @@ impl Authority {
                 outcomes.push(Outcome::Expired { cert });
                 continue;
             }
-            let ca = self.ca(&cert.issuer_id)?;
-            let responder = self.responder_for(&ca, now + validity, now)?;
+            let ca = self.issuers.ca(&cert.issuer_id)?;
+            let responder = self.issuers.responder_for(&ca, now + validity, now)?;
             let entries = sign_responses(
                 &ca,
                 &responder,
@@ -98,7 +101,7 @@ impl Authority {
                 Outcome::Expired { cert } => {
                     // Expired: stop serving status for it (its last responses are deleted from
                     // data planes; CRLs keep listing it if it was revoked).
-                    let ca = self.ca(&cert.issuer_id)?;
+                    let ca = self.issuers.ca(&cert.issuer_id)?;
                     batch.delete(
                         cf::OCSP_DUE,
                         due_key(cert.ocsp_due_at, &cert.issuer_id, &cert.serial),
@@ -116,22 +119,14 @@ impl Authority {
                 } => {
                     // Re-read under the lock: a revocation may have committed meanwhile.
                     let current: Option<CertRecord> = self
-                        .db
+                        .cx
+                        .db()
                         .get(cf::CERTS, &serial_key(&cert.issuer_id, &cert.serial))?;
                     let Some(mut current) = current else { continue };
                     if current.state != signed_state || current.ocsp_due_at != cert.ocsp_due_at {
                         continue; // newer responses were written by revoke/unhold
                     }
-                    batch.delete(
-                        cf::OCSP_DUE,
-                        due_key(current.ocsp_due_at, &current.issuer_id, &current.serial),
-                    );
-                    current.ocsp_due_at = self.due_at(now);
-                    batch.put(
-                        cf::OCSP_DUE,
-                        due_key(current.ocsp_due_at, &current.issuer_id, &current.serial),
-                        Vec::new(),
-                    );
+                    self.reschedule(&mut batch, &mut current, now);
                     batch.put(
                         cf::CERTS,
                         serial_key(&current.issuer_id, &current.serial),
@@ -142,8 +137,10 @@ impl Authority {
             }
             handled += 1;
         }
-        if !batch.is_empty() {
-            self.db.commit(batch, changes)?;
+        // Not audited: refreshes would flood the log; they are in the replication log.
+        let refreshed = Commit::new(batch).replicate(changes);
+        if !refreshed.is_empty() {
+            self.cx.commit(refreshed)?;
         }
         Ok(handled)
     }

@@ -1,0 +1,250 @@
+//! `sigil-cp`'s command line: the flags ([`Cli`]), loading a checked configuration from the
+//! file, the flags and the environment ([`load`]; every problem is a usage error, exit 64,
+//! found before any port is bound) and running the chosen command ([`run`]).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, CpConfig};
+use crate::metrics::Metrics;
+use crate::server::{self, OpenStoreError, ServeError, TlsConfigs};
+use crate::services::{ServiceError, Services};
+
+#[derive(Parser, Debug)]
+#[command(name = "sigil-cp", version, about = "Sigil control plane")]
+pub struct Cli {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "SIGIL_CP_CONFIG")]
+    config: Option<PathBuf>,
+    /// Check the configuration and exit (0 valid, 64 invalid).
+    #[arg(long, global = true)]
+    validate: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create the data directory and a demo root and issuing CA (`demo`).
+    Init {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Run the admin listener (management API, replication stream, metrics).
+    Serve {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        admin_listen: Option<SocketAddr>,
+        /// Public (enrollment) listener.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Base URL of the data planes written into certificates (AIA, CRL DP).
+        #[arg(long)]
+        base_url: Option<String>,
+    },
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Verify the audit chain of a stopped control plane's data directory. Prints
+    /// `{"valid", "checked", "errors"}`; exit 0 when valid, 1 when not.
+    Verify {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// First record id to check (the record before it is trusted).
+        #[arg(long, default_value_t = 1)]
+        start_id: u64,
+        #[arg(long, default_value_t = u64::MAX)]
+        end_id: u64,
+    },
+}
+
+/// A loaded, checked command.
+#[derive(Debug)]
+pub enum Plan {
+    /// `--validate`: the configuration is valid.
+    Validated,
+    /// Neither a command nor `--validate` (a usage error).
+    NoCommand,
+    Init(CpConfig),
+    Serve {
+        config: CpConfig,
+        tls: TlsConfigs,
+        admin_token: String,
+        replication_token: String,
+    },
+    AuditVerify {
+        config: CpConfig,
+        start_id: u64,
+        end_id: u64,
+    },
+}
+
+/// Why the configuration cannot be used: every problem found, each a message naming what to
+/// fix. The binary prints them and exits 64.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.join("; "))]
+pub struct ConfigErrors(pub Vec<String>);
+
+/// Why a command failed after its configuration was accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("no command given (try `sigil-cp init` or `sigil-cp serve`, or --validate)")]
+    NoCommand,
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    #[error(transparent)]
+    Store(#[from] OpenStoreError),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error("no control-plane database under {}", .0.display())]
+    NoDatabase(PathBuf),
+    #[error("verifying the audit log: {0}")]
+    Audit(#[from] crate::audit::AuditError),
+    #[error("starting the runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// The configuration file (or the defaults), with the command's flags applied, validated;
+/// for `serve` also the tokens and the TLS files (read here, before any port is bound).
+pub fn load(cli: &Cli) -> Result<Plan, ConfigErrors> {
+    let mut cfg = match &cli.config {
+        Some(p) => config::load_file(p).map_err(|e| ConfigErrors(vec![e.to_string()]))?,
+        None => CpConfig::default(),
+    };
+    match &cli.command {
+        Some(Command::Init { data_dir: Some(d) }) => cfg.data_dir = d.clone(),
+        Some(Command::Serve {
+            data_dir,
+            admin_listen,
+            listen,
+            base_url,
+        }) => {
+            if let Some(d) = data_dir {
+                cfg.data_dir = d.clone();
+            }
+            if let Some(a) = admin_listen {
+                cfg.admin.listen = *a;
+            }
+            if let Some(l) = listen {
+                cfg.public.listen = Some(*l);
+            }
+            if let Some(b) = base_url {
+                cfg.distribution.base_url = b.clone();
+            }
+        }
+        Some(Command::Audit {
+            command: AuditCommand::Verify {
+                data_dir: Some(d), ..
+            },
+        }) => cfg.data_dir = d.clone(),
+        Some(Command::Init { data_dir: None }) | Some(Command::Audit { .. }) | None => {}
+    }
+    cfg.validate().map_err(ConfigErrors)?;
+    // Serving needs the tokens and readable TLS files: checked here, before any port is bound.
+    let serving = match cli.command {
+        Some(Command::Serve { .. }) => {
+            let mut errs = Vec::new();
+            let tokens = config::tokens(&cfg).map_err(|e| errs.extend(e)).ok();
+            errs.extend(cfg.validate_serving().err().unwrap_or_default());
+            let tls = TlsConfigs::load(&cfg)
+                .map_err(|e| errs.push(e.to_string()))
+                .ok();
+            match (tokens, tls) {
+                (Some(tokens), Some(tls)) if errs.is_empty() => Some((tokens, tls)),
+                _ => return Err(ConfigErrors(errs)),
+            }
+        }
+        _ => None,
+    };
+    if cli.validate {
+        return Ok(Plan::Validated);
+    }
+    Ok(match (&cli.command, serving) {
+        (Some(Command::Serve { .. }), Some(((admin_token, replication_token), tls))) => {
+            Plan::Serve {
+                config: cfg,
+                tls,
+                admin_token,
+                replication_token,
+            }
+        }
+        (Some(Command::Init { .. }), _) => Plan::Init(cfg),
+        (
+            Some(Command::Audit {
+                command:
+                    AuditCommand::Verify {
+                        start_id, end_id, ..
+                    },
+            }),
+            _,
+        ) => Plan::AuditVerify {
+            config: cfg,
+            start_id: *start_id,
+            end_id: *end_id,
+        },
+        _ => Plan::NoCommand,
+    })
+}
+
+/// What a finished command reports: `Ok(true)` success, `Ok(false)` a negative answer (an
+/// audit chain that does not verify: exit 1).
+pub fn run(plan: Plan) -> Result<bool, RunError> {
+    match plan {
+        Plan::Validated => {
+            println!("configuration is valid");
+            Ok(true)
+        }
+        Plan::NoCommand => Err(RunError::NoCommand),
+        Plan::Init(cfg) => init(cfg).map(|()| true),
+        Plan::AuditVerify {
+            config,
+            start_id,
+            end_id,
+        } => audit_verify(&config, start_id, end_id),
+        Plan::Serve {
+            config,
+            tls,
+            admin_token,
+            replication_token,
+        } => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(RunError::Runtime)?;
+            rt.block_on(server::serve(config, tls, admin_token, replication_token))?;
+            Ok(true)
+        }
+    }
+}
+
+/// Offline chain verification (UCM's `{valid, checked, errors}`); true when valid.
+fn audit_verify(cfg: &CpConfig, start_id: u64, end_id: u64) -> Result<bool, RunError> {
+    if !cfg.data_dir.join("db").exists() {
+        return Err(RunError::NoDatabase(cfg.data_dir.clone()));
+    }
+    let store = server::open_store(&cfg.data_dir)?;
+    let v = crate::audit::verify(store.as_ref(), start_id, end_id)?;
+    println!(
+        "{}",
+        serde_json::json!({"valid": v.valid(), "checked": v.checked, "errors": v.errors})
+    );
+    Ok(v.valid())
+}
+
+fn init(cfg: CpConfig) -> Result<(), RunError> {
+    let store = server::open_store(&cfg.data_dir)?;
+    let (services, _) = Services::open(store, cfg, Metrics::new())?;
+    let cas = services.issuers.init_demo().map_err(ServiceError::from)?;
+    let out: Vec<_> = cas.iter().map(|c| serde_json::json!({"id": c.record.id, "name": c.record.name, "subject": c.record.subject})).collect();
+    println!("{}", serde_json::json!({ "issuers": out }));
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! The CRL job: regenerates a CA's CRL shortly after a revocation (debounced, so a burst of
+//! revocations produces one CRL) and at least every `crl.regenerate_every_hours`
+//! ([`Issuers::stale_crls`], checked every minute). Each generation is recorded by the issuers
+//! service for `GET /api/v1/admin/crl/cache`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sigil_shared::time::now_unix;
+use tokio::sync::watch;
+
+use crate::services::{CrlRequests, Issuers};
+
+async fn regenerate(
+    issuers: &Arc<Issuers>,
+    trigger: &'static str,
+    ids: impl IntoIterator<Item = String>,
+) {
+    for id in ids {
+        let i = issuers.clone();
+        let issuer = id.clone();
+        if let Err(e) =
+            tokio::task::spawn_blocking(move || i.regenerate_crl_for(&issuer, trigger)).await
+        {
+            tracing::error!(issuer = %id, error = %e, "CRL generation panicked");
+        }
+    }
+}
+
+/// Runs until `shutdown` turns true. `debounce` is how long to collect further revocations.
+pub fn spawn(
+    issuers: Arc<Issuers>,
+    mut requests: CrlRequests,
+    debounce: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                Some(first) = requests.next() => {
+                    let mut pending = BTreeSet::from([first]);
+                    tokio::time::sleep(debounce).await;
+                    while let Some(id) = requests.try_next() {
+                        pending.insert(id);
+                    }
+                    regenerate(&issuers, "revocation", pending).await;
+                }
+                _ = tick.tick() => {
+                    let i = issuers.clone();
+                    if let Ok(ids) = tokio::task::spawn_blocking(move || i.stale_crls(now_unix())).await {
+                        regenerate(&issuers, "periodic", ids).await;
+                    }
+                }
+                _ = shutdown.changed() => return,
+            }
+        }
+    })
+}

@@ -1,0 +1,234 @@
+//! What every service shares and nothing outside the services sees: the store (through
+//! [`Db`]), the audit log, the metrics and the settings — and the one commit path.
+//!
+//! A service stages its state change in a [`Commit`] (the write batch, the replication records
+//! the data planes need, the audit record) and calls [`Context::commit`]: one synced write
+//! that assigns the records their sequence numbers and chains the audit record, so that a
+//! change is never durable without its records, nor a record without its change.
+
+use std::sync::Arc;
+
+use sigil_shared::replication::Change;
+use sigil_storage::{Store, WriteBatch};
+
+use super::error::Internal;
+use crate::audit::{current_actor, AuditEvent, AuditLog};
+use crate::config::CpConfig;
+use crate::db::Db;
+use crate::metrics::Metrics;
+
+/// A change staged for [`Context::commit`].
+#[derive(Debug, Default)]
+pub(super) struct Commit {
+    batch: WriteBatch,
+    changes: Vec<Change>,
+    audit: Option<AuditEvent>,
+}
+
+impl Commit {
+    /// A state change (written, not replicated, not audited until said otherwise).
+    pub(super) fn new(batch: WriteBatch) -> Self {
+        Self {
+            batch,
+            ..Self::default()
+        }
+    }
+
+    /// A record for the audit log alone (e.g. a failed authentication).
+    pub(super) fn record(event: AuditEvent) -> Self {
+        Self {
+            audit: Some(event),
+            ..Self::default()
+        }
+    }
+
+    /// Replication records for the data planes, in the order given.
+    pub(super) fn replicate(mut self, changes: Vec<Change>) -> Self {
+        self.changes = changes;
+        self
+    }
+
+    /// The current actor did `action` to `resource_type`/`resource_id`, successfully.
+    pub(super) fn audit(
+        mut self,
+        (action, resource_type, resource_id): (&str, &str, &str),
+        details: serde_json::Value,
+    ) -> Self {
+        let actor = current_actor();
+        self.audit = Some(AuditEvent {
+            actor: actor.id,
+            actor_type: actor.actor_type.into(),
+            action: action.into(),
+            resource_type: resource_type.into(),
+            resource_id: resource_id.into(),
+            success: true,
+            source: actor.source,
+            details: details.to_string(),
+        });
+        self
+    }
+
+    /// Records the audited action as failed unless `ok` (e.g. a bulk operation in which some
+    /// items failed).
+    pub(super) fn succeeded(mut self, ok: bool) -> Self {
+        if let Some(event) = &mut self.audit {
+            event.success = ok;
+        }
+        self
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.batch.is_empty() && self.changes.is_empty() && self.audit.is_none()
+    }
+}
+
+/// The services' shared context (see the module documentation).
+pub(super) struct Context {
+    db: Db,
+    audit: AuditLog,
+    metrics: Metrics,
+    settings: Arc<CpConfig>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("db", &self.db)
+            .field("audit", &self.audit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// Opens the replication log and the audit log on `store`.
+    pub(super) fn open(
+        store: Arc<dyn Store>,
+        settings: Arc<CpConfig>,
+        metrics: Metrics,
+    ) -> Result<Self, Internal> {
+        let db = Db::open(store, settings.replication.retain_records)?;
+        let audit = AuditLog::open(db.store().clone())?;
+        metrics.replication_head.set(db.head() as i64);
+        Ok(Self {
+            db,
+            audit,
+            metrics,
+            settings,
+        })
+    }
+
+    /// Reads (and the replication log's position).
+    pub(super) fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub(super) fn audit_log(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    pub(super) fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub(super) fn settings(&self) -> &CpConfig {
+        &self.settings
+    }
+
+    /// Makes `c` durable: one synced write of the batch, the replication records (numbered
+    /// after the current head) and the audit record (chained after the newest). Returns the
+    /// replication head after the write. Nothing is acknowledged before this returns.
+    pub(super) fn commit(&self, c: Commit) -> Result<u64, Internal> {
+        let Commit {
+            batch,
+            changes,
+            audit,
+        } = c;
+        match audit {
+            // Lock order: the audit head, then the replication log (inside the write).
+            Some(event) => Ok(self.audit.chain(batch, event, |batch| {
+                self.db.write_replicated(batch, changes)
+            })?),
+            None => Ok(self.db.write_replicated(batch, changes)?),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sigil_shared::replication::Change;
+    use sigil_storage::{MemStore, WriteBatch};
+
+    use super::*;
+    use crate::audit::with_actor;
+    use crate::audit::Actor;
+    use crate::db::cf;
+
+    fn context() -> Context {
+        let store: Arc<dyn Store> = Arc::new(MemStore::new(cf::ALL));
+        Context::open(store, Arc::new(CpConfig::default()), Metrics::new()).unwrap()
+    }
+
+    #[test]
+    fn one_commit_writes_state_records_and_audit_together() {
+        let cx = context();
+        let mut batch = WriteBatch::new();
+        batch.put(cf::META, b"x".to_vec(), b"1".to_vec());
+        let actor = Actor {
+            id: "bearer:admin".into(),
+            actor_type: "User",
+            source: "127.0.0.1:1".into(),
+        };
+        let commit = with_actor(actor, || {
+            Commit::new(batch)
+                .replicate(vec![
+                    Change::CaDelete {
+                        issuer_id: "a".into(),
+                    },
+                    Change::CaDelete {
+                        issuer_id: "b".into(),
+                    },
+                ])
+                .audit(("issuer.delete", "issuer", "a"), serde_json::json!({}))
+        });
+        assert_eq!(cx.commit(commit).unwrap(), 2);
+        assert_eq!(
+            cx.db().get_raw(cf::META, b"x").unwrap().as_deref(),
+            Some(&b"1"[..])
+        );
+        assert_eq!(cx.db().read_log(0, 10).unwrap().len(), 2);
+        let (records, total) = cx.audit_log().list(1, u64::MAX, 1, 10, &|_| true).unwrap();
+        assert_eq!(total, 1);
+        assert_eq!(records[0].event.actor, "bearer:admin");
+        assert!(records[0].event.success);
+
+        // A record alone (a failed authentication) does not move the replication log.
+        let mut failure = records[0].event.clone();
+        failure.success = false;
+        assert_eq!(cx.commit(Commit::record(failure)).unwrap(), 2);
+        assert_eq!(cx.audit_log().head().0, 2);
+        // An unaudited, unreplicated write (a responder's key) moves neither.
+        let mut batch = WriteBatch::new();
+        batch.put(cf::META, b"y".to_vec(), b"2".to_vec());
+        assert_eq!(cx.commit(Commit::new(batch)).unwrap(), 2);
+        assert_eq!(cx.audit_log().head().0, 2);
+        assert!(crate::audit::verify(cx.db().store().as_ref(), 1, u64::MAX)
+            .unwrap()
+            .valid());
+    }
+
+    #[test]
+    fn a_failed_bulk_action_is_audited_as_failed() {
+        let cx = context();
+        let c = Commit::new(WriteBatch::new())
+            .audit(
+                ("certificate.bulk_revoke", "certificate", ""),
+                serde_json::json!({}),
+            )
+            .succeeded(false);
+        assert!(!c.is_empty());
+        cx.commit(c).unwrap();
+        let (records, _) = cx.audit_log().list(1, u64::MAX, 1, 10, &|_| true).unwrap();
+        assert!(!records[0].event.success);
+        assert_eq!(records[0].event.actor, "system");
+    }
+}

@@ -1,0 +1,144 @@
+//! What the services fail with. Each service has its own enum (`CertError`, `IssuerError`,
+//! `OtpError`, `ApiKeyError`) whose variants say what went wrong; failures beneath the
+//! services (store, audit log, signing, encoding) are [`Internal`]. Every error has a
+//! [`ErrorKind`], which each protocol maps to its own answer in one place (`api::error` for
+//! the admin API, `est` for EST). The `Display` text is what clients see, except for
+//! [`ErrorKind::Internal`], which only the log sees.
+
+use thiserror::Error;
+
+use super::api_keys::ApiKeyError;
+use super::certificates::CertError;
+use super::issuers::IssuerError;
+use super::otps::OtpError;
+use crate::audit::AuditError;
+use crate::crypto::SignError;
+use crate::db::DbError;
+use crate::x509::PkiError;
+
+/// How a protocol should answer an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request is invalid (400).
+    Invalid,
+    /// What it names does not exist (404).
+    NotFound,
+    /// It conflicts with the current state (409).
+    Conflict,
+    /// A failure of the control plane itself (500); the detail is logged, not sent.
+    Internal,
+}
+
+/// A failure beneath the services. Never the client's fault.
+#[derive(Debug, Error)]
+pub enum Internal {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("audit log: {0}")]
+    Audit(#[from] AuditError),
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    #[error(transparent)]
+    Der(#[from] der::Error),
+    #[error("random generator failed")]
+    Random,
+    #[error("corrupt CRL number of issuer {issuer_id:?}")]
+    CorruptCrlNumber { issuer_id: String },
+    #[error("certificate {id} indexed but missing")]
+    CertificateMissing { id: String },
+    #[error("issuer id of certificate {id} is not UTF-8")]
+    CorruptCertificateIndex { id: String },
+    #[error("stored CA certificate of {issuer_id:?}: {source}")]
+    StoredCaCertificate {
+        issuer_id: String,
+        source: der::Error,
+    },
+}
+
+impl Internal {
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::Internal
+    }
+}
+
+/// Any service's error: what handlers that call several services return.
+#[derive(Debug, Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Certificate(#[from] CertError),
+    #[error(transparent)]
+    Issuer(#[from] IssuerError),
+    #[error(transparent)]
+    Otp(#[from] OtpError),
+    #[error(transparent)]
+    ApiKey(#[from] ApiKeyError),
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl ServiceError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Certificate(e) => e.kind(),
+            Self::Issuer(e) => e.kind(),
+            Self::Otp(e) => e.kind(),
+            Self::ApiKey(e) => e.kind(),
+            Self::Internal(e) => e.kind(),
+        }
+    }
+}
+
+impl From<DbError> for ServiceError {
+    fn from(e: DbError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+/// `From` every service error type for a protocol's error type `$t`, through its constructor
+/// `$from(kind, message)`: how a protocol maps service errors, written once per protocol.
+macro_rules! into_protocol_error {
+    ($t:ty, $from:path) => {
+        $crate::services::into_protocol_error!(
+            $t,
+            $from;
+            $crate::services::ServiceError,
+            $crate::services::CertError,
+            $crate::services::IssuerError,
+            $crate::services::OtpError,
+            $crate::services::ApiKeyError,
+            $crate::services::Internal
+        );
+    };
+    ($t:ty, $from:path; $($source:ty),+) => {
+        $(impl From<$source> for $t {
+            fn from(e: $source) -> Self {
+                $from(e.kind(), e.to_string())
+            }
+        })+
+    };
+}
+pub(crate) use into_protocol_error;
+
+/// `From` the failures beneath the services (each through [`Internal`]) for a service's error
+/// type, which must have an `Internal(Internal)` variant.
+macro_rules! internal_from {
+    ($t:ty; $($source:ty),+) => {
+        $(impl From<$source> for $t {
+            fn from(e: $source) -> Self {
+                Self::Internal(e.into())
+            }
+        })+
+    };
+    ($t:ty) => {
+        $crate::services::error::internal_from!(
+            $t;
+            $crate::db::DbError,
+            $crate::audit::AuditError,
+            $crate::crypto::SignError,
+            der::Error
+        );
+    };
+}
+pub(crate) use internal_from;

@@ -1,0 +1,219 @@
+//! The CAs' CRLs: building the next one (number + 1, every revocation of the CA), storing and
+//! replicating it, the requests revocations make for a new one ([`CrlTrigger`], drained by
+//! the CRL scheduler job), and the last generations per CA for `GET /api/v1/admin/crl/cache`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use sigil_shared::replication::{Change, CrlEntry};
+use sigil_shared::time::now_unix;
+use sigil_storage::WriteBatch;
+use tokio::sync::mpsc;
+
+use super::{IssuerError, Issuers, Result};
+use crate::ca::CaRuntime;
+use crate::crl::{build_crl, RevokedEntry};
+use crate::db::{cf, decode, encode, issuer_prefix, DbError, RevocationRecord};
+use crate::services::context::Commit;
+use crate::services::error::Internal;
+
+/// Generation events kept per issuer.
+const EVENTS_KEPT: usize = 10;
+
+/// One generation of one issuer's CRL by the scheduler.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CrlEvent {
+    /// Unix seconds when the generation finished.
+    pub at: i64,
+    /// `revocation` (debounced after revocations) or `periodic` (missing or old CRL).
+    pub trigger: &'static str,
+    /// Number of the CRL generated; absent when it failed.
+    pub crl_number: Option<u64>,
+    pub duration_ms: u64,
+    pub error: Option<String>,
+}
+
+/// Asks for a CA's CRL to be regenerated soon (after a revocation or release from hold).
+#[derive(Debug, Clone)]
+pub struct CrlTrigger(mpsc::UnboundedSender<String>);
+
+/// The requests of a [`CrlTrigger`], for the job that regenerates CRLs.
+#[derive(Debug)]
+pub struct CrlRequests(mpsc::UnboundedReceiver<String>);
+
+impl CrlRequests {
+    /// The next requested issuer id; `None` once every trigger is gone.
+    pub async fn next(&mut self) -> Option<String> {
+        self.0.recv().await
+    }
+
+    /// A request already waiting, if any.
+    pub fn try_next(&mut self) -> Option<String> {
+        self.0.try_recv().ok()
+    }
+}
+
+/// A connected trigger and its requests.
+pub fn crl_requests() -> (CrlTrigger, CrlRequests) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (CrlTrigger(tx), CrlRequests(rx))
+}
+
+/// The issuers service's CRL state: where to ask for regenerations, and recent generations.
+#[derive(Debug)]
+pub(super) struct CrlState {
+    trigger: CrlTrigger,
+    events: Mutex<HashMap<String, VecDeque<CrlEvent>>>,
+}
+
+impl CrlState {
+    pub(super) fn new(trigger: CrlTrigger) -> Self {
+        Self {
+            trigger,
+            events: Mutex::default(),
+        }
+    }
+}
+
+impl Issuers {
+    /// Asks for `issuer_id`'s CRL to be regenerated soon (debounced by the scheduler). Without
+    /// a running scheduler (offline commands, tests) the request is dropped.
+    pub fn request_crl(&self, issuer_id: &str) {
+        let _ = self.crl.trigger.0.send(issuer_id.to_string());
+    }
+
+    /// The current CRL of `issuer_id`.
+    pub fn crl(&self, issuer_id: &str) -> Result<CrlEntry> {
+        self.current_crl(issuer_id)?
+            .ok_or_else(|| IssuerError::NoCrl {
+                id: issuer_id.into(),
+            })
+    }
+
+    /// The current CRL of an existing issuer, `None` before the first one.
+    pub fn current_crl(&self, issuer_id: &str) -> Result<Option<CrlEntry>> {
+        self.ca(issuer_id)?;
+        Ok(self.cx.db().get(cf::CRLS, issuer_id.as_bytes())?)
+    }
+
+    /// How often every CRL is regenerated at least (`crl.regenerate_every_hours`), seconds.
+    pub fn crl_regeneration_interval(&self) -> i64 {
+        i64::from(self.cx.settings().crl.regenerate_every_hours) * 3600
+    }
+
+    /// CAs whose CRL is missing or older than the regeneration interval.
+    pub fn stale_crls(&self, now: i64) -> Vec<String> {
+        let every = self.crl_regeneration_interval();
+        self.list_cas()
+            .iter()
+            .filter(|ca| match self.crl(&ca.record.id) {
+                Ok(crl) => now - crl.this_update >= every,
+                Err(_) => true,
+            })
+            .map(|ca| ca.record.id.clone())
+            .collect()
+    }
+
+    /// Regenerates and stores the CRL of `issuer_id`; returns it.
+    pub fn regenerate_crl(&self, issuer_id: &str) -> Result<CrlEntry> {
+        let ca = self.ca(issuer_id)?;
+        let _g = self.crl_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let (batch, entry) = self.crl_batch(&ca, now_unix())?;
+        self.cx
+            .commit(Commit::new(batch).replicate(vec![Change::CrlPut(entry.clone())]))?;
+        self.cx
+            .metrics()
+            .crl_generated
+            .with_label_values(&[issuer_id])
+            .inc();
+        tracing::info!(issuer = %issuer_id, number = entry.number, "generated CRL");
+        Ok(entry)
+    }
+
+    /// [`regenerate_crl`](Self::regenerate_crl) for the scheduler, which asked because of
+    /// `trigger` (`revocation` or `periodic`): the outcome is kept among the issuer's latest
+    /// generation events.
+    pub fn regenerate_crl_for(&self, issuer_id: &str, trigger: &'static str) {
+        let started = Instant::now();
+        let (crl_number, error) = match self.regenerate_crl(issuer_id) {
+            Ok(crl) => (Some(crl.number), None),
+            Err(e) => {
+                tracing::error!(issuer = %issuer_id, error = %e, "CRL generation failed");
+                (None, Some(e.to_string()))
+            }
+        };
+        let event = CrlEvent {
+            at: now_unix(),
+            trigger,
+            crl_number,
+            duration_ms: started.elapsed().as_millis() as u64,
+            error,
+        };
+        let mut map = self.crl.events.lock().unwrap_or_else(|e| e.into_inner());
+        let q = map.entry(issuer_id.to_string()).or_default();
+        if q.len() == EVENTS_KEPT {
+            q.pop_front();
+        }
+        q.push_back(event);
+    }
+
+    /// The latest CRL generation events of `issuer_id`, newest first (none before the
+    /// scheduler ran for it).
+    pub fn crl_events(&self, issuer_id: &str) -> Vec<CrlEvent> {
+        self.crl
+            .events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(issuer_id)
+            .map(|q| q.iter().rev().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Builds the next CRL of `ca` and the batch that stores it with its number.
+    pub(super) fn crl_batch(&self, ca: &CaRuntime, now: i64) -> Result<(WriteBatch, CrlEntry)> {
+        let db = self.cx.db();
+        let mut revoked = Vec::new();
+        let prefix = issuer_prefix(&ca.record.id);
+        let mut err = None;
+        db.store()
+            .scan_prefix(cf::REVOCATIONS, &prefix, &mut |k, v| {
+                match decode::<RevocationRecord>(cf::REVOCATIONS, v) {
+                    Ok(r) => revoked.push(RevokedEntry {
+                        serial: k[prefix.len()..].to_vec(),
+                        time: r.time,
+                        reason: r.reason,
+                    }),
+                    Err(e) => err = Some(e),
+                }
+                err.is_none()
+            })
+            .map_err(DbError::from)?;
+        if let Some(e) = err {
+            return Err(e.into());
+        }
+        let number_key = format!("crl_number/{}", ca.record.id).into_bytes();
+        let number = match db.get_raw(cf::META, &number_key)? {
+            Some(v) => {
+                let corrupt = || Internal::CorruptCrlNumber {
+                    issuer_id: ca.record.id.clone(),
+                };
+                u64::from_be_bytes(v.as_slice().try_into().map_err(|_| corrupt())?) + 1
+            }
+            None => 1,
+        };
+        let next = now + i64::from(self.cx.settings().crl.validity_days) * 86_400;
+        let der = build_crl(ca, number, now, next, &revoked).map_err(Internal::from)?;
+        let entry = CrlEntry {
+            issuer_id: ca.record.id.clone(),
+            der,
+            number,
+            this_update: now,
+            next_update: next,
+        };
+        let mut batch = WriteBatch::new();
+        batch.put(cf::META, number_key, number.to_be_bytes().to_vec());
+        batch.put(cf::CRLS, ca.record.id.as_bytes().to_vec(), encode(&entry)?);
+        Ok((batch, entry))
+    }
+}
