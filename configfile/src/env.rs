@@ -31,6 +31,9 @@ mod tests {
             e.to_string(),
             "environment variable SIGIL_SURELY_UNSET_VARIABLE_1 is not set"
         );
-        assert_eq!(expand_env("${PATH}").unwrap(), std::env::var("PATH").unwrap());
+        assert_eq!(
+            expand_env("${PATH}").unwrap(),
+            std::env::var("PATH").unwrap()
+        );
     }
 }

@@ -54,7 +54,10 @@ mod tests {
         let bad = dir.path().join("bad.toml");
         std::fs::write(&bad, "b = 1\n").unwrap();
         let e = read_toml::<Cfg>(&bad).unwrap_err();
-        assert!(e.to_string().starts_with(&format!("{}: ", bad.display())), "{e}");
+        assert!(
+            e.to_string().starts_with(&format!("{}: ", bad.display())),
+            "{e}"
+        );
         std::fs::write(&bad, "a = 1\n").unwrap();
         assert!(read_toml::<Cfg>(&bad).is_ok());
     }

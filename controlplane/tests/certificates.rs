@@ -13,7 +13,10 @@ use sigil_controlplane::metrics::Metrics;
 use sigil_controlplane::services::certificates::IssueRequest;
 use sigil_controlplane::services::{CertError, IssuerError, Services};
 use sigil_controlplane::x509;
-use sigil_shared::ocsp::{decode_request, subject_public_key_bits, HashAlg, RevocationReason};
+use sigil_shared::ocsp::{
+    decode_request, encode_request, subject_public_key_bits, CertIdFields, HashAlg,
+    RevocationReason,
+};
 use sigil_shared::replication::{Change, OcspEntry};
 use sigil_storage::{MemStore, Store};
 use x509_cert::request::{CertReq, CertReqInfo, Version};
@@ -56,20 +59,32 @@ fn issue(a: &Services, cn: &str) -> sigil_controlplane::db::CertRecord {
         .unwrap()
 }
 
-/// An OCSP request for `cert` built with RustCrypto, as a client would send it.
+/// An OCSP request for `cert` as a client would send it: the CertID's hashes computed with
+/// RustCrypto from the issuer's certificate (independently of Sigil's own derivation), the
+/// DER written by `sigil_shared::ocsp::encode_request` (property-tested against x509-ocsp).
 fn request_for(a: &Services, cert_der: &[u8], alg: HashAlg) -> Vec<u8> {
+    use sha1::Digest;
     let ca = a.issuers.ca("demo").unwrap();
     let issuer = x509_cert::Certificate::from_der(&ca.record.cert_der).unwrap();
     let leaf = x509_cert::Certificate::from_der(cert_der).unwrap();
-    let req = match alg {
-        HashAlg::Sha1 => x509_ocsp::builder::OcspRequestBuilder::default()
-            .with_request(x509_ocsp::Request::from_cert::<sha1::Sha1>(&issuer, &leaf).unwrap())
-            .build(),
-        HashAlg::Sha256 => x509_ocsp::builder::OcspRequestBuilder::default()
-            .with_request(x509_ocsp::Request::from_cert::<sha2::Sha256>(&issuer, &leaf).unwrap())
-            .build(),
+    let name = issuer.tbs_certificate.subject.to_der().unwrap();
+    let key = issuer
+        .tbs_certificate
+        .subject_public_key_info
+        .subject_public_key
+        .raw_bytes();
+    let (name_hash, key_hash) = match alg {
+        HashAlg::Sha1 => (
+            sha1::Sha1::digest(&name).to_vec(),
+            sha1::Sha1::digest(key).to_vec(),
+        ),
+        HashAlg::Sha256 => (
+            sha2::Sha256::digest(&name).to_vec(),
+            sha2::Sha256::digest(key).to_vec(),
+        ),
     };
-    req.to_der().unwrap()
+    let serial = leaf.tbs_certificate.serial_number.as_bytes();
+    encode_request(&[CertIdFields::new(alg, &name_hash, &key_hash, serial)])
 }
 
 fn stored(store: &Arc<dyn Store>, request: &[u8]) -> OcspEntry {

@@ -3,11 +3,11 @@
 //! Nothing in this crate performs I/O: it turns bytes into values and values into bytes.
 //! - [`der`]: a minimal DER reader/writer used on hot paths (OCSP request decoding, response
 //!   encoding) where the generic RustCrypto types would allocate too much.
-//! - [`ocsp`]: OCSP request decoding, CertID keys, BasicOCSPResponse encoding (RFC 6960).
+//! - [`ocsp`]: OCSP request decoding and encoding, CertID keys, BasicOCSPResponse encoding
+//!   (RFC 6960).
 //! - [`replication`]: the replication stream's records and framing (see `docs/replication.md`).
 //! - [`time`]: Unix-seconds helpers and ASN.1 time encodings.
 
-pub mod config;
 pub mod der;
 pub mod ocsp;
 pub mod pem;
