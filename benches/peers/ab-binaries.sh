@@ -6,17 +6,20 @@
 # (the per-core cache path); ITEMS=N spreads requests uniformly over N certificates (the index
 # path, once N exceeds the cache). Prints the median requests/s per binary and its ratio to
 # the first one.
+# WARMUP=S first runs S seconds of the same load unrecorded (the index path: the index is
+# built at start-up, and requests are answered from the replica until it is).
 #   ROUNDS=5 DURATION=8 ITEMS=1 bash benches/peers/ab-binaries.sh /path/a/sigil-dp /path/b/sigil-dp
 # Copy a build aside (cp "$CARGO_TARGET_DIR/release/sigil-dp" /var/tmp/sigil-dp-before) before
 # rebuilding to keep it. The replica is made by loadtest/validate.sh (COUNT certificates,
 # default /var/tmp/sigil-validate-10000 here; VALIDATE_DIR to choose).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-[ $# -ge 1 ] || { sed -n 2,12p "$0" >&2; exit 64; }
+[ $# -ge 1 ] || { sed -n 2,14p "$0" >&2; exit 64; }
 DURATION="${DURATION:-8}"
 ROUNDS="${ROUNDS:-5}"
 CONNS="${CONNS:-64}"
 ITEMS="${ITEMS:-1}"
+WARMUP="${WARMUP:-0}"
 SERVER_CPU="${SERVER_CPU:-0}"
 CLIENT_CPU="${CLIENT_CPU:-1}"
 DIR="${VALIDATE_DIR:-/var/tmp/sigil-validate-10000}"
@@ -37,6 +40,10 @@ for round in $(seq "$ROUNDS"); do
       --listen "127.0.0.1:$port" --threads 1 2>"$work/dp.log" &
     pid=$!
     for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.05; done
+    if [ "$WARMUP" != 0 ]; then
+      taskset -c "$CLIENT_CPU" "$load" run "http://127.0.0.1:$port/" --synthetic "$DIR/fill.json" \
+        --items "$ITEMS" --connections "$CONNS" --duration "${WARMUP}s" --cpus 1 >/dev/null
+    fi
     rate="$(taskset -c "$CLIENT_CPU" "$load" run "http://127.0.0.1:$port/" --synthetic "$DIR/fill.json" \
       --items "$ITEMS" --connections "$CONNS" --duration "${DURATION}s" --cpus 1 ${BUSY_POLL:+--busy-poll} \
       | awk '/^throughput/ { gsub(",", "", $2); print $2 }')"

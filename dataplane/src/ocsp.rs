@@ -51,6 +51,7 @@ pub enum Answer {
 
 impl Answer {
     /// The OCSPResponseStatus the answer carries (RFC 6960 §4.2.1).
+    #[inline]
     pub fn status(&self) -> ResponseStatus {
         match self {
             Answer::Found(_) => ResponseStatus::Successful,
@@ -62,6 +63,7 @@ impl Answer {
 /// The rule every OCSP route answers by, once the request is understood (RFC 6960 §2.3): a
 /// response before its nextUpdate is served; one at or past it never is, `tryLater` instead;
 /// none at all → `unauthorized` (not a certificate this responder answers for; never `good`).
+#[inline]
 pub fn decide(found: Option<Found>, now: i64) -> Answer {
     match found {
         Some(r) if r.next_update() > now => Answer::Found(r),
@@ -142,6 +144,7 @@ fn serial_from_hex<'b>(hex: &str, buf: &'b mut [u8; MAX_SERIAL_HEX / 2]) -> Opti
 /// Calls `f` with the `len`-byte key `fill` writes. The key is on the stack (no allocation
 /// per request); only a serial longer than any RFC 5280 serial (20 octets) by far needs the
 /// heap.
+#[inline(always)]
 fn with_key<R>(len: usize, fill: impl FnOnce(&mut [u8]), f: impl FnOnce(&[u8]) -> R) -> R {
     let mut stack = [0u8; KEY_ON_STACK];
     let mut heap = Vec::new();

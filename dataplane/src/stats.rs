@@ -86,6 +86,7 @@ impl CoreStats {
 
     /// Counts an OCSP answer by its status; any status other than successful,
     /// malformedRequest and tryLater is counted as unauthorized.
+    #[inline]
     pub fn ocsp_response(&self, status: ResponseStatus) {
         let idx = match status {
             ResponseStatus::Successful => 0,

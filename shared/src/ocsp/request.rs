@@ -51,6 +51,7 @@ impl RequestedCert<'_> {
     }
 
     /// Length of [`key`](Self::key), if there is one.
+    #[inline]
     pub fn key_len(&self) -> Option<usize> {
         let alg = self.alg?;
         if self.name_hash.len() != alg.digest_len() || self.key_hash.len() != alg.digest_len() {
@@ -62,6 +63,7 @@ impl RequestedCert<'_> {
     /// Writes the bytes of [`key`](Self::key) into `out`, which must be
     /// [`key_len`](Self::key_len) long: the key without allocating (the data plane's request
     /// path uses a stack buffer).
+    #[inline]
     pub fn write_key(&self, out: &mut [u8]) {
         let Some(alg) = self.alg else { return };
         let (code, rest) = out.split_at_mut(1);
