@@ -7,8 +7,8 @@
 #
 # Each binary serves the replica made by loadtest/validate.sh (VALIDATE_DIR, default
 # /var/tmp/sigil-validate-10000) on one thread with the epoll driver (valgrind does not
-# emulate io_uring). Counting is switched on once it answers and WARMUP s of the same load
-# have filled its caches; sigil-load then sends OCSP POSTs over CONNS keep-alive connections
+# emulate io_uring). Counting is switched on once it answers, its OCSP index is built and
+# WARMUP s of the same load have filled its caches; sigil-load then sends OCSP POSTs over CONNS keep-alive connections
 # for DURATION s; instructions (all threads) ÷ requests answered (its /metrics).
 #   ITEMS=1 DURATION=10 bash benches/peers/callgrind-request.sh /path/a/sigil-dp /path/b/sigil-dp
 set -euo pipefail
@@ -47,6 +47,11 @@ for b in "$@"; do
     --metrics-listen "127.0.0.1:$metrics" --threads 1 --driver epoll --no-pin 2>"$work/dp.log" &
   pid=$!
   for _ in $(seq 600); do curl -sf "http://127.0.0.1:$metrics/health/ready" >/dev/null && break; sleep 0.1; done
+  # The OCSP index is built at start-up (slowly under valgrind): count only once it serves.
+  for _ in $(seq 6000); do
+    curl -sf "http://127.0.0.1:$metrics/metrics" | grep -q '^sigil_dp_index_builds_total [1-9]' && break
+    sleep 0.1
+  done
   drive "$WARMUP"
   before="$(answered)"
   callgrind_control -i on "$pid" >/dev/null
