@@ -1,0 +1,205 @@
+//! Key material sealed under the fleet key-encryption key (KEK): the only form in which a KES
+//! key leaves memory — stored by the control plane, replicated, stored by data planes.
+//!
+//! ```text
+//! material = algorithm (1: AES256 = 1, ChaCha20 = 2) ‖ secret key (32) ‖ HMAC key (32)
+//! aad      = "sigil-kes-wrap-v1" ‖ u32be len(kek id) ‖ kek id ‖ u32be len(name) ‖ name
+//!            ‖ u32be version
+//! sealed   = AES-256-GCM(KEK).seal(nonce (12, random), material, aad)
+//! stored   = { kek_id, nonce, sealed }
+//! ```
+//!
+//! The key's name and version are authenticated: a wrapped key copied under another name or
+//! version does not unwrap. The KEK id names which KEK sealed it (rotation of the KEK; an HSM
+//! that seals with a token key builds the same associated data with [`associated_data`]).
+
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+
+use crate::algorithm::Algorithm;
+use crate::key::{HmacKey, SecretKey, KEY_SIZE};
+
+/// Bytes of the wrapped nonce.
+pub const NONCE_SIZE: usize = 12;
+const DOMAIN: &[u8] = b"sigil-kes-wrap-v1";
+const MATERIAL_SIZE: usize = 1 + 2 * KEY_SIZE;
+
+/// A key version's secrets: its secret key and its HMAC key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyMaterial {
+    pub key: SecretKey,
+    pub hmac: HmacKey,
+}
+
+impl KeyMaterial {
+    fn encode(&self) -> [u8; MATERIAL_SIZE] {
+        let mut out = [0u8; MATERIAL_SIZE];
+        out[0] = match self.key.algorithm() {
+            Algorithm::Aes256 => 1,
+            Algorithm::ChaCha20 => 2,
+        };
+        out[1..1 + KEY_SIZE].copy_from_slice(self.key.bytes());
+        out[1 + KEY_SIZE..].copy_from_slice(self.hmac.bytes());
+        out
+    }
+
+    fn decode(b: &[u8]) -> Option<Self> {
+        if b.len() != MATERIAL_SIZE {
+            return None;
+        }
+        let algorithm = match b[0] {
+            1 => Algorithm::Aes256,
+            2 => Algorithm::ChaCha20,
+            _ => return None,
+        };
+        let key = b[1..1 + KEY_SIZE].try_into().ok()?;
+        let hmac = b[1 + KEY_SIZE..].try_into().ok()?;
+        Some(Self {
+            key: SecretKey::new(algorithm, key),
+            hmac: HmacKey::new(hmac),
+        })
+    }
+}
+
+/// Wrapped key material, as stored and replicated.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Wrapped {
+    pub kek_id: String,
+    pub nonce: [u8; NONCE_SIZE],
+    #[serde(with = "serde_bytes")]
+    pub sealed: Vec<u8>,
+}
+
+/// Why wrapped material did not unwrap.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnwrapError {
+    #[error("key is wrapped under key-encryption key {found:?}, not the loaded {loaded:?}")]
+    OtherKek { found: String, loaded: String },
+    #[error("wrapped key material is not authentic (wrong key-encryption key, name or version)")]
+    NotAuthentic,
+}
+
+/// The associated data binding wrapped material to its KEK, key name and version.
+pub fn associated_data(kek_id: &str, name: &str, version: u32) -> Vec<u8> {
+    let mut ad = Vec::with_capacity(DOMAIN.len() + 12 + kek_id.len() + name.len());
+    ad.extend_from_slice(DOMAIN);
+    for part in [kek_id.as_bytes(), name.as_bytes()] {
+        ad.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        ad.extend_from_slice(part);
+    }
+    ad.extend_from_slice(&version.to_be_bytes());
+    ad
+}
+
+/// A software key-encryption key: 256 bits and the id it is known by.
+#[derive(Clone)]
+pub struct Kek {
+    id: String,
+    key: [u8; KEY_SIZE],
+}
+
+impl std::fmt::Debug for Kek {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kek")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Kek {
+    pub fn new(id: impl Into<String>, key: [u8; KEY_SIZE]) -> Self {
+        Self { id: id.into(), key }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn aead(&self) -> LessSafeKey {
+        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.key).expect("a 256-bit key"))
+    }
+
+    /// Seals `material` of key `name` version `version` with `nonce` (12 random bytes).
+    pub fn wrap(
+        &self,
+        name: &str,
+        version: u32,
+        material: &KeyMaterial,
+        nonce: [u8; NONCE_SIZE],
+    ) -> Wrapped {
+        let mut sealed = material.encode().to_vec();
+        let ad = associated_data(&self.id, name, version);
+        self.aead()
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(&ad[..]),
+                &mut sealed,
+            )
+            .expect("sealing 65 bytes cannot fail");
+        Wrapped {
+            kek_id: self.id.clone(),
+            nonce,
+            sealed,
+        }
+    }
+
+    /// The material of key `name` version `version` from `wrapped`.
+    pub fn unwrap(
+        &self,
+        name: &str,
+        version: u32,
+        wrapped: &Wrapped,
+    ) -> Result<KeyMaterial, UnwrapError> {
+        if wrapped.kek_id != self.id {
+            return Err(UnwrapError::OtherKek {
+                found: wrapped.kek_id.clone(),
+                loaded: self.id.clone(),
+            });
+        }
+        let ad = associated_data(&self.id, name, version);
+        let mut buf = wrapped.sealed.clone();
+        let plain = self
+            .aead()
+            .open_in_place(
+                Nonce::assume_unique_for_key(wrapped.nonce),
+                Aad::from(&ad[..]),
+                &mut buf,
+            )
+            .map_err(|_| UnwrapError::NotAuthentic)?;
+        KeyMaterial::decode(plain).ok_or(UnwrapError::NotAuthentic)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn material() -> KeyMaterial {
+        KeyMaterial {
+            key: SecretKey::new(Algorithm::ChaCha20, [7; 32]),
+            hmac: HmacKey::new([9; 32]),
+        }
+    }
+
+    #[test]
+    fn wraps_and_binds_name_version_and_kek() {
+        let kek = Kek::new("kek-1", [1; 32]);
+        let w = kek.wrap("my-key", 2, &material(), [3; 12]);
+        assert_eq!(w.kek_id, "kek-1");
+        assert!(!w.sealed.windows(32).any(|s| s == [7; 32] || s == [9; 32]));
+        assert_eq!(kek.unwrap("my-key", 2, &w), Ok(material()));
+        assert_eq!(kek.unwrap("my-key2", 2, &w), Err(UnwrapError::NotAuthentic));
+        assert_eq!(kek.unwrap("my-key", 1, &w), Err(UnwrapError::NotAuthentic));
+        let other = Kek::new("kek-1", [2; 32]);
+        assert_eq!(
+            other.unwrap("my-key", 2, &w),
+            Err(UnwrapError::NotAuthentic)
+        );
+        let renamed = Kek::new("kek-2", [1; 32]);
+        assert!(matches!(
+            renamed.unwrap("my-key", 2, &w),
+            Err(UnwrapError::OtherKek { .. })
+        ));
+        // The associated data separates its fields: ("ab", "c") is not ("a", "bc").
+        assert_ne!(associated_data("ab", "c", 1), associated_data("a", "bc", 1));
+    }
+}
