@@ -10,10 +10,12 @@
 # emulate io_uring). Counting is switched on once it answers, its OCSP index is built and
 # WARMUP s of the same load have filled its caches; sigil-load then sends OCSP POSTs over CONNS keep-alive connections
 # for DURATION s; instructions (all threads) ÷ requests answered (its /metrics).
+# KEEP=DIR keeps each build's profile as DIR/<n>.callgrind (n from 0, in argument order) with
+# the request count in DIR/<n>.requests, for `callgrind_annotate` by function.
 #   ITEMS=1 DURATION=10 bash benches/peers/callgrind-request.sh /path/a/sigil-dp /path/b/sigil-dp
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-[ $# -ge 1 ] || { sed -n 2,13p "$0" >&2; exit 64; }
+[ $# -ge 1 ] || { sed -n 2,15p "$0" >&2; exit 64; }
 DURATION="${DURATION:-10}"
 WARMUP="${WARMUP:-3}"
 CONNS="${CONNS:-8}"
@@ -41,6 +43,7 @@ drive() { # seconds
 echo "| binary | requests counted | instructions per request | ÷ first |"
 echo "|---|---:|---:|---:|"
 first=""
+n=0
 for b in "$@"; do
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/cg.out" \
     "$b" --config "$work/empty.toml" --data-dir "$DIR" --listen "127.0.0.1:$port" \
@@ -61,9 +64,15 @@ for b in "$@"; do
   callgrind_control -d "$pid" >/dev/null
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
   ir="$(cat "$work"/cg.out* | awk '/^(summary|totals):/ { s += $2 } END { printf "%d\n", s }')"
+  requests=$((after - before))
+  if [ -n "${KEEP:-}" ]; then
+    mkdir -p "$KEEP"
+    cp "$work/cg.out.1" "$KEEP/$n.callgrind" # the one dump: the counted window
+    echo "$requests" > "$KEEP/$n.requests"
+  fi
   rm -f "$work"/cg.out*
-  n=$((after - before))
-  per="$(awk -v i="$ir" -v n="$n" 'BEGIN { printf "%.0f", i / n }')"
+  per="$(awk -v i="$ir" -v n="$requests" 'BEGIN { printf "%.0f", i / n }')"
   [ -n "$first" ] || first="$per"
-  echo "| \`$b\` | $n | $per | $(awk -v a="$per" -v b="$first" 'BEGIN { printf "%.3f", a / b }') |"
+  echo "| \`$b\` | $requests | $per | $(awk -v a="$per" -v b="$first" 'BEGIN { printf "%.3f", a / b }') |"
+  n=$((n + 1))
 done

@@ -117,7 +117,7 @@ pub enum RunError {
 /// for `serve` also the tokens and the TLS files (read here, before any port is bound).
 pub fn load(cli: &Cli) -> Result<Plan, ConfigErrors> {
     let mut cfg = match &cli.config {
-        Some(p) => config::load_file(p).map_err(|e| ConfigErrors(vec![e.to_string()]))?,
+        Some(p) => sigil_configfile::read_toml(p).map_err(|e| ConfigErrors(vec![e.to_string()]))?,
         None => CpConfig::default(),
     };
     match &cli.command {

@@ -1,12 +1,13 @@
-//! The control plane's configuration: TOML (unknown keys rejected), then command-line flags,
-//! then environment overrides for secrets ([`load`]); [`CpConfig::validate`] runs before any
-//! port is bound (exit 64). Section types are here and in [`signing`] (OCSP, CRLs, profiles).
+//! The control plane's configuration: TOML (unknown keys rejected), then command-line flags
+//! (`crate::cli`), then environment overrides for secrets ([`tokens`]);
+//! [`CpConfig::validate`] runs before any port is bound (exit 64). Section types are here and
+//! in [`signing`] (OCSP, CRLs, profiles).
 
 mod load;
 pub mod signing;
 mod validate;
 
-pub use load::{load_file, tokens};
+pub use load::tokens;
 pub use signing::{
     CrlConfig, OcspConfig, OcspSignerMode, Profile, SanType, EKU_NAMES, KEY_USAGE_NAMES,
 };

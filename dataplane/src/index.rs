@@ -24,7 +24,7 @@ mod slots;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use builder::{IndexSink, IndexStatus, IndexTrigger};
+pub use builder::{IndexStatus, IndexTrigger};
 pub use entry::{Entry, Located};
 
 use entry::{NO_CERTS, WHOLE};
@@ -102,6 +102,7 @@ impl Index {
     }
 
     /// The entry at a byte offset returned by [`find`](Self::find).
+    #[cfg(test)]
     pub fn entry_at(&self, offset: usize) -> Option<Entry<'_>> {
         entry::decode(self.file.bytes(), offset, self.overflow)
     }

@@ -109,18 +109,11 @@ pub fn select_by_serial(
         .iter()
         .filter_map(|alg| hashes.iter().find(|h| h.alg == *alg))
         .find_map(|h| {
-            let (name, key) = (&h.name_hash[..], &h.key_hash[..]);
-            let len = 1 + name.len() + key.len() + serial.len();
-            let fill = |out: &mut [u8]| {
-                let (code, rest) = out.split_at_mut(1);
-                code[0] = h.alg.code();
-                let (n, rest) = rest.split_at_mut(name.len());
-                n.copy_from_slice(name);
-                let (k, s) = rest.split_at_mut(key.len());
-                k.copy_from_slice(key);
-                s.copy_from_slice(serial);
-            };
-            with_key(len, fill, |k| lookup.lookup(k))
+            with_key(
+                h.key_len(serial.len()),
+                |out| h.write_key(serial, out),
+                |k| lookup.lookup(k),
+            )
         });
     decide(found, now)
 }

@@ -81,4 +81,30 @@ mod tests {
         assert_eq!(Identity::parse(&"g".repeat(64)), None);
         assert!(Identity::of_certificate(b"\x30\x00").is_err());
     }
+
+    #[test]
+    fn a_certificates_identity_is_the_hash_of_its_whole_spki() {
+        use ::der::{Decode, Encode};
+        use base64::Engine;
+        // A client certificate of the data plane's TLS tests; RustCrypto finds its SPKI.
+        let pem = include_str!("../../dataplane/src/tls/testdata/client.pem");
+        let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let cert_der = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
+        let cert = x509_cert::Certificate::from_der(&cert_der).unwrap();
+        let spki = cert
+            .tbs_certificate
+            .subject_public_key_info
+            .to_der()
+            .unwrap();
+        assert_eq!(
+            Identity::of_certificate(&cert_der).unwrap(),
+            Identity::of_spki(&spki)
+        );
+        assert_ne!(
+            Identity::of_certificate(&cert_der).unwrap(),
+            Identity::of_spki(b"")
+        );
+    }
 }

@@ -7,31 +7,22 @@ pub const MAX_LENGTH: usize = 80;
 /// A valid key, policy or identity name: 1 to 80 characters of `0-9 A-Z a-z - _`, a hyphen
 /// neither first nor last, not `_` alone.
 pub fn valid_name(s: &str) -> bool {
-    if s.is_empty() || s == "_" || s.len() > MAX_LENGTH {
-        return false;
-    }
-    let last = s.len() - 1;
-    s.bytes().enumerate().all(|(i, b)| match b {
-        b'0'..=b'9' | b'A'..=b'Z' | b'a'..=b'z' | b'_' => true,
-        b'-' => i > 0 && i < last,
-        _ => false,
-    })
+    !s.is_empty() && s != "_" && s.len() <= MAX_LENGTH && valid_chars(s, false)
 }
 
 /// A valid list pattern: what [`valid_name`] allows, `*` as the last character, and the
 /// empty pattern (which lists everything, like `*`).
 pub fn valid_pattern(s: &str) -> bool {
-    if s == "*" {
-        return true;
-    }
-    if s == "_" || s.len() > MAX_LENGTH {
-        return false;
-    }
+    s == "*" || (s != "_" && s.len() <= MAX_LENGTH && valid_chars(s, true))
+}
+
+/// Only `0-9 A-Z a-z _`, `-` neither first nor last, and (`trailing_star`) `*` as the last.
+fn valid_chars(s: &str, trailing_star: bool) -> bool {
     let last = s.len().saturating_sub(1);
     s.bytes().enumerate().all(|(i, b)| match b {
         b'0'..=b'9' | b'A'..=b'Z' | b'a'..=b'z' | b'_' => true,
         b'-' => i > 0 && i < last,
-        b'*' => i == last,
+        b'*' => trailing_star && i == last,
         _ => false,
     })
 }

@@ -1,17 +1,9 @@
-//! Loading the control-plane configuration: TOML file, then command-line flags
-//! (`crate::cli`), then environment overrides for secrets; `${VAR}` in secret fields is
-//! expanded.
+//! The secrets of the control-plane configuration: environment overrides, then the file's
+//! values with `${VAR}` expanded (the file is read and the flags applied in `crate::cli`).
 
-use std::path::Path;
-
-use sigil_configfile::{expand_env, read_toml, TomlFileError};
+use sigil_configfile::expand_env;
 
 use super::CpConfig;
-
-/// Reads and parses a TOML config file (unknown keys are errors).
-pub fn load_file(path: &Path) -> Result<CpConfig, TomlFileError> {
-    read_toml(path)
-}
 
 /// The admin and replication tokens: env (`SIGIL_ADMIN_TOKEN`, `SIGIL_REPLICATION_TOKEN`)
 /// overrides the file; both are required and must be at least 16 characters.

@@ -1,5 +1,6 @@
 //! The index builder thread and the handle the replication side uses to ask for builds. A
-//! built index goes to an [`IndexSink`]; the data plane's sink broadcasts it to the cores.
+//! built index goes to the sink the builder was started with (the data plane's broadcasts it
+//! to the cores), so the index module knows nothing of the cores' update channels.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -11,17 +12,6 @@ use sigil_storage::Store;
 
 use super::{build, Index};
 use crate::config::IndexConfig;
-
-/// Where the builder thread hands each index it built.
-pub trait IndexSink: Send + 'static {
-    fn built(&self, index: Arc<Index>);
-}
-
-impl<F: Fn(Arc<Index>) + Send + 'static> IndexSink for F {
-    fn built(&self, index: Arc<Index>) {
-        self(index)
-    }
-}
 
 /// Figures for `/metrics`, written by the builder thread.
 #[derive(Debug, Default)]
@@ -59,7 +49,7 @@ impl IndexTrigger {
     pub fn spawn(
         dir: PathBuf,
         config: IndexConfig,
-        sink: impl IndexSink,
+        sink: impl Fn(Arc<Index>) + Send + 'static,
         status: Arc<IndexStatus>,
     ) -> std::io::Result<Self> {
         let (tx, rx) = channel();
@@ -111,7 +101,12 @@ pub fn rebuild_after(config: &IndexConfig, entries: u64) -> u64 {
     config.rebuild_after_changes.max(fraction).max(1)
 }
 
-fn run(dir: &std::path::Path, rx: &Receiver<Request>, sink: &impl IndexSink, status: &IndexStatus) {
+fn run(
+    dir: &std::path::Path,
+    rx: &Receiver<Request>,
+    sink: &impl Fn(Arc<Index>),
+    status: &IndexStatus,
+) {
     build::remove_leftovers(dir);
     while let Ok(mut req) = rx.recv() {
         // Requests that queued up during a build are served by one build of the newest.
@@ -148,7 +143,7 @@ fn run(dir: &std::path::Path, rx: &Receiver<Request>, sink: &impl IndexSink, sta
                     ms,
                     "OCSP index built"
                 );
-                sink.built(Arc::new(index));
+                sink(Arc::new(index));
             }
             Err(e) => {
                 status.failures.fetch_add(1, Relaxed);

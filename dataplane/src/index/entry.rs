@@ -183,6 +183,7 @@ pub fn locate(file: &[u8], offset: usize, overflow: usize) -> Option<Located> {
 
 /// Decodes the entry in the slot at `offset` of `file`, whose overflow area starts at
 /// `overflow`; `None` if the slot is empty or anything does not fit.
+#[cfg(test)]
 pub fn decode(file: &[u8], offset: usize, overflow: usize) -> Option<Entry<'_>> {
     locate(file, offset, overflow)?.entry(file)
 }

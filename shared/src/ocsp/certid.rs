@@ -116,13 +116,30 @@ impl HashAlg {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct CertIdKey(#[serde(with = "serde_bytes")] pub Vec<u8>);
 
+/// Writes the [`CertIdKey`] bytes `alg ‖ name_hash ‖ key_hash ‖ serial` into `out`, which is
+/// exactly that long: the one place the layout is written (the data plane builds keys on its
+/// stack with it).
+#[inline]
+pub(crate) fn write_cert_id_key(
+    out: &mut [u8],
+    alg: HashAlg,
+    name_hash: &[u8],
+    key_hash: &[u8],
+    serial: &[u8],
+) {
+    let (code, rest) = out.split_at_mut(1);
+    code[0] = alg.code();
+    let (name, rest) = rest.split_at_mut(name_hash.len());
+    name.copy_from_slice(name_hash);
+    let (key, rest) = rest.split_at_mut(key_hash.len());
+    key.copy_from_slice(key_hash);
+    rest.copy_from_slice(serial);
+}
+
 impl CertIdKey {
     pub fn new(alg: HashAlg, name_hash: &[u8], key_hash: &[u8], serial: &[u8]) -> Self {
-        let mut k = Vec::with_capacity(1 + name_hash.len() + key_hash.len() + serial.len());
-        k.push(alg.code());
-        k.extend_from_slice(name_hash);
-        k.extend_from_slice(key_hash);
-        k.extend_from_slice(serial);
+        let mut k = vec![0; 1 + name_hash.len() + key_hash.len() + serial.len()];
+        write_cert_id_key(&mut k, alg, name_hash, key_hash, serial);
         CertIdKey(k)
     }
 
@@ -165,6 +182,19 @@ pub struct IssuerHashes {
 impl IssuerHashes {
     pub fn key_for(&self, serial: &[u8]) -> CertIdKey {
         CertIdKey::new(self.alg, &self.name_hash, &self.key_hash, serial)
+    }
+
+    /// Length of [`key_for`](Self::key_for)`(serial)` for a serial of `serial_len` octets.
+    #[inline]
+    pub fn key_len(&self, serial_len: usize) -> usize {
+        1 + self.name_hash.len() + self.key_hash.len() + serial_len
+    }
+
+    /// Writes [`key_for`](Self::key_for)`(serial)` into `out` ([`key_len`](Self::key_len)
+    /// long) without allocating.
+    #[inline]
+    pub fn write_key(&self, serial: &[u8], out: &mut [u8]) {
+        write_cert_id_key(out, self.alg, &self.name_hash, &self.key_hash, serial);
     }
 }
 

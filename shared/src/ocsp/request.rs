@@ -16,7 +16,7 @@
 
 use thiserror::Error;
 
-use super::certid::{CertIdKey, HashAlg};
+use super::certid::{write_cert_id_key, CertIdKey, HashAlg};
 use crate::der::{self, DerError, Reader, TAG_INTEGER, TAG_OCTET_STRING, TAG_SEQUENCE};
 
 /// Why a request could not be used; every variant maps to `malformedRequest`.
@@ -65,14 +65,9 @@ impl RequestedCert<'_> {
     /// path uses a stack buffer).
     #[inline]
     pub fn write_key(&self, out: &mut [u8]) {
-        let Some(alg) = self.alg else { return };
-        let (code, rest) = out.split_at_mut(1);
-        code[0] = alg.code();
-        let (name, rest) = rest.split_at_mut(self.name_hash.len());
-        name.copy_from_slice(self.name_hash);
-        let (key, serial) = rest.split_at_mut(self.key_hash.len());
-        key.copy_from_slice(self.key_hash);
-        serial.copy_from_slice(self.serial);
+        if let Some(alg) = self.alg {
+            write_cert_id_key(out, alg, self.name_hash, self.key_hash, self.serial);
+        }
     }
 }
 
