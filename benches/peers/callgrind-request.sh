@@ -8,14 +8,17 @@
 # Each binary serves the replica made by loadtest/validate.sh (VALIDATE_DIR, default
 # /var/tmp/sigil-validate-10000) on one thread with the epoll driver (valgrind does not
 # emulate io_uring). Counting is switched on once it answers, its OCSP index is built and
-# WARMUP s of the same load have filled its caches; sigil-load then sends OCSP POSTs over CONNS keep-alive connections
-# for DURATION s; instructions (all threads) ÷ requests answered (its /metrics).
+# WARMUP s of the same load have filled its caches; sigil-load then sends OCSP POSTs over
+# CONNS keep-alive connections for DURATION s; instructions (all threads) ÷ requests answered
+# (its /metrics). The second figure is the part spent handling the requests:
+# `http::dispatch::process` inclusive (parsing, routing, the answer, formatting), without the
+# event loop and socket calls, whose count moves with how requests happen to batch.
 # KEEP=DIR keeps each build's profile as DIR/<n>.callgrind (n from 0, in argument order) with
 # the request count in DIR/<n>.requests, for `callgrind_annotate` by function.
 #   ITEMS=1 DURATION=10 bash benches/peers/callgrind-request.sh /path/a/sigil-dp /path/b/sigil-dp
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-[ $# -ge 1 ] || { sed -n 2,15p "$0" >&2; exit 64; }
+[ $# -ge 1 ] || { sed -n 2,18p "$0" >&2; exit 64; }
 DURATION="${DURATION:-10}"
 WARMUP="${WARMUP:-3}"
 CONNS="${CONNS:-8}"
@@ -40,9 +43,10 @@ drive() { # seconds
   "$load" run "http://127.0.0.1:$port/" --synthetic "$DIR/fill.json" --items "$ITEMS" \
     --connections "$CONNS" --duration "${1}s" --cpus 1 >/dev/null
 }
-echo "| binary | requests counted | instructions per request | ÷ first |"
-echo "|---|---:|---:|---:|"
+echo "| binary | requests counted | instructions per request | ÷ first | of which request handling | ÷ first |"
+echo "|---|---:|---:|---:|---:|---:|"
 first=""
+first_handling=""
 n=0
 for b in "$@"; do
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/cg.out" \
@@ -65,6 +69,9 @@ for b in "$@"; do
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
   ir="$(cat "$work"/cg.out* | awk '/^(summary|totals):/ { s += $2 } END { printf "%d\n", s }')"
   requests=$((after - before))
+  handling="$(callgrind_annotate --inclusive=yes --threshold=100 "$work/cg.out.1" |
+    awk '/:sigil_dataplane::http::dispatch::process/ { gsub(",", "", $1); v = $1 + 0; if (v > m) m = v }
+         END { printf "%d\n", m }')"
   if [ -n "${KEEP:-}" ]; then
     mkdir -p "$KEEP"
     cp "$work/cg.out.1" "$KEEP/$n.callgrind" # the one dump: the counted window
@@ -72,7 +79,10 @@ for b in "$@"; do
   fi
   rm -f "$work"/cg.out*
   per="$(awk -v i="$ir" -v n="$requests" 'BEGIN { printf "%.0f", i / n }')"
+  hper="$(awk -v i="$handling" -v n="$requests" 'BEGIN { printf "%.0f", i / n }')"
   [ -n "$first" ] || first="$per"
-  echo "| \`$b\` | $requests | $per | $(awk -v a="$per" -v b="$first" 'BEGIN { printf "%.3f", a / b }') |"
+  [ -n "$first_handling" ] || first_handling="$hper"
+  ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+  echo "| \`$b\` | $requests | $per | $(ratio "$per" "$first") | $hper | $(ratio "$hper" "$first_handling") |"
   n=$((n + 1))
 done
