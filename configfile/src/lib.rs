@@ -1,6 +1,7 @@
 //! What both binaries read while loading their configuration, before any port is bound: the
 //! TOML file itself ([`toml_file`]), `${VAR}` secrets from the environment ([`env`]) and the PEM
-//! certificate and key files the configuration names ([`pem`]). Every error names what to fix:
+//! certificate and key files the configuration names ([`pem`]), secret files only their owner
+//! may read ([`secret`]). Every error names what to fix:
 //! the file, the variable, or the configuration key and its file.
 //!
 //! The configuration *types* are each binary's own (`sigil_controlplane::config`,
@@ -8,8 +9,10 @@
 
 pub mod env;
 pub mod pem;
+pub mod secret;
 pub mod toml_file;
 
 pub use env::{expand_env, EnvError};
 pub use pem::{certs, private_key, PemFileError};
+pub use secret::{secret_file, SecretFileError};
 pub use toml_file::{read_toml, TomlFileError};

@@ -3,11 +3,13 @@
 //! `crate::setup` merges the command-line flags over it and reads the files it names.
 
 mod control_plane;
+mod kes;
 #[cfg(test)]
 mod tests;
 mod tls_listener;
 
 pub use control_plane::ControlPlaneLink;
+pub use kes::{KesConfig, KES_MAX_BODY};
 pub use tls_listener::TlsListener;
 
 use std::net::SocketAddr;
@@ -59,6 +61,8 @@ pub struct DpConfig {
     pub metrics: MetricsConfig,
     /// Optional https listener (RFC 9110 §4.2.2) beside the plain one; absent by default.
     pub tls: Option<TlsListener>,
+    /// Optional KES-compatible key service listener (docs/KES.md); absent by default.
+    pub kes: Option<KesConfig>,
 }
 
 impl Default for DpConfig {
@@ -76,6 +80,7 @@ impl Default for DpConfig {
             index: IndexConfig::default(),
             metrics: MetricsConfig::default(),
             tls: None,
+            kes: None,
         }
     }
 }
@@ -210,6 +215,9 @@ impl DpConfig {
         }
         if let Some(tls) = &self.tls {
             tls.validate(self, &mut errs);
+        }
+        if let Some(kes) = &self.kes {
+            kes.validate(self, &mut errs);
         }
         if errs.is_empty() {
             Ok(())

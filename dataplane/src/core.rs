@@ -15,6 +15,7 @@ use sigil_storage::Store;
 use crate::cache::Cache;
 use crate::config::IndexConfig;
 use crate::index::{builder::rebuild_after, changed_key_hash, CoreIndex, Index};
+use crate::kes::Keyring;
 use crate::ocsp::Found;
 use crate::render::{Clock, Rendered};
 use crate::schema::cf;
@@ -138,6 +139,8 @@ pub struct CoreState {
     ocsp: RefCell<Cache>,
     index: RefCell<Option<IndexView>>,
     crls: RefCell<HashMap<String, Rc<Rendered>>>,
+    /// The key service's state (when `[kes]` is configured).
+    kes: RefCell<Option<Arc<Keyring>>>,
     updates: Receiver<Update>,
     pub stats: Arc<CoreStats>,
     pub clock: Clock,
@@ -165,6 +168,7 @@ impl CoreState {
                 seen: seen_slots(),
             })),
             crls: RefCell::new(HashMap::new()),
+            kes: RefCell::new(None),
             updates,
             stats,
             clock: Clock::default(),
@@ -218,6 +222,7 @@ impl CoreState {
                         view.install(index);
                     }
                 }
+                Update::Kes(ring) => *self.kes.borrow_mut() = Some(ring),
                 Update::Reset(store) => {
                     if let Some(view) = self.index.borrow_mut().as_mut() {
                         view.reset();
@@ -229,6 +234,16 @@ impl CoreState {
                 }
             }
         }
+    }
+
+    /// The key service's keyring this core serves from.
+    pub fn keyring(&self) -> Option<Arc<Keyring>> {
+        self.kes.borrow().clone()
+    }
+
+    /// Serves `ring` from now on (start-up; later ones arrive as [`Update::Kes`]).
+    pub fn set_keyring(&self, ring: Arc<Keyring>) {
+        *self.kes.borrow_mut() = Some(ring);
     }
 
     /// The pre-signed response for a CertID key: from the cache, else from the index unless

@@ -94,6 +94,8 @@ pub enum Method {
     Get,
     Head,
     Post,
+    Put,
+    Delete,
     Other,
 }
 
@@ -103,6 +105,8 @@ impl Method {
             "GET" => Method::Get,
             "HEAD" => Method::Head,
             "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
             _ => Method::Other,
         }
     }
@@ -123,6 +127,32 @@ pub struct Request<'a> {
     /// When the batch holding this request was taken from the read buffer: the start of its
     /// latency, and the request's notion of "now" (one clock read per batch).
     pub received: Instant,
+    /// What the listener learned about the peer when it accepted the connection.
+    pub peer: &'a Peer,
+}
+
+/// The peer of a connection as its [`Accept`] saw it: the certificates a TLS client presented
+/// (end entity first; empty on plain TCP or without a client certificate).
+#[derive(Debug, Default)]
+pub struct Peer {
+    pub tls: bool,
+    pub certificates: Vec<Vec<u8>>,
+    /// A value a handler derives from the peer once per connection and reuses for every
+    /// request on it (the key service's client identity).
+    pub memo: std::cell::OnceCell<Box<str>>,
+}
+
+/// A response a handler finishes later, after I/O of its own (a call to the control plane):
+/// see [`ResponseWriter::defer`]. It must complete in bounded time; the connection reads
+/// nothing more until it has.
+pub type Deferred = std::pin::Pin<Box<dyn std::future::Future<Output = DeferredResponse>>>;
+
+/// What a [`Deferred`] response resolves to, written with [`ResponseWriter::respond`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeferredResponse {
+    pub status: u16,
+    pub headers: Vec<(&'static str, Vec<u8>)>,
+    pub body: Vec<u8>,
 }
 
 impl<'a> Request<'a> {
@@ -139,8 +169,9 @@ impl<'a> Request<'a> {
 /// Application side of the server: turns one request into one response.
 ///
 /// Called synchronously on the connection's task; it must append exactly one response with
-/// [`ResponseWriter::respond`] or [`ResponseWriter::respond_raw`]. If it appends none, the
-/// server answers 500; calls after the first are ignored.
+/// [`ResponseWriter::respond`] or [`ResponseWriter::respond_raw`], or hand over a
+/// [`Deferred`] response with [`ResponseWriter::defer`]. If it does neither, the server
+/// answers 500; calls after the first are ignored.
 pub trait Handler {
     fn handle(&self, req: &Request<'_>, resp: &mut ResponseWriter<'_>);
 }

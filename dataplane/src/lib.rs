@@ -8,6 +8,7 @@ pub mod config;
 pub mod core;
 pub mod http;
 pub mod index;
+pub mod kes;
 pub mod ocsp;
 pub mod ops;
 pub mod render;

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use sigil_dataplane::setup::{self, Flags, Loaded};
+use sigil_dataplane::setup::{self, Flags};
 
 const EX_USAGE: u8 = 64;
 
@@ -27,11 +27,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let Loaded {
-        config,
-        upstream,
-        tls,
-    } = match setup::load(&flags) {
+    let loaded = match setup::load(&flags) {
         Ok(loaded) => loaded,
         Err(e) => {
             for message in e.messages() {
@@ -44,7 +40,7 @@ fn main() -> ExitCode {
         println!("configuration is valid");
         return ExitCode::SUCCESS;
     }
-    match sigil_dataplane::runtime::run(config, upstream, tls) {
+    match sigil_dataplane::runtime::run(loaded) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sigil-dp: {e}");

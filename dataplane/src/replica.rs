@@ -16,6 +16,7 @@ mod transport;
 mod upstream;
 
 pub use apply::apply_changes;
+pub(crate) use stream_client::request;
 pub use stream_client::OpenError;
 pub use subscriber::{spawn_subscriber, ReplicationStatus, SessionError};
 pub use upstream::{BaseUrl, Scheme, Upstream, UpstreamError};

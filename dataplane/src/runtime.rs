@@ -14,10 +14,11 @@ use monoio::net::{ListenerOpts, TcpListener};
 use rustls::ServerConfig;
 use sigil_storage::Store;
 
-use crate::config::{DpConfig, Driver, IndexConfig};
+use crate::config::{Driver, IndexConfig, KES_MAX_BODY};
 use crate::core::CoreState;
 use crate::http::{self, ConnectionSlots, HttpStats, Limits, Plain};
 use crate::index::{Index, IndexStatus, IndexTrigger};
+use crate::kes::{Forwarder, KesHandler, KesShared, KesStats, Keyring};
 use crate::ops::{self, Ops};
 use crate::replica::{self, ReplicaDir, ReplicaError, ReplicationStatus};
 use crate::routes::Router;
@@ -46,6 +47,8 @@ pub enum StartError {
     },
     #[error("serving core {core} failed to start: {source}")]
     Core { core: usize, source: CoreError },
+    #[error("the [kes] section was not loaded (its TLS files and key-encryption key)")]
+    KesNotLoaded,
     #[error("serving cores exited during start-up")]
     CoresExited,
     #[error("all serving cores exited")]
@@ -82,6 +85,8 @@ struct CoreSetup {
     listen: SocketAddr,
     /// The https listener's address and TLS configuration.
     tls: Option<(SocketAddr, Arc<ServerConfig>)>,
+    /// The key service's listener, TLS configuration, shared state and first keyring.
+    kes: Option<KesSetup>,
     driver: Driver,
     store: Arc<dyn Store>,
     updates: Receiver<Update>,
@@ -93,18 +98,33 @@ struct CoreSetup {
     index_config: IndexConfig,
 }
 
+/// The key service's part of a core's setup.
+#[derive(Clone)]
+struct KesSetup {
+    listen: SocketAddr,
+    tls: Arc<ServerConfig>,
+    shared: Arc<KesShared>,
+    ring: Arc<Keyring>,
+}
+
 /// Runs the data plane until the process is stopped.
 ///
-/// `upstream` is the replication source ([`replica::Upstream::load`] of `cfg.control_plane`,
-/// TLS files included); without one the replica is served as it is. `tls` is [`tls::load`] of
-/// `cfg.tls`. `sigil-dp` loads both while checking its configuration so that a bad file exits
-/// 64; when `tls` is `None` while `cfg.tls` is set, the files are loaded here, still before
-/// any port is bound.
-pub fn run(
-    cfg: DpConfig,
-    upstream: Option<replica::Upstream>,
-    tls: Option<Arc<ServerConfig>>,
-) -> Result<(), StartError> {
+/// `loaded` is [`crate::setup::load`]'s: the configuration, the replication source
+/// ([`replica::Upstream::load`] of `cfg.control_plane`, TLS files included; without one the
+/// replica is served as it is), the https listener's TLS configuration ([`tls::load`] of
+/// `cfg.tls`) and the key service's. `sigil-dp` loads them while checking its configuration so
+/// that a bad file exits 64; when `tls` is `None` while `cfg.tls` is set, the files are loaded
+/// here, still before any port is bound.
+pub fn run(loaded: crate::setup::Loaded) -> Result<(), StartError> {
+    let crate::setup::Loaded {
+        config: cfg,
+        upstream,
+        tls,
+        kes,
+    } = loaded;
+    if cfg.kes.is_some() && kes.is_none() {
+        return Err(StartError::KesNotLoaded);
+    }
     let tls = match (&cfg.tls, tls) {
         (None, _) => None,
         (Some(t), Some(loaded)) => Some((t.listen, loaded)),
@@ -118,6 +138,35 @@ pub fn run(
     let status = Arc::new(ReplicationStatus::resumed_at(applied));
     tracing::info!(replica = %name, applied, "opened replica");
 
+    let kek = kes.as_ref().map(|k| Arc::new(k.kek.clone()));
+    let kes = match (&cfg.kes, kes) {
+        (Some(k), Some(loaded)) => {
+            let ring = Keyring::load(store.as_ref(), &loaded.kek, applied);
+            tracing::info!(
+                kek = loaded.kek.id(),
+                keys = ring.key_names().count(),
+                unusable = ring.unusable_keys,
+                "key service keyring loaded"
+            );
+            Some(KesSetup {
+                listen: k.listen,
+                tls: loaded.tls,
+                shared: Arc::new(KesShared {
+                    admin: k.admin.as_ref().map(|a| a.to_ascii_lowercase()),
+                    forwarder: Arc::new(Forwarder::new(
+                        upstream.clone(),
+                        Duration::from_millis(k.forward_timeout_ms),
+                    )),
+                    stats: (0..threads)
+                        .map(|_| Arc::new(KesStats::default()))
+                        .collect(),
+                    started: std::time::Instant::now(),
+                }),
+                ring: Arc::new(ring),
+            })
+        }
+        _ => None,
+    };
     let (broadcaster, receivers) = Broadcaster::new(threads);
     let index_status = Arc::new(IndexStatus::default());
     let index = if cfg.index.enabled {
@@ -167,6 +216,7 @@ pub fn run(
             cpu: cfg.pin_threads.then_some(index % cpus),
             listen: cfg.listen,
             tls: tls.clone(),
+            kes: kes.clone(),
             driver: cfg.driver,
             store: store.clone(),
             updates,
@@ -207,7 +257,8 @@ pub fn run(
     let tls_listen = tls
         .as_ref()
         .map_or("off".into(), |(addr, _)| addr.to_string());
-    tracing::info!(listen = %cfg.listen, %tls_listen, threads, driver, "sigil-dp serving");
+    let kes_listen = kes.as_ref().map_or("off".into(), |k| k.listen.to_string());
+    tracing::info!(listen = %cfg.listen, %tls_listen, %kes_listen, threads, driver, "sigil-dp serving");
 
     match upstream {
         Some(upstream) => {
@@ -218,6 +269,7 @@ pub fn run(
                 (name, store),
                 (broadcaster, index),
                 status,
+                kek,
             )
             .map_err(thread("sigil-replica"))?;
         }
@@ -285,6 +337,10 @@ async fn serve_core(s: CoreSetup, bound: &mpsc::Sender<Bound>) -> Result<(), Cor
         Some((addr, config)) => Some((bind(addr)?, config)),
         None => None,
     };
+    let kes = match s.kes {
+        Some(k) => Some((bind(k.listen)?, k)),
+        None => None,
+    };
     let core = Rc::new(CoreState::new(
         s.store,
         s.updates,
@@ -293,9 +349,12 @@ async fn serve_core(s: CoreSetup, bound: &mpsc::Sender<Bound>) -> Result<(), Cor
         s.cache_bytes,
         &s.index_config,
     ));
+    if let Some((_, k)) = &kes {
+        core.set_keyring(k.ring.clone());
+    }
     let http_stats = Rc::new(HttpStats::default());
     monoio::spawn(housekeeping(core.clone(), http_stats.clone()));
-    let router = Rc::new(Router::new(core));
+    let router = Rc::new(Router::new(core.clone()));
     let limits = Rc::new(s.limits);
     let slots = Rc::new(ConnectionSlots::new(s.max_connections));
     if let Some((listener, config)) = tls {
@@ -304,6 +363,21 @@ async fn serve_core(s: CoreSetup, bound: &mpsc::Sender<Bound>) -> Result<(), Cor
             Rc::new(TlsAccept::new(config)),
             router.clone(),
             limits.clone(),
+            http_stats.clone(),
+            slots.clone(),
+        ));
+    }
+    if let Some((listener, k)) = kes {
+        // KES's limits: request bodies up to 1 MiB.
+        let limits = Rc::new(Limits {
+            max_body_bytes: KES_MAX_BODY,
+            ..(*limits).clone()
+        });
+        monoio::spawn(http::serve_with(
+            listener,
+            Rc::new(TlsAccept::with_peer_certificates(k.tls)),
+            Rc::new(KesHandler::new(core.clone(), k.shared, s.index)),
+            limits,
             http_stats.clone(),
             slots.clone(),
         ));

@@ -15,7 +15,21 @@ pub mod cf {
     pub const CRLS: &str = "crls";
     /// `applied_seq` → u64 BE.
     pub const META: &str = "meta";
-    pub const ALL: &[&str] = &[OCSP, CAS, CRLS, META];
+    /// Key service (issue 17): key name → `KesKeyState` (material wrapped under the KEK).
+    pub const KES_KEYS: &str = "kes_keys";
+    /// policy name → `KesPolicyState`.
+    pub const KES_POLICIES: &str = "kes_policies";
+    /// identity → `KesIdentityState`.
+    pub const KES_IDENTITIES: &str = "kes_identities";
+    pub const ALL: &[&str] = &[
+        OCSP,
+        CAS,
+        CRLS,
+        META,
+        KES_KEYS,
+        KES_POLICIES,
+        KES_IDENTITIES,
+    ];
 }
 
 /// Key in [`cf::META`] of the applied sequence number (u64 BE), written in the same batch as

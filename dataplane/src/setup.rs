@@ -2,7 +2,8 @@
 //! configuration file (or the defaults), checked, and everything read that must be read before
 //! a port is bound — the https listener's PEM files, the replication token
 //! (`SIGIL_REPLICATION_TOKEN`, else `control_plane.token` with `${VAR}` expansion) and the
-//! replication source's URL and TLS files. Any failure is a [`ConfigError`]: `sigil-dp` prints
+//! replication source's URL and TLS files, and with `[kes]` the key service's PEM files and
+//! key-encryption key (`SIGIL_KES_KEK`, else `kes.kek_file`). Any failure is a [`ConfigError`]: `sigil-dp` prints
 //! its [`messages`](ConfigError::messages) and exits 64 (EX_USAGE).
 
 use std::net::SocketAddr;
@@ -83,6 +84,9 @@ pub enum ConfigError {
     /// The replication source's URL or TLS files.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    /// The key service's key-encryption key.
+    #[error(transparent)]
+    Kek(#[from] crate::kes::KekLoadError),
 }
 
 impl ConfigError {
@@ -104,6 +108,15 @@ pub struct Loaded {
     pub upstream: Option<Upstream>,
     /// The https listener's TLS configuration; `None` without `[tls]`.
     pub tls: Option<Arc<ServerConfig>>,
+    /// The key service's TLS configuration and key-encryption key; `None` without `[kes]`.
+    pub kes: Option<KesLoaded>,
+}
+
+/// What `[kes]` needed read before any port is bound.
+#[derive(Debug)]
+pub struct KesLoaded {
+    pub tls: Arc<ServerConfig>,
+    pub kek: sigil_kes::Kek,
 }
 
 /// Reads the configuration file named by `flags` (or takes the defaults), applies the flags,
@@ -126,6 +139,18 @@ pub fn load_with_token(flags: &Flags, env_token: Option<String>) -> Result<Loade
         Some(t) => Some(crate::tls::load(t)?),
         None => None,
     };
+    let kes = match &cfg.kes {
+        Some(k) => Some(KesLoaded {
+            tls: crate::tls::load_with_peer_certificates(
+                "kes",
+                &k.cert,
+                &k.key,
+                k.client_ca.as_deref(),
+            )?,
+            kek: crate::kes::load_kek(std::env::var("SIGIL_KES_KEK").ok(), k.kek_file.as_deref())?,
+        }),
+        None => None,
+    };
     let token = match (env_token, &cfg.control_plane.token) {
         (Some(t), _) => Some(t),
         (None, Some(from_file)) => Some(sigil_configfile::expand_env(from_file)?),
@@ -141,6 +166,7 @@ pub fn load_with_token(flags: &Flags, env_token: Option<String>) -> Result<Loade
         config: cfg,
         upstream,
         tls,
+        kes,
     })
 }
 

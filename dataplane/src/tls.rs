@@ -12,6 +12,7 @@
 //!   timed-out operation is cancelled in the kernel exactly as on plain TCP (see
 //!   `http/io.rs`): a stalled TLS client never keeps its socket or its task alive.
 
+mod peer;
 mod stream;
 #[cfg(test)]
 pub(crate) mod test_support;
@@ -38,8 +39,12 @@ const ALPN_HTTP11: &[u8] = b"http/1.1";
 pub enum TlsError {
     #[error(transparent)]
     File(#[from] PemFileError),
-    #[error("tls.key {} does not belong to the first certificate of tls.cert {}", key.display(), cert.display())]
-    KeyMismatch { key: PathBuf, cert: PathBuf },
+    #[error("{section}.key {} does not belong to the first certificate of {section}.cert {}", key.display(), cert.display())]
+    KeyMismatch {
+        section: &'static str,
+        key: PathBuf,
+        cert: PathBuf,
+    },
     #[error("TLS configuration: {0}")]
     Config(rustls::Error),
 }
@@ -47,38 +52,102 @@ pub enum TlsError {
 /// Reads the certificate chain, the private key and the client CAs, checks that the key
 /// belongs to the end-entity certificate, and builds the server configuration.
 pub fn load(cfg: &TlsListener) -> Result<Arc<ServerConfig>, TlsError> {
-    let chain = sigil_configfile::certs("tls.cert", &cfg.cert)?;
-    ParsedCertificate::try_from(&chain[0])
-        .map_err(|e| invalid("tls.cert", &cfg.cert, format!("first certificate: {e}")))?;
-    let key = sigil_configfile::private_key("tls.key", &cfg.key)?;
+    let files = Files {
+        section: "tls",
+        cert: &cfg.cert,
+        key: &cfg.key,
+        client_ca: cfg.client_ca.as_deref(),
+    };
+    build(&files, false)
+}
+
+/// [`load`] for a listener that takes client certificates as identities (the key service's
+/// `[kes]`, for [`TlsAccept::with_peer_certificates`]): a client certificate is asked for,
+/// not required (its absence is the handler's error), its chain verified only against
+/// `client_ca` when one is given, and its handshake signature always.
+pub fn load_with_peer_certificates(
+    section: &'static str,
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let files = Files {
+        section,
+        cert,
+        key,
+        client_ca,
+    };
+    build(&files, true)
+}
+
+/// The PEM files of a listener, named in errors by `section`.`cert` etc.
+struct Files<'a> {
+    section: &'static str,
+    cert: &'a Path,
+    key: &'a Path,
+    client_ca: Option<&'a Path>,
+}
+
+impl Files<'_> {
+    fn key_name(&self, key: &str) -> String {
+        format!("{}.{key}", self.section)
+    }
+}
+
+fn build(f: &Files<'_>, peer_certificates: bool) -> Result<Arc<ServerConfig>, TlsError> {
+    let chain = sigil_configfile::certs(&f.key_name("cert"), f.cert)?;
+    ParsedCertificate::try_from(&chain[0]).map_err(|e| {
+        invalid(
+            &f.key_name("cert"),
+            f.cert,
+            format!("first certificate: {e}"),
+        )
+    })?;
+    let key = sigil_configfile::private_key(&f.key_name("key"), f.key)?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(TlsError::Config)?;
-    let builder = match &cfg.client_ca {
-        None => builder.with_no_client_auth(),
+    let verified = match f.client_ca {
+        None => None,
         Some(path) => {
+            let name = f.key_name("client_ca");
             let mut roots = RootCertStore::empty();
-            for (i, der) in sigil_configfile::certs("tls.client_ca", path)?
+            for (i, der) in sigil_configfile::certs(&name, path)?
                 .into_iter()
                 .enumerate()
             {
-                roots.add(der).map_err(|e| {
-                    invalid("tls.client_ca", path, format!("certificate {}: {e}", i + 1))
-                })?;
+                roots
+                    .add(der)
+                    .map_err(|e| invalid(&name, path, format!("certificate {}: {e}", i + 1)))?;
             }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .map_err(|e| invalid("tls.client_ca", path, e.to_string()))?;
-            builder.with_client_cert_verifier(verifier)
+            let mut verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+            if peer_certificates {
+                verifier = verifier.allow_unauthenticated();
+            }
+            Some(
+                verifier
+                    .build()
+                    .map_err(|e| invalid(&name, path, e.to_string()))?,
+            )
         }
+    };
+    let builder = match (verified, peer_certificates) {
+        (chain, true) => builder.with_client_cert_verifier(Arc::new(peer::PeerVerifier::new(
+            chain,
+            provider.signature_verification_algorithms,
+        ))),
+        (Some(verifier), false) => builder.with_client_cert_verifier(verifier),
+        (None, false) => builder.with_no_client_auth(),
     };
     let mut config = builder.with_single_cert(chain, key).map_err(|e| match e {
         rustls::Error::InconsistentKeys(_) => TlsError::KeyMismatch {
-            key: cfg.key.clone(),
-            cert: cfg.cert.clone(),
+            section: f.section,
+            key: f.key.to_path_buf(),
+            cert: f.cert.to_path_buf(),
         },
-        other => invalid("tls.key", &cfg.key, other.to_string()),
+        other => invalid(&f.key_name("key"), f.key, other.to_string()),
     })?;
     config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
     Ok(Arc::new(config))

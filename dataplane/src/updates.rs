@@ -9,6 +9,7 @@ use sigil_shared::replication::{CaState, CrlEntry};
 use sigil_storage::Store;
 
 use crate::index::Index;
+use crate::kes::Keyring;
 
 #[derive(Clone)]
 pub enum Update {
@@ -18,6 +19,8 @@ pub enum Update {
     Reset(Arc<dyn Store>),
     /// A new OCSP index was built.
     Index(Arc<Index>),
+    /// The key service's state changed: serve from this keyring.
+    Kes(Arc<Keyring>),
 }
 
 impl std::fmt::Debug for Update {
@@ -26,6 +29,7 @@ impl std::fmt::Debug for Update {
             Update::Applied(a) => write!(f, "Applied({} ocsp keys)", a.ocsp_keys.len()),
             Update::Reset(_) => f.write_str("Reset"),
             Update::Index(i) => write!(f, "Index(seq {}, {} entries)", i.seq, i.entries()),
+            Update::Kes(k) => write!(f, "Kes(seq {})", k.seq),
         }
     }
 }
@@ -40,6 +44,8 @@ pub struct Applied {
     pub cas: Vec<CaState>,
     pub deleted_cas: Vec<String>,
     pub crls: Vec<CrlEntry>,
+    /// A key-service record was applied (the keyring must be rebuilt).
+    pub kes: bool,
 }
 
 impl Applied {
@@ -48,6 +54,7 @@ impl Applied {
             && self.cas.is_empty()
             && self.deleted_cas.is_empty()
             && self.crls.is_empty()
+            && !self.kes
     }
 }
 

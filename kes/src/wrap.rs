@@ -105,7 +105,36 @@ impl std::fmt::Debug for Kek {
     }
 }
 
+/// Why a key-encryption key's text form is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KekError {
+    #[error("the key-encryption key must be 32 bytes in base64 (e.g. `openssl rand -base64 32`); got {0}")]
+    Format(&'static str),
+}
+
 impl Kek {
+    /// A KEK from its text form: 32 random bytes in standard base64 (surrounding whitespace
+    /// ignored). Its id is derived from the key (`kek-` and the first 8 bytes of SHA-256 of
+    /// "sigil-kes-kek-id" ‖ key, in hex), so every plane that loads the same key names it the
+    /// same, and no configuration can pair a key with another key's id.
+    pub fn parse(text: &str) -> Result<Self, KekError> {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|_| KekError::Format("text that is not base64"))?;
+        let key: [u8; KEY_SIZE] = bytes
+            .try_into()
+            .map_err(|_| KekError::Format("another length"))?;
+        Ok(Self::new(Self::derive_id(&key), key))
+    }
+
+    fn derive_id(key: &[u8; KEY_SIZE]) -> String {
+        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        ctx.update(b"sigil-kes-kek-id");
+        ctx.update(key);
+        format!("kek-{}", hex::encode(&ctx.finish().as_ref()[..8]))
+    }
+
     pub fn new(id: impl Into<String>, key: [u8; KEY_SIZE]) -> Self {
         Self { id: id.into(), key }
     }
@@ -171,6 +200,24 @@ impl Kek {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn kek_text_form() {
+        let kek = super::Kek::parse(" AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n").unwrap();
+        assert!(
+            kek.id().starts_with("kek-") && kek.id().len() == 20,
+            "{}",
+            kek.id()
+        );
+        assert_eq!(
+            kek.id(),
+            super::Kek::parse("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+                .unwrap()
+                .id()
+        );
+        assert!(super::Kek::parse("AAEC").is_err());
+        assert!(super::Kek::parse("not base64!").is_err());
+    }
+
     use super::*;
 
     fn material() -> KeyMaterial {

@@ -52,6 +52,53 @@ pub struct CrlEntry {
     pub next_update: i64,
 }
 
+/// A key of the KES-compatible key service as data planes need it: every version, each
+/// wrapped under the fleet's key-encryption key (never the key material in the clear).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KesKeyState {
+    pub name: String,
+    /// Creation of version 1 (Unix seconds) and who created it (a KES identity or an admin
+    /// API actor).
+    pub created_at: i64,
+    pub created_by: String,
+    /// Oldest first; the newest encrypts. Version numbers start at 1 and only grow.
+    pub versions: Vec<KesKeyVersion>,
+}
+
+/// One version of a [`KesKeyState`]: `sigil_kes::wrap` output and its metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KesKeyVersion {
+    pub version: u32,
+    /// `sigil_kes::Algorithm` name (`AES256`, `ChaCha20`).
+    pub algorithm: String,
+    pub created_at: i64,
+    /// The key-encryption key it is wrapped under, its AES-GCM nonce and sealed material
+    /// (associated data: KEK id, key name, version; see `sigil_kes::wrap`).
+    pub kek_id: String,
+    pub nonce: [u8; 12],
+    #[serde(with = "serde_bytes")]
+    pub sealed: Vec<u8>,
+}
+
+/// A KES policy: request-path patterns allowed and denied (`sigil_kes::policy`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KesPolicyState {
+    pub name: String,
+    pub allow: Vec<String>,
+    pub deny: Vec<String>,
+    pub created_at: i64,
+    pub created_by: String,
+}
+
+/// A KES identity (hex SHA-256 of a client certificate's SPKI) and the policy assigned to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KesIdentityState {
+    pub identity: String,
+    pub policy: String,
+    pub created_at: i64,
+    pub created_by: String,
+}
+
 /// A change to replicated state. Applying the same change twice is harmless (puts overwrite,
 /// deletes of missing keys are no-ops), but the sequence number makes it happen once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +108,13 @@ pub enum Change {
     OcspPut(OcspEntry),
     OcspDelete { key: CertIdKey },
     CrlPut(CrlEntry),
+    // The key service (issue 17). Appended: postcard encodes the variant index.
+    KesKeyPut(KesKeyState),
+    KesKeyDelete { name: String },
+    KesPolicyPut(KesPolicyState),
+    KesPolicyDelete { name: String },
+    KesIdentityPut(KesIdentityState),
+    KesIdentityDelete { identity: String },
 }
 
 /// A change with its position in the log and the time it was committed (Unix seconds).

@@ -196,6 +196,12 @@ pub fn describe_change(c: &Change) -> String {
             format!("OcspDelete serial={}", crate::pki::hex_encode(key.serial()))
         }
         Change::CrlPut(c) => format!("CrlPut {} #{}", c.issuer_id, c.number),
+        Change::KesKeyPut(k) => format!("KesKeyPut {} (v{})", k.name, k.versions.len()),
+        Change::KesKeyDelete { name } => format!("KesKeyDelete {name}"),
+        Change::KesPolicyPut(p) => format!("KesPolicyPut {}", p.name),
+        Change::KesPolicyDelete { name } => format!("KesPolicyDelete {name}"),
+        Change::KesIdentityPut(i) => format!("KesIdentityPut {} → {}", i.identity, i.policy),
+        Change::KesIdentityDelete { identity } => format!("KesIdentityDelete {identity}"),
     }
 }
 

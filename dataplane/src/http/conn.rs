@@ -9,8 +9,8 @@ use monoio::net::TcpStream;
 
 use super::dispatch::{process, Next, Progress, State};
 use super::io::{Io, ReadOutcome, WriteOutcome};
-use super::response::write_timeout;
-use super::{bump, Handler, HttpStats, Limits};
+use super::response::{write_timeout, ResponseWriter};
+use super::{bump, Handler, HttpStats, Limits, Peer};
 
 /// Initial read buffer: a few pipelined OCSP requests (each a few hundred bytes).
 const READ_BUF_INITIAL: usize = 4096;
@@ -31,14 +31,19 @@ pub async fn serve_connection<H: Handler>(
 ) {
     // Responses are written whole, once per batch: no reason to let Nagle delay them.
     let _ = stream.set_nodelay(true);
-    serve_stream(stream, handler, limits, stats).await;
+    serve_stream(stream, handler, limits, stats, &Peer::default()).await;
 }
 
 /// Serves one connection over any stream until it closes: [`serve_connection`] without the
 /// TCP socket option, e.g. for a TLS session ([`crate::tls::TlsConn`]) on an accepted socket.
 /// Monomorphised per stream type: the plain path pays nothing for the generality.
-pub async fn serve_stream<S, H>(stream: S, handler: &H, limits: &Limits, stats: &HttpStats)
-where
+pub async fn serve_stream<S, H>(
+    stream: S,
+    handler: &H,
+    limits: &Limits,
+    stats: &HttpStats,
+    peer: &Peer,
+) where
     S: CancelableAsyncReadRent + CancelableAsyncWriteRent + AsRawFd,
     H: Handler,
 {
@@ -54,7 +59,7 @@ where
     let linger = limits.request_timeout.min(LINGER_MAX);
     loop {
         let Progress { consumed, next } =
-            process(&input, &mut out, &mut state, handler, limits, stats);
+            process(&input, &mut out, &mut state, handler, (limits, stats, peer));
         input.drain(..consumed);
         now = state.received.take().unwrap_or_else(Instant::now);
         if input.is_empty() {
@@ -75,6 +80,30 @@ where
                     io.linger(input, linger).await;
                 }
                 return;
+            }
+            Next::Deferred => {
+                let Some((deferred, keep_alive, head_only, http10)) = state.deferred.take() else {
+                    continue;
+                };
+                if !out.is_empty() && !flush(&mut io, &mut out, limits, stats, now).await {
+                    return;
+                }
+                let r = deferred.await;
+                let headers: Vec<(&str, &[u8])> =
+                    r.headers.iter().map(|(n, v)| (*n, v.as_slice())).collect();
+                let mut rw = ResponseWriter::new(&mut out, keep_alive, head_only, http10);
+                rw.respond(r.status, &headers, &r.body);
+                let keep = rw.keep_alive();
+                now = Instant::now();
+                if !flush(&mut io, &mut out, limits, stats, now).await {
+                    return;
+                }
+                if !keep {
+                    io.linger(input, linger).await;
+                    return;
+                }
+                started = (!input.is_empty()).then_some(now);
+                continue;
             }
         };
         if !out.is_empty() && !flush(&mut io, &mut out, limits, stats, now).await {

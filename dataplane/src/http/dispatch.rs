@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::parse::{headers, parse_head, Parse, Reject};
 use super::response::{server_error, write_reject, ResponseWriter};
-use super::{bump, Handler, HttpStats, Limits, Method, Request};
+use super::{bump, Handler, HttpStats, Limits, Method, Peer, Request};
 
 /// Once the output holds this much it is written before more requests are handled, which
 /// bounds the output buffer when pipelined requests ask for large responses (CRLs).
@@ -25,6 +25,9 @@ pub(super) enum Next {
     Flush,
     /// Write the output, then close the connection.
     Close,
+    /// Write the output, then await the deferred response in [`State::deferred`], write it,
+    /// and go on (or close, if that request does not keep the connection alive).
+    Deferred,
 }
 
 /// Result of [`process`].
@@ -36,13 +39,16 @@ pub(super) struct Progress {
 }
 
 /// Connection state carried from one batch to the next.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(super) struct State {
     /// `100 Continue` already sent for the request being received.
     continue_sent: bool,
     /// When the last batch that answered a request began (its requests' `received`): a
     /// recent reading of the clock, which the connection loop reuses for its deadlines.
     pub received: Option<Instant>,
+    /// The deferred response of the last request answered, with its framing (keep-alive,
+    /// HEAD, HTTP/1.0).
+    pub deferred: Option<(super::Deferred, bool, bool, bool)>,
 }
 
 /// Answers every complete request at the start of `input`, appending responses to `out`.
@@ -51,8 +57,7 @@ pub(super) fn process<H: Handler + ?Sized>(
     out: &mut Vec<u8>,
     state: &mut State,
     handler: &H,
-    limits: &Limits,
-    stats: &HttpStats,
+    (limits, stats, peer): (&Limits, &HttpStats, &Peer),
 ) -> Progress {
     let mut pos = 0;
     // Read once per batch, not per request: the clock is a measurable share of a request.
@@ -109,10 +114,19 @@ pub(super) fn process<H: Handler + ?Sized>(
             headers: head.headers,
             body: &rest[head.head_len..total],
             received,
+            peer,
         };
         let head_only = head.method == Method::Head;
         let mut rw = ResponseWriter::new(out, head.keep_alive, head_only, head.version == 0);
         handler.handle(&req, &mut rw);
+        if let Some(deferred) = rw.take_deferred() {
+            bump(&stats.requests);
+            state.deferred = Some(deferred);
+            return Progress {
+                consumed: pos + total,
+                next: Next::Deferred,
+            };
+        }
         if !rw.responded() {
             tracing::error!(path = req.target, "handler did not respond; sending 500");
             server_error(&mut rw, 500, b"internal server error\n");

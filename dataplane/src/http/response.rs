@@ -15,6 +15,7 @@ pub struct ResponseWriter<'a> {
     head_only: bool,
     http10: bool,
     responded: bool,
+    deferred: Option<super::Deferred>,
 }
 
 impl<'a> ResponseWriter<'a> {
@@ -30,7 +31,27 @@ impl<'a> ResponseWriter<'a> {
             head_only,
             http10,
             responded: false,
+            deferred: None,
         }
+    }
+
+    /// Answers this request later: the connection writes what is already answered, awaits
+    /// `response`, writes it, and goes on with the requests after this one (their order is
+    /// kept). For requests that need I/O; everything else answers at once.
+    pub fn defer(&mut self, response: super::Deferred) {
+        if self.responded {
+            return;
+        }
+        self.responded = true;
+        self.deferred = Some(response);
+    }
+
+    /// The deferred response, if the handler gave one, with the framing of this request:
+    /// (keep-alive, HEAD, HTTP/1.0).
+    pub(super) fn take_deferred(&mut self) -> Option<(super::Deferred, bool, bool, bool)> {
+        self.deferred
+            .take()
+            .map(|d| (d, self.keep_alive, self.head_only, self.http10))
     }
 
     /// A writer for one request on a keep-alive HTTP/1.1 connection, for handler tests.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use monoio::io::{CancelableAsyncReadRent, CancelableAsyncWriteRent};
 use monoio::net::{TcpListener, TcpStream};
 
-use super::{bump, serve_stream, Handler, HttpStats, Limits};
+use super::{bump, serve_stream, Handler, HttpStats, Limits, Peer};
 
 /// Pause after an accept error such as running out of file descriptors, so that the loop does
 /// not spin while the condition lasts.
@@ -22,14 +22,15 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 pub trait Accept {
     type Stream: CancelableAsyncReadRent + CancelableAsyncWriteRent + AsRawFd;
 
-    /// The stream to serve, or `None` to close the connection (the implementation counts and
-    /// logs why). Must finish within a bounded time: `limits` carries the configured timeouts.
+    /// The stream to serve and what is known of its peer, or `None` to close the connection
+    /// (the implementation counts and logs why). Must finish within a bounded time: `limits`
+    /// carries the configured timeouts.
     fn accept(
         &self,
         tcp: TcpStream,
         limits: &Limits,
         stats: &HttpStats,
-    ) -> impl Future<Output = Option<Self::Stream>>;
+    ) -> impl Future<Output = Option<(Self::Stream, Peer)>>;
 }
 
 /// Plain HTTP (`http` URIs, RFC 9110 §4.2.1): the TCP stream as it is.
@@ -39,10 +40,10 @@ pub struct Plain;
 impl Accept for Plain {
     type Stream = TcpStream;
 
-    async fn accept(&self, tcp: TcpStream, _: &Limits, _: &HttpStats) -> Option<TcpStream> {
+    async fn accept(&self, tcp: TcpStream, _: &Limits, _: &HttpStats) -> Option<(TcpStream, Peer)> {
         // Responses are written whole, once per batch: no reason to let Nagle delay them.
         let _ = tcp.set_nodelay(true);
-        Some(tcp)
+        Some((tcp, Peer::default()))
     }
 }
 
@@ -116,8 +117,8 @@ pub async fn serve_with<A, H>(
         let (limits, stats) = (limits.clone(), stats.clone());
         monoio::spawn(async move {
             let _guard = guard;
-            if let Some(stream) = acceptor.accept(stream, &limits, &stats).await {
-                serve_stream(stream, &*handler, &limits, &stats).await;
+            if let Some((stream, peer)) = acceptor.accept(stream, &limits, &stats).await {
+                serve_stream(stream, &*handler, &limits, &stats, &peer).await;
             }
         });
     }

@@ -32,6 +32,7 @@ fn http_parse_complete_head() {
             headers: h.headers,
             body: b"",
             received: std::time::Instant::now(),
+            peer: &super::Peer::default(),
         };
         assert_eq!(req.header("content-LENGTH"), Some(&b"2"[..]));
         assert_eq!(req.header("x-missing"), None);
@@ -198,8 +199,7 @@ fn run_process(input: &[u8]) -> (Progress, Vec<u8>, HttpStats) {
         &mut out,
         &mut State::default(),
         &Echo,
-        &Limits::default(),
-        &stats,
+        (&Limits::default(), &stats, &super::Peer::default()),
     );
     (p, out, stats)
 }
@@ -230,7 +230,13 @@ fn http_process_sends_100_continue_once() {
     let (mut out, stats, mut state) = (Vec::new(), HttpStats::default(), State::default());
     let limits = Limits::default();
     for _ in 0..2 {
-        let p = process(req, &mut out, &mut state, &Echo, &limits, &stats);
+        let p = process(
+            req,
+            &mut out,
+            &mut state,
+            &Echo,
+            (&limits, &stats, &super::Peer::default()),
+        );
         assert_eq!(
             p.next,
             Next::Read {

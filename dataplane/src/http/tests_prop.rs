@@ -94,13 +94,20 @@ proptest! {
             buf.extend_from_slice(&data[fed..fed + n]);
             fed += n;
             loop {
-                let p = process(&buf, &mut out, &mut state, &Echo, &limits, &stats);
+                let p = process(
+                    &buf,
+                    &mut out,
+                    &mut state,
+                    &Echo,
+                    (&limits, &stats, &super::Peer::default()),
+                );
                 prop_assert!(p.consumed <= buf.len());
                 buf.drain(..p.consumed);
                 match p.next {
                     Next::Flush => continue,
                     Next::Close => closed = true,
                     Next::Read { need } => prop_assert!(need == 0 || need > buf.len()),
+                    Next::Deferred => prop_assert!(false, "Echo never defers"),
                 }
                 break;
             }

@@ -50,6 +50,44 @@ pub fn apply_changes(
                 );
                 applied.crls.push(crl);
             }
+            // The key service's records are stored as they came (key material stays wrapped);
+            // the subscriber rebuilds the cores' keyring after the batch.
+            Change::KesKeyPut(k) => {
+                applied.kes = true;
+                batch.put(
+                    cf::KES_KEYS,
+                    k.name.as_bytes().to_vec(),
+                    postcard::to_stdvec(&k)?,
+                );
+            }
+            Change::KesKeyDelete { name } => {
+                applied.kes = true;
+                batch.delete(cf::KES_KEYS, name.into_bytes());
+            }
+            Change::KesPolicyPut(p) => {
+                applied.kes = true;
+                batch.put(
+                    cf::KES_POLICIES,
+                    p.name.as_bytes().to_vec(),
+                    postcard::to_stdvec(&p)?,
+                );
+            }
+            Change::KesPolicyDelete { name } => {
+                applied.kes = true;
+                batch.delete(cf::KES_POLICIES, name.into_bytes());
+            }
+            Change::KesIdentityPut(i) => {
+                applied.kes = true;
+                batch.put(
+                    cf::KES_IDENTITIES,
+                    i.identity.as_bytes().to_vec(),
+                    postcard::to_stdvec(&i)?,
+                );
+            }
+            Change::KesIdentityDelete { identity } => {
+                applied.kes = true;
+                batch.delete(cf::KES_IDENTITIES, identity.into_bytes());
+            }
         }
     }
     if let Some(seq) = seq {

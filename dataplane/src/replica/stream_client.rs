@@ -53,14 +53,67 @@ pub fn get(
     path_and_query: &str,
     read_timeout: Duration,
 ) -> Result<Body, OpenError> {
+    let mut resp = request(
+        upstream,
+        ("GET", path_and_query),
+        &[("Accept", "application/x-sigil-replication")],
+        &[],
+        read_timeout,
+    )?;
+    if resp.status != 200 {
+        let mut text = Vec::new();
+        let _ = (&mut resp.body).take(4096).read_to_end(&mut text);
+        return Err(OpenError::Status {
+            status: resp.status,
+            body: String::from_utf8_lossy(&text).trim().to_string(),
+        });
+    }
+    Ok(resp.body)
+}
+
+/// A response: its status, header fields (names lowercased) and open body.
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Body,
+}
+
+impl Response {
+    /// The first header field named `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends `{method} {base}{path_and_query}` with the replication token, `headers` and `body`
+/// (with its `Content-Length` when not empty) and returns the response, whatever its status.
+pub fn request(
+    upstream: &Upstream,
+    (method, path_and_query): (&str, &str),
+    headers: &[(&str, &str)],
+    body: &[u8],
+    read_timeout: Duration,
+) -> Result<Response, OpenError> {
     let url = &upstream.url;
     let mut stream = transport::connect(url, upstream.tls.as_ref(), read_timeout)?;
-    // One write: over TLS, one record for the whole request head.
-    let request = format!(
-        "GET {}{} HTTP/1.1\r\nHost: {}:{}\r\nAuthorization: Bearer {}\r\nAccept: application/x-sigil-replication\r\nUser-Agent: sigil-dp/{}\r\n\r\n",
+    let mut request = format!(
+        "{method} {}{} HTTP/1.1\r\nHost: {}:{}\r\nAuthorization: Bearer {}\r\nUser-Agent: sigil-dp/{}\r\n",
         url.base_path, path_and_query, url.host, url.port, upstream.token, env!("CARGO_PKG_VERSION")
-    );
-    stream.write_all(request.as_bytes())?;
+    )
+    .into_bytes();
+    for (name, value) in headers {
+        request.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    }
+    if !body.is_empty() || method != "GET" {
+        request.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+    }
+    request.extend_from_slice(b"\r\n");
+    request.extend_from_slice(body);
+    // One write: over TLS, as few records as the request needs.
+    stream.write_all(&request)?;
     stream.flush()?;
     let mut inner = BufReader::with_capacity(256 * 1024, stream);
     let mut head = Vec::new();
@@ -70,36 +123,37 @@ pub fn get(
             return Err(OpenError::Malformed);
         }
     }
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut resp = httparse::Response::new(&mut headers);
+    let mut fields = [httparse::EMPTY_HEADER; 32];
+    let mut resp = httparse::Response::new(&mut fields);
     if !matches!(resp.parse(&head), Ok(httparse::Status::Complete(_))) {
         return Err(OpenError::Malformed);
     }
     let status = resp.code.unwrap_or(0);
-    let find = |name: &str| {
-        resp.headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| String::from_utf8_lossy(h.value).to_string())
-    };
+    let headers: Vec<(String, String)> = resp
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_ascii_lowercase(),
+                String::from_utf8_lossy(h.value).trim().to_string(),
+            )
+        })
+        .collect();
+    let find = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v);
     let chunked =
         find("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-    let length = find("content-length").and_then(|v| v.trim().parse::<u64>().ok());
-    let mut body = Body {
+    let length = find("content-length").and_then(|v| v.parse::<u64>().ok());
+    let body = Body {
         inner,
         chunked,
         remaining: if chunked { Some(0) } else { length },
         done: false,
     };
-    if status != 200 {
-        let mut text = Vec::new();
-        let _ = (&mut body).take(4096).read_to_end(&mut text);
-        return Err(OpenError::Status {
-            status,
-            body: String::from_utf8_lossy(&text).trim().to_string(),
-        });
-    }
-    Ok(body)
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 impl Body {

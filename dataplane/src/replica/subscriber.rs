@@ -15,7 +15,9 @@ use super::upstream::Upstream;
 use super::{apply_changes, ReplicaDir, ReplicaError};
 use crate::config::ControlPlaneLink;
 use crate::index::IndexTrigger;
+use crate::kes::Keyring;
 use crate::updates::{Applied, Broadcaster, Update};
+use sigil_kes::Kek;
 
 /// Why a replication session ended; the subscriber logs it and reconnects.
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +107,8 @@ struct Subscriber {
     status: Arc<ReplicationStatus>,
     /// The replica a snapshot replaced, removed once no core holds it any more.
     retired: Option<(String, Arc<dyn Store>)>,
+    /// With `[kes]`: the key-encryption key the cores' keyring is unwrapped with.
+    kek: Option<Arc<Kek>>,
 }
 
 /// Starts the subscriber thread.
@@ -115,6 +119,7 @@ pub fn spawn_subscriber(
     current: (String, Arc<dyn Store>),
     (broadcaster, index): (Broadcaster, Option<IndexTrigger>),
     status: Arc<ReplicationStatus>,
+    kek: Option<Arc<Kek>>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let mut sub = Subscriber {
         link,
@@ -126,6 +131,7 @@ pub fn spawn_subscriber(
         index,
         status,
         retired: None,
+        kek,
     };
     std::thread::Builder::new()
         .name("sigil-replica".into())
@@ -250,6 +256,7 @@ impl Subscriber {
                     index.reset(&store);
                 }
                 self.status.applied.store(as_of, Ordering::Relaxed);
+                self.publish_keyring(as_of);
                 self.status.snapshots.fetch_add(1, Ordering::Relaxed);
                 self.status.synced.store(true, Ordering::Relaxed);
                 tracing::info!(as_of, items = count, "snapshot applied and switched in");
@@ -291,8 +298,12 @@ impl Subscriber {
         if let Some(index) = &mut self.index {
             index.changed(applied.ocsp_keys.len(), &self.store);
         }
+        let kes = applied.kes;
         if !applied.is_empty() {
             self.broadcaster.send(&Update::Applied(Arc::new(applied)));
+        }
+        if kes {
+            self.publish_keyring(p.last_seq);
         }
         self.status.applied.store(p.last_seq, Ordering::Relaxed);
         self.status
@@ -306,6 +317,16 @@ impl Subscriber {
         }
         p.records = 0;
         Ok(())
+    }
+
+    /// Rebuilds the key service's keyring from the replica (as of `seq`) and hands it to the
+    /// cores. Every key is unwrapped again: simple, and cheap at the key counts a key service
+    /// holds (about a microsecond per key version).
+    fn publish_keyring(&self, seq: u64) {
+        if let Some(kek) = &self.kek {
+            let ring = Keyring::load(self.store.as_ref(), kek, seq);
+            self.broadcaster.send(&Update::Kes(Arc::new(ring)));
+        }
     }
 
     /// Removes the replaced replica once every core dropped it.

@@ -171,6 +171,7 @@ fn call(
         headers,
         body,
         received: Instant::now(),
+        peer: &crate::http::Peer::default(),
     };
     let mut out = Vec::new();
     router.handle(&req, &mut ResponseWriter::for_tests(&mut out));

@@ -26,7 +26,7 @@ use monoio::BufResult;
 use monoio_rustls::{ServerTlsStream, TlsAcceptor};
 use rustls::ServerConfig;
 
-use crate::http::{bump, Accept, HttpStats, Limits};
+use crate::http::{bump, Accept, HttpStats, Limits, Peer};
 
 /// The cancel handle socket operations are issued with; `None`: not cancelable.
 type Slot = Rc<RefCell<Option<CancelHandle>>>;
@@ -187,6 +187,9 @@ impl CancelableAsyncWriteRent for TlsConn {
 #[derive(Clone)]
 pub struct TlsAccept {
     acceptor: TlsAcceptor,
+    /// Record the client's certificates for the handler (the config's verifier must be a
+    /// [`super::peer::PeerVerifier`]).
+    peer_certificates: bool,
 }
 
 impl std::fmt::Debug for TlsAccept {
@@ -199,6 +202,16 @@ impl TlsAccept {
     pub fn new(config: Arc<ServerConfig>) -> Self {
         Self {
             acceptor: TlsAcceptor::from(config),
+            peer_certificates: false,
+        }
+    }
+
+    /// An acceptor that hands the client's certificates to the handler ([`crate::http::Peer`]);
+    /// `config` comes from [`super::load_with_peer_certificates`].
+    pub fn with_peer_certificates(config: Arc<ServerConfig>) -> Self {
+        Self {
+            acceptor: TlsAcceptor::from(config),
+            peer_certificates: true,
         }
     }
 }
@@ -206,7 +219,12 @@ impl TlsAccept {
 impl Accept for TlsAccept {
     type Stream = TlsConn;
 
-    async fn accept(&self, tcp: TcpStream, limits: &Limits, stats: &HttpStats) -> Option<TlsConn> {
+    async fn accept(
+        &self,
+        tcp: TcpStream,
+        limits: &Limits,
+        stats: &HttpStats,
+    ) -> Option<(TlsConn, Peer)> {
         // The handshake's flights and the responses are written whole: no Nagle delay.
         let _ = tcp.set_nodelay(true);
         let fd = tcp.as_raw_fd();
@@ -218,7 +236,17 @@ impl Accept for TlsAccept {
         };
         let handshake = self.acceptor.accept(wire);
         let mut handshake = std::pin::pin!(handshake);
-        let result = match timeout(limits.request_timeout, handshake.as_mut()).await {
+        let certificates = super::peer::Certificates::default();
+        let capture = super::peer::Capture {
+            fut: handshake.as_mut(),
+            slot: certificates.clone(),
+        };
+        let polled = if self.peer_certificates {
+            timeout(limits.request_timeout, capture).await
+        } else {
+            timeout(limits.request_timeout, capture.fut).await
+        };
+        let result = match polled {
             Ok(result) => result,
             Err(_elapsed) => {
                 // Cancel the socket operation the handshake waits on, then let the handshake
@@ -231,7 +259,14 @@ impl Accept for TlsAccept {
             }
         };
         match result {
-            Ok(tls) => Some(TlsConn { tls, slot, fd }),
+            Ok(tls) => {
+                let peer = Peer {
+                    tls: true,
+                    certificates: certificates.take(),
+                    ..Peer::default()
+                };
+                Some((TlsConn { tls, slot, fd }, peer))
+            }
             Err(e) => {
                 bump(&stats.tls_handshake_failures);
                 tracing::debug!(error = %e, cause = ?e, "TLS handshake failed");

@@ -52,6 +52,8 @@ impl State {
                 self.keys.remove(&key);
             }
             Change::CrlPut(_) => {}
+            // The key service's records are not part of an OCSP corpus.
+            _ => {}
         }
     }
 }
