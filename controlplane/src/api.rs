@@ -1,7 +1,7 @@
 //! The admin listener's HTTP API (axum): management API under `/api/v1`, the replication
-//! stream, `/health` and `/metrics`. Handlers are thin: they parse, call the services
-//! (`crate::services`) on a blocking thread and render JSON; service errors become API errors
-//! in one place ([`error`]).
+//! stream and the KES calls data planes forward (`kes::forward`), `/health` and `/metrics`.
+//! Handlers are thin: they parse, call the services (`crate::services`) on a blocking thread
+//! and render JSON; service errors become API errors in one place ([`error`]).
 
 mod admin;
 mod admin_ca;
@@ -12,6 +12,7 @@ mod certificates;
 mod crl_cache;
 mod error;
 mod issuers;
+mod kes;
 mod openapi;
 mod ops;
 
@@ -25,7 +26,7 @@ use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
@@ -116,6 +117,29 @@ pub fn router(state: Shared) -> Router {
         )
         .route("/api/v1/rbac/roles", get(apikeys::roles))
         .route("/api/v1/rbac/permissions", get(apikeys::permissions))
+        .route(
+            "/api/v1/kes/keys",
+            get(kes::list_keys).post(kes::create_key),
+        )
+        .route(
+            "/api/v1/kes/keys/{name}",
+            get(kes::get_key).delete(kes::delete_key),
+        )
+        .route("/api/v1/kes/keys/{name}/rotate", post(kes::rotate_key))
+        .route("/api/v1/kes/policies", get(kes::list_policies))
+        .route(
+            "/api/v1/kes/policies/{name}",
+            get(kes::get_policy)
+                .put(kes::put_policy)
+                .delete(kes::delete_policy),
+        )
+        .route("/api/v1/kes/identities", get(kes::list_identities))
+        .route(
+            "/api/v1/kes/identities/{identity}",
+            get(kes::get_identity)
+                .put(kes::put_identity)
+                .delete(kes::delete_identity),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_auth,
@@ -123,6 +147,12 @@ pub fn router(state: Shared) -> Router {
     Router::new()
         .merge(api)
         .route("/api/v1/replication/stream", get(ops::replication_stream))
+        .route(
+            "/api/v1/replication/kes/{*path}",
+            put(kes::forward::forward)
+                .post(kes::forward::forward)
+                .delete(kes::forward::forward),
+        )
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/api/v1/version", get(ops::version))

@@ -80,6 +80,8 @@ pub enum Plan {
         tls: TlsConfigs,
         admin_token: String,
         replication_token: String,
+        /// The key service's key-encryption key (`SIGIL_KES_KEK` or `[kes] kek_file`).
+        kek: Option<sigil_kes::Kek>,
     },
     AuditVerify {
         config: CpConfig,
@@ -114,7 +116,8 @@ pub enum RunError {
 }
 
 /// The configuration file (or the defaults), with the command's flags applied, validated;
-/// for `serve` also the tokens and the TLS files (read here, before any port is bound).
+/// for `serve` also the tokens, the key service's KEK and the TLS files (read here, before any
+/// port is bound).
 pub fn load(cli: &Cli) -> Result<Plan, ConfigErrors> {
     let mut cfg = match &cli.config {
         Some(p) => sigil_configfile::read_toml(p).map_err(|e| ConfigErrors(vec![e.to_string()]))?,
@@ -149,17 +152,19 @@ pub fn load(cli: &Cli) -> Result<Plan, ConfigErrors> {
         Some(Command::Init { data_dir: None }) | Some(Command::Audit { .. }) | None => {}
     }
     cfg.validate().map_err(ConfigErrors)?;
-    // Serving needs the tokens and readable TLS files: checked here, before any port is bound.
+    // Serving needs the tokens, a usable KEK if one is configured and readable TLS files:
+    // checked here, before any port is bound.
     let serving = match cli.command {
         Some(Command::Serve { .. }) => {
             let mut errs = Vec::new();
             let tokens = config::tokens(&cfg).map_err(|e| errs.extend(e)).ok();
+            let kek = config::kes_kek(&cfg).map_err(|e| errs.push(e)).ok();
             errs.extend(cfg.validate_serving().err().unwrap_or_default());
             let tls = TlsConfigs::load(&cfg)
                 .map_err(|e| errs.push(e.to_string()))
                 .ok();
-            match (tokens, tls) {
-                (Some(tokens), Some(tls)) if errs.is_empty() => Some((tokens, tls)),
+            match (tokens, kek, tls) {
+                (Some(tokens), Some(kek), Some(tls)) if errs.is_empty() => Some((tokens, kek, tls)),
                 _ => return Err(ConfigErrors(errs)),
             }
         }
@@ -169,12 +174,13 @@ pub fn load(cli: &Cli) -> Result<Plan, ConfigErrors> {
         return Ok(Plan::Validated);
     }
     Ok(match (&cli.command, serving) {
-        (Some(Command::Serve { .. }), Some(((admin_token, replication_token), tls))) => {
+        (Some(Command::Serve { .. }), Some(((admin_token, replication_token), kek, tls))) => {
             Plan::Serve {
                 config: cfg,
                 tls,
                 admin_token,
                 replication_token,
+                kek,
             }
         }
         (Some(Command::Init { .. }), _) => Plan::Init(cfg),
@@ -215,12 +221,18 @@ pub fn run(plan: Plan) -> Result<bool, RunError> {
             tls,
             admin_token,
             replication_token,
+            kek,
         } => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .map_err(RunError::Runtime)?;
-            rt.block_on(server::serve(config, tls, admin_token, replication_token))?;
+            let secrets = server::Secrets {
+                admin_token,
+                replication_token,
+                kek,
+            };
+            rt.block_on(server::serve(config, tls, secrets))?;
             Ok(true)
         }
     }

@@ -7,7 +7,7 @@ mod load;
 pub mod signing;
 mod validate;
 
-pub use load::tokens;
+pub use load::{kes_kek, tokens};
 pub use signing::{
     CrlConfig, OcspConfig, OcspSignerMode, Profile, SanType, EKU_NAMES, KEY_USAGE_NAMES,
 };
@@ -31,6 +31,7 @@ pub struct CpConfig {
     pub replication: ReplicationConfig,
     pub issuance: IssuanceConfig,
     pub hsm: HsmConfig,
+    pub kes: KesConfig,
     /// Issuance profiles by name; `default` is used when a request names none.
     pub profiles: BTreeMap<String, Profile>,
 }
@@ -47,6 +48,7 @@ impl Default for CpConfig {
             replication: ReplicationConfig::default(),
             issuance: IssuanceConfig::default(),
             hsm: HsmConfig::default(),
+            kes: KesConfig::default(),
             profiles: BTreeMap::new(),
         }
     }
@@ -206,6 +208,18 @@ pub struct HsmConfig {
     /// exactly). Empty: HSM-backed CA creation is refused. Loading a library runs its code in
     /// the control plane, so only list modules you trust.
     pub allowed_modules: Vec<String>,
+}
+
+/// `[kes]`: the KES-compatible key service. Its key-encryption key (KEK), 32 random bytes in
+/// base64 (`openssl rand -base64 32`), wraps every key version before it is stored or
+/// replicated; data planes serving KES need the same KEK. `SIGIL_KES_KEK` (the base64 text)
+/// takes precedence over `kek_file`. Without either the service still runs: policies and
+/// identities can be managed, keys cannot be created, imported or rotated (503).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KesConfig {
+    /// File holding the KEK's base64 text; refused unless only its owner may read it (0600).
+    pub kek_file: Option<PathBuf>,
 }
 
 impl CpConfig {

@@ -16,6 +16,9 @@
 //! | `ca_settings` | issuer id                        | versioned issuer settings      |
 //! | `repl_log`    | sequence (u64 BE)                | [`Record`]                     |
 //! | `cert_meta`   | serial                           | [`CertMeta`]                   |
+//! | `kes_keys`    | key name                         | `KesKeyState` (wrapped only)   |
+//! | `kes_policies`| policy name                      | `KesPolicyState`               |
+//! | `kes_identities` | identity                      | `KesIdentityState`             |
 //! | `meta`        | name                             | value                          |
 
 mod records;
@@ -49,6 +52,12 @@ pub mod cf {
     pub const API_KEYS: &str = "api_keys";
     /// Mutable issuer settings (id → versioned `IssuerSettings`: enabled, name, profiles).
     pub const CA_SETTINGS: &str = "ca_settings";
+    /// KES keys (name → `KesKeyState`: every version, its material wrapped under the KEK).
+    pub const KES_KEYS: &str = "kes_keys";
+    /// KES policies (name → `KesPolicyState`).
+    pub const KES_POLICIES: &str = "kes_policies";
+    /// KES identities (identity → `KesIdentityState`: the policy assigned to it).
+    pub const KES_IDENTITIES: &str = "kes_identities";
     pub const META: &str = "meta";
     pub const ALL: &[&str] = &[
         CAS,
@@ -65,6 +74,9 @@ pub mod cf {
         CERT_META,
         API_KEYS,
         CA_SETTINGS,
+        KES_KEYS,
+        KES_POLICIES,
+        KES_IDENTITIES,
         META,
     ];
 }

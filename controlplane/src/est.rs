@@ -61,7 +61,9 @@ impl EstError {
             ErrorKind::Invalid => EstError::BadRequest(message),
             ErrorKind::NotFound => EstError::NotFound(message),
             ErrorKind::Conflict => EstError::Conflict(message),
-            ErrorKind::Internal => EstError::Internal(message),
+            // Not raised by what EST calls (the key service's kinds); answered as refusals.
+            ErrorKind::Forbidden => EstError::Unauthorized(message),
+            ErrorKind::Internal | ErrorKind::Unavailable => EstError::Internal(message),
         }
     }
 }

@@ -33,10 +33,11 @@ impl Role {
     /// What the role grants.
     ///
     /// - admin: everything, including API keys and the audit log.
-    /// - operator: day-to-day certificate work: issue, revoke, OTPs, issuers (no API keys,
-    ///   no audit log).
+    /// - operator: day-to-day certificate work: issue, revoke, OTPs, issuers; the key
+    ///   service's keys, policies and identities (no API keys, no audit log).
     /// - auditor: reads everything, the audit log included; changes nothing.
-    /// - viewer: reads certificates, CAs and system status; not the audit log, OTPs or keys.
+    /// - viewer: reads certificates, CAs, system status and the key service (names, versions,
+    ///   policies, identities — never key material); not the audit log, OTPs or API keys.
     pub fn permissions(self) -> &'static [&'static str] {
         match self {
             Role::Admin => &["*"],
@@ -49,10 +50,13 @@ impl Role {
                 "read:otp",
                 "write:otp",
                 "delete:otp",
+                "read:kes",
+                "write:kes",
+                "delete:kes",
                 "read:system",
             ],
             Role::Auditor => &["read:*"],
-            Role::Viewer => &["read:certificates", "read:cas", "read:system"],
+            Role::Viewer => &["read:certificates", "read:cas", "read:kes", "read:system"],
         }
     }
 }
@@ -74,6 +78,9 @@ pub const PERMISSIONS: &[&str] = &[
     "read:apikeys",
     "write:apikeys",
     "delete:apikeys",
+    "read:kes",
+    "write:kes",
+    "delete:kes",
     "read:system",
     "admin:system",
 ];
@@ -130,6 +137,7 @@ fn resource_of(route: &str) -> Option<Resource> {
         ("/api/v1/audit", resource!("audit")),
         ("/api/v1/apikeys", resource!("apikeys")),
         ("/api/v1/rbac", resource!("apikeys")),
+        ("/api/v1/kes", resource!("kes")),
         ("/admin/health", resource!("system")),
         ("/api/v1/admin", resource!("system")),
         ("/api/v1/version", resource!("system")),
@@ -174,6 +182,26 @@ mod tests {
             "POST",
             "/api/v1/certificates/{id}/revoke"
         ));
+        // The key service: operators manage it, auditors and viewers read it.
+        assert!(can(Role::Operator, "POST", "/api/v1/kes/keys"));
+        assert!(can(
+            Role::Operator,
+            "POST",
+            "/api/v1/kes/keys/{name}/rotate"
+        ));
+        assert!(can(Role::Operator, "DELETE", "/api/v1/kes/policies/{name}"));
+        assert!(can(Role::Viewer, "GET", "/api/v1/kes/keys/{name}"));
+        assert!(can(Role::Auditor, "GET", "/api/v1/kes/identities"));
+        assert!(!can(
+            Role::Viewer,
+            "PUT",
+            "/api/v1/kes/identities/{identity}"
+        ));
+        assert!(!can(Role::Auditor, "POST", "/api/v1/kes/keys"));
+        assert_eq!(
+            required_permission("POST", "/api/v1/kes/keys/{name}/rotate"),
+            "write:kes"
+        );
     }
 
     #[test]

@@ -75,6 +75,22 @@ impl TlsConfigs {
     }
 }
 
+/// What `serve` needs besides the configuration, loaded by `cli::load` before any port is
+/// bound: the admin and replication tokens and the key service's key-encryption key.
+pub struct Secrets {
+    pub admin_token: String,
+    pub replication_token: String,
+    pub kek: Option<sigil_kes::Kek>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field("kek", &self.kek)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Opens (creating) the RocksDB data directory with owner-only permissions.
 pub fn open_store(dir: &Path) -> Result<Arc<dyn Store>, OpenStoreError> {
     let create = |source| OpenStoreError::Create {
@@ -113,16 +129,18 @@ async fn bind(
 }
 
 /// Serves until SIGINT/SIGTERM.
-pub async fn serve(
-    cfg: CpConfig,
-    tls: TlsConfigs,
-    admin_token: String,
-    replication_token: String,
-) -> Result<(), ServeError> {
+pub async fn serve(cfg: CpConfig, tls: TlsConfigs, secrets: Secrets) -> Result<(), ServeError> {
+    let Secrets {
+        admin_token,
+        replication_token,
+        kek,
+    } = secrets;
     let store = open_store(&cfg.data_dir)?;
     let (listen, public_listen) = (cfg.admin.listen, cfg.public.listen);
-    let (services, crl_requests) =
-        tokio::task::spawn_blocking(move || Services::open(store, cfg, Metrics::new())).await??;
+    let (services, crl_requests) = tokio::task::spawn_blocking(move || {
+        Services::open_with_kek(store, cfg, Metrics::new(), kek)
+    })
+    .await??;
     let services = Arc::new(services);
     let jobs = Jobs::start(&services, crl_requests);
     let state = Arc::new(AppState::new(
@@ -154,7 +172,7 @@ pub async fn serve(
         }
         None => None,
     };
-    tracing::info!(admin = %listener.local_addr(), tls = listener.is_tls(), head = services.replication.head(), "sigil-cp listening");
+    tracing::info!(admin = %listener.local_addr(), tls = listener.is_tls(), head = services.replication.head(), kes_kek = services.kes.kek_id().unwrap_or("none"), "sigil-cp listening");
     let served = axum::serve(
         listener,
         api::router(state).into_make_service_with_connect_info::<ConnInfo>(),

@@ -9,6 +9,7 @@
 //! | [`Certificates`] | issuance, revocation, release from hold, OCSP refresh, queries |
 //! | [`Otps`] | enrollment secrets (one-time passwords for EST) |
 //! | [`ApiKeys`] | admin API keys (RBAC) |
+//! | [`Kes`] | the KES-compatible key service: keys (wrapped under the KEK), policies, identities |
 //! | [`AuditTrail`] | reading and verifying the audit log; recording failures |
 //! | [`Replication`] | the replication log as the stream endpoint and health views see it |
 //!
@@ -22,6 +23,7 @@ pub mod certificates;
 mod context;
 mod error;
 pub mod issuers;
+pub mod kes;
 pub mod otps;
 pub mod replication;
 
@@ -31,11 +33,13 @@ pub use certificates::{CertError, Certificates};
 pub(crate) use error::into_protocol_error;
 pub use error::{ErrorKind, Internal, ServiceError};
 pub use issuers::{CrlRequests, IssuerError, Issuers};
+pub use kes::{Kes, KesError};
 pub use otps::{OtpError, Otps};
 pub use replication::Replication;
 
 use std::sync::Arc;
 
+use sigil_kes::Kek;
 use sigil_storage::Store;
 
 use crate::config::CpConfig;
@@ -52,6 +56,7 @@ pub struct Services {
     pub certificates: Arc<Certificates>,
     pub otps: Arc<Otps>,
     pub api_keys: Arc<ApiKeys>,
+    pub kes: Arc<Kes>,
     pub audit: Arc<AuditTrail>,
     pub replication: Arc<Replication>,
     metrics: Metrics,
@@ -67,6 +72,17 @@ impl Services {
         settings: CpConfig,
         metrics: Metrics,
     ) -> Result<(Self, CrlRequests), ServiceError> {
+        Self::open_with_kek(store, settings, metrics, None)
+    }
+
+    /// [`Services::open`] with the key service's key-encryption key (`[kes] kek_file` or
+    /// `SIGIL_KES_KEK`, loaded by `cli::load`); without one, the key service creates no keys.
+    pub fn open_with_kek(
+        store: Arc<dyn Store>,
+        settings: CpConfig,
+        metrics: Metrics,
+        kek: Option<Kek>,
+    ) -> Result<(Self, CrlRequests), ServiceError> {
         let settings = Arc::new(settings);
         let cx = Arc::new(Context::open(store, settings.clone(), metrics.clone())?);
         let (trigger, requests) = issuers::crl::crl_requests();
@@ -76,6 +92,7 @@ impl Services {
             issuers,
             otps: Arc::new(Otps::new(cx.clone())),
             api_keys: Arc::new(ApiKeys::new(cx.clone())),
+            kes: Arc::new(Kes::new(cx.clone(), kek)),
             audit: Arc::new(AuditTrail::new(cx.clone())),
             replication: Arc::new(Replication::new(cx)),
             metrics,

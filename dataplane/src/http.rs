@@ -54,7 +54,6 @@ use std::time::{Duration, Instant};
 pub use conn::{serve_connection, serve_stream};
 pub use response::ResponseWriter;
 pub use server::{serve, serve_with, Accept, ConnectionSlots, Plain};
-
 /// Per-connection resource limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
@@ -135,6 +134,7 @@ pub struct Request<'a> {
 /// (end entity first; empty on plain TCP or without a client certificate).
 #[derive(Debug, Default)]
 pub struct Peer {
+    pub addr: Option<std::net::SocketAddr>,
     pub tls: bool,
     pub certificates: Vec<Vec<u8>>,
     /// A value a handler derives from the peer once per connection and reuses for every
@@ -147,12 +147,33 @@ pub struct Peer {
 /// nothing more until it has.
 pub type Deferred = std::pin::Pin<Box<dyn std::future::Future<Output = DeferredResponse>>>;
 
-/// What a [`Deferred`] response resolves to, written with [`ResponseWriter::respond`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a [`Deferred`] response resolves to, written with [`ResponseWriter::respond`] — or,
+/// with a `stream`, a response whose body is the stream's pieces (chunked, RFC 9112 §7.1),
+/// after which the connection closes.
 pub struct DeferredResponse {
     pub status: u16,
     pub headers: Vec<(&'static str, Vec<u8>)>,
     pub body: Vec<u8>,
+    pub stream: Option<Box<dyn BodyStream>>,
+}
+
+impl std::fmt::Debug for DeferredResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeferredResponse")
+            .field("status", &self.status)
+            .field("body", &self.body.len())
+            .field("stream", &self.stream.is_some())
+            .finish()
+    }
+}
+
+/// The body of a streamed response (a log stream): each call yields the next piece, `None`
+/// at its end. It must yield within bounded time so that a stream whose client left is
+/// noticed at the next write.
+pub trait BodyStream {
+    fn next(
+        &mut self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Vec<u8>>> + '_>>;
 }
 
 impl<'a> Request<'a> {

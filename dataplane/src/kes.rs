@@ -10,6 +10,7 @@
 //! | `key_ops`, `info_ops` | the answers from the keyring |
 //! | `keyring` | the [`Keyring`]: keys unwrapped, policies, identities as of a sequence |
 //! | `forward` | mutations to the control plane (read-your-writes) |
+//! | `logs` | the audit and error log streams |
 //! | `wire` | KES's JSON |
 //! | `stats` | KES's metrics |
 
@@ -18,6 +19,7 @@ mod handler;
 mod info_ops;
 mod key_ops;
 mod keyring;
+mod logs;
 mod routes;
 mod stats;
 mod wire;
@@ -25,6 +27,7 @@ mod wire;
 pub use forward::Forwarder;
 pub use handler::{KesHandler, KesShared};
 pub use keyring::Keyring;
+pub use logs::LogHub;
 pub use stats::KesStats;
 
 /// Why the key service cannot start.

@@ -161,6 +161,8 @@ pub fn run(loaded: crate::setup::Loaded) -> Result<(), StartError> {
                         .map(|_| Arc::new(KesStats::default()))
                         .collect(),
                     started: std::time::Instant::now(),
+                    audit: Arc::default(),
+                    errors: Arc::default(),
                 }),
                 ring: Arc::new(ring),
             })

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::pki::{combined, run, run_unchecked, unique_path};
+pub use crate::proxy::TcpProxy;
 use crate::{bin_path, free_port, tail, write_file, CertFiles, ControlPlane, REPLICATION_TOKEN};
 
 /// A running `sigil-dp` on its own temporary data directory, killed on drop.

@@ -19,6 +19,7 @@ pub enum ErrorCode {
     PayloadTooLarge,
     UnsupportedMediaType,
     Internal,
+    ServiceUnavailable,
 }
 
 impl ErrorCode {
@@ -33,6 +34,7 @@ impl ErrorCode {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -47,6 +49,7 @@ impl ErrorCode {
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Internal => "internal_error",
+            Self::ServiceUnavailable => "service_unavailable",
         }
     }
 }
@@ -88,6 +91,8 @@ impl ApiError {
             ServiceErrorKind::Invalid => Self::new(ErrorCode::BadRequest, message),
             ServiceErrorKind::NotFound => Self::new(ErrorCode::NotFound, message),
             ServiceErrorKind::Conflict => Self::new(ErrorCode::Conflict, message),
+            ServiceErrorKind::Forbidden => Self::new(ErrorCode::Forbidden, message),
+            ServiceErrorKind::Unavailable => Self::new(ErrorCode::ServiceUnavailable, message),
             ServiceErrorKind::Internal => {
                 tracing::error!(error = %message, "internal error");
                 Self::new(

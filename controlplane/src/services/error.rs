@@ -1,5 +1,5 @@
 //! What the services fail with. Each service has its own enum (`CertError`, `IssuerError`,
-//! `OtpError`, `ApiKeyError`) whose variants say what went wrong; failures beneath the
+//! `OtpError`, `ApiKeyError`, `KesError`) whose variants say what went wrong; failures beneath the
 //! services (store, audit log, signing, encoding) are [`Internal`]. Every error has a
 //! [`ErrorKind`], which each protocol maps to its own answer in one place (`api::error` for
 //! the admin API, `est` for EST). The `Display` text is what clients see, except for
@@ -10,6 +10,7 @@ use thiserror::Error;
 use super::api_keys::ApiKeyError;
 use super::certificates::CertError;
 use super::issuers::IssuerError;
+use super::kes::KesError;
 use super::otps::OtpError;
 use crate::audit::AuditError;
 use crate::crypto::SignError;
@@ -25,6 +26,11 @@ pub enum ErrorKind {
     NotFound,
     /// It conflicts with the current state (409).
     Conflict,
+    /// The caller may not do it (403).
+    Forbidden,
+    /// The service cannot do it as configured (503), e.g. the key service without a
+    /// key-encryption key.
+    Unavailable,
     /// A failure of the control plane itself (500); the detail is logged, not sent.
     Internal,
 }
@@ -75,6 +81,8 @@ pub enum ServiceError {
     #[error(transparent)]
     ApiKey(#[from] ApiKeyError),
     #[error(transparent)]
+    Kes(#[from] KesError),
+    #[error(transparent)]
     Internal(#[from] Internal),
 }
 
@@ -85,6 +93,7 @@ impl ServiceError {
             Self::Issuer(e) => e.kind(),
             Self::Otp(e) => e.kind(),
             Self::ApiKey(e) => e.kind(),
+            Self::Kes(e) => e.kind(),
             Self::Internal(e) => e.kind(),
         }
     }
@@ -108,6 +117,7 @@ macro_rules! into_protocol_error {
             $crate::services::IssuerError,
             $crate::services::OtpError,
             $crate::services::ApiKeyError,
+            $crate::services::KesError,
             $crate::services::Internal
         );
     };

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sigil_shared::ocsp::all_issuer_hashes;
-use sigil_shared::replication::{CaState, Change, CrlEntry, Frame, OcspEntry, Record};
+use sigil_shared::replication::{
+    CaState, Change, CrlEntry, Frame, KesIdentityState, KesKeyState, KesPolicyState, OcspEntry,
+    Record,
+};
 use sigil_storage::ReadView;
 use tokio::sync::watch;
 
@@ -83,7 +86,8 @@ impl Replication {
     }
 
     /// Emits a snapshot of the replicated state from one consistent view of the store:
-    /// `SnapshotBegin`, every CA, CRL and OCSP response as `SnapshotItem`s, `SnapshotEnd`.
+    /// `SnapshotBegin`, every CA, CRL and OCSP response, and every KES key (all its versions,
+    /// wrapped), policy and identity as `SnapshotItem`s, `SnapshotEnd`.
     /// `emit` returns false once the subscriber is gone. Returns the sequence number the
     /// snapshot reflects.
     pub fn snapshot(&self, emit: &mut dyn FnMut(Frame) -> bool) -> Result<u64, SnapshotError> {
@@ -125,7 +129,15 @@ fn emit_snapshot(
         failed.is_none()
     };
     if push(Ok(Frame::SnapshotBegin { as_of })) {
-        for cf in [cf::CAS, cf::CRLS, cf::OCSP] {
+        let cfs = [
+            cf::CAS,
+            cf::CRLS,
+            cf::OCSP,
+            cf::KES_KEYS,
+            cf::KES_POLICIES,
+            cf::KES_IDENTITIES,
+        ];
+        for cf in cfs {
             view.scan(cf, &[], None, &mut |_, v| push(snapshot_item(cf, v)))
                 .map_err(|e| Internal::from(DbError::from(e)))?;
         }
@@ -134,11 +146,14 @@ fn emit_snapshot(
     failed.map_or(Ok(()), Err)
 }
 
-/// The snapshot item of a stored value of `cf` (`cas`, `crls` or `ocsp`).
+/// The snapshot item of a stored value of `cf` (`cas`, `crls`, `ocsp` or a KES one).
 fn snapshot_item(cf: &'static str, v: &[u8]) -> Result<Frame, DbError> {
     let change = match cf {
         cf::CAS => Change::CaPut(ca_state(&decode::<CaRecord>(cf, v)?)?),
         cf::CRLS => Change::CrlPut(decode::<CrlEntry>(cf, v)?),
+        cf::KES_KEYS => Change::KesKeyPut(decode::<KesKeyState>(cf, v)?),
+        cf::KES_POLICIES => Change::KesPolicyPut(decode::<KesPolicyState>(cf, v)?),
+        cf::KES_IDENTITIES => Change::KesIdentityPut(decode::<KesIdentityState>(cf, v)?),
         _ => Change::OcspPut(decode::<OcspEntry>(cf, v)?),
     };
     Ok(Frame::SnapshotItem(change))

@@ -88,10 +88,17 @@ pub async fn serve_stream<S, H>(
                 if !out.is_empty() && !flush(&mut io, &mut out, limits, stats, now).await {
                     return;
                 }
-                let r = deferred.await;
+                let mut r = deferred.await;
                 let headers: Vec<(&str, &[u8])> =
                     r.headers.iter().map(|(n, v)| (*n, v.as_slice())).collect();
                 let mut rw = ResponseWriter::new(&mut out, keep_alive, head_only, http10);
+                if let Some(stream) = r.stream.as_mut() {
+                    rw.streamed_head(r.status, &headers);
+                    let chunked = !rw.is_http10();
+                    drop(headers);
+                    stream_body(&mut io, &mut out, stream.as_mut(), chunked, limits, stats).await;
+                    return;
+                }
                 rw.respond(r.status, &headers, &r.body);
                 let keep = rw.keep_alive();
                 now = Instant::now();
@@ -145,6 +152,42 @@ pub async fn serve_stream<S, H>(
                 return;
             }
         }
+    }
+}
+
+/// Writes what `out` holds (a streamed response's head), then every piece of `stream` as it
+/// comes (chunked when `chunked`), until the stream ends or a write fails (the client left).
+async fn stream_body<S>(
+    io: &mut Io<S>,
+    out: &mut Vec<u8>,
+    stream: &mut dyn super::BodyStream,
+    chunked: bool,
+    limits: &Limits,
+    stats: &HttpStats,
+) where
+    S: CancelableAsyncReadRent + CancelableAsyncWriteRent + AsRawFd,
+{
+    if !flush(io, out, limits, stats, Instant::now()).await {
+        return;
+    }
+    while let Some(piece) = stream.next().await {
+        if piece.is_empty() {
+            continue;
+        }
+        if chunked {
+            out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+            out.extend_from_slice(&piece);
+            out.extend_from_slice(b"\r\n");
+        } else {
+            out.extend_from_slice(&piece);
+        }
+        if !flush(io, out, limits, stats, Instant::now()).await {
+            return;
+        }
+    }
+    if chunked {
+        out.extend_from_slice(b"0\r\n\r\n");
+        flush(io, out, limits, stats, Instant::now()).await;
     }
 }
 

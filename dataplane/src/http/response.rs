@@ -146,6 +146,33 @@ impl ResponseWriter<'_> {
         }
     }
 
+    /// The head of a response whose body follows in pieces: chunked for HTTP/1.1, delimited
+    /// by the end of the connection for HTTP/1.0; the connection closes after it either way.
+    pub(super) fn streamed_head(&mut self, status: u16, headers: &[(&str, &[u8])]) {
+        self.keep_alive = false;
+        let Some(_) = self.begin(status, 64 * headers.len(), 0) else {
+            return;
+        };
+        for &(name, value) in headers {
+            if is_token(name.as_bytes()) && !value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
+                self.out.extend_from_slice(name.as_bytes());
+                self.out.extend_from_slice(b": ");
+                self.out.extend_from_slice(value);
+                self.out.extend_from_slice(b"\r\n");
+            }
+        }
+        if !self.http10 {
+            self.out
+                .extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+        }
+        self.out.extend_from_slice(b"Connection: close\r\n\r\n");
+    }
+
+    /// Whether this response goes to an HTTP/1.0 client (no chunked framing).
+    pub(super) fn is_http10(&self) -> bool {
+        self.http10
+    }
+
     /// Asks the server to close the connection after this response. Call it before
     /// responding so that the response carries `Connection: close`; called afterwards the
     /// connection still closes, only without announcing it.

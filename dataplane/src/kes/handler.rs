@@ -11,6 +11,7 @@ use sigil_kes::identity::Identity;
 
 use super::forward::{Call, ForwardError, Forwarder, POLL};
 use super::keyring::Keyring;
+use super::logs::LogHub;
 use super::routes::{method_name, route, Auth, Op, RouteDef, Routed};
 use super::stats::KesStats;
 use super::wire::error_body;
@@ -26,6 +27,32 @@ pub struct KesShared {
     /// Every core's counters (for `/v1/metrics`), indexed by core.
     pub stats: Vec<Arc<KesStats>>,
     pub started: Instant,
+    /// KES's audit and error log streams.
+    pub audit: Arc<LogHub>,
+    pub errors: Arc<LogHub>,
+}
+
+/// KES's audit event for one request.
+fn audit_event(
+    addr: Option<std::net::SocketAddr>,
+    path: &str,
+    identity: &str,
+    status: u16,
+    elapsed: std::time::Duration,
+) -> Vec<u8> {
+    let ip = addr.map(|a| a.ip().to_string()).unwrap_or_default();
+    super::wire::json_body(&serde_json::json!({
+        "time": sigil_shared::time::rfc3339(sigil_shared::time::now_unix()),
+        "request": { "ip": ip, "path": path, "identity": identity },
+        "response": { "code": status, "time": elapsed.as_nanos() as u64 },
+    }))
+    .trim_ascii_end()
+    .to_vec()
+}
+
+/// KES's error event.
+pub(super) fn error_event(message: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({ "message": message })).unwrap_or_default()
 }
 
 /// One core's key-service handler.
@@ -64,7 +91,23 @@ impl Handler for KesHandler {
     fn handle(&self, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
         self.core.sync();
         if let Some(status) = self.dispatch(req, resp) {
-            self.stats.record(status, req.received.elapsed());
+            let elapsed = req.received.elapsed();
+            self.stats.record(status, elapsed);
+            self.audit(req, status, elapsed);
+        }
+    }
+}
+
+impl KesHandler {
+    /// Publishes the request's audit event (when someone listens).
+    fn audit(&self, req: &Request<'_>, status: u16, elapsed: std::time::Duration) {
+        let published = self.shared.audit.publish(|| {
+            let path = req.target.split('?').next().unwrap_or("");
+            let identity = req.peer.memo.get().map_or("", |i| &**i);
+            audit_event(req.peer.addr, path, identity, status, elapsed)
+        });
+        if published {
+            super::stats::inc(&self.stats.audit_events, 1);
         }
     }
 }
@@ -166,6 +209,24 @@ impl KesHandler {
         if def.auth == Auth::Policy && !admin && !ring.allows(identity, path) {
             return Some(fail(resp, NOT_ALLOWED.0, &NOT_ALLOWED.1));
         }
+        if let Op::LogAudit | Op::LogError = def.op {
+            let hub = if def.op == Op::LogAudit {
+                &self.shared.audit
+            } else {
+                &self.shared.errors
+            };
+            let subscription = hub.subscribe();
+            resp.defer(Box::pin(async move {
+                DeferredResponse {
+                    status: 200,
+                    headers: vec![("Content-Type", b"application/x-ndjson".to_vec())],
+                    body: Vec::new(),
+                    stream: Some(Box::new(subscription)),
+                }
+            }));
+            self.stats.record(200, req.received.elapsed());
+            return None;
+        }
         if def.mutation {
             return match self.check_mutation(def, resource, identity) {
                 Err(Fail(status, message)) => Some(fail(resp, status, &message)),
@@ -233,6 +294,9 @@ impl KesHandler {
         );
         let received = req.received;
         let op = def.op;
+        let (audit, errors) = (self.shared.audit.clone(), self.shared.errors.clone());
+        let (addr, audit_path, audit_identity) =
+            (req.peer.addr, path.to_string(), identity.to_string());
         Box::pin(async move {
             stats.active(true);
             let answer = match forwarder.call(call).await {
@@ -248,6 +312,7 @@ impl KesHandler {
                         status: reply.status,
                         headers,
                         body: reply.body,
+                        stream: None,
                     }
                 }
                 Err(e) => {
@@ -257,18 +322,25 @@ impl KesHandler {
                         _ => 502,
                     };
                     tracing::warn!(error = %e, ?op, "key-service change not forwarded to the control plane");
-                    stats
-                        .error_events
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if errors.publish(|| error_event(&format!("{op:?}: {e}"))) {
+                        super::stats::inc(&stats.error_events, 1);
+                    }
                     DeferredResponse {
                         status,
                         headers: vec![("Content-Type", b"application/json".to_vec())],
                         body: error_body(unreachable_message(op)),
+                        stream: None,
                     }
                 }
             };
             stats.active(false);
-            stats.record(answer.status, received.elapsed());
+            let elapsed = received.elapsed();
+            stats.record(answer.status, elapsed);
+            if audit
+                .publish(|| audit_event(addr, &audit_path, &audit_identity, answer.status, elapsed))
+            {
+                super::stats::inc(&stats.audit_events, 1);
+            }
             answer
         })
     }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use sigil_kes::name::{lists, valid_name, valid_pattern};
 use sigil_shared::time::rfc3339;
 
-use super::handler::{fail, invalid_name, invalid_pattern, reply_json, Ctx, Fail, KesHandler};
+use super::handler::{invalid_name, invalid_pattern, reply_json, Ctx, Fail, KesHandler};
 use super::keyring::PolicyEntry;
 use super::routes::{method_name, Op, ROUTES};
 use super::stats::{self, System};
@@ -147,11 +147,6 @@ impl KesHandler {
                 }
                 Ok(reply_json(resp, &json_body(&body)))
             }
-            Op::LogAudit | Op::LogError => Ok(fail(
-                resp,
-                501,
-                "log streams are not available on this server yet",
-            )),
             // Mutations are forwarded before getting here.
             _ => Err(Fail(500, Cow::Borrowed("internal error"))),
         }

@@ -16,12 +16,12 @@ pub struct KesStats {
     active: AtomicU64,
     buckets: [AtomicU64; BUCKETS.len() + 1],
     time_sum_ns: AtomicU64,
-    pub audit_events: AtomicU64,
-    pub error_events: AtomicU64,
+    pub(super) audit_events: AtomicU64,
+    pub(super) error_events: AtomicU64,
 }
 
 /// One writer per counter: a relaxed load and store.
-fn inc(c: &AtomicU64, by: u64) {
+pub(super) fn inc(c: &AtomicU64, by: u64) {
     c.store(c.load(Relaxed).wrapping_add(by), Relaxed);
 }
 

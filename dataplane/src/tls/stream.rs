@@ -228,6 +228,7 @@ impl Accept for TlsAccept {
         // The handshake's flights and the responses are written whole: no Nagle delay.
         let _ = tcp.set_nodelay(true);
         let fd = tcp.as_raw_fd();
+        let addr = tcp.peer_addr().ok();
         let canceller = Canceller::new();
         let slot: Slot = Rc::new(RefCell::new(Some(canceller.handle())));
         let wire = Wire {
@@ -261,6 +262,7 @@ impl Accept for TlsAccept {
         match result {
             Ok(tls) => {
                 let peer = Peer {
+                    addr,
                     tls: true,
                     certificates: certificates.take(),
                     ..Peer::default()
