@@ -81,7 +81,7 @@ pub enum Plan {
         admin_token: String,
         replication_token: String,
         /// The key service's key-encryption key (`SIGIL_KES_KEK` or `[kes] kek_file`).
-        kek: Option<sigil_kes::Kek>,
+        kek: Option<std::sync::Arc<dyn sigil_kes::KeyWrapper>>,
     },
     AuditVerify {
         config: CpConfig,

@@ -220,6 +220,10 @@ pub struct HsmConfig {
 pub struct KesConfig {
     /// File holding the KEK's base64 text; refused unless only its owner may read it (0600).
     pub kek_file: Option<PathBuf>,
+    /// The KEK as an AES-256 key in a PKCS#11 token instead (`sigil_kes_pkcs11`): it wraps
+    /// and unwraps inside the token and never leaves it. Excludes `kek_file` and
+    /// `SIGIL_KES_KEK`.
+    pub hsm: Option<sigil_kes_pkcs11::HsmKekConfig>,
 }
 
 impl CpConfig {

@@ -80,7 +80,7 @@ impl TlsConfigs {
 pub struct Secrets {
     pub admin_token: String,
     pub replication_token: String,
-    pub kek: Option<sigil_kes::Kek>,
+    pub kek: Option<std::sync::Arc<dyn sigil_kes::KeyWrapper>>,
 }
 
 impl std::fmt::Debug for Secrets {

@@ -39,7 +39,7 @@ pub use replication::Replication;
 
 use std::sync::Arc;
 
-use sigil_kes::Kek;
+use sigil_kes::KeyWrapper;
 use sigil_storage::Store;
 
 use crate::config::CpConfig;
@@ -81,7 +81,7 @@ impl Services {
         store: Arc<dyn Store>,
         settings: CpConfig,
         metrics: Metrics,
-        kek: Option<Kek>,
+        kek: Option<Arc<dyn KeyWrapper>>,
     ) -> Result<(Self, CrlRequests), ServiceError> {
         let settings = Arc::new(settings);
         let cx = Arc::new(Context::open(store, settings.clone(), metrics.clone())?);

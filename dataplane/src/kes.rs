@@ -41,19 +41,32 @@ pub enum KekLoadError {
     File(sigil_kes::KekError),
     #[error(transparent)]
     Read(#[from] sigil_configfile::SecretFileError),
+    #[error("kes.hsm excludes SIGIL_KES_KEK and kes.kek_file: the key-encryption key is either in the token or not")]
+    Both,
+    #[error(transparent)]
+    Hsm(#[from] sigil_kes_pkcs11::HsmKekError),
 }
 
-/// The key-encryption key from `SIGIL_KES_KEK` (given as `env`) or `kes.kek_file`.
+/// The key-encryption key: the token's with `[kes.hsm]` (opened and probed now), else
+/// `SIGIL_KES_KEK` (given as `env`), else `kes.kek_file`.
 pub fn load_kek(
     env: Option<String>,
-    file: Option<&std::path::Path>,
-) -> Result<sigil_kes::Kek, KekLoadError> {
-    match (env.filter(|v| !v.trim().is_empty()), file) {
-        (Some(text), _) => sigil_kes::Kek::parse(&text).map_err(KekLoadError::Env),
+    cfg: &crate::config::KesConfig,
+) -> Result<std::sync::Arc<dyn sigil_kes::KeyWrapper>, KekLoadError> {
+    let env = env.filter(|v| !v.trim().is_empty());
+    if let Some(hsm) = &cfg.hsm {
+        if env.is_some() || cfg.kek_file.is_some() {
+            return Err(KekLoadError::Both);
+        }
+        return Ok(std::sync::Arc::new(sigil_kes_pkcs11::HsmKek::open(hsm)?));
+    }
+    let kek = match (env, cfg.kek_file.as_deref()) {
+        (Some(text), _) => sigil_kes::Kek::parse(&text).map_err(KekLoadError::Env)?,
         (None, Some(path)) => {
             let text = sigil_configfile::secret_file("kes.kek_file", path)?;
-            sigil_kes::Kek::parse(&text).map_err(KekLoadError::File)
+            sigil_kes::Kek::parse(&text).map_err(KekLoadError::File)?
         }
-        (None, None) => Err(KekLoadError::Missing),
-    }
+        (None, None) => return Err(KekLoadError::Missing),
+    };
+    Ok(std::sync::Arc::new(kek))
 }

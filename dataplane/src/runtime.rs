@@ -138,10 +138,10 @@ pub fn run(loaded: crate::setup::Loaded) -> Result<(), StartError> {
     let status = Arc::new(ReplicationStatus::resumed_at(applied));
     tracing::info!(replica = %name, applied, "opened replica");
 
-    let kek = kes.as_ref().map(|k| Arc::new(k.kek.clone()));
+    let kek = kes.as_ref().map(|k| k.kek.clone());
     let kes = match (&cfg.kes, kes) {
         (Some(k), Some(loaded)) => {
-            let ring = Keyring::load(store.as_ref(), &loaded.kek, applied);
+            let ring = Keyring::load(store.as_ref(), loaded.kek.as_ref(), applied);
             tracing::info!(
                 kek = loaded.kek.id(),
                 keys = ring.key_names().count(),

@@ -116,7 +116,7 @@ pub struct Loaded {
 #[derive(Debug)]
 pub struct KesLoaded {
     pub tls: Arc<ServerConfig>,
-    pub kek: sigil_kes::Kek,
+    pub kek: Arc<dyn sigil_kes::KeyWrapper>,
 }
 
 /// Reads the configuration file named by `flags` (or takes the defaults), applies the flags,
@@ -147,7 +147,7 @@ pub fn load_with_token(flags: &Flags, env_token: Option<String>) -> Result<Loade
                 &k.key,
                 k.client_ca.as_deref(),
             )?,
-            kek: crate::kes::load_kek(std::env::var("SIGIL_KES_KEK").ok(), k.kek_file.as_deref())?,
+            kek: crate::kes::load_kek(std::env::var("SIGIL_KES_KEK").ok(), k)?,
         }),
         None => None,
     };

@@ -30,4 +30,4 @@ pub mod wrap;
 
 pub use algorithm::Algorithm;
 pub use key::{DecryptError, HmacKey, SecretKey, KEY_SIZE, RANDOM_SIZE};
-pub use wrap::{Kek, KekError};
+pub use wrap::{Kek, KekError, KeyWrapper, WrapError};

@@ -21,7 +21,8 @@ use crate::key::{HmacKey, SecretKey, KEY_SIZE};
 /// Bytes of the wrapped nonce.
 pub const NONCE_SIZE: usize = 12;
 const DOMAIN: &[u8] = b"sigil-kes-wrap-v1";
-const MATERIAL_SIZE: usize = 1 + 2 * KEY_SIZE;
+/// Bytes of [`KeyMaterial::to_bytes`].
+pub const MATERIAL_SIZE: usize = 1 + 2 * KEY_SIZE;
 
 /// A key version's secrets: its secret key and its HMAC key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +32,8 @@ pub struct KeyMaterial {
 }
 
 impl KeyMaterial {
-    fn encode(&self) -> [u8; MATERIAL_SIZE] {
+    /// The material as it is sealed (see the module documentation).
+    pub fn to_bytes(&self) -> [u8; MATERIAL_SIZE] {
         let mut out = [0u8; MATERIAL_SIZE];
         out[0] = match self.key.algorithm() {
             Algorithm::Aes256 => 1,
@@ -42,7 +44,8 @@ impl KeyMaterial {
         out
     }
 
-    fn decode(b: &[u8]) -> Option<Self> {
+    /// The material [`to_bytes`](Self::to_bytes) wrote; `None` for anything else.
+    pub fn from_bytes(b: &[u8]) -> Option<Self> {
         if b.len() != MATERIAL_SIZE {
             return None;
         }
@@ -72,6 +75,8 @@ pub struct Wrapped {
 /// Why wrapped material did not unwrap.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UnwrapError {
+    #[error("the key-encryption key could not be used: {0}")]
+    Backend(String),
     #[error("key is wrapped under key-encryption key {found:?}, not the loaded {loaded:?}")]
     OtherKek { found: String, loaded: String },
     #[error("wrapped key material is not authentic (wrong key-encryption key, name or version)")]
@@ -103,6 +108,66 @@ impl std::fmt::Debug for Kek {
             .field("id", &self.id)
             .finish_non_exhaustive()
     }
+}
+
+/// Why key material could not be wrapped (a hardware KEK that failed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("wrapping with the key-encryption key failed: {0}")]
+pub struct WrapError(pub String);
+
+/// Whatever seals key material: the software [`Kek`], or an AES key in a PKCS#11 token
+/// (`sigil-kes-pkcs11`). Every implementation seals [`KeyMaterial::to_bytes`] with
+/// AES-256-GCM under a 12-byte nonce and [`associated_data`] of its id, the key's name and
+/// version, so the stored form is the same whoever sealed it.
+pub trait KeyWrapper: Send + Sync + std::fmt::Debug {
+    /// The id stored beside what it wraps (and bound into the associated data).
+    fn id(&self) -> &str;
+
+    fn wrap(
+        &self,
+        name: &str,
+        version: u32,
+        material: &KeyMaterial,
+        nonce: [u8; NONCE_SIZE],
+    ) -> Result<Wrapped, WrapError>;
+
+    fn unwrap(
+        &self,
+        name: &str,
+        version: u32,
+        wrapped: &Wrapped,
+    ) -> Result<KeyMaterial, UnwrapError>;
+}
+
+impl KeyWrapper for Kek {
+    fn id(&self) -> &str {
+        Kek::id(self)
+    }
+
+    fn wrap(
+        &self,
+        name: &str,
+        version: u32,
+        material: &KeyMaterial,
+        nonce: [u8; NONCE_SIZE],
+    ) -> Result<Wrapped, WrapError> {
+        Ok(Kek::wrap(self, name, version, material, nonce))
+    }
+
+    fn unwrap(
+        &self,
+        name: &str,
+        version: u32,
+        wrapped: &Wrapped,
+    ) -> Result<KeyMaterial, UnwrapError> {
+        Kek::unwrap(self, name, version, wrapped)
+    }
+}
+
+/// The id of a KEK held in a PKCS#11 token under `key_label`: the same on every plane that
+/// reaches that key, whatever its token is called there.
+pub fn pkcs11_kek_id(key_label: &str) -> String {
+    format!("pkcs11:{key_label}")
 }
 
 /// Why a key-encryption key's text form is refused.
@@ -155,7 +220,7 @@ impl Kek {
         material: &KeyMaterial,
         nonce: [u8; NONCE_SIZE],
     ) -> Wrapped {
-        let mut sealed = material.encode().to_vec();
+        let mut sealed = material.to_bytes().to_vec();
         let ad = associated_data(&self.id, name, version);
         self.aead()
             .seal_in_place_append_tag(
@@ -194,7 +259,7 @@ impl Kek {
                 &mut buf,
             )
             .map_err(|_| UnwrapError::NotAuthentic)?;
-        KeyMaterial::decode(plain).ok_or(UnwrapError::NotAuthentic)
+        KeyMaterial::from_bytes(plain).ok_or(UnwrapError::NotAuthentic)
     }
 }
 

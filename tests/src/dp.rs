@@ -23,6 +23,8 @@ pub struct DataPlane {
     config: Option<PathBuf>,
     /// Further `sigil-dp` arguments ([`DataPlane::start_with_args`]).
     extra_args: Vec<String>,
+    /// Further environment variables ([`DataPlane::start_with_env`]).
+    extra_env: Vec<(String, String)>,
     port: u16,
     metrics_port: u16,
     child: Option<Child>,
@@ -44,6 +46,17 @@ impl DataPlane {
     /// Like [`DataPlane::start_with_config`] with `args` appended to the command line (e.g.
     /// `--control-plane-ca FILE` for an https:// control plane).
     pub fn start_with_args(cp_url: &str, toml: Option<&str>, args: &[&str]) -> Self {
+        Self::start_with_env(cp_url, toml, args, &[])
+    }
+
+    /// Like [`DataPlane::start_with_args`] with `env` added to the process's environment
+    /// (e.g. `SOFTHSM2_CONF` and a PIN variable).
+    pub fn start_with_env(
+        cp_url: &str,
+        toml: Option<&str>,
+        args: &[&str],
+        env: &[(&str, String)],
+    ) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("sigil-dp-e2e-")
             .tempdir()
@@ -59,6 +72,10 @@ impl DataPlane {
             cp_url: cp_url.to_owned(),
             config,
             extra_args: args.iter().map(|a| a.to_string()).collect(),
+            extra_env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
             port: 0,
             metrics_port: 0,
             child: None,
@@ -101,6 +118,7 @@ impl DataPlane {
                 .args(self.config.iter().flat_map(|c| [Path::new("--config"), c]))
                 .args(&self.extra_args)
                 .env("SIGIL_REPLICATION_TOKEN", REPLICATION_TOKEN)
+                .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
                 .env("RUST_LOG", "info")
                 .env("NO_COLOR", "1")
                 .stdin(Stdio::null())

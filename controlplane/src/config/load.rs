@@ -5,7 +5,9 @@
 use std::path::Path;
 
 use sigil_configfile::{expand_env, secret_file};
-use sigil_kes::Kek;
+use std::sync::Arc;
+
+use sigil_kes::{Kek, KeyWrapper};
 
 use super::CpConfig;
 
@@ -14,7 +16,9 @@ pub const KES_KEK_ENV: &str = "SIGIL_KES_KEK";
 
 /// The key service's key-encryption key: `SIGIL_KES_KEK` if set, else the file `[kes]
 /// kek_file` names (owner-only), else none. An error names the variable or the key.
-pub fn kes_kek(cfg: &CpConfig) -> Result<Option<Kek>, String> {
+/// With `[kes.hsm]`, the token's key instead (opened and probed now; `SIGIL_KES_KEK` and
+/// `kek_file` must then be absent).
+pub fn kes_kek(cfg: &CpConfig) -> Result<Option<Arc<dyn KeyWrapper>>, String> {
     let env = match std::env::var(KES_KEK_ENV) {
         Ok(v) => Some(v),
         Err(std::env::VarError::NotPresent) => None,
@@ -22,7 +26,17 @@ pub fn kes_kek(cfg: &CpConfig) -> Result<Option<Kek>, String> {
             return Err(format!("{KES_KEK_ENV} is not UTF-8 base64 text"))
         }
     };
-    kek_from(env.as_deref(), cfg.kes.kek_file.as_deref())
+    if let Some(hsm) = &cfg.kes.hsm {
+        if env.is_some() || cfg.kes.kek_file.is_some() {
+            return Err(format!(
+                "[kes.hsm] excludes {KES_KEK_ENV} and kes.kek_file: the key-encryption key is either in the token or not"
+            ));
+        }
+        let kek = sigil_kes_pkcs11::HsmKek::open(hsm).map_err(|e| e.to_string())?;
+        return Ok(Some(Arc::new(kek)));
+    }
+    Ok(kek_from(env.as_deref(), cfg.kes.kek_file.as_deref())?
+        .map(|k| Arc::new(k) as Arc<dyn KeyWrapper>))
 }
 
 fn kek_from(env: Option<&str>, file: Option<&Path>) -> Result<Option<Kek>, String> {

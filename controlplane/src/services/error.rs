@@ -50,6 +50,8 @@ pub enum Internal {
     Der(#[from] der::Error),
     #[error("random generator failed")]
     Random,
+    #[error(transparent)]
+    Wrap(#[from] sigil_kes::WrapError),
     #[error("corrupt CRL number of issuer {issuer_id:?}")]
     CorruptCrlNumber { issuer_id: String },
     #[error("certificate {id} indexed but missing")]

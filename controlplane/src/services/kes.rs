@@ -28,7 +28,7 @@ pub use error::KesError;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use sigil_kes::Kek;
+use sigil_kes::KeyWrapper;
 
 use super::context::Context;
 
@@ -40,7 +40,7 @@ type Result<T, E = KesError> = std::result::Result<T, E>;
 /// See the module documentation.
 pub struct Kes {
     cx: Arc<Context>,
-    kek: Option<Kek>,
+    kek: Option<Arc<dyn KeyWrapper>>,
     keys_lock: Mutex<()>,
     access_lock: Mutex<()>,
 }
@@ -48,7 +48,7 @@ pub struct Kes {
 impl std::fmt::Debug for Kes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Kes")
-            .field("kek", &self.kek.as_ref().map(Kek::id))
+            .field("kek", &self.kek.as_ref().map(|k| k.id()))
             .finish_non_exhaustive()
     }
 }
@@ -58,7 +58,7 @@ fn lock(m: &Mutex<()>) -> MutexGuard<'_, ()> {
 }
 
 impl Kes {
-    pub(super) fn new(cx: Arc<Context>, kek: Option<Kek>) -> Self {
+    pub(super) fn new(cx: Arc<Context>, kek: Option<Arc<dyn KeyWrapper>>) -> Self {
         Self {
             cx,
             kek,
@@ -69,11 +69,11 @@ impl Kes {
 
     /// The id of the key-encryption key new key versions are wrapped under, if one is loaded.
     pub fn kek_id(&self) -> Option<&str> {
-        self.kek.as_ref().map(Kek::id)
+        self.kek.as_deref().map(|k| k.id())
     }
 
-    fn kek(&self) -> Result<&Kek> {
-        self.kek.as_ref().ok_or(KesError::NoKek)
+    fn kek(&self) -> Result<&dyn KeyWrapper> {
+        self.kek.as_deref().ok_or(KesError::NoKek)
     }
 }
 

@@ -30,7 +30,8 @@ pub struct Cp {
 
 pub fn cp(kek: bool) -> Cp {
     let store: Arc<dyn Store> = Arc::new(MemStore::new(cf::ALL));
-    let kek = kek.then(|| Kek::new("kek-api-test", [5; 32]));
+    let kek =
+        kek.then(|| Arc::new(Kek::new("kek-api-test", [5; 32])) as Arc<dyn sigil_kes::KeyWrapper>);
     let (services, _) =
         Services::open_with_kek(store, CpConfig::default(), Metrics::new(), kek).unwrap();
     let services = Arc::new(services);

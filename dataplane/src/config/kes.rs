@@ -35,6 +35,11 @@ pub struct KesConfig {
     /// does not start.
     #[serde(default)]
     pub kek_file: Option<PathBuf>,
+    /// The KEK as an AES-256 key in a PKCS#11 token instead (`[kes.hsm]`: module,
+    /// token_label, pin_env, key_label); it unwraps inside the token. Excludes `kek_file` and
+    /// `SIGIL_KES_KEK`.
+    #[serde(default)]
+    pub hsm: Option<sigil_kes_pkcs11::HsmKekConfig>,
     /// Bound of a mutation forwarded to the control plane, and of the wait until this data
     /// plane has applied its result (read-your-writes), in milliseconds.
     #[serde(default = "default_forward_timeout_ms")]
@@ -91,6 +96,9 @@ impl KesConfig {
                     "kes.admin {admin:?} is not an identity (64 lowercase hex digits: `openssl x509 -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum`)"
                 ));
             }
+        }
+        if self.hsm.is_some() && self.kek_file.is_some() {
+            errs.push("kes.hsm and kes.kek_file exclude each other".into());
         }
         if !(100..=120_000).contains(&self.forward_timeout_ms) {
             errs.push("kes.forward_timeout_ms must be between 100 and 120000".into());

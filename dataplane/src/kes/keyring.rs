@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use sigil_kes::policy::Policy;
 use sigil_kes::wrap::{KeyMaterial, Wrapped};
-use sigil_kes::Kek;
+use sigil_kes::KeyWrapper;
 use sigil_shared::replication::{KesIdentityState, KesKeyState, KesPolicyState};
 use sigil_storage::ReadView;
 
@@ -74,7 +74,7 @@ impl Keyring {
     /// Reads the key service's column families of `view` and unwraps every key with `kek`.
     /// A record that does not decode or unwrap is logged and left out: its key answers
     /// "key does not exist" rather than the whole service failing.
-    pub fn load<V: ReadView + ?Sized>(view: &V, kek: &Kek, seq: u64) -> Self {
+    pub fn load<V: ReadView + ?Sized>(view: &V, kek: &dyn KeyWrapper, seq: u64) -> Self {
         let mut ring = Keyring {
             seq,
             ..Keyring::default()
@@ -161,7 +161,10 @@ fn scan<T: serde::de::DeserializeOwned, V: ReadView + ?Sized>(
 }
 
 /// Unwraps every version of `state`.
-fn unwrap_key(kek: &Kek, state: &KesKeyState) -> Result<Key, sigil_kes::wrap::UnwrapError> {
+fn unwrap_key(
+    kek: &dyn KeyWrapper,
+    state: &KesKeyState,
+) -> Result<Key, sigil_kes::wrap::UnwrapError> {
     let mut versions = Vec::with_capacity(state.versions.len());
     for v in &state.versions {
         let wrapped = Wrapped {

@@ -17,7 +17,7 @@ use crate::config::ControlPlaneLink;
 use crate::index::IndexTrigger;
 use crate::kes::Keyring;
 use crate::updates::{Applied, Broadcaster, Update};
-use sigil_kes::Kek;
+use sigil_kes::KeyWrapper;
 
 /// Why a replication session ended; the subscriber logs it and reconnects.
 #[derive(Debug, thiserror::Error)]
@@ -108,7 +108,7 @@ struct Subscriber {
     /// The replica a snapshot replaced, removed once no core holds it any more.
     retired: Option<(String, Arc<dyn Store>)>,
     /// With `[kes]`: the key-encryption key the cores' keyring is unwrapped with.
-    kek: Option<Arc<Kek>>,
+    kek: Option<Arc<dyn KeyWrapper>>,
 }
 
 /// Starts the subscriber thread.
@@ -119,7 +119,7 @@ pub fn spawn_subscriber(
     current: (String, Arc<dyn Store>),
     (broadcaster, index): (Broadcaster, Option<IndexTrigger>),
     status: Arc<ReplicationStatus>,
-    kek: Option<Arc<Kek>>,
+    kek: Option<Arc<dyn KeyWrapper>>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let mut sub = Subscriber {
         link,
@@ -324,7 +324,7 @@ impl Subscriber {
     /// holds (about a microsecond per key version).
     fn publish_keyring(&self, seq: u64) {
         if let Some(kek) = &self.kek {
-            let ring = Keyring::load(self.store.as_ref(), kek, seq);
+            let ring = Keyring::load(self.store.as_ref(), kek.as_ref(), seq);
             self.broadcaster.send(&Update::Kes(Arc::new(ring)));
         }
     }

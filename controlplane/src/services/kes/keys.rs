@@ -3,7 +3,7 @@
 //! every version wrapped under the key-encryption key, bound to the key's name and version.
 
 use sigil_kes::wrap::KeyMaterial;
-use sigil_kes::{Algorithm, HmacKey, Kek, SecretKey, KEY_SIZE};
+use sigil_kes::{Algorithm, HmacKey, KeyWrapper, SecretKey, KEY_SIZE};
 use sigil_shared::replication::{Change, KesKeyState, KesKeyVersion};
 use sigil_shared::time::now_unix;
 use sigil_storage::WriteBatch;
@@ -25,7 +25,7 @@ fn check_name(name: &str) -> Result<()> {
 /// Version `version` of key `name`: `key` and a fresh HMAC key, wrapped under `kek` with a
 /// fresh nonce. The plaintext material lives only in this call.
 fn seal(
-    kek: &Kek,
+    kek: &dyn KeyWrapper,
     name: &str,
     version: u32,
     algorithm: Algorithm,
@@ -36,7 +36,9 @@ fn seal(
         key: SecretKey::new(algorithm, key),
         hmac: HmacKey::new(random()?),
     };
-    let wrapped = kek.wrap(name, version, &material, random()?);
+    let wrapped = kek
+        .wrap(name, version, &material, random()?)
+        .map_err(crate::services::Internal::from)?;
     Ok(KesKeyVersion {
         version,
         algorithm: algorithm.name().into(),

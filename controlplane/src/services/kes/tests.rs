@@ -30,6 +30,7 @@ fn setup(kek: Option<Kek>) -> (Kes, Arc<Context>, MemStore) {
     let shared: Arc<dyn Store> = Arc::new(store.clone());
     let cx =
         Arc::new(Context::open(shared, Arc::new(CpConfig::default()), Metrics::new()).unwrap());
+    let kek = kek.map(|k| Arc::new(k) as Arc<dyn sigil_kes::KeyWrapper>);
     (Kes::new(cx.clone(), kek), cx, store)
 }
 
