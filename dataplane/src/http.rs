@@ -54,6 +54,7 @@ use std::time::{Duration, Instant};
 pub use conn::{serve_connection, serve_stream};
 pub use response::ResponseWriter;
 pub use server::{serve, serve_with, Accept, ConnectionSlots, Plain};
+
 /// Per-connection resource limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
@@ -73,6 +74,18 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// A single write that makes no progress for this long closes the connection.
     pub write_timeout: Duration,
+    /// How server-generated errors (400, 408, 413, 431, 501) are written.
+    pub errors: ErrorStyle,
+}
+
+/// The body of the server's own error responses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorStyle {
+    /// Short `text/plain` (the OCSP listeners).
+    #[default]
+    Text,
+    /// `{"message": "..."}` as `application/json` (the key service: KES's error shape).
+    JsonMessage,
 }
 
 impl Default for Limits {
@@ -83,6 +96,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(10),
+            errors: ErrorStyle::Text,
         }
     }
 }

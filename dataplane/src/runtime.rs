@@ -209,6 +209,7 @@ pub fn run(loaded: crate::setup::Loaded) -> Result<(), StartError> {
         idle_timeout: Duration::from_secs(cfg.http.idle_timeout_secs),
         request_timeout: Duration::from_secs(cfg.http.request_timeout_secs),
         write_timeout: Duration::from_secs(cfg.http.write_timeout_secs),
+        errors: crate::http::ErrorStyle::Text,
     };
     let (bound_tx, bound_rx) = mpsc::channel::<Bound>();
     let mut handles = Vec::with_capacity(threads);
@@ -373,6 +374,7 @@ async fn serve_core(s: CoreSetup, bound: &mpsc::Sender<Bound>) -> Result<(), Cor
         // KES's limits: request bodies up to 1 MiB.
         let limits = Rc::new(Limits {
             max_body_bytes: KES_MAX_BODY,
+            errors: crate::http::ErrorStyle::JsonMessage,
             ..(*limits).clone()
         });
         monoio::spawn(http::serve_with(

@@ -241,12 +241,11 @@ fn kes_keys_policies_identities_and_crypto_through_a_data_plane() {
         "not base64",
     );
     let big = format!(r#"{{"plaintext":"{}"}}"#, "A".repeat(2 << 20));
-    assert_eq!(
-        admin
-            .call("PUT", "/v1/key/encrypt/my-key", Some(&big))
-            .code(),
+    expect(
+        &admin.call("PUT", "/v1/key/encrypt/my-key", Some(&big)),
         413,
-        "2 MiB body"
+        "content too large",
+        "2 MiB body",
     );
     ok(
         &admin.call("GET", "/v1/key/describe/my-key", None),

@@ -145,7 +145,7 @@ pub async fn serve_stream<S, H>(
             ReadOutcome::TimedOut => {
                 bump(&stats.timeouts);
                 tracing::debug!("request not complete within request_timeout");
-                write_timeout(&mut out);
+                write_timeout(&mut out, limits.errors);
                 if flush(&mut io, &mut out, limits, stats, Instant::now()).await {
                     io.linger(input, linger).await;
                 }

@@ -90,7 +90,7 @@ pub(super) fn process<H: Handler + ?Sized>(
                     Reject::BadRequest | Reject::NotImplemented => &stats.bad_requests,
                     Reject::HeadersTooLarge | Reject::BodyTooLarge => &stats.too_large,
                 });
-                write_reject(out, reject, head_only);
+                write_reject(out, reject, head_only, limits.errors);
                 return progress(Next::Close);
             }
             Parse::Complete(head) => head,

@@ -2,6 +2,7 @@
 
 use super::date;
 use super::parse::Reject;
+use super::ErrorStyle;
 
 /// Appends one response to the connection's output buffer.
 ///
@@ -246,16 +247,44 @@ pub(super) fn server_error(rw: &mut ResponseWriter<'_>, status: u16, body: &[u8]
     );
 }
 
+/// [`server_error`] in `style`: the text/plain body, or `{"message": "<its first line>"}`.
+fn styled_error(rw: &mut ResponseWriter<'_>, style: ErrorStyle, status: u16, body: &[u8]) {
+    match style {
+        ErrorStyle::Text => server_error(rw, status, body),
+        ErrorStyle::JsonMessage => {
+            let text = String::from_utf8_lossy(body);
+            let mut json = b"{\"message\":\"".to_vec();
+            // The bodies are fixed ASCII phrases: no escaping needed beyond dropping the newline.
+            json.extend(
+                text.trim_end()
+                    .bytes()
+                    .filter(|b| *b != b'"' && *b != b'\\'),
+            );
+            json.extend_from_slice(b"\"}\n");
+            let date = date::now();
+            rw.respond(
+                status,
+                &[
+                    ("Content-Type", b"application/json"),
+                    ("Cache-Control", b"no-store"),
+                    ("Date", &date),
+                ],
+                &json,
+            );
+        }
+    }
+}
+
 /// Appends the response to a refused request; the connection closes after it.
-pub(super) fn write_reject(out: &mut Vec<u8>, reject: Reject, head_only: bool) {
+pub(super) fn write_reject(out: &mut Vec<u8>, reject: Reject, head_only: bool, style: ErrorStyle) {
     let mut rw = ResponseWriter::new(out, false, head_only, false);
-    server_error(&mut rw, reject.status(), reject.body());
+    styled_error(&mut rw, style, reject.status(), reject.body());
 }
 
 /// Appends a 408 (RFC 9110 §15.5.9); the connection closes after it.
-pub(super) fn write_timeout(out: &mut Vec<u8>) {
+pub(super) fn write_timeout(out: &mut Vec<u8>, style: ErrorStyle) {
     let mut rw = ResponseWriter::new(out, false, false, false);
-    server_error(&mut rw, 408, b"request timeout\n");
+    styled_error(&mut rw, style, 408, b"request timeout\n");
 }
 
 /// `token = 1*tchar` (RFC 9110 §5.6.2).
