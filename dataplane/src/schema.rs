@@ -21,6 +21,14 @@ pub mod cf {
     pub const KES_POLICIES: &str = "kes_policies";
     /// identity → `KesIdentityState`.
     pub const KES_IDENTITIES: &str = "kes_identities";
+    /// SSH key service (issue 18): username → `SshUserState`.
+    pub const SSH_USERS: &str = "ssh_users";
+    /// hostname → `SshHostState`.
+    pub const SSH_HOSTS: &str = "ssh_hosts";
+    /// group name → `SshGroupState`.
+    pub const SSH_GROUPS: &str = "ssh_groups";
+    /// `user` / `host` → `SshCaState`; `krl` → `SshKrlState`.
+    pub const SSH_CA: &str = "ssh_ca";
     pub const ALL: &[&str] = &[
         OCSP,
         CAS,
@@ -29,7 +37,15 @@ pub mod cf {
         KES_KEYS,
         KES_POLICIES,
         KES_IDENTITIES,
+        SSH_USERS,
+        SSH_HOSTS,
+        SSH_GROUPS,
+        SSH_CA,
     ];
+    /// Keys in [`SSH_CA`].
+    pub const SSH_CA_USER: &[u8] = b"user";
+    pub const SSH_CA_HOST: &[u8] = b"host";
+    pub const SSH_KRL: &[u8] = b"krl";
 }
 
 /// Key in [`cf::META`] of the applied sequence number (u64 BE), written in the same batch as

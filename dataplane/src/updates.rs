@@ -46,6 +46,11 @@ pub struct Applied {
     pub crls: Vec<CrlEntry>,
     /// A key-service record was applied (the keyring must be rebuilt).
     pub kes: bool,
+    /// SSH users and hosts changed (cached lookups of them are stale).
+    pub ssh_users: Vec<String>,
+    pub ssh_hosts: Vec<String>,
+    /// An SSH CA or the KRL changed (every cached SSH answer is stale).
+    pub ssh_global: bool,
 }
 
 impl Applied {
@@ -55,6 +60,9 @@ impl Applied {
             && self.deleted_cas.is_empty()
             && self.crls.is_empty()
             && !self.kes
+            && self.ssh_users.is_empty()
+            && self.ssh_hosts.is_empty()
+            && !self.ssh_global
     }
 }
 

@@ -99,6 +99,92 @@ pub struct KesIdentityState {
     pub created_by: String,
 }
 
+/// An SSH user as data planes need it for `/api/authkeys` and `/api/authprinc`: never a
+/// password hash or anything else only the control plane's management needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshUserState {
+    pub username: String,
+    /// A locked account gets no keys and no principals.
+    pub locked: bool,
+    /// Names (`cn`) of the groups the user belongs to.
+    pub groups: Vec<String>,
+    /// Principals certificates may carry for this user (`principal` of the Keyper API).
+    pub principals: Vec<String>,
+    pub keys: Vec<SshKeyEntry>,
+    pub certs: Vec<SshCertEntry>,
+}
+
+/// One authorized public key of a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshKeyEntry {
+    /// Stable id of this key entry (Keyper's `keyid`).
+    pub key_id: String,
+    pub name: String,
+    /// The key as an authorized_keys line without options or comment: `type base64`.
+    pub openssh: String,
+    /// `SHA256:` and the unpadded base64 of SHA-256 over the key blob (OpenSSH's `%f`).
+    pub fingerprint: String,
+    /// End of validity (Unix seconds), or none.
+    pub expires_at: Option<i64>,
+    /// Names of the host groups this key is valid for; a host must share one.
+    pub host_groups: Vec<String>,
+}
+
+/// An OpenSSH certificate Sigil signed for a user or a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshCertEntry {
+    pub key_id: String,
+    pub name: String,
+    pub serial: u64,
+    /// The certificate, one line: `type-cert-v01@openssh.com base64 [comment]`.
+    pub openssh: String,
+    /// Fingerprint of the certified public key (`SHA256:…`).
+    pub fingerprint: String,
+    pub principals: Vec<String>,
+    pub valid_after: i64,
+    pub valid_before: i64,
+    pub host_groups: Vec<String>,
+}
+
+/// An SSH host: the groups it belongs to (which keys it accepts) and its certificates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshHostState {
+    pub hostname: String,
+    pub groups: Vec<String>,
+    pub certs: Vec<SshCertEntry>,
+}
+
+/// A group of users and hosts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshGroupState {
+    pub name: String,
+    pub description: String,
+}
+
+/// Which SSH certificate authority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SshCaKind {
+    User,
+    Host,
+}
+
+/// The public key of an SSH CA (`/api/userca`, `/api/hostca`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshCaState {
+    pub kind: SshCaKind,
+    /// One line: `type base64 comment`.
+    pub openssh: String,
+}
+
+/// The current OpenSSH KRL (PROTOCOL.krl), as served by `/api/krlca`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshKrlState {
+    /// Strictly increasing KRL version (also inside `krl`).
+    pub version: u64,
+    #[serde(with = "serde_bytes")]
+    pub krl: Vec<u8>,
+}
+
 /// A change to replicated state. Applying the same change twice is harmless (puts overwrite,
 /// deletes of missing keys are no-ops), but the sequence number makes it happen once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,6 +201,15 @@ pub enum Change {
     KesPolicyDelete { name: String },
     KesIdentityPut(KesIdentityState),
     KesIdentityDelete { identity: String },
+    // The SSH key service (issue 18). Appended: postcard encodes the variant index.
+    SshUserPut(SshUserState),
+    SshUserDelete { username: String },
+    SshHostPut(SshHostState),
+    SshHostDelete { hostname: String },
+    SshGroupPut(SshGroupState),
+    SshGroupDelete { name: String },
+    SshCaPut(SshCaState),
+    SshKrlPut(SshKrlState),
 }
 
 /// A change with its position in the log and the time it was committed (Unix seconds).

@@ -202,6 +202,14 @@ pub fn describe_change(c: &Change) -> String {
         Change::KesPolicyDelete { name } => format!("KesPolicyDelete {name}"),
         Change::KesIdentityPut(i) => format!("KesIdentityPut {} → {}", i.identity, i.policy),
         Change::KesIdentityDelete { identity } => format!("KesIdentityDelete {identity}"),
+        Change::SshUserPut(u) => format!("SshUserPut {} ({} keys)", u.username, u.keys.len()),
+        Change::SshUserDelete { username } => format!("SshUserDelete {username}"),
+        Change::SshHostPut(h) => format!("SshHostPut {}", h.hostname),
+        Change::SshHostDelete { hostname } => format!("SshHostDelete {hostname}"),
+        Change::SshGroupPut(g) => format!("SshGroupPut {}", g.name),
+        Change::SshGroupDelete { name } => format!("SshGroupDelete {name}"),
+        Change::SshCaPut(c) => format!("SshCaPut {:?}", c.kind),
+        Change::SshKrlPut(k) => format!("SshKrlPut v{}", k.version),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Turning replication changes into a write batch (sans-io apart from reading CA states that
 //! a deletion needs).
 
-use sigil_shared::replication::{Change, OcspEntry};
+use sigil_shared::replication::{Change, OcspEntry, SshCaKind};
 use sigil_storage::WriteBatch;
 
 use crate::schema::{cf, META_APPLIED};
@@ -87,6 +87,54 @@ pub fn apply_changes(
             Change::KesIdentityDelete { identity } => {
                 applied.kes = true;
                 batch.delete(cf::KES_IDENTITIES, identity.into_bytes());
+            }
+            // The SSH key service's records, as they came; the serving cores drop what they
+            // cached of the users and hosts touched (`Applied::ssh_*`).
+            Change::SshUserPut(u) => {
+                batch.put(
+                    cf::SSH_USERS,
+                    u.username.as_bytes().to_vec(),
+                    postcard::to_stdvec(&u)?,
+                );
+                applied.ssh_users.push(u.username);
+            }
+            Change::SshUserDelete { username } => {
+                batch.delete(cf::SSH_USERS, username.as_bytes().to_vec());
+                applied.ssh_users.push(username);
+            }
+            Change::SshHostPut(h) => {
+                batch.put(
+                    cf::SSH_HOSTS,
+                    h.hostname.as_bytes().to_vec(),
+                    postcard::to_stdvec(&h)?,
+                );
+                applied.ssh_hosts.push(h.hostname);
+            }
+            Change::SshHostDelete { hostname } => {
+                batch.delete(cf::SSH_HOSTS, hostname.as_bytes().to_vec());
+                applied.ssh_hosts.push(hostname);
+            }
+            Change::SshGroupPut(g) => {
+                batch.put(
+                    cf::SSH_GROUPS,
+                    g.name.as_bytes().to_vec(),
+                    postcard::to_stdvec(&g)?,
+                );
+            }
+            Change::SshGroupDelete { name } => {
+                batch.delete(cf::SSH_GROUPS, name.into_bytes());
+            }
+            Change::SshCaPut(ca) => {
+                let key = match ca.kind {
+                    SshCaKind::User => cf::SSH_CA_USER,
+                    SshCaKind::Host => cf::SSH_CA_HOST,
+                };
+                batch.put(cf::SSH_CA, key.to_vec(), postcard::to_stdvec(&ca)?);
+                applied.ssh_global = true;
+            }
+            Change::SshKrlPut(krl) => {
+                batch.put(cf::SSH_CA, cf::SSH_KRL.to_vec(), postcard::to_stdvec(&krl)?);
+                applied.ssh_global = true;
             }
         }
     }
