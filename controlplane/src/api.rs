@@ -1,5 +1,6 @@
-//! The admin listener's HTTP API (axum): management API under `/api/v1`, the replication
-//! stream and the KES calls data planes forward (`kes::forward`), `/health` and `/metrics`.
+//! The admin listener's HTTP API (axum): management API under `/api/v1`, Keyper's API of the
+//! SSH key service under `/api/` ([`ssh`]), the replication stream and the KES calls data
+//! planes forward (`kes::forward`), `/health` and `/metrics`.
 //! Handlers are thin: they parse, call the services (`crate::services`) on a blocking thread
 //! and render JSON; service errors become API errors in one place ([`error`]).
 
@@ -15,6 +16,7 @@ mod issuers;
 mod kes;
 mod openapi;
 mod ops;
+mod ssh;
 
 pub use error::{ApiError, ErrorCode};
 pub use openapi::OPENAPI_YAML;
@@ -140,6 +142,27 @@ pub fn router(state: Shared) -> Router {
                 .put(kes::put_identity)
                 .delete(kes::delete_identity),
         )
+        .route("/api/users", get(ssh::list_users).post(ssh::create_user))
+        .route(
+            "/api/users/{username}",
+            get(ssh::get_user)
+                .put(ssh::update_user)
+                .delete(ssh::delete_user),
+        )
+        .route("/api/hosts", get(ssh::list_hosts).post(ssh::create_host))
+        .route(
+            "/api/hosts/{hostname}",
+            get(ssh::get_host)
+                .put(ssh::update_host)
+                .delete(ssh::delete_host),
+        )
+        .route("/api/groups", get(ssh::list_groups).post(ssh::create_group))
+        .route(
+            "/api/groups/{groupname}",
+            get(ssh::get_group)
+                .put(ssh::update_group)
+                .delete(ssh::delete_group),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_auth,
@@ -158,6 +181,11 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/version", get(ops::version))
         .route("/metrics", get(ops::metrics))
         .route("/api/v1/openapi.yaml", get(openapi::spec))
+        .route("/api/login", post(ssh::login))
+        .route("/api/refresh", post(ssh::refresh))
+        .route("/api/userca", get(ssh::user_ca).post(ssh::user_ca))
+        .route("/api/hostca", get(ssh::host_ca).post(ssh::host_ca))
+        .route("/api/krlca", get(ssh::krl).post(ssh::krl))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

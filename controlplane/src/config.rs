@@ -5,12 +5,14 @@
 
 mod load;
 pub mod signing;
+pub mod ssh;
 mod validate;
 
 pub use load::{kes_kek, tokens};
 pub use signing::{
     CrlConfig, OcspConfig, OcspSignerMode, Profile, SanType, EKU_NAMES, KEY_USAGE_NAMES,
 };
+pub use ssh::{SshCaConfig, SshConfig, SshKeyStore, SshPkcs11};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -32,6 +34,8 @@ pub struct CpConfig {
     pub issuance: IssuanceConfig,
     pub hsm: HsmConfig,
     pub kes: KesConfig,
+    /// The SSH key service (Keyper's API, SSH CAs, KRL).
+    pub ssh: SshConfig,
     /// Issuance profiles by name; `default` is used when a request names none.
     pub profiles: BTreeMap<String, Profile>,
 }
@@ -49,6 +53,7 @@ impl Default for CpConfig {
             issuance: IssuanceConfig::default(),
             hsm: HsmConfig::default(),
             kes: KesConfig::default(),
+            ssh: SshConfig::default(),
             profiles: BTreeMap::new(),
         }
     }

@@ -22,6 +22,7 @@
 //! | `meta`        | name                             | value                          |
 
 mod records;
+pub mod ssh;
 
 pub use records::*;
 
@@ -58,6 +59,22 @@ pub mod cf {
     pub const KES_POLICIES: &str = "kes_policies";
     /// KES identities (identity → `KesIdentityState`: the policy assigned to it).
     pub const KES_IDENTITIES: &str = "kes_identities";
+    /// SSH users (name → `SshUserRecord`; the password only as a salted hash).
+    pub const SSH_USERS: &str = "ssh_users";
+    /// SSH hosts (name → `SshHostRecord`).
+    pub const SSH_HOSTS: &str = "ssh_hosts";
+    /// SSH groups (name → `SshGroupRecord`).
+    pub const SSH_GROUPS: &str = "ssh_groups";
+    /// The SSH CAs (`user`/`host` → `SshCaRecord`: key location and public key).
+    pub const SSH_CAS: &str = "ssh_cas";
+    /// The current SSH KRL (`krl` → `SshKrlState`).
+    pub const SSH_KRL: &str = "ssh_krl";
+    /// Revoked SSH keys (`k` ‖ SHA-256) and certificates (`s` ‖ serial).
+    pub const SSH_REVOKED: &str = "ssh_revoked";
+    /// SSH certificate serials in use (serial → `SerialRecord`).
+    pub const SSH_SERIALS: &str = "ssh_serials";
+    /// Which user holds a plain SSH key (SHA-256 → `KeyIndexRecord`).
+    pub const SSH_KEY_INDEX: &str = "ssh_key_index";
     pub const META: &str = "meta";
     pub const ALL: &[&str] = &[
         CAS,
@@ -77,6 +94,14 @@ pub mod cf {
         KES_KEYS,
         KES_POLICIES,
         KES_IDENTITIES,
+        SSH_USERS,
+        SSH_HOSTS,
+        SSH_GROUPS,
+        SSH_CAS,
+        SSH_KRL,
+        SSH_REVOKED,
+        SSH_SERIALS,
+        SSH_KEY_INDEX,
         META,
     ];
 }

@@ -62,7 +62,7 @@ impl EstError {
             ErrorKind::NotFound => EstError::NotFound(message),
             ErrorKind::Conflict => EstError::Conflict(message),
             // Not raised by what EST calls (the key service's kinds); answered as refusals.
-            ErrorKind::Forbidden => EstError::Unauthorized(message),
+            ErrorKind::Forbidden | ErrorKind::Unauthorized => EstError::Unauthorized(message),
             ErrorKind::Internal | ErrorKind::Unavailable => EstError::Internal(message),
         }
     }

@@ -34,10 +34,12 @@ impl Role {
     ///
     /// - admin: everything, including API keys and the audit log.
     /// - operator: day-to-day certificate work: issue, revoke, OTPs, issuers; the key
-    ///   service's keys, policies and identities (no API keys, no audit log).
+    ///   service's keys, policies and identities; the SSH key service's users, hosts,
+    ///   groups, keys and certificates (no API keys, no audit log).
     /// - auditor: reads everything, the audit log included; changes nothing.
-    /// - viewer: reads certificates, CAs, system status and the key service (names, versions,
-    ///   policies, identities — never key material); not the audit log, OTPs or API keys.
+    /// - viewer: reads certificates, CAs, system status, the key service (names, versions,
+    ///   policies, identities — never key material) and the SSH key service (users, hosts,
+    ///   groups, public keys); not the audit log, OTPs or API keys.
     pub fn permissions(self) -> &'static [&'static str] {
         match self {
             Role::Admin => &["*"],
@@ -53,10 +55,19 @@ impl Role {
                 "read:kes",
                 "write:kes",
                 "delete:kes",
+                "read:ssh",
+                "write:ssh",
+                "delete:ssh",
                 "read:system",
             ],
             Role::Auditor => &["read:*"],
-            Role::Viewer => &["read:certificates", "read:cas", "read:kes", "read:system"],
+            Role::Viewer => &[
+                "read:certificates",
+                "read:cas",
+                "read:kes",
+                "read:ssh",
+                "read:system",
+            ],
         }
     }
 }
@@ -81,9 +92,25 @@ pub const PERMISSIONS: &[&str] = &[
     "read:kes",
     "write:kes",
     "delete:kes",
+    "read:ssh",
+    "write:ssh",
+    "delete:ssh",
     "read:system",
     "admin:system",
 ];
+
+/// What a Keyper administrator's token (a member of `[ssh] admin_group`) grants: Keyper's
+/// routes, nothing else.
+pub const SSH_ADMIN_PERMISSIONS: &[&str] = &["read:ssh", "write:ssh", "delete:ssh"];
+
+/// Whether a Keyper user who is not an administrator may make this request: reading
+/// (`GET`) or changing (`PUT`) their own account, `/api/users/{username}` with their own
+/// name in the path (a percent-encoded name does not match: refused).
+pub fn keyper_self_service(method: &str, route: &str, path: &str, username: &str) -> bool {
+    matches!(method, "GET" | "HEAD" | "PUT")
+        && route == "/api/users/{username}"
+        && path.strip_prefix("/api/users/") == Some(username)
+}
 
 /// True when `granted` covers `needed` (`*` covers all, `read:*` every `read:…`).
 pub fn allows(granted: &[impl AsRef<str>], needed: &str) -> bool {
@@ -138,6 +165,9 @@ fn resource_of(route: &str) -> Option<Resource> {
         ("/api/v1/apikeys", resource!("apikeys")),
         ("/api/v1/rbac", resource!("apikeys")),
         ("/api/v1/kes", resource!("kes")),
+        ("/api/users", resource!("ssh")),
+        ("/api/hosts", resource!("ssh")),
+        ("/api/groups", resource!("ssh")),
         ("/admin/health", resource!("system")),
         ("/api/v1/admin", resource!("system")),
         ("/api/v1/version", resource!("system")),
@@ -202,6 +232,73 @@ mod tests {
             required_permission("POST", "/api/v1/kes/keys/{name}/rotate"),
             "write:kes"
         );
+    }
+
+    #[test]
+    fn the_ssh_service_and_keyper_users() {
+        let can =
+            |r: Role, m: &str, route: &str| allows(r.permissions(), required_permission(m, route));
+        assert_eq!(required_permission("GET", "/api/users"), "read:ssh");
+        assert_eq!(
+            required_permission("PUT", "/api/users/{username}"),
+            "write:ssh"
+        );
+        assert_eq!(
+            required_permission("DELETE", "/api/hosts/{hostname}"),
+            "delete:ssh"
+        );
+        assert_eq!(required_permission("POST", "/api/groups"), "write:ssh");
+        assert!(can(Role::Operator, "DELETE", "/api/users/{username}"));
+        assert!(can(Role::Viewer, "GET", "/api/groups/{groupname}"));
+        assert!(!can(Role::Viewer, "POST", "/api/hosts"));
+        assert!(can(Role::Auditor, "GET", "/api/hosts"));
+        // A Keyper admin's token: Keyper's routes only.
+        assert!(allows(
+            SSH_ADMIN_PERMISSIONS,
+            required_permission("POST", "/api/users")
+        ));
+        assert!(!allows(
+            SSH_ADMIN_PERMISSIONS,
+            required_permission("GET", "/api/v1/issuers")
+        ));
+        // A Keyper user: themselves, GET and PUT.
+        let route = "/api/users/{username}";
+        assert!(keyper_self_service(
+            "GET",
+            route,
+            "/api/users/alice",
+            "alice"
+        ));
+        assert!(keyper_self_service(
+            "PUT",
+            route,
+            "/api/users/alice",
+            "alice"
+        ));
+        assert!(!keyper_self_service(
+            "DELETE",
+            route,
+            "/api/users/alice",
+            "alice"
+        ));
+        assert!(!keyper_self_service(
+            "GET",
+            route,
+            "/api/users/bob",
+            "alice"
+        ));
+        assert!(!keyper_self_service(
+            "GET",
+            route,
+            "/api/users/alice/x",
+            "alice"
+        ));
+        assert!(!keyper_self_service(
+            "GET",
+            "/api/users",
+            "/api/users",
+            "alice"
+        ));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! | [`Otps`] | enrollment secrets (one-time passwords for EST) |
 //! | [`ApiKeys`] | admin API keys (RBAC) |
 //! | [`Kes`] | the KES-compatible key service: keys (wrapped under the KEK), policies, identities |
+//! | [`Ssh`] | the SSH key service (Keyper's API): users, hosts, groups, keys, certificates, CAs, KRL, logins |
 //! | [`AuditTrail`] | reading and verifying the audit log; recording failures |
 //! | [`Replication`] | the replication log as the stream endpoint and health views see it |
 //!
@@ -26,6 +27,7 @@ pub mod issuers;
 pub mod kes;
 pub mod otps;
 pub mod replication;
+pub mod ssh;
 
 pub use api_keys::{ApiKeyError, ApiKeys};
 pub use audit_trail::AuditTrail;
@@ -36,6 +38,7 @@ pub use issuers::{CrlRequests, IssuerError, Issuers};
 pub use kes::{Kes, KesError};
 pub use otps::{OtpError, Otps};
 pub use replication::Replication;
+pub use ssh::{Ssh, SshError};
 
 use std::sync::Arc;
 
@@ -57,6 +60,7 @@ pub struct Services {
     pub otps: Arc<Otps>,
     pub api_keys: Arc<ApiKeys>,
     pub kes: Arc<Kes>,
+    pub ssh: Arc<Ssh>,
     pub audit: Arc<AuditTrail>,
     pub replication: Arc<Replication>,
     metrics: Metrics,
@@ -87,12 +91,14 @@ impl Services {
         let cx = Arc::new(Context::open(store, settings.clone(), metrics.clone())?);
         let (trigger, requests) = issuers::crl::crl_requests();
         let issuers = Arc::new(Issuers::load(cx.clone(), trigger)?);
+        let ssh = Arc::new(Ssh::open(cx.clone())?);
         let services = Self {
             certificates: Arc::new(Certificates::new(cx.clone(), issuers.clone())),
             issuers,
             otps: Arc::new(Otps::new(cx.clone())),
             api_keys: Arc::new(ApiKeys::new(cx.clone())),
             kes: Arc::new(Kes::new(cx.clone(), kek)),
+            ssh,
             audit: Arc::new(AuditTrail::new(cx.clone())),
             replication: Arc::new(Replication::new(cx)),
             metrics,

@@ -1,6 +1,6 @@
 //! The shipped example configuration parses and validates.
 
-use sigil_controlplane::config::{CpConfig, EstConfig};
+use sigil_controlplane::config::{CpConfig, EstConfig, SshConfig};
 
 #[test]
 fn example_config_is_valid() {
@@ -13,6 +13,7 @@ fn example_config_is_valid() {
         EstConfig::default(),
         "[public.est] lists the defaults"
     );
+    assert_eq!(cfg.ssh, SshConfig::default(), "[ssh] lists the defaults");
     assert!(
         cfg.profile("default").is_some(),
         "the built-in default profile exists"

@@ -117,7 +117,14 @@ pub struct CacheConfig {
     pub max_bytes_per_core: usize,
     /// RocksDB block cache shared by all cores, MiB.
     pub block_cache_mib: usize,
+    /// SSH users kept decoded per core, and as many hosts (names not in the replica
+    /// included); see the `ssh` module.
+    pub ssh_entries_per_core: usize,
 }
+
+/// Most `cache.ssh_entries_per_core`, a sanity bound: at ~2 KiB a user with three keys,
+/// 32 GiB per core.
+pub const MAX_SSH_ENTRIES: usize = 16_000_000;
 
 impl Default for CacheConfig {
     fn default() -> Self {
@@ -125,6 +132,7 @@ impl Default for CacheConfig {
             max_entries_per_core: 200_000,
             max_bytes_per_core: 256 << 20,
             block_cache_mib: 256,
+            ssh_entries_per_core: 100_000,
         }
     }
 }
@@ -204,6 +212,11 @@ impl DpConfig {
                 "cache.max_entries_per_core must be ≥ 1 and cache.max_bytes_per_core ≥ 65536"
                     .into(),
             );
+        }
+        if !(1..=MAX_SSH_ENTRIES).contains(&self.cache.ssh_entries_per_core) {
+            errs.push(format!(
+                "cache.ssh_entries_per_core must be between 1 and {MAX_SSH_ENTRIES}"
+            ));
         }
         if self.index.rebuild_after_changes == 0
             || !(0.0..=1.0).contains(&self.index.rebuild_after_fraction)

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
-use sigil_shared::replication::{CaState, CrlEntry, OcspEntry};
+use sigil_shared::replication::{CaState, CrlEntry, OcspEntry, SshHostState, SshUserState};
 use sigil_storage::Store;
 
 use crate::cache::Cache;
@@ -19,6 +19,7 @@ use crate::kes::Keyring;
 use crate::ocsp::Found;
 use crate::render::{Clock, Rendered};
 use crate::schema::cf;
+use crate::ssh::{Looked, ReadError, SshGlobal, SshLookup, SshView};
 use crate::stats::CoreStats;
 use crate::updates::Update;
 
@@ -141,6 +142,8 @@ pub struct CoreState {
     crls: RefCell<HashMap<String, Rc<Rendered>>>,
     /// The key service's state (when `[kes]` is configured).
     kes: RefCell<Option<Arc<Keyring>>>,
+    /// The SSH lookups' users, hosts, CAs and KRL.
+    ssh: SshView,
     updates: Receiver<Update>,
     pub stats: Arc<CoreStats>,
     pub clock: Clock,
@@ -169,12 +172,19 @@ impl CoreState {
             })),
             crls: RefCell::new(HashMap::new()),
             kes: RefCell::new(None),
+            ssh: SshView::new(DEFAULT_SSH_ENTRIES),
             updates,
             stats,
             clock: Clock::default(),
         };
         core.reload_cas();
         core
+    }
+
+    /// Keeps up to `n` SSH users and as many hosts (`cache.ssh_entries_per_core`).
+    pub fn with_ssh_entries(mut self, n: usize) -> Self {
+        self.ssh = SshView::new(n);
+        self
     }
 
     fn reload_cas(&self) {
@@ -216,6 +226,7 @@ impl CoreState {
                     if let Some(view) = self.index.borrow_mut().as_mut() {
                         view.changed(&a.ocsp_keys, a.seq);
                     }
+                    self.ssh.applied(&a.ssh_users, &a.ssh_hosts, a.ssh_global);
                 }
                 Update::Index(index) => {
                     if let Some(view) = self.index.borrow_mut().as_mut() {
@@ -230,6 +241,7 @@ impl CoreState {
                     *self.store.borrow_mut() = store;
                     self.ocsp.borrow_mut().clear();
                     self.crls.borrow_mut().clear();
+                    self.ssh.clear();
                     self.reload_cas();
                 }
             }
@@ -317,9 +329,31 @@ impl CoreState {
         Some(r)
     }
 
+    /// SSH users and hosts this core has cached (unknown names included).
+    pub fn ssh_cache_entries(&self) -> usize {
+        self.ssh.entries()
+    }
+
     pub fn cache_len(&self) -> (usize, usize) {
         let c = self.ocsp.borrow();
         (c.len(), c.bytes())
+    }
+}
+
+/// Users and hosts the SSH cache keeps per core unless configured.
+pub const DEFAULT_SSH_ENTRIES: usize = 100_000;
+
+impl SshLookup for CoreState {
+    fn ssh_user(&self, username: &str) -> Looked<SshUserState> {
+        self.ssh.user(self.store.borrow().as_ref(), username)
+    }
+
+    fn ssh_host(&self, hostname: &str) -> Looked<SshHostState> {
+        self.ssh.host(self.store.borrow().as_ref(), hostname)
+    }
+
+    fn ssh_global(&self) -> Result<Rc<SshGlobal>, ReadError> {
+        self.ssh.global(self.store.borrow().as_ref())
     }
 }
 

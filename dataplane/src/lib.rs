@@ -17,6 +17,7 @@ pub mod routes;
 pub mod runtime;
 pub mod schema;
 pub mod setup;
+pub mod ssh;
 pub mod stats;
 pub mod tls;
 pub mod updates;

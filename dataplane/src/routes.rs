@@ -9,6 +9,7 @@
 //! | GET/HEAD | `/.well-known/pki/ocsp/{issuer_id}/{serial_hex}` | OCSP by serial (certctl) |
 //! | GET/HEAD | `/.well-known/pki/crl/{issuer_id}`, `/crl/{issuer_id}.crl` | DER CRL |
 //! | GET/HEAD | `/ca/{issuer_id}.cer`, `/ca/{issuer_id}.pem` | CA certificate (AIA CA Issuers) |
+//! | GET/HEAD/POST | `/api/authkeys`, `/api/authprinc`, `/api/userca`, `/api/hostca`, `/api/krlca`, `/api/usercert`, `/api/hostcert` | SSH lookups (`crate::ssh`) |
 
 use std::rc::Rc;
 
@@ -16,6 +17,7 @@ use crate::answer::{Answers, Query};
 use crate::core::CoreState;
 use crate::http::{Handler, Method, Request, ResponseWriter};
 use crate::ocsp::decode_get_path;
+use crate::ssh::{self, Endpoint};
 use crate::stats::Route;
 
 /// What a request asks for, from its method and path alone.
@@ -33,6 +35,8 @@ pub enum Target<'a> {
     Crl(&'a str),
     /// `{issuer_id}.cer`, `.der` or `.pem`.
     CaCert(&'a str),
+    /// An SSH lookup (GET, HEAD or POST).
+    Ssh(Endpoint),
     /// 405 with this `Allow`, counted under this route.
     NotAllowed(Route, &'static str),
 }
@@ -67,6 +71,12 @@ pub fn route(method: Method, path: &str) -> Target<'_> {
         return match is_get(method) {
             true => Target::Crl(id),
             false => Target::NotAllowed(Route::Crl, "GET, HEAD"),
+        };
+    }
+    if let Some(endpoint) = Endpoint::from_path(path) {
+        return match method {
+            Method::Get | Method::Head | Method::Post => Target::Ssh(endpoint),
+            _ => Target::NotAllowed(endpoint.route(), ssh::ALLOW),
         };
     }
     if let Some(file) = path.strip_prefix("/ca/") {
@@ -144,6 +154,11 @@ impl Router {
                 },
             ),
             Target::CaCert(file) => (Route::CaCert, self.ca_cert(req, file, resp)),
+            Target::Ssh(endpoint) => {
+                let core = answers.core();
+                let now = core.clock.now(req.received);
+                (endpoint.route(), ssh::serve(endpoint, req, core, now, resp))
+            }
             Target::NotAllowed(route, allow) => (route, method_not_allowed(resp, allow)),
         }
     }
@@ -183,3 +198,5 @@ fn method_not_allowed(resp: &mut ResponseWriter<'_>, allow: &str) -> u16 {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_ssh;

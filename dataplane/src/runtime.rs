@@ -95,6 +95,7 @@ struct CoreSetup {
     max_connections: usize,
     cache_entries: usize,
     cache_bytes: usize,
+    ssh_entries: usize,
     index_config: IndexConfig,
 }
 
@@ -228,6 +229,7 @@ pub fn run(loaded: crate::setup::Loaded) -> Result<(), StartError> {
             max_connections: cfg.max_connections_per_core,
             cache_entries: cfg.cache.max_entries_per_core,
             cache_bytes: cfg.cache.max_bytes_per_core,
+            ssh_entries: cfg.cache.ssh_entries_per_core,
             index_config: cfg.index.clone(),
         };
         let tx = bound_tx.clone();
@@ -344,14 +346,17 @@ async fn serve_core(s: CoreSetup, bound: &mpsc::Sender<Bound>) -> Result<(), Cor
         Some(k) => Some((bind(k.listen)?, k)),
         None => None,
     };
-    let core = Rc::new(CoreState::new(
-        s.store,
-        s.updates,
-        s.stats,
-        s.cache_entries,
-        s.cache_bytes,
-        &s.index_config,
-    ));
+    let core = Rc::new(
+        CoreState::new(
+            s.store,
+            s.updates,
+            s.stats,
+            s.cache_entries,
+            s.cache_bytes,
+            &s.index_config,
+        )
+        .with_ssh_entries(s.ssh_entries),
+    );
     if let Some((_, k)) = &kes {
         core.set_keyring(k.ring.clone());
     }
@@ -400,6 +405,7 @@ async fn housekeeping(core: Rc<CoreState>, http: Rc<HttpStats>) {
         core.sync();
         let (entries, bytes) = core.cache_len();
         core.stats.set_cache_size(entries, bytes);
+        core.stats.set_ssh_cache_entries(core.ssh_cache_entries());
         let vals: [u64; HTTP_COUNTERS.len()] = [
             http.connections_accepted.get(),
             http.connections_open.get(),

@@ -18,10 +18,25 @@ pub enum Route {
     Crl = 2,
     CaCert = 3,
     Other = 4,
+    /// `/api/authkeys` (sshd's `AuthorizedKeysCommand`).
+    SshAuthkeys = 5,
+    /// `/api/authprinc` (`AuthorizedPrincipalsCommand`).
+    SshAuthprinc = 6,
+    /// The other SSH lookups: CA keys, the KRL, certificates.
+    SshOther = 7,
 }
 
-const ROUTES: [&str; 5] = ["ocsp_post", "ocsp_get", "crl", "ca_cert", "other"];
-const STATUSES: [u16; 7] = [200, 304, 400, 404, 405, 500, 0];
+const ROUTES: [&str; 8] = [
+    "ocsp_post",
+    "ocsp_get",
+    "crl",
+    "ca_cert",
+    "other",
+    "ssh_authkeys",
+    "ssh_authprinc",
+    "ssh_other",
+];
+const STATUSES: [u16; 8] = [200, 304, 400, 404, 405, 415, 500, 0];
 /// Upper bounds of the latency histogram, seconds.
 const BUCKETS: [f64; 12] = [
     0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -45,6 +60,8 @@ pub struct CoreStats {
     index_lookups: AtomicU64,
     cache_entries: AtomicU64,
     cache_bytes: AtomicU64,
+    /// SSH users and hosts cached (unknown names included).
+    ssh_cache_entries: AtomicU64,
     /// Copies of the HTTP layer's per-core Cell counters, refreshed by the core's timer task.
     pub http: [AtomicU64; HTTP_COUNTERS.len()],
 }
@@ -113,6 +130,10 @@ impl CoreStats {
         self.cache_entries.store(entries as u64, Relaxed);
         self.cache_bytes.store(bytes as u64, Relaxed);
     }
+
+    pub fn set_ssh_cache_entries(&self, entries: usize) {
+        self.ssh_cache_entries.store(entries as u64, Relaxed);
+    }
 }
 
 fn sum<F: Fn(&CoreStats) -> u64>(cores: &[std::sync::Arc<CoreStats>], f: F) -> u64 {
@@ -166,7 +187,7 @@ pub fn render(cores: &[std::sync::Arc<CoreStats>], out: &mut String) {
             sum(cores, |c| c.ocsp[i].load(Relaxed))
         );
     }
-    let counters: [(&str, &str, u64); 5] = [
+    let counters: [(&str, &str, u64); 6] = [
         (
             "cache_hits_total",
             "counter",
@@ -191,6 +212,11 @@ pub fn render(cores: &[std::sync::Arc<CoreStats>], out: &mut String) {
             "cache_bytes",
             "gauge",
             sum(cores, |c| c.cache_bytes.load(Relaxed)),
+        ),
+        (
+            "ssh_cache_entries",
+            "gauge",
+            sum(cores, |c| c.ssh_cache_entries.load(Relaxed)),
         ),
     ];
     for (name, kind, v) in counters {
@@ -222,6 +248,8 @@ mod tests {
         a.record(Route::OcspPost, 200, Duration::from_micros(30));
         b.record(Route::OcspPost, 200, Duration::from_millis(3));
         b.record(Route::Other, 404, Duration::from_micros(1));
+        a.record(Route::SshAuthkeys, 200, Duration::from_micros(20));
+        b.record(Route::SshOther, 404, Duration::from_micros(20));
         a.cache_hit();
         let mut out = String::new();
         render(&[a, b], &mut out);
@@ -234,5 +262,11 @@ mod tests {
         ));
         assert!(out.contains("sigil_dp_request_duration_seconds_count{route=\"ocsp_post\"} 2"));
         assert!(out.contains("sigil_dp_cache_hits_total 1"));
+        assert!(out.contains("sigil_dp_requests_total{route=\"ssh_authkeys\",status=\"200\"} 1"));
+        assert!(out.contains("sigil_dp_requests_total{route=\"ssh_other\",status=\"404\"} 1"));
+        assert!(out.contains(
+            "sigil_dp_request_duration_seconds_bucket{route=\"ssh_authkeys\",le=\"0.000025\"} 1"
+        ));
+        assert!(out.contains("sigil_dp_request_duration_seconds_count{route=\"ssh_authprinc\"} 0"));
     }
 }

@@ -55,19 +55,56 @@ pub fn authorized_keys<'a>(
         .filter(move |k| !user.locked && key_allowed(k, host_groups, krl, now))
 }
 
+/// [`authorized_keys`] narrowed to the key sshd is asking about (`%f`, Keyper's
+/// `fingerprint`): only keys whose fingerprint decodes to `sha256`; all of them when `None`.
+/// Since [`key_allowed`] checks each key's own fingerprint against the KRL, a revoked
+/// `fingerprint` gets nothing.
+pub fn authorized_keys_matching<'a>(
+    user: &'a SshUserState,
+    host_groups: &'a [String],
+    sha256: Option<&'a [u8; 32]>,
+    krl: Option<&'a Krl>,
+    now: i64,
+) -> impl Iterator<Item = &'a SshKeyEntry> + 'a {
+    authorized_keys(user, host_groups, krl, now).filter(move |k| {
+        sha256.is_none_or(|want| sha256_of_fingerprint(&k.fingerprint).as_ref() == Some(want))
+    })
+}
+
+/// Latest time [`push_authorized_keys`] writes as `expiry-time` (9999-12-31T23:59:59Z, the
+/// last second a four-digit year holds).
+pub const MAX_EXPIRY_TIME: i64 = 253_402_300_799;
+
 /// authorized_keys text: each key's `openssh` and `\n`; the empty string when there are none.
-/// A key whose `openssh` is not exactly `type base64` (one space, no control characters, key
-/// type and base64 characters only) is left out, so nothing stored can smuggle options or
-/// extra lines into sshd.
+/// See [`push_authorized_keys`].
 pub fn render_authorized_keys<'a>(keys: impl IntoIterator<Item = &'a SshKeyEntry>) -> String {
     let mut out = String::new();
-    for k in keys {
-        if safe_key_line(&k.openssh) {
-            out.push_str(&k.openssh);
-            out.push('\n');
-        }
-    }
+    push_authorized_keys(keys, &mut out);
     out
+}
+
+/// Appends one authorized_keys line per key to `out`: `type base64`, prefixed with the
+/// option `expiry-time="YYYYMMDDHHMMSSZ" ` (UTC) when the key has an expiry, so that sshd
+/// (sshd(8) AUTHORIZED_KEYS FILE FORMAT) and a cache of this answer refuse the key after it
+/// too. A time outside 1970..=9999 is written as the nearest one inside, which for any time
+/// past 9999 is earlier than the real expiry (never later). A key whose `openssh` is not
+/// exactly `type base64` (one space, no control characters, key type and base64 characters
+/// only) is left out, so nothing stored can smuggle other options or extra lines into sshd.
+pub fn push_authorized_keys<'a>(keys: impl IntoIterator<Item = &'a SshKeyEntry>, out: &mut String) {
+    for k in keys {
+        if !safe_key_line(&k.openssh) {
+            continue;
+        }
+        if let Some(t) = k.expires_at {
+            let time = sigil_shared::time::generalized_time(t.clamp(0, MAX_EXPIRY_TIME));
+            out.push_str("expiry-time=\"");
+            // Digits and `Z`: always ASCII.
+            out.push_str(std::str::from_utf8(&time).unwrap_or("19700101000000Z"));
+            out.push_str("\" ");
+        }
+        out.push_str(&k.openssh);
+        out.push('\n');
+    }
 }
 
 /// `type base64`: a key type of `[a-z0-9@.-]`, one space, base64 characters.
@@ -144,6 +181,48 @@ fn cert_revoked(krl: &Krl, c: &SshCertEntry, ca_blob: &[u8]) -> bool {
     match CertInfo::parse(&c.openssh) {
         Ok(info) => krl.revokes_key_id(ca_blob, &info.key_id),
         Err(_) => true,
+    }
+}
+
+/// The certificates of a user or host to hand out (Keyper's `usercert` / `hostcert`): those
+/// not expired at `now` (`now < valid_before`; one not yet valid is handed out, as Keyper
+/// does), with entry id `keyid` (Keyper's `keyid`, [`SshCertEntry::key_id`]) and certified key
+/// `sha256` when given, and not revoked by `krl` under `ca_blob` (the issuing CA's key), by
+/// the same checks as [`principals`].
+pub fn certificates<'a>(
+    certs: &'a [SshCertEntry],
+    keyid: Option<&'a str>,
+    sha256: Option<&'a [u8; 32]>,
+    ca_blob: &'a [u8],
+    krl: Option<&'a Krl>,
+    now: i64,
+) -> impl Iterator<Item = &'a SshCertEntry> + 'a {
+    certs.iter().filter(move |c| {
+        now < c.valid_before
+            && keyid.is_none_or(|id| id == c.key_id)
+            && sha256
+                .is_none_or(|want| sha256_of_fingerprint(&c.fingerprint).as_ref() == Some(want))
+            && !krl.is_some_and(|krl| cert_revoked(krl, c, ca_blob))
+    })
+}
+
+/// Appends each certificate's line and `\n` to `out`. Only lines `type base64 [comment]`
+/// whose type is an OpenSSH certificate type (`…-cert-v01@openssh.com`), whose second field
+/// is base64 and which hold no control character are written.
+pub fn push_certificates<'a>(certs: impl IntoIterator<Item = &'a SshCertEntry>, out: &mut String) {
+    for c in certs {
+        let line = c.openssh.as_str();
+        let mut fields = line.splitn(3, ' ');
+        let (Some(ty), Some(b64)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        if ty.ends_with("-cert-v01@openssh.com")
+            && safe_key_line(&line[..ty.len() + 1 + b64.len()])
+            && !line.chars().any(char::is_control)
+        {
+            out.push_str(line);
+            out.push('\n');
+        }
     }
 }
 

@@ -21,6 +21,7 @@ pub mod pki;
 pub mod process;
 pub mod proxy;
 pub mod rawhttp;
+pub mod sshd;
 pub mod stream;
 pub mod tls;
 

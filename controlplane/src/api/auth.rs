@@ -4,12 +4,18 @@
 //! 1. a TLS client certificate on the admin listener, verified by the handshake against
 //!    `[admin.tls] client_ca` → `mtls:<subject>`, role admin;
 //! 2. `Authorization: Bearer` equal to the admin token (constant time) → `bearer:admin`;
-//! 3. `Authorization: Bearer sgk_…`, an active API key → `apikey:<id>` with its permissions.
+//! 3. `Authorization: Bearer sgk_…`, an active API key → `apikey:<id>` with its permissions;
+//! 4. `Authorization: Bearer <JWT>`, a valid Keyper access token (`POST /api/login`) →
+//!    `keyper:<user>`: a member of `[ssh] admin_group` has `read:`/`write:`/`delete:ssh`
+//!    (Keyper's routes only), any other user may only read and change themselves
+//!    (`rbac::keyper_self_service`; the service limits what they change).
 //!
 //! Then the route's permission (`crate::rbac`) must be granted: 401 without valid
 //! credentials, 403 without the permission. Both are audited; if the audit record cannot be
 //! written the request fails. A mutating call is audited by the service in the same write as
-//! its change; one that fails (4xx/5xx) is audited here.
+//! its change; one that fails (4xx/5xx) is audited here. The SSH service's [`Caller`] (an
+//! administrator, or the Keyper user acting on themselves) goes into the request's
+//! extensions.
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::middleware::Next;
@@ -19,6 +25,9 @@ use der::Decode;
 use super::{bearer_token, record, ApiError, ErrorCode, Shared, REQUEST_ACTOR};
 use crate::audit::{Actor, AuditEvent};
 use crate::rbac;
+use crate::services::ssh::auth::AuthUser;
+use crate::services::ssh::token::looks_like_jwt;
+use crate::services::ssh::Caller;
 use crate::tls::ConnInfo;
 
 /// An authenticated caller.
@@ -26,12 +35,32 @@ use crate::tls::ConnInfo;
 struct Principal {
     id: String,
     permissions: Vec<String>,
+    /// A Keyper user (token from `POST /api/login`).
+    keyper: Option<AuthUser>,
 }
 
 fn admin(id: String) -> Principal {
     Principal {
         id,
         permissions: vec!["*".into()],
+        keyper: None,
+    }
+}
+
+/// What a Keyper user's token grants beside their own account.
+fn keyper(user: AuthUser) -> Principal {
+    let permissions = if user.admin {
+        rbac::SSH_ADMIN_PERMISSIONS
+            .iter()
+            .map(|p| p.to_string())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Principal {
+        id: format!("keyper:{}", user.username),
+        permissions,
+        keyper: Some(user),
     }
 }
 
@@ -58,6 +87,11 @@ async fn identify(
     if super::token_eq(token, &state.admin_token) {
         return Ok(Some(admin("bearer:admin".into())));
     }
+    if looks_like_jwt(token) {
+        let (ssh, token) = (state.services.ssh.clone(), token.to_string());
+        let user = super::blocking(move || ssh.authenticate(&token)).await?;
+        return Ok(user.map(keyper));
+    }
     if !token.starts_with("sgk_") {
         return Ok(None);
     }
@@ -66,6 +100,7 @@ async fn identify(
     Ok(key.map(|k| Principal {
         id: format!("apikey:{}", k.id),
         permissions: k.effective_permissions(),
+        keyper: None,
     }))
 }
 
@@ -91,7 +126,7 @@ fn event(
 /// The middleware on every management route (see the module documentation).
 pub async fn require_auth(
     State(state): State<Shared>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     let conn = req
@@ -125,7 +160,11 @@ pub async fn require_auth(
         ));
     };
     let needed = rbac::required_permission(method.as_str(), &route);
-    if !rbac::allows(&who.permissions, needed) {
+    let own =
+        who.keyper.as_ref().filter(|u| !u.admin).is_some_and(|u| {
+            rbac::keyper_self_service(method.as_str(), &route, &path, &u.username)
+        });
+    if !own && !rbac::allows(&who.permissions, needed) {
         tracing::warn!(actor = %who.id, %path, needed, "admin API permission denied");
         let details = serde_json::json!({"method": method.as_str(), "required": needed});
         record(
@@ -138,6 +177,11 @@ pub async fn require_auth(
             format!("this credential lacks the permission {needed:?}"),
         ));
     }
+    let caller = match who.keyper {
+        Some(u) if !u.admin => Caller::User(u.username),
+        _ => Caller::Admin,
+    };
+    req.extensions_mut().insert(caller);
     let actor = Actor {
         id: who.id,
         actor_type: "User",

@@ -92,6 +92,7 @@ impl ApiError {
             ServiceErrorKind::NotFound => Self::new(ErrorCode::NotFound, message),
             ServiceErrorKind::Conflict => Self::new(ErrorCode::Conflict, message),
             ServiceErrorKind::Forbidden => Self::new(ErrorCode::Forbidden, message),
+            ServiceErrorKind::Unauthorized => Self::new(ErrorCode::Unauthorized, message),
             ServiceErrorKind::Unavailable => Self::new(ErrorCode::ServiceUnavailable, message),
             ServiceErrorKind::Internal => {
                 tracing::error!(error = %message, "internal error");

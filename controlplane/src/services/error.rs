@@ -1,9 +1,9 @@
 //! What the services fail with. Each service has its own enum (`CertError`, `IssuerError`,
-//! `OtpError`, `ApiKeyError`, `KesError`) whose variants say what went wrong; failures beneath the
-//! services (store, audit log, signing, encoding) are [`Internal`]. Every error has a
-//! [`ErrorKind`], which each protocol maps to its own answer in one place (`api::error` for
-//! the admin API, `est` for EST). The `Display` text is what clients see, except for
-//! [`ErrorKind::Internal`], which only the log sees.
+//! `OtpError`, `ApiKeyError`, `KesError`, `SshError`) whose variants say what went wrong;
+//! failures beneath the services (store, audit log, signing, encoding) are [`Internal`].
+//! Every error has a [`ErrorKind`], which each protocol maps to its own answer in one place
+//! (`api::error` for the admin API, `est` for EST). The `Display` text is what clients see,
+//! except for [`ErrorKind::Internal`], which only the log sees.
 
 use thiserror::Error;
 
@@ -12,6 +12,7 @@ use super::certificates::CertError;
 use super::issuers::IssuerError;
 use super::kes::KesError;
 use super::otps::OtpError;
+use super::ssh::SshError;
 use crate::audit::AuditError;
 use crate::crypto::SignError;
 use crate::db::DbError;
@@ -28,6 +29,9 @@ pub enum ErrorKind {
     Conflict,
     /// The caller may not do it (403).
     Forbidden,
+    /// The caller's credentials are missing, wrong or expired (401), e.g. a failed Keyper
+    /// login.
+    Unauthorized,
     /// The service cannot do it as configured (503), e.g. the key service without a
     /// key-encryption key.
     Unavailable,
@@ -85,6 +89,8 @@ pub enum ServiceError {
     #[error(transparent)]
     Kes(#[from] KesError),
     #[error(transparent)]
+    Ssh(#[from] SshError),
+    #[error(transparent)]
     Internal(#[from] Internal),
 }
 
@@ -96,6 +102,7 @@ impl ServiceError {
             Self::Otp(e) => e.kind(),
             Self::ApiKey(e) => e.kind(),
             Self::Kes(e) => e.kind(),
+            Self::Ssh(e) => e.kind(),
             Self::Internal(e) => e.kind(),
         }
     }
@@ -120,6 +127,7 @@ macro_rules! into_protocol_error {
             $crate::services::OtpError,
             $crate::services::ApiKeyError,
             $crate::services::KesError,
+            $crate::services::SshError,
             $crate::services::Internal
         );
     };

@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 use sigil_shared::ocsp::all_issuer_hashes;
 use sigil_shared::replication::{
     CaState, Change, CrlEntry, Frame, KesIdentityState, KesKeyState, KesPolicyState, OcspEntry,
-    Record,
+    Record, SshCaState, SshKrlState,
 };
 use sigil_storage::ReadView;
 use tokio::sync::watch;
 
 use super::context::Context;
 use super::error::Internal;
+use crate::db::ssh::{SshCaRecord, SshGroupRecord, SshHostRecord, SshUserRecord};
 use crate::db::{cf, decode, CaRecord, DbError, META_HEAD};
 use crate::metrics::SubscriberHandle;
 
@@ -86,8 +87,10 @@ impl Replication {
     }
 
     /// Emits a snapshot of the replicated state from one consistent view of the store:
-    /// `SnapshotBegin`, every CA, CRL and OCSP response, and every KES key (all its versions,
-    /// wrapped), policy and identity as `SnapshotItem`s, `SnapshotEnd`.
+    /// `SnapshotBegin`, every CA, CRL and OCSP response, every KES key (all its versions,
+    /// wrapped), policy and identity, and the SSH key service's groups, CAs (public keys),
+    /// KRL, users and hosts (as data planes get them: no password hashes) as
+    /// `SnapshotItem`s, `SnapshotEnd`.
     /// `emit` returns false once the subscriber is gone. Returns the sequence number the
     /// snapshot reflects.
     pub fn snapshot(&self, emit: &mut dyn FnMut(Frame) -> bool) -> Result<u64, SnapshotError> {
@@ -136,6 +139,11 @@ fn emit_snapshot(
             cf::KES_KEYS,
             cf::KES_POLICIES,
             cf::KES_IDENTITIES,
+            cf::SSH_GROUPS,
+            cf::SSH_CAS,
+            cf::SSH_KRL,
+            cf::SSH_USERS,
+            cf::SSH_HOSTS,
         ];
         for cf in cfs {
             view.scan(cf, &[], None, &mut |_, v| push(snapshot_item(cf, v)))
@@ -146,7 +154,7 @@ fn emit_snapshot(
     failed.map_or(Ok(()), Err)
 }
 
-/// The snapshot item of a stored value of `cf` (`cas`, `crls`, `ocsp` or a KES one).
+/// The snapshot item of a stored value of `cf` (`cas`, `crls`, `ocsp`, a KES or SSH one).
 fn snapshot_item(cf: &'static str, v: &[u8]) -> Result<Frame, DbError> {
     let change = match cf {
         cf::CAS => Change::CaPut(ca_state(&decode::<CaRecord>(cf, v)?)?),
@@ -154,6 +162,17 @@ fn snapshot_item(cf: &'static str, v: &[u8]) -> Result<Frame, DbError> {
         cf::KES_KEYS => Change::KesKeyPut(decode::<KesKeyState>(cf, v)?),
         cf::KES_POLICIES => Change::KesPolicyPut(decode::<KesPolicyState>(cf, v)?),
         cf::KES_IDENTITIES => Change::KesIdentityPut(decode::<KesIdentityState>(cf, v)?),
+        cf::SSH_GROUPS => Change::SshGroupPut(decode::<SshGroupRecord>(cf, v)?.state()),
+        cf::SSH_CAS => {
+            let ca = decode::<SshCaRecord>(cf, v)?;
+            Change::SshCaPut(SshCaState {
+                kind: ca.kind,
+                openssh: ca.openssh,
+            })
+        }
+        cf::SSH_KRL => Change::SshKrlPut(decode::<SshKrlState>(cf, v)?),
+        cf::SSH_USERS => Change::SshUserPut(decode::<SshUserRecord>(cf, v)?.state()),
+        cf::SSH_HOSTS => Change::SshHostPut(decode::<SshHostRecord>(cf, v)?.state()),
         _ => Change::OcspPut(decode::<OcspEntry>(cf, v)?),
     };
     Ok(Frame::SnapshotItem(change))

@@ -15,6 +15,20 @@ fn defaults_are_valid_and_unknown_keys_rejected() {
 }
 
 #[test]
+fn ssh_cache_size_is_checked() {
+    assert_eq!(DpConfig::default().cache.ssh_entries_per_core, 100_000);
+    let c: DpConfig = serde_json::from_str(r#"{"cache": {"ssh_entries_per_core": 5}}"#).unwrap();
+    assert_eq!(c.cache.max_entries_per_core, 200_000);
+    c.validate().unwrap();
+    for bad in [0, MAX_SSH_ENTRIES + 1] {
+        let mut c = DpConfig::default();
+        c.cache.ssh_entries_per_core = bad;
+        let errs = c.validate().unwrap_err();
+        assert!(errs[0].contains("cache.ssh_entries_per_core"), "{errs:?}");
+    }
+}
+
+#[test]
 fn tls_section_is_optional_checked_and_strict() {
     assert_eq!(DpConfig::default().tls, None);
     let section =

@@ -66,6 +66,36 @@ fn the_path_table() {
         (Get, "/crl/ca1", Target::OcspGet("crl/ca1")),
         (Post, "/MEIw", Target::NotAllowed(Route::Other, "GET, HEAD")),
         (Get, "", Target::OcspGet("")),
+        (Get, "/api/authkeys", Target::Ssh(Endpoint::AuthKeys)),
+        (Post, "/api/authprinc", Target::Ssh(Endpoint::AuthPrinc)),
+        (Head, "/api/userca", Target::Ssh(Endpoint::UserCa)),
+        (Get, "/api/hostca", Target::Ssh(Endpoint::HostCa)),
+        (Post, "/api/krlca", Target::Ssh(Endpoint::KrlCa)),
+        (Get, "/api/usercert", Target::Ssh(Endpoint::UserCert)),
+        (Get, "/api/hostcert", Target::Ssh(Endpoint::HostCert)),
+        (
+            Method::Put,
+            "/api/authkeys",
+            Target::NotAllowed(Route::SshAuthkeys, "GET, HEAD, POST"),
+        ),
+        (
+            Method::Delete,
+            "/api/authprinc",
+            Target::NotAllowed(Route::SshAuthprinc, "GET, HEAD, POST"),
+        ),
+        (
+            Other,
+            "/api/krlca",
+            Target::NotAllowed(Route::SshOther, "GET, HEAD, POST"),
+        ),
+        // Anything else under /api/ is what it was: no OCSP request, so 404.
+        (Get, "/api/authkeys/", Target::OcspGet("api/authkeys/")),
+        (Get, "/api/users", Target::OcspGet("api/users")),
+        (
+            Post,
+            "/api/users",
+            Target::NotAllowed(Route::Other, "GET, HEAD"),
+        ),
     ];
     for (method, path, want) in cases {
         assert_eq!(route(*method, path), *want, "{method:?} {path}");
@@ -154,10 +184,10 @@ fn core() -> Fixture {
 }
 
 /// Header fields of a response, in order.
-type Headers = Vec<(String, Vec<u8>)>;
+pub(super) type Headers = Vec<(String, Vec<u8>)>;
 
 /// Status, headers and body of the router's response to one request.
-fn call(
+pub(super) fn call(
     router: &Router,
     method: Method,
     target: &str,
@@ -188,7 +218,7 @@ fn call(
     (resp.code.unwrap(), headers, out[len..].to_vec())
 }
 
-fn header<'h>(headers: &'h Headers, name: &str) -> Option<&'h [u8]> {
+pub(super) fn header<'h>(headers: &'h Headers, name: &str) -> Option<&'h [u8]> {
     headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))

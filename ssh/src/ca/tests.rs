@@ -257,3 +257,23 @@ fn spki_refusals() {
     p256[at + 7] = 0x08;
     assert!(key_data_from_spki(&p256).is_err());
 }
+
+/// The control plane stores CA keys with `to_openssh_private` and reads them back at every
+/// start: that round trip must hold for every key, including scalars with leading zero bytes
+/// (1 in 256 EC keys).
+#[test]
+fn stored_ec_ca_keys_always_read_back() {
+    for alg in [
+        CaAlgorithm::Ed25519,
+        CaAlgorithm::EcdsaP256,
+        CaAlgorithm::EcdsaP384,
+    ] {
+        for _ in 0..600 {
+            let ca = SoftwareCa::generate(alg).unwrap();
+            let pem = ca.to_openssh_private().unwrap();
+            let back = SoftwareCa::from_openssh_private(&pem)
+                .unwrap_or_else(|e| panic!("{alg:?}: {e}\n{}", &*pem));
+            assert_eq!(back.public_openssh(), ca.public_openssh());
+        }
+    }
+}

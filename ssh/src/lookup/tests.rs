@@ -79,6 +79,32 @@ fn rendering() {
         format!("{}\n{}\n", a.openssh, b.openssh)
     );
     assert_eq!(render_authorized_keys([]), "");
+    // An expiry travels as sshd's `expiry-time` option, in UTC; out-of-range times are
+    // written as the nearest representable one (never later than the real expiry).
+    let mut exp = a.clone();
+    exp.expires_at = Some(NOW);
+    assert_eq!(
+        render_authorized_keys([&exp, &b]),
+        format!(
+            "expiry-time=\"20231114221320Z\" {}\n{}\n",
+            a.openssh, b.openssh
+        )
+    );
+    for (t, want) in [
+        (0, "19700101000000Z"),
+        (-5, "19700101000000Z"),
+        (MAX_EXPIRY_TIME, "99991231235959Z"),
+        (i64::MAX, "99991231235959Z"),
+    ] {
+        exp.expires_at = Some(t);
+        assert_eq!(
+            render_authorized_keys([&exp]),
+            format!("expiry-time=\"{want}\" {}\n", a.openssh)
+        );
+    }
+    let mut out = String::from("x\n");
+    push_authorized_keys([&b], &mut out);
+    assert_eq!(out, format!("x\n{}\n", b.openssh));
     // Nothing stored can inject options or lines.
     for bad in [
         format!("{}\ncommand=\"sh\" {}", a.openssh, b.openssh),
@@ -225,6 +251,65 @@ fn principals_rules() {
 }
 
 #[test]
+fn fingerprint_narrows_the_keys() {
+    let u = user(vec![
+        entry(ED25519, "ed", &["g"], None),
+        entry(SEED_RSA, "rsa", &["g"], None),
+    ]);
+    let host = groups(&["g"]);
+    let ed = ParsedKey::parse(ED25519).unwrap().sha256;
+    let ids = |fp: Option<&[u8; 32]>, krl: Option<&Krl>| -> Vec<String> {
+        authorized_keys_matching(&u, &host, fp, krl, NOW)
+            .map(|k| k.key_id.clone())
+            .collect()
+    };
+    assert_eq!(ids(None, None), ["ed", "rsa"]);
+    assert_eq!(ids(Some(&ed), None), ["ed"]);
+    assert!(ids(Some(&[7; 32]), None).is_empty());
+    let mut krl = Krl::new(1, 0);
+    krl.revoke_key(ed);
+    assert!(ids(Some(&ed), Some(&krl)).is_empty());
+    assert_eq!(ids(None, Some(&krl)), ["rsa"]);
+}
+
+#[test]
+fn certificates_handed_out() {
+    let (u, ca) = with_cert(77, "alice@laptop");
+    let fp = sha256_of_fingerprint(&u.certs[0].fingerprint).unwrap();
+    let n = |keyid: Option<&str>, sha: Option<&[u8; 32]>, krl: Option<&Krl>, now: i64| {
+        certificates(&u.certs, keyid, sha, &ca, krl, now).count()
+    };
+    assert_eq!(n(None, None, None, NOW), 1);
+    assert_eq!(n(Some("c1"), Some(&fp), None, NOW), 1);
+    assert_eq!(n(Some("c2"), None, None, NOW), 0);
+    assert_eq!(n(None, Some(&[1; 32]), None, NOW), 0);
+    // Expired at valid_before; not yet valid is still handed out.
+    assert_eq!(n(None, None, None, NOW + 10), 0);
+    assert_eq!(n(None, None, None, NOW - 100), 1);
+    let mut krl = Krl::new(1, 0);
+    krl.revoke_serial(&ca, 77);
+    assert_eq!(n(None, None, Some(&krl), NOW), 0);
+
+    let mut out = String::new();
+    push_certificates(&u.certs, &mut out);
+    assert_eq!(out, format!("{}\n", u.certs[0].openssh));
+    assert!(out.starts_with("ssh-ed25519-cert-v01@openssh.com AAAA"));
+    for bad in [
+        format!("{}\nssh-ed25519 AAAA", u.certs[0].openssh),
+        ED25519.to_string(),
+        "ssh-ed25519-cert-v01@openssh.com".into(),
+        "ssh-ed25519-cert-v01@openssh.com AA$A".into(),
+        String::new(),
+    ] {
+        let mut c = u.certs[0].clone();
+        c.openssh = bad.clone();
+        let mut out = String::new();
+        push_certificates([&c], &mut out);
+        assert_eq!(out, "", "{bad:?}");
+    }
+}
+
+#[test]
 fn usernames() {
     for ok in [
         "alice",
@@ -357,23 +442,40 @@ proptest! {
 
     /// Whatever the key entries hold, the rendered text has one safe line per key served.
     #[test]
-    fn rendered_text_is_only_key_lines(openssh in proptest::collection::vec("\\PC{0,80}|[a-z0-9-]{1,12} [A-Za-z0-9+/=]{1,20}", 0..6)) {
-        let keys: Vec<SshKeyEntry> = openssh
+    fn rendered_text_is_only_key_lines(
+        entries in proptest::collection::vec(
+            ("\\PC{0,80}|[a-z0-9-]{1,12} [A-Za-z0-9+/=]{1,20}", proptest::option::of(any::<i64>())),
+            0..6,
+        )
+    ) {
+        let keys: Vec<SshKeyEntry> = entries
             .iter()
-            .map(|o| SshKeyEntry {
+            .map(|(o, expires_at)| SshKeyEntry {
                 key_id: String::new(),
                 name: String::new(),
                 openssh: o.clone(),
                 fingerprint: String::new(),
-                expires_at: None,
+                expires_at: *expires_at,
                 host_groups: Vec::new(),
             })
             .collect();
         let text = render_authorized_keys(&keys);
         for line in text.lines() {
-            prop_assert_eq!(line.split(' ').count(), 2);
             prop_assert!(!line.chars().any(char::is_control));
+            // `[expiry-time="YYYYMMDDHHMMSSZ" ]type base64`, the time a real one.
+            let key = match line.strip_prefix("expiry-time=\"") {
+                Some(rest) => {
+                    let (time, key) = rest.split_once("\" ").unwrap();
+                    let t = sigil_shared::time::parse_generalized_time(time.as_bytes());
+                    prop_assert!(t.is_some(), "{}", line);
+                    key
+                }
+                None => line,
+            };
+            prop_assert_eq!(key.split(' ').count(), 2);
+            prop_assert!(safe_key_line(key));
         }
+        prop_assert_eq!(text.lines().count(), keys.iter().filter(|k| safe_key_line(&k.openssh)).count());
         prop_assert!(text.is_empty() || text.ends_with('\n'));
     }
 }
