@@ -90,17 +90,18 @@ pub fn run(cfg: &AuthkeysConfig, urls: &[Url], mode: &Mode, log: &Logger) -> Out
     };
     let cache = Cache::open(&cfg.cache_dir, log);
     let (path, cache_name, user) = match mode {
-        Mode::Keys { user, fingerprint } => {
-            let mut q = format!(
+        // The fingerprint sshd offers is not sent: the data plane would then answer that key
+        // only, and the cached last-good answer must hold every key of the user (sshd picks
+        // the offered key out of it itself).
+        Mode::Keys { user, .. } => (
+            format!(
                 "/api/authkeys?username={}&host={}",
                 query_escape(user),
                 query_escape(&cfg.host)
-            );
-            if let Some(f) = fingerprint {
-                let _ = write!(q, "&fingerprint={}", query_escape(f));
-            }
-            (q, format!("keys-{user}"), user)
-        }
+            ),
+            format!("keys-{user}"),
+            user,
+        ),
         Mode::Principals {
             user,
             fingerprint,

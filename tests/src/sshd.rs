@@ -36,6 +36,17 @@ pub fn ensure_user(name: &str) {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    // useradd leaves the password locked ("!"), which sshd without PAM takes as a locked
+    // account; "*" allows key logins and no password.
+    let out = Command::new("usermod")
+        .args(["-p", "*", name])
+        .output()
+        .expect("run usermod");
+    assert!(
+        out.status.success(),
+        "usermod {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Copies `sigil-authkeys` where sshd accepts a key command: a root-owned file in a chain of
@@ -168,13 +179,14 @@ impl Sshd {
     }
 
     /// `ssh -i key [-o CertificateFile=cert] user@127.0.0.1 -p port echo sigil-login-ok`,
-    /// trusting the host key as given by `known_hosts` (a file) or accepting none.
+    /// trusting host keys as `known_hosts` says (a file, and the name the host certificate
+    /// carries, given as `HostKeyAlias`), or accepting any.
     pub fn ssh(
         &self,
         user: &str,
         key: &Path,
         cert: Option<&Path>,
-        known_hosts: Option<&Path>,
+        known_hosts: Option<(&Path, &str)>,
     ) -> Output {
         let mut c = Command::new("ssh");
         c.args(["-F", "/dev/null", "-p", &self.port.to_string(), "-i"])
@@ -189,9 +201,11 @@ impl Sshd {
             ])
             .args(["-o", "PreferredAuthentications=publickey"]);
         match known_hosts {
-            Some(k) => {
+            Some((k, alias)) => {
                 c.args(["-o", "StrictHostKeyChecking=yes", "-o"])
-                    .arg(format!("UserKnownHostsFile={}", k.display()));
+                    .arg(format!("UserKnownHostsFile={}", k.display()))
+                    .arg("-o")
+                    .arg(format!("HostKeyAlias={alias}"));
             }
             None => {
                 c.args([
@@ -219,7 +233,7 @@ impl Sshd {
         user: &str,
         key: &Path,
         cert: Option<&Path>,
-        known_hosts: Option<&Path>,
+        known_hosts: Option<(&Path, &str)>,
     ) -> bool {
         let out = self.ssh(user, key, cert, known_hosts);
         out.status.success() && String::from_utf8_lossy(&out.stdout).contains("sigil-login-ok")
