@@ -150,6 +150,13 @@ fn build(f: &Files<'_>, peer_certificates: bool) -> Result<Arc<ServerConfig>, Tl
         other => invalid(&f.key_name("key"), f.key, other.to_string()),
     })?;
     config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
+    if peer_certificates {
+        // A resumed handshake does not verify (so does not record) the client's certificate,
+        // and the session it resumes is not reachable through monoio-rustls: without
+        // resumption every connection presents its certificate, and its identity is known.
+        config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        config.send_tls13_tickets = 0;
+    }
     Ok(Arc::new(config))
 }
 

@@ -223,6 +223,36 @@ fn kes_keys_policies_identities_and_crypto_through_a_data_plane() {
     );
     assert_eq!(base64_decode(h["hmac"].as_str().unwrap()).len(), 32);
 
+    // A client resuming its TLS session (curl does, on a new connection) is still identified.
+    let resumed = sigil_tests::run_unchecked(
+        "curl",
+        &[
+            "-sS",
+            "--cacert",
+            f.tls.ca.to_str().unwrap(),
+            "--cert",
+            f.ids[0].cert.to_str().unwrap(),
+            "--key",
+            f.ids[0].key.to_str().unwrap(),
+            "-H",
+            "Connection: close",
+            "-o",
+            "/dev/null",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} ",
+            &format!("https://127.0.0.1:{}/v1/key/describe/my-key", admin.port),
+            &format!("https://127.0.0.1:{}/v1/key/describe/my-key", admin.port),
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&resumed.stdout).trim(),
+        "200 200",
+        "second connection: {}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+
     // Bad input gets KES's 4xx, and the listener keeps serving.
     expect(
         &admin.call("PUT", "/v1/key/decrypt/my-key", Some("{")),
