@@ -179,7 +179,20 @@ fn private_key_markers(dir: &Path) -> Vec<(String, &'static str)> {
 #[test]
 fn keys_stay_in_the_token_and_out_of_the_data_dir() {
     let hsm = SoftHsm::new(&["sigil-keys"]);
-    let mut cp = start(&hsm, false);
+    // The SSH CAs in the same token: no private key of any kind in the data directory.
+    let ssh_cas: String = ["user", "host"]
+        .iter()
+        .map(|kind| {
+            format!(
+                "[ssh.{kind}_ca]\nkey_store = {{ type = \"pkcs11\", module = \"{}\", token_label = \"sigil-keys\", pin_env = \"{}\", key_label = \"ssh-{kind}-ca\" }}\n",
+                sigil_tests::hsm::MODULE,
+                sigil_tests::hsm::PIN_ENV
+            )
+        })
+        .collect();
+    let env = hsm.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut cp = ControlPlane::start_with(Some(&format!("{CONFIG}{ssh_cas}")), &env, false);
     create_hsm_ca(
         &cp,
         "hsm-keys",
@@ -190,13 +203,18 @@ fn keys_stay_in_the_token_and_out_of_the_data_dir() {
     let (status, _) = cp.revoke(&leaf.id, "superseded");
     assert_eq!(status, 200);
 
-    // The token: the CA key and the delegated responder's, both sensitive and never extractable.
+    // The token: the CA key, the delegated responder's and the SSH CAs', all sensitive and never
+    // extractable.
     let out = hsm.pkcs11_tool("sigil-keys", &["--list-objects", "--type", "privkey"]);
     let text = combined(&out);
     assert!(out.status.success(), "{text}");
     let blocks: Vec<&str> = text.split("Private Key Object").skip(1).collect();
-    assert_eq!(blocks.len(), 2, "CA and responder keys expected:\n{text}");
-    for label in ["ca-key", "ca-key.ocsp"] {
+    assert_eq!(
+        blocks.len(),
+        4,
+        "CA, responder and SSH CA keys expected:\n{text}"
+    );
+    for label in ["ca-key", "ca-key.ocsp", "ssh-user-ca", "ssh-host-ca"] {
         let b = blocks
             .iter()
             .find(|b| b.contains(&format!("label:      {label}\n")))
