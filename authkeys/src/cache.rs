@@ -1,7 +1,9 @@
 //! The last-good answers: one file per user and mode, the last KRL and the user CA's key, in a
 //! directory only root may write (when running as root, a directory others can write is not
 //! used). Every write is atomic: a temporary file in the same directory, fsync'd, renamed over
-//! the old one, and the directory fsync'd, so a crash leaves the old answer or the new one.
+//! the old one, and the directory fsync'd, so a crash leaves the old answer or the new one. An
+//! answer that is already the cached one is not written again ([`Cache::store`]): the usual
+//! case (a user logging in again, sshd asking once per offered key) then costs no fsync.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -68,6 +70,31 @@ impl Cache {
         Some((fs::read(&path).ok()?, modified))
     }
 
+    /// When `name` was last written, without reading it.
+    pub fn modified(&self, name: &str) -> Option<SystemTime> {
+        if !self.usable {
+            return None;
+        }
+        fs::metadata(self.dir.join(name)).ok()?.modified().ok()
+    }
+
+    /// Makes `data` the contents of `name`: nothing to do when it already is (only the
+    /// contents are ever read back for an answer), else [`Cache::write`]. Returns whether it
+    /// wrote.
+    pub fn store(&self, name: &str, data: &[u8]) -> std::io::Result<bool> {
+        if !self.usable {
+            return Ok(false);
+        }
+        let path = self.dir.join(name);
+        // Cheap before the read: only a file of the same length can hold the same answer.
+        if fs::metadata(&path).is_ok_and(|m| m.len() == data.len() as u64)
+            && fs::read(&path).is_ok_and(|old| old == data)
+        {
+            return Ok(false);
+        }
+        self.write(name, data).map(|()| true)
+    }
+
     /// Replaces `name` with `data`, atomically.
     pub fn write(&self, name: &str, data: &[u8]) -> std::io::Result<()> {
         if !self.usable {
@@ -114,5 +141,25 @@ mod tests {
         assert!(leftovers.is_empty());
         let mode = fs::metadata(dir.path().join("c")).unwrap().mode() & 0o777;
         assert_eq!(mode, 0o700);
+    }
+
+    #[test]
+    fn an_unchanged_answer_is_not_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(&dir.path().join("c"), &Logger::stderr());
+        assert!(cache.modified("keys-bob").is_none());
+        assert!(cache.store("keys-bob", b"one\n").unwrap());
+        let path = dir.path().join("c/keys-bob");
+        let inode = fs::metadata(&path).unwrap().ino();
+        assert!(!cache.store("keys-bob", b"one\n").unwrap());
+        assert_eq!(fs::metadata(&path).unwrap().ino(), inode, "not replaced");
+        // Another answer of the same length, a longer one, an empty one: written.
+        assert!(cache.store("keys-bob", b"two\n").unwrap());
+        assert_eq!(cache.read("keys-bob").unwrap().0, b"two\n");
+        assert!(cache.store("keys-bob", b"three\n").unwrap());
+        assert!(cache.store("keys-bob", b"").unwrap());
+        assert_eq!(cache.read("keys-bob").unwrap().0, b"");
+        assert!(!cache.store("keys-bob", b"").unwrap());
+        assert!(cache.modified("keys-bob").is_some());
     }
 }

@@ -132,7 +132,7 @@ pub fn run(cfg: &AuthkeysConfig, urls: &[Url], mode: &Mode, log: &Logger) -> Out
                         display(url)
                     ));
                 }
-                if let Err(e) = cache.write(&cache_name, answer.as_bytes()) {
+                if let Err(e) = cache.store(&cache_name, answer.as_bytes()) {
                     log.warn(&format!("caching the answer for {user}: {e}"));
                 }
                 refresh_revocations(cfg, url, tls.as_ref(), &cache, deadline, log);
@@ -168,7 +168,7 @@ fn refresh_revocations(
     log: &Logger,
 ) {
     let fresh = |name: &str| {
-        cache.read(name).is_some_and(|(_, at)| {
+        cache.modified(name).is_some_and(|at| {
             SystemTime::now()
                 .duration_since(at)
                 .is_ok_and(|age| age.as_secs() < cfg.krl_refresh_secs)

@@ -11,9 +11,11 @@
 //! lines starting with `#` and blank lines are ignored.
 //!
 //! Sources: certificate files ([`certs`]), a running control plane's replication stream
-//! ([`stream`]) and the synthetic replica of `sigil-fill-replica` ([`synthetic`]).
+//! ([`stream`]) and the synthetic replica of `sigil-fill-replica` ([`synthetic`]). The SSH
+//! `authkeys` scenario reads (user, host) pairs instead ([`ssh_pairs`]).
 
 pub mod certs;
+pub mod ssh_pairs;
 pub mod stream;
 pub mod synthetic;
 

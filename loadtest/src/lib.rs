@@ -4,14 +4,18 @@
 //!   load generator (plain, TLS, mTLS) with an open-loop mode (constant arrival rate, latency
 //!   from each request's intended send time, so coordinated omission is accounted for) and a
 //!   closed-loop mode (maximum throughput). Scenarios (OCSP POST/GET over a corpus of real
-//!   requests, CRL download) sit behind the [`scenario::Scenario`] trait. See docs/LOADTEST.md.
-//! * `sigil-fill-replica` writes a data-plane replica with N certificates' pre-signed responses
-//!   (real signatures, both CertID hashes), as the replication stream would, so that the data
-//!   plane can be measured at 10M+ certificates without issuing them one by one.
+//!   requests, CRL download, the KES key service, SSH `/api/authkeys`) sit behind the
+//!   [`scenario::Scenario`] trait. See docs/LOADTEST.md.
+//! * `sigil-fill-replica` ([`fill`]) writes a data-plane replica with N certificates'
+//!   pre-signed responses (real signatures, both CertID hashes) and/or a synthetic SSH
+//!   directory (users with real Ed25519 keys, hosts, groups, CAs, a KRL), as the replication
+//!   stream would, so that the data plane can be measured at 10M+ certificates or 100,000 SSH
+//!   users without creating them one by one.
 
 pub mod corpus;
 pub mod dist;
 pub mod engine;
+pub mod fill;
 pub mod http;
 pub mod ocsp_der;
 pub mod plot;

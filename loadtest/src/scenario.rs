@@ -1,8 +1,10 @@
 //! Scenarios: what to request and how to judge the answer. Each is a module implementing
 //! [`Scenario`]; the engine knows nothing else about the service under test, so new services
-//! (KES encrypt/decrypt, SSH `/authkeys`) plug in as further modules.
+//! (the KES key service, SSH `/api/authkeys`) plug in as further modules.
 
+pub mod authkeys;
 pub mod crl;
+pub mod kes;
 pub mod ocsp_get;
 pub mod ocsp_post;
 
@@ -10,7 +12,9 @@ use crate::http::{Request, Response};
 use crate::ocsp_der::response_status;
 use crate::stats::ErrorKind;
 
+pub use authkeys::Authkeys;
 pub use crl::Crl;
+pub use kes::{Kes, KesOp};
 pub use ocsp_get::OcspGet;
 pub use ocsp_post::OcspPost;
 

@@ -34,10 +34,13 @@ pub enum ErrorKind {
     OcspStatus,
     /// Open loop: intended to be sent within the run but never sent before the drain ended.
     Unsent,
+    /// A well-formed answer with the wrong content (for example a KES decryption giving back
+    /// a data key that none of the scenario's ciphertexts holds).
+    Content,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 13] = [
+    pub const ALL: [ErrorKind; 14] = [
         ErrorKind::Connect,
         ErrorKind::Timeout,
         ErrorKind::Io,
@@ -51,6 +54,7 @@ impl ErrorKind {
         ErrorKind::Unauthorized,
         ErrorKind::OcspStatus,
         ErrorKind::Unsent,
+        ErrorKind::Content,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -68,6 +72,7 @@ impl ErrorKind {
             ErrorKind::Unauthorized => "unauthorized",
             ErrorKind::OcspStatus => "ocsp_status",
             ErrorKind::Unsent => "unsent",
+            ErrorKind::Content => "content",
         }
     }
 

@@ -156,7 +156,13 @@ fn rbac_api_keys_enforce_roles() {
     );
     assert_eq!(
         one.json()["data"]["permissions"],
-        json!(["read:certificates", "read:cas", "read:kes", "read:ssh", "read:system"])
+        json!([
+            "read:certificates",
+            "read:cas",
+            "read:kes",
+            "read:ssh",
+            "read:system"
+        ])
     );
 
     let otp = json!({"entity_id": "rbac-device"});

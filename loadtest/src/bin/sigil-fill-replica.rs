@@ -1,140 +1,126 @@
-//! Fills a data-plane replica with N synthetic certificates' OCSP responses.
+//! Fills a data-plane replica with synthetic data, written the way the replication subscriber
+//! writes it, so that `sigil-dp --data-dir D` serves it without a control plane
+//! (`sigil_loadtest::fill`).
 //!
-//! `sigil-fill-replica --data-dir D --count 10000000` creates a CA and delegated responder,
-//! signs a `good` response per certificate and CertID hash on every core, and writes them
-//! (with the CA, its CRL-less state and an applied sequence of 1) the way the replication
-//! subscriber would. Writes `D/fill.json` with what a load generator needs to build requests.
+//! * `sigil-fill-replica --data-dir D --count 10000000`: a CA and delegated responder, and a
+//!   `good` response per certificate and CertID hash, signed on every core.
+//! * `sigil-fill-replica --data-dir D --ssh`: the SSH key service's state at issue 18's scale
+//!   (100,000 users with 300,000 Ed25519 keys, 10,000 hosts, 1,000 groups; `--ssh-*` to
+//!   change), and `D/ssh-pairs.txt`, the (user, host) pairs of `sigil-load --scenario authkeys`.
+//!
+//! Both together fill one replica. Writes `D/fill.json` with what a load generator needs.
 
-use std::sync::mpsc;
 use std::time::Instant;
 
+use anyhow::bail;
 use clap::Parser;
-use sigil_controlplane::ca::{self, CaRuntime, NewCa};
 use sigil_controlplane::crypto::KeyAlgorithm;
-use sigil_controlplane::db::CertState;
-use sigil_controlplane::ocsp::sign_responses;
-use sigil_controlplane::x509;
-use sigil_dataplane::replica::{apply_changes, ReplicaDir};
-use sigil_dataplane::updates::Applied;
-use sigil_loadtest::synthetic_serial;
-use sigil_shared::ocsp::HashAlg;
-use sigil_shared::replication::Change;
-use sigil_storage::{Durability, WriteBatch};
+use sigil_loadtest::fill::{self, ssh::SshModel};
 
 #[derive(Parser, Debug)]
+#[command(about = "Fill a data-plane replica with synthetic OCSP responses and/or SSH users")]
 struct Args {
     /// Data-plane data directory (must not hold a replica yet).
     #[arg(long)]
     data_dir: std::path::PathBuf,
-    #[arg(long)]
+    /// Certificates with pre-signed OCSP responses.
+    #[arg(long, default_value_t = 0)]
     count: u64,
-    /// Signing threads (default: all cores).
+    /// Filling threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
     #[arg(long, default_value = "ecdsa-p256")]
     key_algorithm: String,
+    /// Also write a synthetic SSH directory (users, keys, hosts, groups, CAs, KRL).
+    #[arg(long)]
+    ssh: bool,
+    #[arg(long, default_value_t = 100_000, requires = "ssh")]
+    ssh_users: u64,
+    /// Ed25519 keys, spread evenly over the users.
+    #[arg(long, default_value_t = 300_000, requires = "ssh")]
+    ssh_keys: u64,
+    #[arg(long, default_value_t = 10_000, requires = "ssh")]
+    ssh_hosts: u64,
+    #[arg(long, default_value_t = 1_000, requires = "ssh")]
+    ssh_groups: u64,
+    /// Groups each user belongs to; each key is valid for one or two of them.
+    #[arg(long, default_value_t = 3, requires = "ssh")]
+    ssh_groups_per_user: u64,
+    /// Keys in the KRL (removed keys: none of the users').
+    #[arg(long, default_value_t = 1_000, requires = "ssh")]
+    ssh_revoked: u64,
+    /// (user, host) pairs written to ssh-pairs.txt (the first --ssh-users cover every user).
+    #[arg(long, default_value_t = 200_000, requires = "ssh")]
+    ssh_pairs: u64,
+    /// Share of the pairs with a random host (mostly no key) instead of one the user has a
+    /// key for.
+    #[arg(long, default_value_t = 0.1, requires = "ssh")]
+    ssh_miss_share: f64,
+    /// Seed of every name, key and pair.
+    #[arg(long, default_value_t = 1, requires = "ssh")]
+    ssh_seed: u64,
 }
-
-const CHUNK: u64 = 4096;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.count == 0 && !args.ssh {
+        bail!("nothing to fill: give --count N (OCSP responses) and/or --ssh");
+    }
     let alg = KeyAlgorithm::parse(&args.key_algorithm)
         .ok_or_else(|| anyhow::anyhow!("unknown key algorithm"))?;
     let now = sigil_shared::time::now_unix();
-    let new = NewCa {
-        id: "fill".into(),
-        name: "fill".into(),
-        subject: x509::parse_name("CN=Sigil Fill CA")?,
-        key_algorithm: alg,
-        not_before: now - 3600,
-        not_after: now + 365 * 86_400,
-    };
-    let created = ca::create_ca(&new, None, now)?;
-    let rt = CaRuntime::new(created.record, created.signer)?;
-    let (_, responder, _) = ca::issue_responder(&rt, 14, now)?;
-
-    let dir = ReplicaDir::new(&args.data_dir, 64 << 20);
-    let (_, store) = dir.open_current()?;
-    let mut batch = WriteBatch::new();
-    apply_changes(
-        &mut batch,
-        [Change::CaPut(rt.state())],
-        Some(1),
-        &mut Applied::default(),
-    )?;
-    store.write(batch, Durability::Sync)?;
-
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = args.threads.unwrap_or_else(fill::default_threads);
     let started = Instant::now();
-    let (tx, rx) = mpsc::sync_channel::<WriteBatch>(threads * 2);
-    let next = std::sync::atomic::AtomicU64::new(0);
-    let written = std::thread::scope(|s| -> anyhow::Result<u64> {
-        for _ in 0..threads {
-            let tx = tx.clone();
-            let (rt, responder, next) = (&rt, &responder, &next);
-            let count = args.count;
-            s.spawn(move || loop {
-                let start = next.fetch_add(CHUNK, std::sync::atomic::Ordering::Relaxed);
-                if start >= count {
-                    return;
-                }
-                let mut batch = WriteBatch::new();
-                let mut changes = Vec::with_capacity(2 * CHUNK as usize);
-                for i in start..(start + CHUNK).min(count) {
-                    let entries = sign_responses(
-                        rt,
-                        responder,
-                        &synthetic_serial(i),
-                        CertState::Active,
-                        now,
-                        96 * 3600,
-                        &HashAlg::ALL,
-                    )
-                    .expect("signing with a software key");
-                    changes.extend(entries.into_iter().map(Change::OcspPut));
-                }
-                apply_changes(&mut batch, changes, None, &mut Applied::default())
-                    .expect("encoding");
-                if tx.send(batch).is_err() {
-                    return;
-                }
-            });
-        }
-        drop(tx);
-        let mut done = 0u64;
-        for batch in rx {
-            done += batch.len() as u64 / 2;
-            store.write(batch, Durability::Buffered)?;
-            if done % (CHUNK * 256) < CHUNK {
-                eprintln!(
-                    "{done} certificates, {:.0}/s",
-                    done as f64 / started.elapsed().as_secs_f64()
-                );
-            }
-        }
-        Ok(done)
-    })?;
-    let h = rt.hashes_for(HashAlg::Sha1);
-    let info = serde_json::json!({
-        "issuer_id": "fill",
-        "count": args.count,
-        "sha1_name_hash": hex::encode(&h.name_hash),
-        "sha1_key_hash": hex::encode(&h.key_hash),
-        "serial_base": "1000000000000000",
-        "ca_pem": x509::cert_pem(&rt.record.cert_der),
-        "seconds": started.elapsed().as_secs_f64(),
-    });
+    let store = fill::open_replica(&args.data_dir)?;
+    let mut info = serde_json::Map::new();
+    if args.count > 0 {
+        info = fill::ocsp::fill(&*store, args.count, alg, threads, now)?;
+        eprintln!(
+            "wrote {} certificates ({} responses) in {:.1} s",
+            args.count,
+            args.count * 2,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    if args.ssh {
+        let model = SshModel {
+            users: args.ssh_users,
+            keys: args.ssh_keys,
+            hosts: args.ssh_hosts,
+            groups: args.ssh_groups,
+            groups_per_user: args.ssh_groups_per_user,
+            revoked: args.ssh_revoked,
+            pairs: args.ssh_pairs,
+            miss_share: args.ssh_miss_share,
+            seed: args.ssh_seed,
+            now,
+        };
+        let at = Instant::now();
+        let ssh = fill::ssh::fill(
+            &*store,
+            &model,
+            threads,
+            &args.data_dir.join("ssh-pairs.txt"),
+        )?;
+        eprintln!(
+            "wrote {} SSH users ({} keys), {} hosts, {} groups and {} pairs in {:.1} s; pairs by keys answered: {}",
+            model.users,
+            model.keys,
+            model.hosts,
+            model.groups,
+            model.pairs,
+            at.elapsed().as_secs_f64(),
+            ssh["pairs_by_answered_keys"]
+        );
+        info.insert("ssh".into(), ssh);
+    }
+    info.insert(
+        "seconds".into(),
+        serde_json::json!(started.elapsed().as_secs_f64()),
+    );
     std::fs::write(
         args.data_dir.join("fill.json"),
         serde_json::to_vec_pretty(&info)?,
     )?;
-    eprintln!(
-        "wrote {written} certificates ({} responses) in {:.1} s",
-        written * 2,
-        started.elapsed().as_secs_f64()
-    );
     Ok(())
 }

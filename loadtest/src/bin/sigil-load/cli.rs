@@ -10,9 +10,9 @@ use sigil_loadtest::dist::Dist;
 #[command(
     name = "sigil-load",
     version,
-    about = "HTTP/1.1 load generator for Sigil (OCSP, CRL): open and closed loop, TLS, HDR latency",
-    long_about = "HTTP/1.1 load generator for Sigil (OCSP, CRL): open and closed loop, TLS, HDR \
-                  latency.\n\nExit status: 0 when every request succeeded, 2 when some failed \
+    about = "HTTP/1.1 load generator for Sigil (OCSP, CRL, KES, SSH): open and closed loop, TLS, HDR latency",
+    long_about = "HTTP/1.1 load generator for Sigil (OCSP, CRL, KES, SSH): open and closed loop, \
+                  TLS, HDR latency.\n\nExit status: 0 when every request succeeded, 2 when some failed \
                   (see the errors by kind), 1 when the run could not be made.\n\nSee \
                   docs/LOADTEST.md."
 )]
@@ -37,6 +37,24 @@ pub enum ScenarioName {
     OcspGet,
     /// CRL download (`/crl/{issuer}.crl`).
     Crl,
+    /// KES decrypt (`PUT /v1/key/decrypt/{name}`) of data keys encrypted here with
+    /// --kes-key-b64.
+    KesDecrypt,
+    /// KES encrypt (`PUT /v1/key/encrypt/{name}`) of 32-byte data keys.
+    KesEncrypt,
+    /// KES generate (`PUT /v1/key/generate/{name}`): a data key and its ciphertext.
+    KesGenerate,
+    /// SSH authorized keys (`GET /api/authkeys?username=…&host=…`) over (user, host) pairs:
+    /// --corpus PAIRS_FILE or --synthetic fill.json (of `sigil-fill-replica --ssh`).
+    Authkeys,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KesCipher {
+    /// AES-256-GCM under HMAC-SHA256(key, iv) (KES's `AES256`).
+    Aes256,
+    /// ChaCha20-Poly1305 under HChaCha20(key, iv) (KES's `ChaCha20`).
+    Chacha20,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,15 +71,27 @@ pub struct RunArgs {
     pub url: String,
     #[arg(long, value_enum, default_value = "ocsp-post")]
     pub scenario: ScenarioName,
-    /// Corpus file of OCSP requests (`sigil-load corpus`).
+    /// Corpus file of OCSP requests (`sigil-load corpus`); for authkeys, a file of (user,
+    /// host) pairs (`ssh-pairs.txt` of `sigil-fill-replica --ssh`).
     #[arg(long, conflicts_with = "synthetic")]
     pub corpus: Option<PathBuf>,
     /// fill.json of a `sigil-fill-replica` replica: requests built on the fly.
     #[arg(long)]
     pub synthetic: Option<PathBuf>,
-    /// With --synthetic: use only the first N certificates.
+    /// With --synthetic: use only the first N certificates (authkeys: pairs). KES scenarios: N distinct
+    /// request bodies (contexts `{"bucket":"bucket/object-<i>"}`), default 1000.
     #[arg(long)]
     pub items: Option<u64>,
+    /// KES scenarios: the key's name on the server.
+    #[arg(long)]
+    pub kes_key: Option<String>,
+    /// kes-decrypt: the key's material (32 bytes, base64), as imported into the server
+    /// (`PUT /v1/key/import/NAME {"key": ..., "cipher": ...}`); the ciphertexts are made with it.
+    #[arg(long, env = "SIGIL_LOAD_KES_KEY_B64", hide_env_values = true)]
+    pub kes_key_b64: Option<String>,
+    /// kes-decrypt: the key's algorithm.
+    #[arg(long, value_enum, default_value = "aes256")]
+    pub kes_cipher: KesCipher,
     /// CRL scenario: issuer ids (repeat or comma-separate).
     #[arg(long = "issuer-id", value_delimiter = ',')]
     pub issuer_ids: Vec<String>,

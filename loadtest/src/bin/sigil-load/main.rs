@@ -10,15 +10,16 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::Parser;
 use sigil_loadtest::corpus::certs::from_certificates;
+use sigil_loadtest::corpus::ssh_pairs::SshPairs;
 use sigil_loadtest::corpus::stream::{from_control_plane, StreamQuery};
 use sigil_loadtest::corpus::synthetic::Synthetic;
 use sigil_loadtest::corpus::{parse_hashes, Corpus, RequestSource};
 use sigil_loadtest::engine::{self, window_seconds, Mode, RunConfig};
 use sigil_loadtest::report::{self, Report, Round, Rounds};
-use sigil_loadtest::scenario::{Crl, OcspGet, OcspPost, Scenario};
+use sigil_loadtest::scenario::{Authkeys, Crl, Kes, OcspGet, OcspPost, Scenario};
 use sigil_loadtest::target::Target;
 
-use cli::{Cli, Command, CorpusArgs, ModeName, RunArgs, ScenarioName};
+use cli::{Cli, Command, CorpusArgs, KesCipher, ModeName, RunArgs, ScenarioName};
 
 fn main() {
     let cli = Cli::parse();
@@ -71,7 +72,68 @@ fn corpus(a: &CorpusArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Random bytes from the system's CSPRNG (data keys, ivs and nonces of kes-decrypt's
+/// ciphertexts, which must not repeat under the key).
+fn system_random(buf: &mut [u8]) {
+    aws_lc_rs::rand::fill(buf).expect("the system's random generator");
+}
+
+/// The KES scenarios: key name, items, and for kes-decrypt the key's material.
+fn kes_scenario(a: &RunArgs) -> anyhow::Result<Arc<dyn Scenario>> {
+    use base64::Engine as _;
+    let name = a
+        .kes_key
+        .as_deref()
+        .context("KES scenarios need --kes-key NAME")?;
+    if !sigil_kes::name::valid_name(name) {
+        bail!("--kes-key {name:?} is not a valid KES key name");
+    }
+    let items = usize::try_from(a.items.unwrap_or(1000))?;
+    if items == 0 {
+        bail!("--items must be at least 1");
+    }
+    Ok(match a.scenario {
+        ScenarioName::KesDecrypt => {
+            let b64 = a
+                .kes_key_b64
+                .as_deref()
+                .context("kes-decrypt needs the key's material: --kes-key-b64 BASE64")?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .ok()
+                .and_then(|b| <[u8; sigil_kes::KEY_SIZE]>::try_from(b).ok())
+                .context("--kes-key-b64 must be 32 bytes in standard base64")?;
+            let algorithm = match a.kes_cipher {
+                KesCipher::Aes256 => sigil_kes::Algorithm::Aes256,
+                KesCipher::Chacha20 => sigil_kes::Algorithm::ChaCha20,
+            };
+            let key = sigil_kes::SecretKey::new(algorithm, bytes);
+            Arc::new(Kes::decrypt(name, &key, items, &mut system_random))
+        }
+        ScenarioName::KesEncrypt => Arc::new(Kes::encrypt(name, items, &mut system_random)),
+        _ => Arc::new(Kes::generate(name, items)),
+    })
+}
+
 fn scenario(a: &RunArgs) -> anyhow::Result<Arc<dyn Scenario>> {
+    if matches!(
+        a.scenario,
+        ScenarioName::KesDecrypt | ScenarioName::KesEncrypt | ScenarioName::KesGenerate
+    ) {
+        return kes_scenario(a);
+    }
+    if a.scenario == ScenarioName::Authkeys {
+        let pairs = match (&a.corpus, &a.synthetic) {
+            (Some(c), _) => SshPairs::read(c)?,
+            (None, Some(f)) => SshPairs::from_fill_json(f)?,
+            (None, None) => bail!("authkeys needs --corpus PAIRS_FILE or --synthetic fill.json"),
+        }
+        .limit(a.items);
+        if pairs.pairs.is_empty() {
+            bail!("authkeys: no (user, host) pairs");
+        }
+        return Ok(Arc::new(Authkeys::new(&pairs)));
+    }
     if a.scenario == ScenarioName::Crl {
         if a.issuer_ids.is_empty() {
             bail!("the crl scenario needs --issuer-id");
