@@ -30,6 +30,7 @@
 mod conn;
 mod date;
 mod dispatch;
+mod fuzz;
 mod io;
 mod parse;
 mod response;
@@ -52,6 +53,8 @@ use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 pub use conn::{serve_connection, serve_stream};
+#[doc(hidden)]
+pub use fuzz::fuzz_parse_requests;
 pub use response::ResponseWriter;
 pub use server::{serve, serve_with, Accept, ConnectionSlots, Plain};
 
