@@ -7,10 +7,18 @@
 //! to one output buffer, and writes that buffer once per batch. Buffers belong to the connection
 //! and are reused, so the fast path allocates nothing per request.
 //!
-//! Deliberately unsupported: request bodies framed by `Transfer-Encoding` (answered 501: no
-//! OCSP client sends chunked requests; see `http/parse.rs`), upgrades, HTTP/2, and `Expect`
-//! values other than `100-continue` (ignored). HTTP/1.1 requests must carry exactly one `Host`
-//! (RFC 9112 §3.2), HTTP/1.0 ones at most one; otherwise 400.
+//! Request bodies are framed by `Content-Length` or chunked (RFC 9112 §7.1, decoded in place
+//! in the read buffer: `http/chunked.rs`); ambiguous framing (both, duplicate lengths, a final
+//! coding other than chunked, ...) is refused with 400 and the connection closed, which shuts
+//! out request smuggling (`http/parse.rs`). Other transfer codings (`gzip, chunked`) get 501.
+//! `Expect: 100-continue` is answered with `100 Continue` only while nothing of the body has
+//! arrived and only for a request not already refused (a too large `Content-Length` gets its
+//! 413 at once). HEAD gets the headers a GET would get, `Content-Length` included, without
+//! the body ([`ResponseWriter`]).
+//!
+//! Deliberately unsupported: upgrades, HTTP/2, and `Expect` values other than `100-continue`
+//! (ignored). HTTP/1.1 requests must carry exactly one `Host` (RFC 9112 §3.2), HTTP/1.0 ones
+//! at most one; otherwise 400.
 //!
 //! Server-generated responses (400, 408, 413, 431, 500, 501) are short text/plain with
 //! `Cache-Control: no-store` and `Date`; every refusal closes the connection after a graceful
@@ -27,6 +35,7 @@
 //! [`serve_with`] takes an [`Accept`] that turns each accepted socket into the stream to serve
 //! (the https listener's TLS handshake, see `crate::tls`).
 
+mod chunked;
 mod conn;
 mod date;
 mod dispatch;
@@ -40,6 +49,10 @@ mod server;
 mod test_support;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_chunked;
+#[cfg(test)]
+mod tests_framing;
 #[cfg(test)]
 mod tests_limits;
 #[cfg(test)]
@@ -63,11 +76,13 @@ pub use server::{serve, serve_with, Accept, ConnectionSlots, Plain};
 pub struct Limits {
     /// Request line plus header section, including the blank line that ends it. A request whose
     /// header section is longer, or has more than 64 header fields, is answered 431 (RFC 6585
-    /// §5) and the connection closed.
+    /// §5) and the connection closed; so is a chunked body's trailer section longer than this.
     pub max_header_bytes: usize,
-    /// Largest accepted `Content-Length`. A larger one is answered 413 (RFC 9110 §15.5.14) as
-    /// soon as the header section is complete, without reading the body and without sending
-    /// `100 Continue`, and the connection is closed.
+    /// Largest accepted body: `Content-Length`, or the decoded length of a chunked body. A
+    /// larger `Content-Length` is answered 413 (RFC 9110 §15.5.14) as soon as the header
+    /// section is complete, without reading the body and without sending `100 Continue`; a
+    /// chunked body as soon as a chunk size would take it past the limit. The connection is
+    /// closed after the 413.
     pub max_body_bytes: usize,
     /// A keep-alive connection on which no byte of a next request arrives for this long is
     /// closed without a response (RFC 9112 §9.8 allows closing idle connections at any time).
@@ -138,7 +153,8 @@ pub struct Request<'a> {
     /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub version: u8,
     pub headers: &'a [httparse::Header<'a>],
-    /// The content, framed by `Content-Length` (RFC 9112 §6.2); empty without one.
+    /// The content, framed by `Content-Length` (RFC 9112 §6.2) or chunked (decoded, its
+    /// extensions and trailer fields dropped); empty without either.
     pub body: &'a [u8],
     /// When the batch holding this request was taken from the read buffer: the start of its
     /// latency, and the request's notion of "now" (one clock read per batch).
@@ -225,12 +241,13 @@ pub struct HttpStats {
     pub connections_rejected: Cell<u64>,
     /// Requests passed to the handler.
     pub requests: Cell<u64>,
-    /// Requests answered 400 (malformed, bad framing, bad `Host`) or 501 (`Transfer-Encoding`).
+    /// Requests answered 400 (malformed, bad or ambiguous framing, bad `Host`) or 501 (a
+    /// transfer coding other than chunked).
     pub bad_requests: Cell<u64>,
     /// Requests answered 408, plus writes abandoned after `write_timeout`. Idle keep-alive
     /// connections closed after `idle_timeout` are not counted: that is the normal end of one.
     pub timeouts: Cell<u64>,
-    /// Requests answered 413 (body) or 431 (header section).
+    /// Requests answered 413 (body) or 431 (header or trailer section).
     pub too_large: Cell<u64>,
     /// TLS connections closed before their handshake completed: protocol errors (including
     /// plain HTTP sent to the TLS port), rejected or missing client certificates, peers that

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use monoio::io::{CancelableAsyncReadRent, CancelableAsyncWriteRent};
 use monoio::net::TcpStream;
 
+use super::chunked::buffer_bound;
 use super::dispatch::{process, Next, Progress, State};
 use super::io::{Io, ReadOutcome, WriteOutcome};
 use super::response::{write_timeout, ResponseWriter};
@@ -58,8 +59,13 @@ pub async fn serve_stream<S, H>(
     let mut started: Option<Instant> = None;
     let linger = limits.request_timeout.min(LINGER_MAX);
     loop {
-        let Progress { consumed, next } =
-            process(&input, &mut out, &mut state, handler, (limits, stats, peer));
+        let Progress { consumed, next } = process(
+            &mut input,
+            &mut out,
+            &mut state,
+            handler,
+            (limits, stats, peer),
+        );
         input.drain(..consumed);
         now = state.received.take().unwrap_or_else(Instant::now);
         if input.is_empty() {
@@ -223,13 +229,10 @@ where
 }
 
 /// Ensures the read buffer has spare capacity and, once the pending request's size (`need`)
-/// is known, room for all of it. Never beyond `max_header_bytes + max_body_bytes` (or the
-/// initial size), which `process` guarantees is enough for any acceptable request.
+/// is known, room for all of it. Never beyond [`buffer_bound`] (or the initial size), which
+/// `process` guarantees is enough for any acceptable request.
 fn make_room(buf: &mut Vec<u8>, need: usize, limits: &Limits) -> bool {
-    let max = limits
-        .max_header_bytes
-        .saturating_add(limits.max_body_bytes)
-        .max(READ_BUF_INITIAL);
+    let max = buffer_bound(limits).max(READ_BUF_INITIAL);
     let target = if need > buf.capacity() {
         need
     } else if buf.len() == buf.capacity() {

@@ -1,9 +1,13 @@
 //! One batch: every complete request at the start of the read buffer, handed to the handler and
 //! answered in order into one output buffer (pipelining, RFC 9112 §9.3.2). No I/O here, so the
 //! whole request path can be exercised without sockets.
+//!
+//! A chunked body is decoded in place in the read buffer (`http/chunked.rs`), which is why
+//! [`process`] takes the buffer mutably: it may rewrite and shorten the pending request.
 
 use std::time::Instant;
 
+use super::chunked::{Chunked, Decoded};
 use super::parse::{headers, parse_head, Parse, Reject};
 use super::response::{server_error, write_reject, ResponseWriter};
 use super::{bump, Handler, HttpStats, Limits, Method, Peer, Request};
@@ -43,6 +47,8 @@ pub(super) struct Progress {
 pub(super) struct State {
     /// `100 Continue` already sent for the request being received.
     continue_sent: bool,
+    /// Decoding progress of the pending request's chunked body.
+    chunked: Option<Chunked>,
     /// When the last batch that answered a request began (its requests' `received`): a
     /// recent reading of the clock, which the connection loop reuses for its deadlines.
     pub received: Option<Instant>,
@@ -52,8 +58,10 @@ pub(super) struct State {
 }
 
 /// Answers every complete request at the start of `input`, appending responses to `out`.
+/// The pending request's chunked body is decoded in place, which may shorten `input` after
+/// the bytes it reports consumed.
 pub(super) fn process<H: Handler + ?Sized>(
-    input: &[u8],
+    input: &mut Vec<u8>,
     out: &mut Vec<u8>,
     state: &mut State,
     handler: &H,
@@ -85,26 +93,42 @@ pub(super) fn process<H: Handler + ?Sized>(
         let head = match parse_head(rest, &mut headers, limits) {
             Parse::Partial => return progress(Next::Read { need: 0 }),
             Parse::Reject { reject, head_only } => {
-                tracing::debug!(%reject, "request refused");
-                bump(match reject {
-                    Reject::BadRequest | Reject::NotImplemented => &stats.bad_requests,
-                    Reject::HeadersTooLarge | Reject::BodyTooLarge => &stats.too_large,
-                });
-                write_reject(out, reject, head_only, limits.errors);
+                refuse(out, reject, head_only, limits, stats);
                 return progress(Next::Close);
             }
             Parse::Complete(head) => head,
         };
-        let total = head.head_len.saturating_add(head.body_len);
-        if rest.len() < total {
-            // RFC 9110 §10.1.1: a server MAY omit 100 once some content has arrived.
-            if head.expect_continue && !state.continue_sent && rest.len() == head.head_len {
-                out.extend_from_slice(CONTINUE);
-                state.continue_sent = true;
+        let (body_len, total) = if head.chunked {
+            match state.chunked.and_then(|c| c.complete()) {
+                Some(done) => done,
+                None => {
+                    // Decode what has arrived, then parse the head again (chunked requests
+                    // only) to borrow the decoded body.
+                    let (head_len, head_only) = (head.head_len, head.method == Method::Head);
+                    let expect = head.expect_continue;
+                    match decode(input, pos, head_len, expect, out, state, limits) {
+                        Ok(None) => continue,
+                        Ok(Some(need)) => return progress(Next::Read { need }),
+                        Err(reject) => {
+                            refuse(out, reject, head_only, limits, stats);
+                            return progress(Next::Close);
+                        }
+                    }
+                }
             }
-            return progress(Next::Read { need: total });
-        }
+        } else {
+            let total = head.head_len.saturating_add(head.body_len);
+            if rest.len() < total {
+                // RFC 9110 §10.1.1: a server MAY omit 100 once some content has arrived.
+                if head.expect_continue && rest.len() == head.head_len {
+                    send_continue(out, state);
+                }
+                return progress(Next::Read { need: total });
+            }
+            (head.body_len, total)
+        };
         state.continue_sent = false;
+        state.chunked = None;
         let received = *batch.get_or_insert_with(Instant::now);
         state.received = Some(received);
         let req = Request {
@@ -112,7 +136,7 @@ pub(super) fn process<H: Handler + ?Sized>(
             target: head.target,
             version: head.version,
             headers: head.headers,
-            body: &rest[head.head_len..total],
+            body: &rest[head.head_len..head.head_len + body_len],
             received,
             peer,
         };
@@ -140,6 +164,56 @@ pub(super) fn process<H: Handler + ?Sized>(
             };
         }
     }
+}
+
+/// Decodes the chunked body of the request at `input[pos..]` as far as it has arrived:
+/// `Ok(None)` once complete, else `Ok(Some(need))` after moving the undecoded rest to follow
+/// the decoded part and shortening `input` accordingly ([`Chunked::compact`]).
+fn decode(
+    input: &mut Vec<u8>,
+    pos: usize,
+    head_len: usize,
+    expect_continue: bool,
+    out: &mut Vec<u8>,
+    state: &mut State,
+    limits: &Limits,
+) -> Result<Option<usize>, Reject> {
+    // Nothing of the body yet: invite it (a refusal can only come from the body itself).
+    if expect_continue && input.len() - pos == head_len {
+        send_continue(out, state);
+    }
+    let req = &mut input[pos..];
+    let chunked = match &mut state.chunked {
+        Some(c) if c.head_len() == head_len => c,
+        slot => slot.insert(Chunked::new(head_len)),
+    };
+    match chunked.decode(req, limits)? {
+        Decoded::Complete { .. } => Ok(None),
+        Decoded::Partial => {
+            let len = chunked.compact(req);
+            let need = chunked.need(len);
+            input.truncate(pos + len);
+            Ok(Some(need))
+        }
+    }
+}
+
+/// Appends `100 Continue` unless it was sent for this request already.
+fn send_continue(out: &mut Vec<u8>, state: &mut State) {
+    if !state.continue_sent {
+        out.extend_from_slice(CONTINUE);
+        state.continue_sent = true;
+    }
+}
+
+/// Counts a refused request and appends its error response.
+fn refuse(out: &mut Vec<u8>, reject: Reject, head_only: bool, limits: &Limits, stats: &HttpStats) {
+    tracing::debug!(%reject, "request refused");
+    bump(match reject {
+        Reject::BadRequest | Reject::NotImplemented => &stats.bad_requests,
+        Reject::HeadersTooLarge | Reject::BodyTooLarge => &stats.too_large,
+    });
+    write_reject(out, reject, head_only, limits.errors);
 }
 
 /// Length of the CRLF (or bare LF) line ends at the start of `buf`.

@@ -1,9 +1,20 @@
-//! Request head parsing and framing decisions (RFC 9112 §2–§3, §6.3, §9.3).
+//! Request head parsing and framing decisions (RFC 9112 §2–§3, §6, §9.3).
 //!
-//! Message bodies are framed only by `Content-Length`. A request carrying `Transfer-Encoding`
-//! is answered 501 and the connection closed: no OCSP client sends chunked requests (RFC 6960
-//! Appendix A requests are a few hundred bytes with a known length), and refusing them removes
-//! the whole class of TE/CL request-smuggling ambiguities (RFC 9112 §6.3 item 3, §11.2).
+//! A request body is framed by `Content-Length` or by the chunked transfer coding (RFC 9112
+//! §7.1, decoded by `http/chunked.rs`); anything ambiguous is refused with 400 and the
+//! connection closed, so that no other server in front of this one can read the same bytes as
+//! a different sequence of requests (request smuggling, RFC 9112 §6.3, §11.2):
+//! - both `Content-Length` and `Transfer-Encoding` (§6.3 item 3 lets a server refuse it);
+//! - more than one `Content-Length` field, even with equal values, or a list value (`5, 5`);
+//!   a value that is not `1*DIGIT` or does not fit in 64 bits;
+//! - `Transfer-Encoding` whose final coding is not `chunked` (§6.3 item 4), `chunked` applied
+//!   more than once (§7), an empty or malformed coding list, or any `Transfer-Encoding` in an
+//!   HTTP/1.0 request (§6.1: the framing is faulty).
+//!
+//! Codings other than `chunked` before a final `chunked` (`gzip, chunked`) are well framed but
+//! not implemented: 501 (§6.1). httparse itself refuses obs-fold line folding, whitespace
+//! between a field name and its colon, and bare CR anywhere in the head; it accepts a bare LF
+//! as a line end, which RFC 9112 §2.2 allows (the chunked framing itself requires CRLF).
 
 use std::mem::MaybeUninit;
 
@@ -33,8 +44,10 @@ pub(super) struct Head<'a> {
     pub headers: &'a [Header<'a>],
     /// Length of the request line and header section, including the final CRLF.
     pub head_len: usize,
-    /// `Content-Length`, or 0 without one (RFC 9112 §6.3 item 7).
+    /// `Content-Length`, or 0 without one (RFC 9112 §6.3 item 7) or with a chunked body.
     pub body_len: usize,
+    /// The body is chunked (RFC 9112 §7.1): its length is known only once it is decoded.
+    pub chunked: bool,
     /// Whether the connection persists after this request (RFC 9112 §9.3).
     pub keep_alive: bool,
     /// `Expect: 100-continue` from an HTTP/1.1 client (RFC 9110 §10.1.1; a server MUST ignore
@@ -52,7 +65,7 @@ pub(super) enum Reject {
     HeadersTooLarge,
     #[error("content too large")]
     BodyTooLarge,
-    #[error("transfer-encoding not implemented")]
+    #[error("transfer coding not implemented")]
     NotImplemented,
 }
 
@@ -72,7 +85,7 @@ impl Reject {
             Reject::BadRequest => b"bad request\n",
             Reject::HeadersTooLarge => b"request header fields too large\n",
             Reject::BodyTooLarge => b"content too large\n",
-            Reject::NotImplemented => b"transfer-encoding not supported\n",
+            Reject::NotImplemented => b"transfer coding not implemented\n",
         }
     }
 }
@@ -125,9 +138,10 @@ pub(super) fn parse_head<'a>(
         Ok(fields) => fields,
         Err(reject) => return refuse(reject),
     };
-    if fields.transfer_encoding {
-        return refuse(Reject::NotImplemented);
-    }
+    let chunked = match fields.framing(version) {
+        Ok(chunked) => chunked,
+        Err(reject) => return refuse(reject),
+    };
     // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host, or any request with several.
     if fields.hosts > 1 || (version == 1 && fields.hosts == 0) {
         return refuse(Reject::BadRequest);
@@ -147,6 +161,7 @@ pub(super) fn parse_head<'a>(
         headers,
         head_len,
         body_len,
+        chunked,
         keep_alive,
         expect_continue: version == 1 && fields.expect_continue,
     })
@@ -156,11 +171,48 @@ pub(super) fn parse_head<'a>(
 #[derive(Debug, Default)]
 struct Fields {
     content_length: Option<u64>,
-    transfer_encoding: bool,
+    transfer_encoding: Option<Codings>,
     hosts: usize,
     close: bool,
     keep_alive: bool,
     expect_continue: bool,
+}
+
+/// The transfer codings of a request, over all its `Transfer-Encoding` fields in order
+/// (RFC 9110 §5.3: several fields are one comma-separated list).
+#[derive(Debug, Default, Clone, Copy)]
+struct Codings {
+    /// Non-empty list elements.
+    count: usize,
+    /// `chunked` elements.
+    chunked: usize,
+    /// The last element is `chunked`.
+    last_chunked: bool,
+}
+
+impl Codings {
+    /// Adds the elements of one field value; false if one is not a transfer coding at all.
+    fn add(&mut self, value: &[u8]) -> bool {
+        for item in value.split(|&b| b == b',').map(trim_ows) {
+            // RFC 9110 §5.6.1: empty list elements do not count.
+            if item.is_empty() {
+                continue;
+            }
+            self.count += 1;
+            self.last_chunked = item.eq_ignore_ascii_case(b"chunked");
+            if self.last_chunked {
+                self.chunked += 1;
+            } else {
+                // transfer-coding = token *( OWS ";" OWS transfer-parameter ) (RFC 9112 §7);
+                // parameters of codings that are refused anyway are not checked further.
+                let name = item.split(|&b| b == b';').next().map(trim_ows);
+                if !name.is_some_and(is_token) {
+                    return false;
+                }
+            }
+        }
+        true
+    }
 }
 
 impl Fields {
@@ -169,16 +221,17 @@ impl Fields {
         for h in headers {
             let name = h.name;
             if name.eq_ignore_ascii_case("content-length") {
-                for item in h.value.split(|&b| b == b',') {
-                    let n = parse_length(trim_ows(item)).ok_or(Reject::BadRequest)?;
-                    // RFC 9112 §6.3 item 5: repeated values must all be the same.
-                    if f.content_length.is_some_and(|prev| prev != n) {
-                        return Err(Reject::BadRequest);
-                    }
-                    f.content_length = Some(n);
+                // RFC 9112 §6.3 item 5 allows accepting repeated equal values; refusing them
+                // leaves nothing for a front end to resolve differently.
+                if f.content_length.is_some() {
+                    return Err(Reject::BadRequest);
                 }
+                f.content_length = Some(parse_length(h.value).ok_or(Reject::BadRequest)?);
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                f.transfer_encoding = true;
+                let codings = f.transfer_encoding.get_or_insert_with(Codings::default);
+                if !codings.add(h.value) {
+                    return Err(Reject::BadRequest);
+                }
             } else if name.eq_ignore_ascii_case("host") {
                 f.hosts += 1;
             } else if name.eq_ignore_ascii_case("connection") {
@@ -196,17 +249,50 @@ impl Fields {
         }
         Ok(f)
     }
+
+    /// How the body is framed (RFC 9112 §6.1, §6.3): `Ok(true)` for chunked, `Ok(false)` for
+    /// `Content-Length` or no body; refused if the framing is ambiguous or faulty (400) or
+    /// uses a coding this server does not implement (501).
+    fn framing(&self, version: u8) -> Result<bool, Reject> {
+        let Some(codings) = self.transfer_encoding else {
+            return Ok(false);
+        };
+        if version == 0 || self.content_length.is_some() {
+            return Err(Reject::BadRequest);
+        }
+        if !codings.last_chunked || codings.chunked > 1 {
+            return Err(Reject::BadRequest);
+        }
+        if codings.count > 1 {
+            return Err(Reject::NotImplemented);
+        }
+        Ok(true)
+    }
 }
 
-/// `Content-Length = 1*DIGIT` (RFC 9110 §8.6). Values beyond `u64` saturate: they are
-/// syntactically valid and simply too large.
+/// `Content-Length = 1*DIGIT` (RFC 9110 §8.6); None for anything else (a sign, inner
+/// whitespace, a list) and for values beyond `u64` (httparse has already trimmed the OWS
+/// around a field value).
 pub(super) fn parse_length(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+    if digits.is_empty() {
         return None;
     }
-    Some(digits.iter().fold(0u64, |n, &d| {
-        n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
-    }))
+    digits.iter().try_fold(0u64, |n, &d| {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
+}
+
+/// `token = 1*tchar` (RFC 9110 §5.6.2).
+pub(super) fn is_token(s: &[u8]) -> bool {
+    !s.is_empty() && s.iter().all(|&b| is_tchar(b))
+}
+
+/// `tchar` (RFC 9110 §5.6.2).
+pub(super) fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Strips optional whitespace (`OWS = *( SP / HTAB )`, RFC 9110 §5.6.3) from both ends.

@@ -1,7 +1,7 @@
 //! Response serialisation into the connection's output buffer (RFC 9112 §4, §6, §9.6).
 
 use super::date;
-use super::parse::Reject;
+use super::parse::{is_token, Reject};
 use super::ErrorStyle;
 
 /// Appends one response to the connection's output buffer.
@@ -285,13 +285,6 @@ pub(super) fn write_reject(out: &mut Vec<u8>, reject: Reject, head_only: bool, s
 pub(super) fn write_timeout(out: &mut Vec<u8>, style: ErrorStyle) {
     let mut rw = ResponseWriter::new(out, false, false, false);
     styled_error(&mut rw, style, 408, b"request timeout\n");
-}
-
-/// `token = 1*tchar` (RFC 9110 §5.6.2).
-fn is_token(s: &[u8]) -> bool {
-    !s.is_empty()
-        && s.iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// Reason phrase (RFC 9110 §15); empty for codes without a registered one here, which the

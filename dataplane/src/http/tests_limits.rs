@@ -1,4 +1,5 @@
-//! Size limits and refused requests over real TCP: 413, 431, 400, 501, `Expect: 100-continue`.
+//! Size limits and refused requests over real TCP: 413, 431, 400, 501, `Expect: 100-continue`,
+//! chunked bodies.
 
 use std::time::Duration;
 
@@ -85,6 +86,29 @@ fn http_expect_continue_within_limit_gets_100() {
 }
 
 #[test]
+fn http_chunked_expect_continue_and_limit() {
+    run(async {
+        let (addr, stats) = start(Limits::default(), 100);
+        let mut c = Client::connect(addr).await;
+        let head = b"POST /c HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n";
+        c.send(head).await;
+        assert_eq!(c.response(false).await.unwrap().status, 100);
+        c.send(b"4\r\nbody\r\n0\r\n\r\n").await;
+        assert_eq!(c.response(false).await.unwrap().body_str(), "Post /c 4");
+        // On the same connection: a chunk beyond the body limit is refused as soon as its
+        // size line arrives, after the 100 (the size was not known before).
+        c.send(head).await;
+        assert_eq!(c.response(false).await.unwrap().status, 100);
+        c.send(b"2711\r\n").await;
+        let resp = c.response(false).await.unwrap();
+        assert_eq!(resp.status, 413);
+        assert_eq!(resp.header("connection"), Some(&b"close"[..]));
+        assert!(c.closed_within(Duration::from_secs(2)).await);
+        assert_eq!((stats.requests.get(), stats.too_large.get()), (1, 1));
+    });
+}
+
+#[test]
 fn http_oversized_headers_431() {
     run(async {
         let mut req = b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: ".to_vec();
@@ -145,12 +169,20 @@ fn http_garbage_request_line_400() {
 }
 
 #[test]
-fn http_transfer_encoding_501() {
+fn http_transfer_encoding_framing() {
     run(async {
-        let req = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
-        assert_eq!(refused(req).await.status, 501);
+        let (addr, _) = start(Limits::default(), 100);
+        let mut c = Client::connect(addr).await;
+        c.send(b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+            .await;
+        assert_eq!(c.response(false).await.unwrap().body_str(), "Post /c 5");
         let both = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc";
-        assert_eq!(refused(both).await.status, 501);
+        assert_eq!(refused(both).await.status, 400);
+        let gzip = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nabc";
+        assert_eq!(refused(gzip).await.status, 400);
+        let unknown =
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n";
+        assert_eq!(refused(unknown).await.status, 501);
     });
 }
 
@@ -168,15 +200,14 @@ fn http_bad_content_length_400() {
 }
 
 #[test]
-fn http_identical_content_lengths_accepted() {
+fn http_identical_content_lengths_refused() {
     run(async {
-        let (addr, _) = start(Limits::default(), 100);
-        let mut c = Client::connect(addr).await;
-        c.send(
-            b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 3\r\nContent-Length: 3\r\n\r\nabc",
-        )
-        .await;
-        assert_eq!(c.response(false).await.unwrap().body_str(), "Post /p 3");
+        // RFC 9112 §6.3 would allow accepting equal values; refusing leaves no ambiguity.
+        let list = b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 3\r\n\r\nabc";
+        assert_eq!(refused(list).await.status, 400);
+        let twice =
+            b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc";
+        assert_eq!(refused(twice).await.status, 400);
     });
 }
 
@@ -198,7 +229,7 @@ fn http_refused_head_request_has_no_body() {
     run(async {
         let (addr, _) = start(Limits::default(), 100);
         let mut c = Client::connect(addr).await;
-        c.send(b"HEAD / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        c.send(b"HEAD / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: x, chunked\r\n\r\n")
             .await;
         let resp = c.response(true).await.unwrap();
         assert_eq!(resp.status, 501);

@@ -18,6 +18,8 @@ const FIELDS: &[&str] = &[
     "Connection: keep-alive",
     "Expect: 100-continue",
     "Transfer-Encoding: chunked",
+    "Transfer-Encoding: chunked",
+    "Transfer-Encoding: gzip, chunked",
     "X-A: b",
     "X-A: b",
     "X-A: b",
@@ -29,8 +31,18 @@ const FIELDS: &[&str] = &[
     "Content-Length: x",
 ];
 
+const CHUNKED: &[&str] = &[
+    "5\r\nhello\r\n0\r\n\r\n",
+    "2;x=y\r\nhe\r\n3\r\nllo\r\n0\r\nA: b\r\n\r\n",
+    "0\r\n\r\n",
+    "ffff\r\n",
+    "5\nhello\r\n0\r\n\r\n",
+    "3\r\nhello\r\n0\r\n\r\n",
+];
+
 /// One request built from plausible and implausible parts (mostly with `Host`); the body
-/// matches a `Content-Length: 5` when there is one.
+/// matches a `Content-Length: 5` when there is one, and is chunked (in one of a few ways,
+/// right or wrong) after `Transfer-Encoding`.
 fn request() -> impl Strategy<Value = Vec<u8>> {
     use proptest::sample::select;
     let fields = proptest::collection::vec(select(FIELDS), 0..3);
@@ -40,8 +52,9 @@ fn request() -> impl Strategy<Value = Vec<u8>> {
         select(VERSIONS),
         any::<u8>(),
         fields,
+        select(CHUNKED),
     );
-    parts.prop_map(|(m, t, v, no_host, fields)| {
+    parts.prop_map(|(m, t, v, no_host, fields, chunked)| {
         let host = if no_host < 16 { "" } else { "Host: a\r\n" };
         let mut req = format!("{m} {t} {v}\r\n{host}");
         for f in &fields {
@@ -49,7 +62,9 @@ fn request() -> impl Strategy<Value = Vec<u8>> {
             req.push_str("\r\n");
         }
         req.push_str("\r\n");
-        if fields.iter().any(|f| f.starts_with("Content-Length: 5")) {
+        if fields.iter().any(|f| f.starts_with("Transfer-Encoding")) {
+            req.push_str(chunked);
+        } else if fields.iter().any(|f| f.starts_with("Content-Length: 5")) {
             req.push_str("hello");
         }
         req.into_bytes()
@@ -95,7 +110,7 @@ proptest! {
             fed += n;
             loop {
                 let p = process(
-                    &buf,
+                    &mut buf,
                     &mut out,
                     &mut state,
                     &Echo,

@@ -48,6 +48,37 @@ fn http_trickling_request_gets_408() {
 }
 
 #[test]
+fn http_trickling_chunked_body_gets_408() {
+    // A chunked body whose chunks keep coming, each complete, is still one request: cut off
+    // like a slow Content-Length body when request_timeout (from its first byte) passes.
+    run(async {
+        let (addr, stats) = start(short_limits(), 100);
+        let mut c = Client::connect(addr).await;
+        let t0 = Instant::now();
+        c.send(b"POST /slow HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .await;
+        while t0.elapsed() < Duration::from_secs(2) {
+            if !c.try_send(b"1\r\nx\r\n").await {
+                break;
+            }
+            if c.fill_within(Duration::from_millis(40)).await.is_some() {
+                break;
+            }
+        }
+        let all = c.read_to_close().await;
+        let elapsed = t0.elapsed();
+        assert_eq!(parse_all(&all).unwrap()[0].status, 408);
+        assert!(elapsed >= Duration::from_millis(190), "{elapsed:?}");
+        assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");
+        assert_eq!(stats.timeouts.get(), 1);
+        // The server goes on serving.
+        let mut ok = Client::connect(addr).await;
+        ok.send(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert_eq!(ok.response(false).await.unwrap().status, 200);
+    });
+}
+
+#[test]
 fn http_idle_keep_alive_closed_silently() {
     run(async {
         let (addr, stats) = start(short_limits(), 100);
