@@ -36,13 +36,17 @@ pub fn spawn(addr: SocketAddr, ops: Ops) -> std::io::Result<SocketAddr> {
 }
 
 impl Ops {
-    fn serve(&self, mut conn: TcpStream) -> std::io::Result<()> {
-        conn.set_read_timeout(Some(Duration::from_secs(5)))?;
-        conn.set_write_timeout(Some(Duration::from_secs(5)))?;
+    fn serve(&self, stream: TcpStream) -> std::io::Result<()> {
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+        let mut conn = Exchange {
+            stream,
+            head: false,
+        };
         let mut buf = vec![0u8; 8192];
         let mut len = 0;
         let path = loop {
-            let n = conn.read(&mut buf[len..])?;
+            let n = conn.stream.read(&mut buf[len..])?;
             if n == 0 {
                 return Ok(());
             }
@@ -50,7 +54,11 @@ impl Ops {
             let mut headers = [httparse::EMPTY_HEADER; 32];
             let mut req = httparse::Request::new(&mut headers);
             match req.parse(&buf[..len]) {
-                Ok(httparse::Status::Complete(_)) => break req.path.unwrap_or("/").to_string(),
+                Ok(httparse::Status::Complete(_)) => {
+                    // HEAD: the fields a GET gets, without the body (RFC 9110 §9.3.2).
+                    conn.head = req.method == Some("HEAD");
+                    break req.path.unwrap_or("/").to_string();
+                }
                 Ok(httparse::Status::Partial) if len < buf.len() => continue,
                 _ => return respond(&mut conn, 400, "text/plain", "bad request\n"),
             }
@@ -191,8 +199,14 @@ impl Ops {
     }
 }
 
+/// An ops connection, and whether its request is HEAD.
+struct Exchange {
+    stream: TcpStream,
+    head: bool,
+}
+
 fn respond(
-    conn: &mut TcpStream,
+    conn: &mut Exchange,
     status: u16,
     content_type: &str,
     body: &str,
@@ -203,7 +217,9 @@ fn respond(
         404 => "Not Found",
         _ => "Service Unavailable",
     };
-    write!(conn, "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{body}", body.len())
+    let length = body.len();
+    let body = if conn.head { "" } else { body };
+    write!(conn.stream, "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{body}")
 }
 
 /// Resident set size from /proc/self/statm (Linux).
