@@ -122,8 +122,10 @@ fn tls_or_io(e: io::Error) -> FetchError {
     }
 }
 
-/// The body of a complete 200 response in `raw` (Content-Length or read to the end).
-fn parse(raw: &[u8]) -> Result<Body, FetchError> {
+/// The body of a complete 200 response in `raw` (Content-Length or read to the end). Public
+/// for the fuzz targets (`fuzzing/`) only.
+#[doc(hidden)]
+pub fn parse(raw: &[u8]) -> Result<Body, FetchError> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut resp = httparse::Response::new(&mut headers);
     let head = match resp.parse(raw) {

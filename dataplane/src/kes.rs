@@ -22,7 +22,10 @@ mod keyring;
 mod logs;
 mod routes;
 mod stats;
-mod wire;
+/// Public for the fuzz targets (`fuzzing/`) only.
+#[doc(hidden)]
+#[allow(clippy::result_unit_err)]
+pub mod wire;
 
 pub use forward::Forwarder;
 pub use handler::{KesHandler, KesShared};
