@@ -112,6 +112,7 @@ pub fn router(state: Shared) -> Router {
         .route("/admin/certs", get(admin::list_certs))
         .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/audit/verify", get(audit::verify))
+        .route("/api/v1/replication/digest", get(ops::replication_digest))
         .route("/api/v1/apikeys", get(apikeys::list).post(apikeys::create))
         .route(
             "/api/v1/apikeys/{id}",

@@ -171,6 +171,7 @@ fn resource_of(route: &str) -> Option<Resource> {
         ("/admin/health", resource!("system")),
         ("/api/v1/admin", resource!("system")),
         ("/api/v1/version", resource!("system")),
+        ("/api/v1/replication/digest", resource!("system")),
     ];
     PREFIXES
         .iter()

@@ -1,4 +1,5 @@
-//! The ops listener: `/metrics` (Prometheus text), `/health/live`, `/health/ready`. A plain
+//! The ops listener: `/metrics` (Prometheus text), `/health/live`, `/health/ready`,
+//! `/replication/digest` (the replica's state digest: a full scan, a diagnostic). A plain
 //! blocking thread, off the serving cores; one connection at a time is plenty for scrapes.
 
 use std::io::{Read, Write};
@@ -81,8 +82,22 @@ impl Ops {
                     &body,
                 )
             }
+            "/replication/digest" => match self.digest() {
+                Ok(body) => respond(&mut conn, 200, "application/json", &body),
+                Err(e) => {
+                    tracing::warn!(error = %e, "computing the replica digest failed");
+                    respond(&mut conn, 503, "text/plain", "digest unavailable\n")
+                }
+            },
             _ => respond(&mut conn, 404, "text/plain", "not found\n"),
         }
+    }
+
+    /// The replica's digest as JSON (the control plane's `/api/v1/replication/digest` shape).
+    fn digest(&self) -> Result<String, Box<dyn std::error::Error>> {
+        let store = self.replication.current.get().ok_or("no replica open")?;
+        let digest = crate::replica::digest::digest(store.as_ref())?;
+        Ok(serde_json::to_string(&digest.report())? + "\n")
     }
 
     /// Ready = the replica holds a complete state (snapshot applied or log caught up, now or

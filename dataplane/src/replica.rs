@@ -9,6 +9,7 @@
 //! switched in by atomically replacing `CURRENT`: until then the old replica keeps serving.
 
 mod apply;
+pub mod digest;
 mod stream_client;
 mod subscriber;
 pub mod tls_client;

@@ -137,6 +137,7 @@ pub fn run(loaded: crate::setup::Loaded) -> Result<(), StartError> {
     let (name, store) = dir.open_current()?;
     let applied = applied_seq(store.as_ref());
     let status = Arc::new(ReplicationStatus::resumed_at(applied));
+    status.current.set(store.clone());
     tracing::info!(replica = %name, applied, "opened replica");
 
     let kek = kes.as_ref().map(|k| k.kek.clone());

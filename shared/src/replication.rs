@@ -9,6 +9,8 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub mod digest;
+
 use crate::ocsp::{CertIdKey, IssuerHashes};
 
 /// Version of the frame encoding; a subscriber refuses a stream whose Hello carries another.

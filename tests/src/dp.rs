@@ -97,12 +97,63 @@ impl DataPlane {
 
     /// Spawns the process (same ports as before when it ran already) and waits for readiness;
     /// picks new ports after a bind race.
+    /// Starts the process without waiting for it to be ready (a data plane whose first
+    /// snapshot is still arriving is not); [`DataPlane::wait_ready`] waits.
+    pub fn start_unready(cp_url: &str) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("sigil-dp-e2e-")
+            .tempdir()
+            .expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("work")).expect("mkdir work");
+        let mut dp = DataPlane {
+            dir,
+            cp_url: cp_url.to_owned(),
+            config: None,
+            extra_args: Vec::new(),
+            extra_env: Vec::new(),
+            port: free_port(),
+            metrics_port: free_port(),
+            child: None,
+            starts: 0,
+            logs_shown: false,
+        };
+        dp.spawn_child();
+        dp
+    }
+
+    /// The replica's state digest (`/replication/digest` on the ops listener).
+    pub fn digest(&self) -> Value {
+        let r = request(self.metrics_port, &get_request("/replication/digest", ""))
+            .unwrap_or_else(|e| panic!("/replication/digest: {e}"));
+        assert_eq!(r.status, 200, "/replication/digest: {}", r.text());
+        serde_json::from_slice(&r.body).expect("digest JSON")
+    }
+
     fn spawn_and_wait(&mut self) {
         let mut last_err = String::new();
         for attempt in 0..3 {
             if self.port == 0 || attempt > 0 {
                 (self.port, self.metrics_port) = (free_port(), free_port());
             }
+            self.spawn_child();
+            match self.wait_ready(Duration::from_secs(30)) {
+                Ok(()) => return,
+                Err(e) => {
+                    self.kill9();
+                    last_err = e;
+                    let logs = self.logs();
+                    if !(logs.contains("in use") || logs.contains("AddrInUse")) {
+                        break;
+                    }
+                }
+            }
+        }
+        self.logs_shown = true;
+        panic!("sigil-dp did not become ready: {last_err}\n{}", self.logs());
+    }
+
+    fn spawn_child(&mut self) {
+        {
             self.starts += 1;
             for f in ["stdout.log", "stderr.log"] {
                 let (n, p, m) = (self.starts, self.port, self.metrics_port);
@@ -127,20 +178,7 @@ impl DataPlane {
                 .spawn()
                 .expect("spawn sigil-dp");
             self.child = Some(child);
-            match self.wait_ready(Duration::from_secs(30)) {
-                Ok(()) => return,
-                Err(e) => {
-                    self.kill9();
-                    last_err = e;
-                    let logs = self.logs();
-                    if !(logs.contains("in use") || logs.contains("AddrInUse")) {
-                        break;
-                    }
-                }
-            }
         }
-        self.logs_shown = true;
-        panic!("sigil-dp did not become ready: {last_err}\n{}", self.logs());
     }
 
     /// Polls `/health/ready` until 200.

@@ -1,7 +1,8 @@
 //! Helpers for end-to-end tests: run a real `sigil-cp` process on a private data directory and
 //! talk to it over HTTP, with real `openssl` as the client-side judge.
 //!
-//! - [`ControlPlane`]: `sigil-cp init` + `sigil-cp serve` on a free loopback port, killed on drop.
+//! - [`ControlPlane`]: `sigil-cp init` + `sigil-cp serve` on a free loopback port, killed on drop
+//!   (`init` creates the key-encryption key file beside the data directory, [`ControlPlane::kek_file`]).
 //! - [`pki`]: CSRs, PEM/DER and `openssl` invocations.
 //! - [`stream`]: a blocking subscriber of the replication stream.
 //! - [`rawhttp`]: raw-socket HTTP for oversized bodies.
@@ -12,6 +13,7 @@
 //! temporary directories (data dir, logs, PEM files) of every test for inspection.
 
 pub mod api;
+pub mod chaos;
 pub mod dp;
 pub mod est;
 pub mod hsm;
@@ -136,7 +138,8 @@ impl ControlPlane {
     }
 
     /// `serve` with an optional config file (`toml`) and extra environment variables; with
-    /// `init_demo` false the data directory starts empty (no demo CAs, no software keys).
+    /// `init_demo` false the data directory starts empty (no demo CAs, no software keys) and
+    /// the harness writes the key-encryption key file `init` would have created.
     pub fn start_with(toml: Option<&str>, env: &[(&str, &str)], init_demo: bool) -> Self {
         let dir = new_tempdir();
         let mut args = Vec::new();
@@ -197,6 +200,12 @@ impl ControlPlane {
         let mut cp = Self::bare(dir, data_dir, extra_args, extra_env);
         if init_demo {
             cp.init();
+        } else {
+            use std::os::unix::fs::PermissionsExt;
+            let kek = cp.kek_file();
+            write_file(&kek, format!("{}\n", kes::random_key_b64()));
+            std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o600))
+                .expect("chmod the KEK file");
         }
         cp.spawn_and_wait();
         cp
@@ -228,8 +237,25 @@ impl ControlPlane {
         }
     }
 
+    /// The `--config FILE` arguments of this control plane, if any (`init` reads the same
+    /// file as `serve`: the key-encryption key may be configured there).
+    fn config_args(&self) -> Vec<String> {
+        self.extra_args
+            .windows(2)
+            .find(|w| w[0] == "--config")
+            .map(|w| w.to_vec())
+            .unwrap_or_default()
+    }
+
+    /// The default key-encryption key file of the data directory (`data.kek` beside `data/`):
+    /// `init` creates it when no KEK is configured.
+    pub fn kek_file(&self) -> PathBuf {
+        self.dir.path().join("data.kek")
+    }
+
     fn init(&self) {
         let out = Command::new(bin_path("sigil-cp"))
+            .args(self.config_args())
             .arg("init")
             .arg("--data-dir")
             .arg(&self.data_dir)

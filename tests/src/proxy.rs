@@ -2,16 +2,18 @@
 
 use std::io::Read;
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// A loopback TCP forwarder: a fixed port forwarding to a changeable target port, so the data
 /// plane keeps one control-plane URL while the control plane restarts on a new port. A new
-/// connection while the target is down is closed at once.
+/// connection while the target is down is closed at once. [`TcpProxy::set_rate`] throttles
+/// what flows back from the target (a slow link: a snapshot that takes seconds).
 pub struct TcpProxy {
     port: u16,
     target: Arc<AtomicU16>,
     stop: Arc<AtomicBool>,
+    rate: Arc<AtomicU64>,
 }
 
 impl TcpProxy {
@@ -20,7 +22,8 @@ impl TcpProxy {
         let port = listener.local_addr().unwrap().port();
         let target = Arc::new(AtomicU16::new(target));
         let stop = Arc::new(AtomicBool::new(false));
-        let (t, s) = (target.clone(), stop.clone());
+        let rate = Arc::new(AtomicU64::new(0));
+        let (t, s, r) = (target.clone(), stop.clone(), rate.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if s.load(Ordering::SeqCst) {
@@ -28,10 +31,21 @@ impl TcpProxy {
                 }
                 let Ok(down) = conn else { continue };
                 let to = t.load(Ordering::SeqCst);
-                std::thread::spawn(move || forward(down, to));
+                let rate = r.clone();
+                std::thread::spawn(move || forward(down, to, rate));
             }
         });
-        TcpProxy { port, target, stop }
+        TcpProxy {
+            port,
+            target,
+            stop,
+            rate,
+        }
+    }
+
+    /// Bytes per second from the target to the client, on open connections too; 0: no limit.
+    pub fn set_rate(&self, bytes_per_sec: u64) {
+        self.rate.store(bytes_per_sec, Ordering::SeqCst);
     }
 
     pub fn set_target(&self, port: u16) {
@@ -50,21 +64,35 @@ impl Drop for TcpProxy {
     }
 }
 
-fn forward(down: TcpStream, to: u16) {
+fn forward(down: TcpStream, to: u16, rate: Arc<AtomicU64>) {
     let Ok(up) = TcpStream::connect(("127.0.0.1", to)) else {
         return;
     };
-    let pipe = |mut from: TcpStream, mut to: TcpStream| {
+    let pipe = |mut from: TcpStream, mut to: TcpStream, rate: Option<Arc<AtomicU64>>| {
         let mut buf = [0u8; 65536];
-        while let Ok(n) = from.read(&mut buf) {
-            if n == 0 || std::io::Write::write_all(&mut to, &buf[..n]).is_err() {
+        loop {
+            // Throttled: at most a tenth of a second's worth per read, then sleep it off.
+            let limit = rate.as_ref().map_or(0, |r| r.load(Ordering::SeqCst));
+            let want = if limit == 0 {
+                buf.len()
+            } else {
+                (limit / 10).clamp(1, buf.len() as u64) as usize
+            };
+            let n = match from.read(&mut buf[..want]) {
+                Ok(n) if n > 0 => n,
+                _ => break,
+            };
+            if std::io::Write::write_all(&mut to, &buf[..n]).is_err() {
                 break;
+            }
+            if let Some(us) = (n as u64 * 1_000_000).checked_div(limit) {
+                std::thread::sleep(std::time::Duration::from_micros(us));
             }
         }
         let _ = from.shutdown(Shutdown::Both);
         let _ = to.shutdown(Shutdown::Both);
     };
     let (d2, u2) = (down.try_clone().unwrap(), up.try_clone().unwrap());
-    std::thread::spawn(move || pipe(d2, u2));
-    pipe(up, down);
+    std::thread::spawn(move || pipe(d2, u2, None));
+    pipe(up, down, Some(rate));
 }

@@ -143,6 +143,23 @@ pub async fn replication_stream(
         .into_response())
 }
 
+/// `GET /api/v1/replication/digest` (`read:system`): the replicated state's digest, per
+/// record kind a count and a hash, as of a sequence number; a data plane reports the same at
+/// `/replication/digest` on its ops listener once it has applied that sequence.
+pub async fn replication_digest(
+    State(state): State<Shared>,
+) -> Result<Json<sigil_shared::replication::digest::DigestReport>, ApiError> {
+    let log = state.services.replication.clone();
+    let digest = tokio::task::spawn_blocking(move || log.digest())
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::Internal, "internal error"))?
+        .map_err(|e| {
+            tracing::error!(error = %e, "computing the replication digest failed");
+            ApiError::new(ErrorCode::Internal, "internal error")
+        })?;
+    Ok(Json(digest.report()))
+}
+
 pub async fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such endpoint")
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sigil_shared::ocsp::all_issuer_hashes;
+use sigil_shared::replication::digest::StateDigest;
 use sigil_shared::replication::{
     CaState, Change, CrlEntry, Frame, KesIdentityState, KesKeyState, KesPolicyState, OcspEntry,
     Record, SshCaState, SshKrlState,
@@ -107,6 +108,35 @@ impl Replication {
         });
         scanned.map_err(|e| Internal::from(DbError::from(e)))?;
         outcome.map(|()| as_of)
+    }
+
+    /// The digest of the replicated state (per record kind: count and hash), from the same
+    /// consistent view and items a snapshot sends, so a data plane that has applied
+    /// everything up to `as_of` reports the same digest.
+    pub fn digest(&self) -> Result<StateDigest, SnapshotError> {
+        let mut digest = StateDigest::new(0);
+        let mut failed = None;
+        self.snapshot(&mut |frame| match frame {
+            Frame::SnapshotBegin { as_of } => {
+                digest = StateDigest::new(as_of);
+                true
+            }
+            Frame::SnapshotItem(change) => match digest.add_change(&change) {
+                Ok(_) => true,
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            },
+            _ => true,
+        })?;
+        match failed {
+            Some(e) => Err(SnapshotError::Internal(Internal::from(DbError::Corrupt {
+                what: "snapshot item",
+                detail: e.to_string(),
+            }))),
+            None => Ok(digest),
+        }
     }
 }
 

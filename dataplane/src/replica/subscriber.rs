@@ -60,6 +60,8 @@ pub struct ReplicationStatus {
     pub records_applied: AtomicU64,
     /// True once the replica holds a complete state (a snapshot or a caught-up log).
     pub synced: AtomicBool,
+    /// The replica being served and applied to, for the state digest.
+    pub current: super::digest::CurrentReplica,
 }
 
 impl ReplicationStatus {
@@ -249,6 +251,7 @@ impl Subscriber {
                 store.write(batch, Durability::Sync)?;
                 self.dir.point_current_to(&name)?;
                 let old = std::mem::replace(&mut self.store, store.clone());
+                self.status.current.set(store.clone());
                 let old_name = std::mem::replace(&mut self.name, name);
                 self.retired = Some((old_name, old));
                 self.broadcaster.send(&Update::Reset(store.clone()));
