@@ -14,6 +14,7 @@
 
 pub mod api;
 pub mod chaos;
+pub mod chaos;
 pub mod dp;
 pub mod est;
 pub mod hsm;
