@@ -14,7 +14,6 @@
 
 pub mod api;
 pub mod chaos;
-pub mod chaos;
 pub mod dp;
 pub mod est;
 pub mod hsm;
