@@ -23,7 +23,8 @@ const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Next {
     /// No complete request is buffered: write any output, then read. `need` is the full size
-    /// of the pending request once its head is parsed, 0 while the head is incomplete.
+    /// of the pending request once its head is parsed (for a chunked body, a lower bound
+    /// while inside a chunk), 0 while that is not known.
     Read { need: usize },
     /// The output is large: write it, then process the rest without reading.
     Flush,
