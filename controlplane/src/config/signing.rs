@@ -32,6 +32,12 @@ pub struct OcspConfig {
     pub refresh_batch: usize,
     /// Seconds between refresher scans.
     pub refresh_interval_secs: u64,
+    /// Tests only: nextUpdate − thisUpdate in seconds (3 ..= 3600), replacing `validity_hours`
+    /// and `refresh_after_hours` (responses are re-signed after a third of it). Below BR
+    /// 4.9.10's 8-hour minimum, so that an end-to-end test can outlast a response's validity
+    /// (tests/tests/cp_away.rs); capped at an hour, so it can only shorten validity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_validity_secs: Option<u32>,
 }
 
 impl Default for OcspConfig {
@@ -45,6 +51,25 @@ impl Default for OcspConfig {
             refresh_workers: 0,
             refresh_batch: 256,
             refresh_interval_secs: 30,
+            test_validity_secs: None,
+        }
+    }
+}
+
+impl OcspConfig {
+    /// nextUpdate − thisUpdate, seconds.
+    pub fn validity_secs(&self) -> i64 {
+        match self.test_validity_secs {
+            Some(s) => i64::from(s),
+            None => i64::from(self.validity_hours) * 3600,
+        }
+    }
+
+    /// Age at which a response is re-signed, seconds.
+    pub fn refresh_after_secs(&self) -> i64 {
+        match self.test_validity_secs {
+            Some(s) => i64::from(s / 3),
+            None => i64::from(self.refresh_after_hours) * 3600,
         }
     }
 }
@@ -58,6 +83,11 @@ pub struct CrlConfig {
     pub regenerate_every_hours: u32,
     /// Delay after a revocation before regenerating, collecting further revocations, ms.
     pub debounce_ms: u64,
+    /// Tests only: nextUpdate − thisUpdate in seconds (3 ..= 3600), replacing `validity_days`
+    /// and `regenerate_every_hours` (regenerated after a third of it); like
+    /// `ocsp.test_validity_secs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_validity_secs: Option<u32>,
 }
 
 impl Default for CrlConfig {
@@ -66,6 +96,25 @@ impl Default for CrlConfig {
             validity_days: 7,
             regenerate_every_hours: 24,
             debounce_ms: 2000,
+            test_validity_secs: None,
+        }
+    }
+}
+
+impl CrlConfig {
+    /// nextUpdate − thisUpdate, seconds.
+    pub fn validity_secs(&self) -> i64 {
+        match self.test_validity_secs {
+            Some(s) => i64::from(s),
+            None => i64::from(self.validity_days) * 86_400,
+        }
+    }
+
+    /// How often every CRL is regenerated at least, seconds.
+    pub fn regenerate_every_secs(&self) -> i64 {
+        match self.test_validity_secs {
+            Some(s) => i64::from(s / 3),
+            None => i64::from(self.regenerate_every_hours) * 3600,
         }
     }
 }

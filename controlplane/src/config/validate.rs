@@ -79,6 +79,18 @@ impl CpConfig {
                     .into(),
             );
         }
+        // Tests only (see `OcspConfig::test_validity_secs`): shorter than BR 4.9.10 allows,
+        // never longer than an hour.
+        for (key, v) in [
+            ("ocsp", o.test_validity_secs),
+            ("crl", self.crl.test_validity_secs),
+        ] {
+            if v.is_some_and(|s| !(3..=3600).contains(&s)) {
+                errs.push(format!(
+                    "{key}.test_validity_secs must be between 3 and 3600"
+                ));
+            }
+        }
         if self.replication.retain_records == 0 {
             errs.push("replication.retain_records must be at least 1".into());
         }
@@ -165,6 +177,33 @@ mod tests {
         c.ocsp.refresh_after_hours = 100;
         let errs = c.validate().unwrap_err();
         assert_eq!(errs.len(), 2, "{errs:?}");
+    }
+
+    #[test]
+    fn test_validity_is_short_and_replaces_hours_and_days() {
+        let mut c = CpConfig::default();
+        assert_eq!(
+            (c.ocsp.validity_secs(), c.ocsp.refresh_after_secs()),
+            (96 * 3600, 48 * 3600)
+        );
+        assert_eq!(
+            (c.crl.validity_secs(), c.crl.regenerate_every_secs()),
+            (7 * 86_400, 24 * 3600)
+        );
+        c.ocsp.test_validity_secs = Some(30);
+        c.crl.test_validity_secs = Some(9);
+        c.validate().unwrap();
+        assert_eq!(
+            (c.ocsp.validity_secs(), c.ocsp.refresh_after_secs()),
+            (30, 10)
+        );
+        assert_eq!(
+            (c.crl.validity_secs(), c.crl.regenerate_every_secs()),
+            (9, 3)
+        );
+        c.ocsp.test_validity_secs = Some(3601);
+        c.crl.test_validity_secs = Some(2);
+        assert_eq!(c.validate().unwrap_err().len(), 2);
     }
 
     #[test]

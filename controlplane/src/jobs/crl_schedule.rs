@@ -1,7 +1,7 @@
 //! The CRL job: regenerates a CA's CRL shortly after a revocation (debounced, so a burst of
 //! revocations produces one CRL) and at least every `crl.regenerate_every_hours`
-//! ([`Issuers::stale_crls`], checked every minute). Each generation is recorded by the issuers
-//! service for `GET /api/v1/admin/crl/cache`.
+//! ([`Issuers::stale_crls`], checked every minute, or at that interval when it is shorter).
+//! Each generation is recorded by the issuers service for `GET /api/v1/admin/crl/cache`.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -36,7 +36,10 @@ pub fn spawn(
     mut shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        // Every minute, or more often when CRLs are regenerated more often than that
+        // (`crl.test_validity_secs`).
+        let every = issuers.crl_regeneration_interval().clamp(1, 60) as u64;
+        let mut tick = tokio::time::interval(Duration::from_secs(every));
         loop {
             tokio::select! {
                 Some(first) = requests.next() => {

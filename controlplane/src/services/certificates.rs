@@ -158,13 +158,13 @@ impl Certificates {
     }
 
     fn ocsp_validity_secs(&self) -> i64 {
-        i64::from(self.cx.settings().ocsp.validity_hours) * 3600
+        self.cx.settings().ocsp.validity_secs()
     }
 
     /// When responses signed at `now` are due for refresh: `refresh_after`, minus up to 10 %
     /// of jitter so that certificates issued together are re-signed spread over time.
     fn due_at(&self, now: i64) -> i64 {
-        let after = i64::from(self.cx.settings().ocsp.refresh_after_hours) * 3600;
+        let after = self.cx.settings().ocsp.refresh_after_secs();
         let mut r = [0u8; 4];
         let _ = aws_lc_rs::rand::fill(&mut r);
         now + after - i64::from(u32::from_be_bytes(r)) % (after / 10).max(1)

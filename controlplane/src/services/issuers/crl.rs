@@ -99,7 +99,7 @@ impl Issuers {
 
     /// How often every CRL is regenerated at least (`crl.regenerate_every_hours`), seconds.
     pub fn crl_regeneration_interval(&self) -> i64 {
-        i64::from(self.cx.settings().crl.regenerate_every_hours) * 3600
+        self.cx.settings().crl.regenerate_every_secs()
     }
 
     /// CAs whose CRL is missing or older than the regeneration interval.
@@ -202,7 +202,7 @@ impl Issuers {
             }
             None => 1,
         };
-        let next = now + i64::from(self.cx.settings().crl.validity_days) * 86_400;
+        let next = now + self.cx.settings().crl.validity_secs();
         let der = build_crl(ca, number, now, next, &revoked).map_err(Internal::from)?;
         let entry = CrlEntry {
             issuer_id: ca.record.id.clone(),
