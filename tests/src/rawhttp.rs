@@ -1,6 +1,7 @@
 //! A minimal HTTP/1.1 client over a raw socket for requests reqwest cannot make reliably:
 //! a large body that the server is expected to refuse (`Expect: 100-continue`, so a server
-//! that answers 413 early is not racing against our writes).
+//! that answers 413 early is not racing against our writes); and [`Conn`], a connection that
+//! sends any bytes and reads responses one by one (pipelining, HEAD, interim 100, the close).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -129,4 +130,135 @@ fn dechunk(head: &str, raw: Vec<u8>) -> Vec<u8> {
         rest = &rest[(eol + 4 + size).min(rest.len())..];
     }
     out
+}
+
+/// One response as [`Conn`] received it: its head (status line and fields) and body.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    /// Status line and header lines, without the blank line.
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
+    /// The head without the fields that follow the clock (`Date`, `Cache-Control` max-age).
+    pub fn timeless_head(&self) -> String {
+        let keep = |l: &&str| {
+            let l = l.to_ascii_lowercase();
+            !l.starts_with("date:") && !l.starts_with("cache-control:")
+        };
+        self.head
+            .lines()
+            .filter(keep)
+            .collect::<Vec<_>>()
+            .join("\r\n")
+    }
+
+    /// Everything received for this response.
+    pub fn bytes(&self) -> Vec<u8> {
+        [self.head.as_bytes(), b"\r\n\r\n", &self.body].concat()
+    }
+}
+
+/// A raw connection that reads responses one by one (HEAD-aware: a response to HEAD has no
+/// body whatever its `Content-Length` says) and to the end of the stream.
+pub struct Conn {
+    pub s: TcpStream,
+    /// Received, not yet returned.
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    pub fn open(port: u16) -> Self {
+        let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.set_nodelay(true).unwrap();
+        Conn { s, buf: Vec::new() }
+    }
+
+    pub fn send(&mut self, data: &[u8]) {
+        self.s.write_all(data).expect("write");
+    }
+
+    /// Writes, ignoring a server that already closed.
+    pub fn try_send(&mut self, data: &[u8]) -> bool {
+        self.s.write_all(data).is_ok()
+    }
+
+    fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 16384];
+        match self.s.read(&mut chunk) {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                true
+            }
+        }
+    }
+
+    /// The next response; `head` for a response to HEAD (no body whatever its length says).
+    pub fn response(&mut self, head: bool) -> Reply {
+        let end = loop {
+            if let Some(p) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break p;
+            }
+            assert!(
+                self.fill(),
+                "connection ended; got {:?}",
+                String::from_utf8_lossy(&self.buf)
+            );
+        };
+        let text = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+        let status: u16 = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("bad status line in {text:?}"));
+        let mut resp = Reply {
+            status,
+            head: text,
+            body: Vec::new(),
+        };
+        let len = match resp.header("content-length") {
+            _ if head || status < 200 || status == 204 || status == 304 => 0,
+            Some(n) => n.parse::<usize>().expect("Content-Length"),
+            None => panic!("no Content-Length in {:?}", resp.head),
+        };
+        self.buf.drain(..end + 4);
+        while self.buf.len() < len {
+            assert!(self.fill(), "connection ended inside a body");
+        }
+        resp.body = self.buf.drain(..len).collect();
+        resp
+    }
+
+    /// Everything until the server closes; panics if it does not within 5 s.
+    pub fn read_to_eof(&mut self) -> Vec<u8> {
+        self.s
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let start = Instant::now();
+        let mut chunk = [0u8; 16384];
+        loop {
+            match self.s.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+                Err(e) => panic!(
+                    "server did not close within {:?} ({e}); got {:?}",
+                    start.elapsed(),
+                    String::from_utf8_lossy(&self.buf)
+                ),
+            }
+        }
+        std::mem::take(&mut self.buf)
+    }
 }

@@ -1,151 +1,18 @@
 //! HTTP/1.1 conformance of `sigil-dp`'s own server over raw sockets (issue 19, item 3):
 //! chunked request bodies (RFC 9112 §7.1) answered exactly like `Content-Length` ones, with
 //! `Expect: 100-continue` and pipelining; request-smuggling framings refused with 400 and the
-//! connection closed; HEAD on every GET route; body limits and timeouts for chunked senders;
-//! the key service's listener answering the same refusals in its JSON error shape.
+//! connection closed; HEAD on every GET route; body limits and timeouts for chunked senders.
+//! The key service's listener: `http_conformance_kes.rs`.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use sigil_tests::dp::{ocsp_request, DataPlane};
-use sigil_tests::kes::{dp_section, random_key_b64, write_kek, KesIdentity};
 use sigil_tests::pki::base64_encode;
-use sigil_tests::tls::{curl, TlsFiles};
-use sigil_tests::{free_port, CertFiles, ControlPlane};
+use sigil_tests::rawhttp::{Conn, Reply};
+use sigil_tests::{CertFiles, ControlPlane};
 
 const CONFIG: &str = "[http]\nidle_timeout_secs = 2\nrequest_timeout_secs = 1\n";
-
-/// One response as received: its head (status line and fields) and body.
-#[derive(Debug, Clone)]
-struct Resp {
-    status: u16,
-    head: String,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().skip(1).find_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-        })
-    }
-
-    /// The head without the fields that follow the clock (`Date`, `Cache-Control` max-age).
-    fn timeless_head(&self) -> String {
-        let keep = |l: &&str| {
-            let l = l.to_ascii_lowercase();
-            !l.starts_with("date:") && !l.starts_with("cache-control:")
-        };
-        self.head
-            .lines()
-            .filter(keep)
-            .collect::<Vec<_>>()
-            .join("\r\n")
-    }
-
-    /// Everything received for this response.
-    fn bytes(&self) -> Vec<u8> {
-        [self.head.as_bytes(), b"\r\n\r\n", &self.body].concat()
-    }
-}
-
-/// A raw connection that reads responses one by one (HEAD-aware) and to the end.
-struct Conn {
-    s: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Conn {
-    fn open(port: u16) -> Self {
-        let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s.set_nodelay(true).unwrap();
-        Conn { s, buf: Vec::new() }
-    }
-
-    fn send(&mut self, data: &[u8]) {
-        self.s.write_all(data).expect("write");
-    }
-
-    /// Writes, ignoring a server that already closed.
-    fn try_send(&mut self, data: &[u8]) -> bool {
-        self.s.write_all(data).is_ok()
-    }
-
-    fn fill(&mut self) -> bool {
-        let mut chunk = [0u8; 16384];
-        match self.s.read(&mut chunk) {
-            Ok(0) | Err(_) => false,
-            Ok(n) => {
-                self.buf.extend_from_slice(&chunk[..n]);
-                true
-            }
-        }
-    }
-
-    /// The next response; `head` for a response to HEAD (no body whatever its length says).
-    fn response(&mut self, head: bool) -> Resp {
-        let end = loop {
-            if let Some(p) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break p;
-            }
-            assert!(
-                self.fill(),
-                "connection ended; got {:?}",
-                String::from_utf8_lossy(&self.buf)
-            );
-        };
-        let text = String::from_utf8_lossy(&self.buf[..end]).into_owned();
-        let status: u16 = text
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or_else(|| panic!("bad status line in {text:?}"));
-        let mut resp = Resp {
-            status,
-            head: text,
-            body: Vec::new(),
-        };
-        let len = match resp.header("content-length") {
-            _ if head || status < 200 || status == 204 || status == 304 => 0,
-            Some(n) => n.parse::<usize>().expect("Content-Length"),
-            None => panic!("no Content-Length in {:?}", resp.head),
-        };
-        self.buf.drain(..end + 4);
-        while self.buf.len() < len {
-            assert!(self.fill(), "connection ended inside a body");
-        }
-        resp.body = self.buf.drain(..len).collect();
-        resp
-    }
-
-    /// Everything until the server closes; panics if it does not within 5 s.
-    fn read_to_eof(&mut self) -> Vec<u8> {
-        self.s
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        let start = Instant::now();
-        let mut chunk = [0u8; 16384];
-        loop {
-            match self.s.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
-                Err(e) => panic!(
-                    "server did not close within {:?} ({e}); got {:?}",
-                    start.elapsed(),
-                    String::from_utf8_lossy(&self.buf)
-                ),
-            }
-        }
-        std::mem::take(&mut self.buf)
-    }
-}
 
 /// `body` chunked at the given sizes (the rest in one last chunk), extensions on some lines,
 /// a trailer field at the end.
@@ -205,7 +72,7 @@ fn setup() -> Setup {
 }
 
 /// The answer to a Content-Length POST of `req`, on a fresh connection.
-fn reference(port: u16, req: &[u8]) -> Resp {
+fn reference(port: u16, req: &[u8]) -> Reply {
     let mut c = Conn::open(port);
     c.send(&cl_post("/", req));
     c.response(false)
@@ -213,7 +80,7 @@ fn reference(port: u16, req: &[u8]) -> Resp {
 
 /// Asserts the two answers are the same bytes (when they were made within the same second;
 /// otherwise the same but for `Date` and `Cache-Control: max-age`).
-fn assert_same(a: &Resp, b: &Resp, what: &str) {
+fn assert_same(a: &Reply, b: &Reply, what: &str) {
     assert_eq!(a.status, 200, "{what}: {}", a.head);
     if a.header("date") == b.header("date") {
         assert_eq!(
@@ -282,7 +149,7 @@ fn chunked_with_expect_continue_and_pipelined_requests() {
     batch.extend(format!("GET /ocsp/{} HTTP/1.1\r\nHost: x\r\n\r\n", url_b64(&req)).bytes());
     batch.extend(cl_post("/", &req));
     c.send(&batch);
-    let rs: Vec<Resp> = (0..4).map(|_| c.response(false)).collect();
+    let rs: Vec<Reply> = (0..4).map(|_| c.response(false)).collect();
     let statuses: Vec<u16> = rs.iter().map(|r| r.status).collect();
     assert_eq!(statuses, [200, 200, 200, 200]);
     assert_eq!(rs[1].header("content-type"), Some("application/pkix-crl"));
@@ -593,112 +460,4 @@ fn counter_reaches(dp: &DataPlane, name: &str, n: usize) -> f64 {
         let v = dp.metric(name);
         (v >= n as f64).then_some(v)
     })
-}
-
-/// Raw bytes over TLS with a client certificate (`openssl s_client` as a pipe): what the
-/// server sent until it closed.
-fn tls_raw(port: u16, ca: &Path, id: &KesIdentity, data: &[u8]) -> Vec<u8> {
-    let mut child = Command::new("openssl")
-        .args(["s_client", "-quiet", "-ign_eof", "-connect"])
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("-CAfile")
-        .arg(ca)
-        .arg("-cert")
-        .arg(&id.cert)
-        .arg("-key")
-        .arg(&id.key)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("openssl s_client");
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(data).unwrap();
-    drop(stdin);
-    let out = child.wait_with_output().expect("s_client output");
-    out.stdout
-}
-
-#[test]
-fn kes_listener_chunked_bodies_and_json_refusals() {
-    let work = tempfile::tempdir().unwrap();
-    let dir = work.path();
-    let tls = TlsFiles::generate(&dir.join("tls"));
-    let kek = random_key_b64();
-    let kek_file = write_kek(dir, &kek);
-    let admin = KesIdentity::generate(dir, "admin");
-    let cp = ControlPlane::start_with(None, &[("SIGIL_KES_KEK", kek.as_str())], true);
-    let kes_port = free_port();
-    let toml = format!(
-        "{CONFIG}{}",
-        dp_section(kes_port, &tls, &admin.identity, &kek_file)
-    );
-    let mut dp = DataPlane::start_with_config(&cp.base_url(), Some(&toml));
-    let url = |p: &str| format!("https://127.0.0.1:{kes_port}{p}");
-    let who = [
-        "--cert",
-        admin.cert.to_str().unwrap(),
-        "--key",
-        admin.key.to_str().unwrap(),
-    ];
-    let call = |method: &str, path: &str, extra: &[&str]| {
-        let mut args = vec!["-X", method];
-        args.extend(who);
-        args.extend(extra);
-        curl(dir, &tls.ca, &url(path), &args)
-    };
-
-    // A key, then a ciphertext made with a Content-Length body.
-    let created = call("POST", "/v1/key/create/chunky", &[]);
-    assert_eq!(
-        created.code(),
-        200,
-        "{}",
-        String::from_utf8_lossy(&created.body)
-    );
-    let plaintext = base64_encode(b"chunked bodies reach the key service");
-    let body = format!("{{\"plaintext\":\"{plaintext}\"}}");
-    let enc = call("POST", "/v1/key/encrypt/chunky", &["--data-binary", &body]);
-    assert_eq!(enc.code(), 200, "{}", String::from_utf8_lossy(&enc.body));
-    let ciphertext = enc.json()["ciphertext"]
-        .as_str()
-        .expect("ciphertext")
-        .to_string();
-
-    // curl sends the decryption request chunked; the answer is the plaintext.
-    let body = format!("{{\"ciphertext\":\"{ciphertext}\"}}");
-    let dec = call(
-        "POST",
-        "/v1/key/decrypt/chunky",
-        &["-H", "Transfer-Encoding: chunked", "--data-binary", &body],
-    );
-    assert_eq!(dec.code(), 200, "{}", String::from_utf8_lossy(&dec.body));
-    assert_eq!(dec.json()["plaintext"], plaintext.as_str());
-
-    // Refusals in KES's error shape: smuggling framing 400, a too large chunked body 413.
-    let both = b"POST /v1/key/decrypt/chunky HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\
-                 Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
-    let too_large = b"POST /v1/key/decrypt/chunky HTTP/1.1\r\nHost: x\r\n\
-                      Transfer-Encoding: chunked\r\n\r\n100001\r\n";
-    for (what, raw, status, message) in [
-        ("CL+TE", &both[..], 400, "bad request"),
-        ("too large", &too_large[..], 413, "content too large"),
-    ] {
-        let out = tls_raw(kes_port, &tls.ca, &admin, raw);
-        let text = String::from_utf8_lossy(&out);
-        assert!(
-            text.starts_with(&format!("HTTP/1.1 {status} ")),
-            "{what}: {text}"
-        );
-        assert!(
-            text.contains("Content-Type: application/json"),
-            "{what}: {text}"
-        );
-        assert!(text.contains("Connection: close"), "{what}: {text}");
-        assert!(
-            text.ends_with(&format!("{{\"message\":\"{message}\"}}\n")),
-            "{what}: {text}"
-        );
-    }
-    dp.assert_alive();
 }
