@@ -4,13 +4,14 @@
 #   clang/libclang-dev  bindgen + C++ build of librocksdb-sys
 #   openssl, curl       end-to-end test clients
 #   python3-cryptography  end-to-end test client
+#   python3-venv        the venv /opt/sigil-venv for schemathesis (scripts/python-requirements.txt)
 #   softhsm2, opensc    PKCS#11 token for HSM tests
 #   openssh-*           SSH authorized-keys tests
 #   wrk, nginx, cfssl   benchmark load generator and peers (static file, cfssl ocspserve)
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(build-essential pkg-config clang libclang-dev cmake openssl curl ca-certificates
-      python3 python3-cryptography softhsm2 opensc openssh-client openssh-server wrk nginx-light util-linux jq golang-cfssl)
+      python3 python3-cryptography python3-venv softhsm2 opensc openssh-client openssh-server wrk nginx-light util-linux jq golang-cfssl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -18,6 +19,17 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# Python tools (schemathesis, for tests/tests/api_schemathesis.rs), pinned with their
+# dependencies, in a venv of Debian's python3 (PEP 668: no pip into the system Python).
+# Reinstalled only when the pins change.
+venv=/opt/sigil-venv
+reqs="$(dirname "$0")/python-requirements.txt"
+if ! cmp -s "$reqs" "$venv/requirements.txt"; then
+  rm -rf "$venv"
+  /usr/bin/python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check --no-cache-dir -r "$reqs"
+  cp "$reqs" "$venv/requirements.txt"
 fi
 # Rust toolchain components used by the test command.
 if command -v rustup >/dev/null; then
