@@ -54,7 +54,7 @@ impl Answers {
     pub fn ocsp(&self, req: &Request<'_>, query: Query<'_>, resp: &mut ResponseWriter<'_>) -> u16 {
         let now = self.core.clock.now(req.received);
         let answer = self.select(query, now);
-        self.core.stats.ocsp_response(answer.status());
+        self.core.stats.ocsp_response(answer.status(), now);
         match answer {
             Answer::Found(Found::Rendered(r)) => self.rendered(req, &r, now, resp),
             Answer::Found(Found::Indexed { index, entry }) => {

@@ -168,6 +168,9 @@ pub struct MetricsConfig {
     pub listen: Option<SocketAddr>,
     /// Ready only while replication lag is at most this many records…
     pub ready_max_lag_records: u64,
+    /// `/health/ready` stays degraded this long after an OCSP request was answered
+    /// `tryLater` (its response was past nextUpdate), seconds.
+    pub degraded_window_secs: u64,
 }
 
 impl Default for MetricsConfig {
@@ -175,6 +178,7 @@ impl Default for MetricsConfig {
         Self {
             listen: None,
             ready_max_lag_records: 10_000,
+            degraded_window_secs: 60,
         }
     }
 }

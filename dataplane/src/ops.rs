@@ -1,12 +1,17 @@
-//! The ops listener: `/metrics` (Prometheus text), `/health/live`, `/health/ready`,
-//! `/replication/digest` (the replica's state digest: a full scan, a diagnostic). A plain
-//! blocking thread, off the serving cores; one connection at a time is plenty for scrapes.
+//! The ops listener: `/metrics` (Prometheus text), `/health/live`, `/health/ready` (ready, and
+//! whether degraded: [`degraded`]), `/replication/digest` (the replica's state digest: a full
+//! scan, a diagnostic). A plain blocking thread, off the serving cores; one connection at a
+//! time is plenty for scrapes.
+
+pub mod degraded;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
+
+use sigil_shared::time::now_unix;
 
 use crate::index::IndexStatus;
 use crate::replica::ReplicationStatus;
@@ -17,6 +22,13 @@ pub struct Ops {
     pub replication: Arc<ReplicationStatus>,
     pub index: Arc<IndexStatus>,
     pub ready_max_lag_records: u64,
+    /// `[metrics] degraded_window_secs`.
+    pub degraded_window_secs: u64,
+    /// Whether a control plane is configured (else the replica is served as it is).
+    pub control_plane: bool,
+    /// When the process started (Unix seconds): the control plane counts as unreachable since
+    /// then until it is first reached.
+    pub started: i64,
     pub data_dir: std::path::PathBuf,
 }
 
@@ -74,12 +86,20 @@ impl Ops {
             ),
             "/health/ready" => {
                 let (ready, why) = self.readiness();
-                let body = format!("{{\"ready\":{ready},\"reason\":\"{why}\",\"applied\":{},\"lag_records\":{}}}\n", self.replication.applied.load(Relaxed), self.replication.lag_records());
+                let degraded = self.degraded().reasons();
+                let body = serde_json::json!({
+                    "ready": ready,
+                    "reason": why,
+                    "degraded": !degraded.is_empty(),
+                    "degraded_reasons": degraded,
+                    "applied": self.replication.applied.load(Relaxed),
+                    "lag_records": self.replication.lag_records(),
+                });
                 respond(
                     &mut conn,
                     if ready { 200 } else { 503 },
                     "application/json",
-                    &body,
+                    &format!("{body}\n"),
                 )
             }
             "/replication/digest" => match self.digest() {
@@ -102,7 +122,8 @@ impl Ops {
 
     /// Ready = the replica holds a complete state (snapshot applied or log caught up, now or
     /// before a restart) and the replication lag is within the threshold. A control plane that
-    /// is away does not make a synced replica unready: it keeps serving last-good state.
+    /// is away does not make a synced replica unready: it keeps serving last-good state, and
+    /// says it is degraded ([`degraded`]) meanwhile.
     pub fn readiness(&self) -> (bool, &'static str) {
         let r = &self.replication;
         if !r.synced.load(Relaxed) {
@@ -114,12 +135,34 @@ impl Ops {
         (true, "ok")
     }
 
+    /// What degradation is judged on, now ([`degraded::Inputs::reasons`]).
+    pub fn degraded(&self) -> degraded::Inputs {
+        let r = &self.replication;
+        let now = now_unix();
+        let last_contact = r.last_contact.load(Relaxed);
+        degraded::Inputs {
+            now,
+            link: self.control_plane.then(|| degraded::Link {
+                connected: r.connected.load(Relaxed),
+                since: if last_contact > 0 {
+                    last_contact
+                } else {
+                    self.started
+                },
+            }),
+            crls: r.crls.stale(now),
+            ocsp: stats::stale_ocsp(&self.cores),
+            window_secs: self.degraded_window_secs,
+        }
+    }
+
     fn metrics(&self) -> String {
         let mut out = String::with_capacity(16 * 1024);
         stats::render(&self.cores, &mut out);
         let r = &self.replication;
         let ix = &self.index;
-        let gauges: [(&str, &str, i64); 17] = [
+        let d = self.degraded();
+        let gauges: [(&str, &str, i64); 21] = [
             (
                 "replication_applied_sequence",
                 "gauge",
@@ -189,6 +232,14 @@ impl Ops {
                 "gauge",
                 ix.last_build_ms.load(Relaxed) as i64,
             ),
+            (
+                "replication_unreachable_seconds",
+                "gauge",
+                d.unreachable_secs(),
+            ),
+            ("crls_stale", "gauge", d.crls.stale as i64),
+            ("crl_stale_seconds", "gauge", d.crls.oldest_secs),
+            ("degraded", "gauge", i64::from(!d.reasons().is_empty())),
         ];
         for (name, kind, v) in gauges {
             out.push_str(&format!(

@@ -9,6 +9,7 @@
 //! switched in by atomically replacing `CURRENT`: until then the old replica keeps serving.
 
 mod apply;
+mod crl_deadlines;
 pub mod digest;
 mod stream_client;
 mod subscriber;
@@ -17,6 +18,7 @@ mod transport;
 mod upstream;
 
 pub use apply::apply_changes;
+pub use crl_deadlines::{CrlDeadlines, StaleCrls};
 pub(crate) use stream_client::request;
 pub use stream_client::OpenError;
 pub use subscriber::{spawn_subscriber, ReplicationStatus, SessionError};

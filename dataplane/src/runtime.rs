@@ -138,6 +138,9 @@ pub fn run(loaded: crate::setup::Loaded) -> Result<(), StartError> {
     let applied = applied_seq(store.as_ref());
     let status = Arc::new(ReplicationStatus::resumed_at(applied));
     status.current.set(store.clone());
+    if let Err(e) = status.crls.load(store.as_ref()) {
+        tracing::warn!(error = %e, "reading the replica's CRL nextUpdates failed");
+    }
     tracing::info!(replica = %name, applied, "opened replica");
 
     let kek = kes.as_ref().map(|k| k.kek.clone());
@@ -198,6 +201,9 @@ pub fn run(loaded: crate::setup::Loaded) -> Result<(), StartError> {
                 replication: status.clone(),
                 index: index_status,
                 ready_max_lag_records: cfg.metrics.ready_max_lag_records,
+                degraded_window_secs: cfg.metrics.degraded_window_secs,
+                control_plane: upstream.is_some(),
+                started: sigil_shared::time::now_unix(),
                 data_dir: cfg.data_dir.clone(),
             },
         )

@@ -5,7 +5,7 @@
 //! format 0.0.4) by hand: the set is small and fixed.
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use sigil_shared::ocsp::ResponseStatus;
@@ -55,6 +55,8 @@ pub struct CoreStats {
     latency: [[AtomicU64; BUCKETS.len() + 1]; ROUTES.len()],
     latency_sum_ns: [AtomicU64; ROUTES.len()],
     ocsp: [AtomicU64; OCSP_STATUSES.len()],
+    /// When this core last answered `tryLater` (Unix seconds; 0 never).
+    ocsp_try_later_at: AtomicI64,
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
     index_lookups: AtomicU64,
@@ -101,14 +103,19 @@ impl CoreStats {
         );
     }
 
-    /// Counts an OCSP answer by its status; any status other than successful,
-    /// malformedRequest and tryLater is counted as unauthorized.
+    /// Counts an OCSP answer given at `now` by its status; any status other than successful,
+    /// malformedRequest and tryLater is counted as unauthorized. `tryLater` is only ever the
+    /// answer for a response at or past its nextUpdate (`crate::ocsp::decide`): its time is
+    /// kept for `/health/ready` ([`stale_ocsp`]).
     #[inline]
-    pub fn ocsp_response(&self, status: ResponseStatus) {
+    pub fn ocsp_response(&self, status: ResponseStatus, now: i64) {
         let idx = match status {
             ResponseStatus::Successful => 0,
             ResponseStatus::MalformedRequest => 1,
-            ResponseStatus::TryLater => 2,
+            ResponseStatus::TryLater => {
+                self.ocsp_try_later_at.store(now, Relaxed);
+                2
+            }
             _ => 3,
         };
         inc(&self.ocsp[idx], 1);
@@ -138,6 +145,27 @@ impl CoreStats {
 
 fn sum<F: Fn(&CoreStats) -> u64>(cores: &[std::sync::Arc<CoreStats>], f: F) -> u64 {
     cores.iter().map(|c| f(c)).sum()
+}
+
+/// OCSP requests answered `tryLater` because the response held was past its nextUpdate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StaleOcsp {
+    /// How many, since start.
+    pub answered: u64,
+    /// When the latest was answered (Unix seconds; 0 never).
+    pub last_at: i64,
+}
+
+/// What the cores counted of [`StaleOcsp`]: a few loads per core, no scan.
+pub fn stale_ocsp(cores: &[std::sync::Arc<CoreStats>]) -> StaleOcsp {
+    StaleOcsp {
+        answered: sum(cores, |c| c.ocsp[2].load(Relaxed)),
+        last_at: cores
+            .iter()
+            .map(|c| c.ocsp_try_later_at.load(Relaxed))
+            .max()
+            .unwrap_or(0),
+    }
 }
 
 /// Prometheus text for all cores.
@@ -179,7 +207,7 @@ pub fn render(cores: &[std::sync::Arc<CoreStats>], out: &mut String) {
             "sigil_dp_request_duration_seconds_count{{route=\"{route}\"}} {cumulative}"
         );
     }
-    let _ = writeln!(out, "# TYPE sigil_dp_ocsp_responses_total counter");
+    let _ = writeln!(out, "# HELP sigil_dp_ocsp_responses_total OCSP answers by OCSPResponseStatus; try_later: the response held was past its nextUpdate (never served).\n# TYPE sigil_dp_ocsp_responses_total counter");
     for (i, name) in OCSP_STATUSES.iter().enumerate() {
         let _ = writeln!(
             out,
@@ -251,8 +279,20 @@ mod tests {
         a.record(Route::SshAuthkeys, 200, Duration::from_micros(20));
         b.record(Route::SshOther, 404, Duration::from_micros(20));
         a.cache_hit();
+        a.ocsp_response(ResponseStatus::TryLater, 100);
+        b.ocsp_response(ResponseStatus::TryLater, 90);
+        b.ocsp_response(ResponseStatus::Successful, 110);
+        let cores = [a, b];
+        assert_eq!(
+            stale_ocsp(&cores),
+            StaleOcsp {
+                answered: 2,
+                last_at: 100
+            }
+        );
         let mut out = String::new();
-        render(&[a, b], &mut out);
+        render(&cores, &mut out);
+        assert!(out.contains("sigil_dp_ocsp_responses_total{status=\"try_later\"} 2"));
         assert!(
             out.contains("sigil_dp_requests_total{route=\"ocsp_post\",status=\"200\"} 2"),
             "{out}"

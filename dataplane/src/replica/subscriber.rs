@@ -62,6 +62,8 @@ pub struct ReplicationStatus {
     pub synced: AtomicBool,
     /// The replica being served and applied to, for the state digest.
     pub current: super::digest::CurrentReplica,
+    /// The nextUpdate of each CRL the replica holds (for `/health/ready` and `/metrics`).
+    pub crls: super::CrlDeadlines,
 }
 
 impl ReplicationStatus {
@@ -252,6 +254,9 @@ impl Subscriber {
                 self.dir.point_current_to(&name)?;
                 let old = std::mem::replace(&mut self.store, store.clone());
                 self.status.current.set(store.clone());
+                if let Err(e) = self.status.crls.load(store.as_ref()) {
+                    tracing::warn!(error = %e, "reading the snapshot's CRL nextUpdates failed");
+                }
                 let old_name = std::mem::replace(&mut self.name, name);
                 self.retired = Some((old_name, old));
                 self.broadcaster.send(&Update::Reset(store.clone()));
@@ -302,6 +307,9 @@ impl Subscriber {
             index.changed(applied.ocsp_keys.len(), &self.store);
         }
         let kes = applied.kes;
+        self.status
+            .crls
+            .applied(&applied.crls, &applied.deleted_cas);
         if !applied.is_empty() {
             self.broadcaster.send(&Update::Applied(Arc::new(applied)));
         }
