@@ -34,7 +34,7 @@ for _ in $(seq 50); do curl -sf "http://$admin/health" >/dev/null && break; slee
   --metrics-listen "$metrics" &
 dp_pid=$!
 cat <<MSG
-Control plane: http://$admin   (tokens in $dir/tokens.env)
+Control plane: http://$admin   (tokens in $dir/tokens.env, key-encryption key in $dir/cp.kek)
 Data plane:    http://$public  (OCSP at /ocsp, CRLs at /crl/<issuer>.crl, CA certs at /ca/<issuer>.cer)
 Metrics:       http://$metrics/metrics
   curl -H "Authorization: Bearer \$SIGIL_ADMIN_TOKEN" http://$admin/api/v1/issuers

@@ -4,10 +4,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use sigil_kes::KeyWrapper;
 
-use crate::config::{self, CpConfig};
+use crate::config::{self, CpConfig, KekSource};
 use crate::metrics::Metrics;
 use crate::server::{self, OpenStoreError, ServeError, TlsConfigs};
 use crate::services::{ServiceError, Services};
@@ -27,7 +29,9 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Create the data directory and a demo root and issuing CA (`demo`).
+    /// Create the data directory, the key-encryption key file if no KEK is configured (the
+    /// data directory's path with `.kek` appended, mode 0600; never overwritten), and a demo
+    /// root and issuing CA (`demo`).
     Init {
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -74,14 +78,20 @@ pub enum Plan {
     Validated,
     /// Neither a command nor `--validate` (a usage error).
     NoCommand,
-    Init(CpConfig),
+    Init {
+        config: CpConfig,
+        /// Where the key-encryption key comes from ([`KekSource::Missing`]: `init` creates it).
+        kek_source: KekSource,
+        kek: Option<Arc<dyn KeyWrapper>>,
+    },
     Serve {
         config: CpConfig,
         tls: TlsConfigs,
         admin_token: String,
         replication_token: String,
-        /// The key service's key-encryption key (`SIGIL_KES_KEK` or `[kes] kek_file`).
-        kek: Option<std::sync::Arc<dyn sigil_kes::KeyWrapper>>,
+        /// The key-encryption key every secret is sealed under, and where it came from.
+        kek: Arc<dyn KeyWrapper>,
+        kek_source: KekSource,
     },
     AuditVerify {
         config: CpConfig,
@@ -101,6 +111,9 @@ pub struct ConfigErrors(pub Vec<String>);
 pub enum RunError {
     #[error("no command given (try `sigil-cp init` or `sigil-cp serve`, or --validate)")]
     NoCommand,
+    /// A configuration error found after the data directory was opened (exit 64).
+    #[error("configuration error: {0}")]
+    Config(String),
     #[error(transparent)]
     Serve(#[from] ServeError),
     #[error(transparent)]
@@ -113,6 +126,33 @@ pub enum RunError {
     Audit(#[from] crate::audit::AuditError),
     #[error("starting the runtime: {0}")]
     Runtime(std::io::Error),
+}
+
+impl RunError {
+    /// Bad usage or configuration (exit 64, nothing bound): no command, or a key-encryption
+    /// key the data directory's secrets were not sealed under.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            Self::NoCommand | Self::Config(_) => true,
+            Self::Serve(ServeError::Services(e)) | Self::Service(e) => {
+                matches!(e, ServiceError::Secrets(s) if s.is_wrong_kek())
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The error of `serve` without any key-encryption key.
+fn no_kek(default: &std::path::Path) -> String {
+    format!(
+        "no key-encryption key: the control plane keeps every private key and secret sealed under one. \
+         Set {} (base64) or [secrets] kek_file, or [secrets.hsm]; or create the default file {} \
+         (`sigil-cp init` does, or `umask 077; openssl rand -base64 32 > {}`). If the data \
+         directory already holds sealed secrets, use the KEK they were sealed under",
+        config::KEK_ENV,
+        default.display(),
+        default.display()
+    )
 }
 
 /// The configuration file (or the defaults), with the command's flags applied, validated;
@@ -152,13 +192,26 @@ pub fn load(cli: &Cli) -> Result<Plan, ConfigErrors> {
         Some(Command::Init { data_dir: None }) | Some(Command::Audit { .. }) | None => {}
     }
     cfg.validate().map_err(ConfigErrors)?;
-    // Serving needs the tokens, a usable KEK if one is configured and readable TLS files:
-    // checked here, before any port is bound.
+    // `init` and `serve` need the KEK (a missing one `init` creates, `serve` refuses); serving
+    // also needs the tokens and readable TLS files: all checked here, before any port is bound.
+    let kek = match cli.command {
+        Some(Command::Init { .. } | Command::Serve { .. }) => {
+            Some(config::load_kek(&cfg).map_err(|e| ConfigErrors(vec![e]))?)
+        }
+        _ => None,
+    };
     let serving = match cli.command {
         Some(Command::Serve { .. }) => {
             let mut errs = Vec::new();
             let tokens = config::tokens(&cfg).map_err(|e| errs.extend(e)).ok();
-            let kek = config::kes_kek(&cfg).map_err(|e| errs.push(e)).ok();
+            let kek = match &kek {
+                Some((source, Some(k))) => Some((k.clone(), source.clone())),
+                Some((KekSource::Missing(default), None)) => {
+                    errs.push(no_kek(default));
+                    None
+                }
+                _ => None,
+            };
             errs.extend(cfg.validate_serving().err().unwrap_or_default());
             let tls = TlsConfigs::load(&cfg)
                 .map_err(|e| errs.push(e.to_string()))
@@ -174,16 +227,25 @@ pub fn load(cli: &Cli) -> Result<Plan, ConfigErrors> {
         return Ok(Plan::Validated);
     }
     Ok(match (&cli.command, serving) {
-        (Some(Command::Serve { .. }), Some(((admin_token, replication_token), kek, tls))) => {
-            Plan::Serve {
+        (
+            Some(Command::Serve { .. }),
+            Some(((admin_token, replication_token), (kek, kek_source), tls)),
+        ) => Plan::Serve {
+            config: cfg,
+            tls,
+            admin_token,
+            replication_token,
+            kek,
+            kek_source,
+        },
+        (Some(Command::Init { .. }), _) => {
+            let (kek_source, kek) = kek.expect("loaded for init above");
+            Plan::Init {
                 config: cfg,
-                tls,
-                admin_token,
-                replication_token,
+                kek_source,
                 kek,
             }
         }
-        (Some(Command::Init { .. }), _) => Plan::Init(cfg),
         (
             Some(Command::Audit {
                 command:
@@ -210,7 +272,11 @@ pub fn run(plan: Plan) -> Result<bool, RunError> {
             Ok(true)
         }
         Plan::NoCommand => Err(RunError::NoCommand),
-        Plan::Init(cfg) => init(cfg).map(|()| true),
+        Plan::Init {
+            config,
+            kek_source,
+            kek,
+        } => init(config, kek_source, kek).map(|()| true),
         Plan::AuditVerify {
             config,
             start_id,
@@ -222,6 +288,7 @@ pub fn run(plan: Plan) -> Result<bool, RunError> {
             admin_token,
             replication_token,
             kek,
+            kek_source,
         } => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -231,6 +298,7 @@ pub fn run(plan: Plan) -> Result<bool, RunError> {
                 admin_token,
                 replication_token,
                 kek,
+                kek_source,
             };
             rt.block_on(server::serve(config, tls, secrets))?;
             Ok(true)
@@ -252,11 +320,56 @@ fn audit_verify(cfg: &CpConfig, start_id: u64, end_id: u64) -> Result<bool, RunE
     Ok(v.valid())
 }
 
-fn init(cfg: CpConfig) -> Result<(), RunError> {
+/// `init`: the data directory, the KEK file when none is configured (not when the data
+/// directory already holds secrets sealed under a KEK: that one is needed, not a new one),
+/// the demo CAs. Prints what it made as JSON, and where the KEK is.
+fn init(
+    cfg: CpConfig,
+    source: KekSource,
+    kek: Option<Arc<dyn KeyWrapper>>,
+) -> Result<(), RunError> {
     let store = server::open_store(&cfg.data_dir)?;
-    let (services, _) = Services::open(store, cfg, Metrics::new())?;
+    let (kek, created) = match (kek, &source) {
+        (Some(k), _) => (k, false),
+        (None, KekSource::Missing(path)) => {
+            let sealed = crate::services::secrets::sealed_kek_ids(store.as_ref())
+                .map_err(ServiceError::from)?;
+            if !sealed.is_empty() {
+                return Err(RunError::Config(format!(
+                    "the data directory holds secrets sealed under key-encryption key {}; not creating a new one at {}: configure that KEK",
+                    sealed.into_iter().collect::<Vec<_>>().join(", "),
+                    path.display()
+                )));
+            }
+            let kek = config::create_kek_file(path).map_err(RunError::Config)?;
+            eprintln!(
+                "sigil-cp: created key-encryption key {} (mode 0600): every private key and secret in {} is sealed under it; back it up apart from the data directory, without it they cannot be read",
+                path.display(),
+                cfg.data_dir.display()
+            );
+            (kek, true)
+        }
+        // `load_kek` returns a KEK for every other source.
+        (None, _) => {
+            return Err(RunError::Config(format!(
+                "no key-encryption key ({source:?})"
+            )))
+        }
+    };
+    let kek_json = serde_json::json!({
+        "id": kek.id(),
+        "source": source.describe(),
+        "file": match &source {
+            KekSource::File { path, .. } | KekSource::Default(path) | KekSource::Missing(path) => {
+                Some(path.display().to_string())
+            }
+            _ => None,
+        },
+        "created": created,
+    });
+    let (services, _) = Services::open(store, cfg, Metrics::new(), kek)?;
     let cas = services.issuers.init_demo().map_err(ServiceError::from)?;
     let out: Vec<_> = cas.iter().map(|c| serde_json::json!({"id": c.record.id, "name": c.record.name, "subject": c.record.subject})).collect();
-    println!("{}", serde_json::json!({ "issuers": out }));
+    println!("{}", serde_json::json!({ "issuers": out, "kek": kek_json }));
     Ok(())
 }

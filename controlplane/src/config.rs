@@ -3,12 +3,16 @@
 //! [`CpConfig::validate`] runs before any port is bound (exit 64). Section types are here and
 //! in [`signing`] (OCSP, CRLs, profiles).
 
+mod auth_limit;
+mod kek;
 mod load;
 pub mod signing;
 pub mod ssh;
 mod validate;
 
-pub use load::{kes_kek, tokens};
+pub use auth_limit::AuthLimitConfig;
+pub use kek::{create_kek_file, default_kek_file, load_kek, KekSource, KEK_ENV, KES_KEK_ENV};
+pub use load::tokens;
 pub use signing::{
     CrlConfig, OcspConfig, OcspSignerMode, Profile, SanType, EKU_NAMES, KEY_USAGE_NAMES,
 };
@@ -33,6 +37,8 @@ pub struct CpConfig {
     pub replication: ReplicationConfig,
     pub issuance: IssuanceConfig,
     pub hsm: HsmConfig,
+    /// The key-encryption key every private key and secret is sealed under.
+    pub secrets: SecretsConfig,
     pub kes: KesConfig,
     /// The SSH key service (Keyper's API, SSH CAs, KRL).
     pub ssh: SshConfig,
@@ -52,6 +58,7 @@ impl Default for CpConfig {
             replication: ReplicationConfig::default(),
             issuance: IssuanceConfig::default(),
             hsm: HsmConfig::default(),
+            secrets: SecretsConfig::default(),
             kes: KesConfig::default(),
             ssh: SshConfig::default(),
             profiles: BTreeMap::new(),
@@ -74,6 +81,8 @@ pub struct AdminConfig {
     /// Serve the admin listener without TLS on a non-loopback address. Off by default: the
     /// admin API carries bearer tokens and private-key operations.
     pub allow_plaintext: bool,
+    /// Limits on failed authentication, per source address.
+    pub auth_limit: AuthLimitConfig,
 }
 
 impl Default for AdminConfig {
@@ -84,6 +93,7 @@ impl Default for AdminConfig {
             max_body_bytes: 1 << 20,
             tls: None,
             allow_plaintext: false,
+            auth_limit: AuthLimitConfig::default(),
         }
     }
 }
@@ -215,19 +225,33 @@ pub struct HsmConfig {
     pub allowed_modules: Vec<String>,
 }
 
-/// `[kes]`: the KES-compatible key service. Its key-encryption key (KEK), 32 random bytes in
-/// base64 (`openssl rand -base64 32`), wraps every key version before it is stored or
-/// replicated; data planes serving KES need the same KEK. `SIGIL_KES_KEK` (the base64 text)
-/// takes precedence over `kek_file`. Without either the service still runs: policies and
-/// identities can be managed, keys cannot be created, imported or rotated (503).
+/// `[secrets]`: the key-encryption key (KEK), 32 random bytes in base64 (`openssl rand
+/// -base64 32`), or an AES-256 key in a PKCS#11 token. Every private key and secret the
+/// control plane stores (software CA and responder keys, software SSH CA keys, the Keyper
+/// token secret) is sealed under it, and the key service's keys are wrapped under it (data
+/// planes serving KES need the same KEK). `SIGIL_KEK` (the base64 text) takes precedence over
+/// `kek_file`; without either (nor `hsm`) the control plane uses the default file, the data
+/// directory's path with `.kek` appended, which `sigil-cp init` creates when it is missing.
+/// `serve` refuses to start without a KEK (exit 64). See docs/SECRETS.md.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// File holding the KEK's base64 text; refused unless only its owner may read it (0600).
+    pub kek_file: Option<PathBuf>,
+    /// The KEK as an AES-256 key in a PKCS#11 token instead (`sigil_kes_pkcs11`): it seals
+    /// and opens inside the token and never leaves it. Excludes `kek_file` and `SIGIL_KEK`.
+    pub hsm: Option<sigil_kes_pkcs11::HsmKekConfig>,
+}
+
+/// `[kes]`: the KES-compatible key service. Its KEK is the control plane's ([`SecretsConfig`]);
+/// `kek_file`, `hsm` and `SIGIL_KES_KEK` are the older names of `[secrets] kek_file`,
+/// `[secrets.hsm]` and `SIGIL_KEK`, still read (one name of each at a time).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KesConfig {
-    /// File holding the KEK's base64 text; refused unless only its owner may read it (0600).
+    /// The older name of `[secrets] kek_file`.
     pub kek_file: Option<PathBuf>,
-    /// The KEK as an AES-256 key in a PKCS#11 token instead (`sigil_kes_pkcs11`): it wraps
-    /// and unwraps inside the token and never leaves it. Excludes `kek_file` and
-    /// `SIGIL_KES_KEK`.
+    /// The older name of `[secrets.hsm]`.
     pub hsm: Option<sigil_kes_pkcs11::HsmKekConfig>,
 }
 

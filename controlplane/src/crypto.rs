@@ -1,10 +1,12 @@
 //! Keys and signatures. Everything that signs goes through [`Signer`]: keys in memory
-//! ([`SoftwareSigner`]) or in HSMs through PKCS#11 ([`Pkcs11Signer`]).
+//! ([`SoftwareSigner`]) or in HSMs through PKCS#11 ([`Pkcs11Signer`]). Private keys and other
+//! secrets are stored only [`sealed`] under the key-encryption key.
 
 mod algorithm;
 mod csr;
 mod health;
 pub mod pkcs11;
+pub mod sealed;
 mod software;
 
 pub use algorithm::KeyAlgorithm;

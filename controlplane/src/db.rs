@@ -6,7 +6,7 @@
 //! | cf            | key                              | value                          |
 //! |---------------|----------------------------------|--------------------------------|
 //! | `cas`         | issuer id                        | [`CaRecord`]                   |
-//! | `keys`        | `ca/{id}`, `responder/{id}`      | PKCS#8 private key             |
+//! | `keys`        | `ca/{id}`, `responder/{id}`, `ssh/…` | secret sealed under the KEK (`secrets`) |
 //! | `certs`       | issuer id `\0` serial            | [`CertRecord`]                 |
 //! | `cert_ids`    | serial                           | issuer id                      |
 //! | `revocations` | issuer id `\0` serial            | [`RevocationRecord`]           |
@@ -22,6 +22,7 @@
 //! | `meta`        | name                             | value                          |
 
 mod records;
+pub mod secrets;
 pub mod ssh;
 
 pub use records::*;
@@ -36,6 +37,7 @@ use tokio::sync::watch;
 
 pub mod cf {
     pub const CAS: &str = "cas";
+    /// Secrets (`secrets::SecretName` entry → value sealed by `crypto::sealed`).
     pub const KEYS: &str = "keys";
     pub const CERTS: &str = "certs";
     pub const CERT_IDS: &str = "cert_ids";

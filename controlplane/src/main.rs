@@ -1,6 +1,7 @@
 //! `sigil-cp`: parse the command line, load the configuration, run the command
-//! (`sigil_controlplane::cli`). Exit status 64 (EX_USAGE) for bad usage or configuration,
-//! before any port is bound; 1 when a command fails or an audit chain does not verify.
+//! (`sigil_controlplane::cli`). Exit status 64 (EX_USAGE) for bad usage or configuration
+//! (a key-encryption key the data directory's secrets were not sealed under included), before
+//! any port is bound; 1 when a command fails or an audit chain does not verify.
 
 use std::process::ExitCode;
 
@@ -42,6 +43,12 @@ fn main() -> ExitCode {
         Ok(false) => ExitCode::FAILURE,
         Err(e @ RunError::NoCommand) => {
             eprintln!("sigil-cp: {e}");
+            ExitCode::from(EX_USAGE)
+        }
+        Err(e) if e.is_usage() => {
+            let text = e.to_string();
+            let text = text.strip_prefix("configuration error: ").unwrap_or(&text);
+            eprintln!("sigil-cp: configuration error: {text}");
             ExitCode::from(EX_USAGE)
         }
         Err(e) => {

@@ -76,17 +76,20 @@ impl TlsConfigs {
 }
 
 /// What `serve` needs besides the configuration, loaded by `cli::load` before any port is
-/// bound: the admin and replication tokens and the key service's key-encryption key.
+/// bound: the admin and replication tokens and the key-encryption key (and where it came
+/// from, for the log).
 pub struct Secrets {
     pub admin_token: String,
     pub replication_token: String,
-    pub kek: Option<std::sync::Arc<dyn sigil_kes::KeyWrapper>>,
+    pub kek: Arc<dyn sigil_kes::KeyWrapper>,
+    pub kek_source: crate::config::KekSource,
 }
 
 impl std::fmt::Debug for Secrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Secrets")
             .field("kek", &self.kek)
+            .field("kek_source", &self.kek_source)
             .finish_non_exhaustive()
     }
 }
@@ -134,13 +137,16 @@ pub async fn serve(cfg: CpConfig, tls: TlsConfigs, secrets: Secrets) -> Result<(
         admin_token,
         replication_token,
         kek,
+        kek_source,
     } = secrets;
+    tracing::info!(kek = kek.id(), source = %kek_source.describe(), "key-encryption key loaded");
     let store = open_store(&cfg.data_dir)?;
     let (listen, public_listen) = (cfg.admin.listen, cfg.public.listen);
-    let (services, crl_requests) = tokio::task::spawn_blocking(move || {
-        Services::open_with_kek(store, cfg, Metrics::new(), kek)
-    })
-    .await??;
+    // Opening checks the stored secrets against the KEK (and seals any left in the clear by
+    // an older version) before any listener is bound.
+    let (services, crl_requests) =
+        tokio::task::spawn_blocking(move || Services::open(store, cfg, Metrics::new(), kek))
+            .await??;
     let services = Arc::new(services);
     let jobs = Jobs::start(&services, crl_requests);
     let state = Arc::new(AppState::new(
@@ -172,7 +178,7 @@ pub async fn serve(cfg: CpConfig, tls: TlsConfigs, secrets: Secrets) -> Result<(
         }
         None => None,
     };
-    tracing::info!(admin = %listener.local_addr(), tls = listener.is_tls(), head = services.replication.head(), kes_kek = services.kes.kek_id().unwrap_or("none"), "sigil-cp listening");
+    tracing::info!(admin = %listener.local_addr(), tls = listener.is_tls(), head = services.replication.head(), kek = services.kes.kek_id(), "sigil-cp listening");
     let served = axum::serve(
         listener,
         api::router(state).into_make_service_with_connect_info::<ConnInfo>(),

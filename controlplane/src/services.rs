@@ -10,6 +10,7 @@
 //! | [`Otps`] | enrollment secrets (one-time passwords for EST) |
 //! | [`ApiKeys`] | admin API keys (RBAC) |
 //! | [`Kes`] | the KES-compatible key service: keys (wrapped under the KEK), policies, identities |
+//! | [`secrets`] | (no service of its own) every private key and secret sealed under the same KEK; the start-up check and migration |
 //! | [`Ssh`] | the SSH key service (Keyper's API): users, hosts, groups, keys, certificates, CAs, KRL, logins |
 //! | [`AuditTrail`] | reading and verifying the audit log; recording failures |
 //! | [`Replication`] | the replication log as the stream endpoint and health views see it |
@@ -27,6 +28,7 @@ pub mod issuers;
 pub mod kes;
 pub mod otps;
 pub mod replication;
+pub mod secrets;
 pub mod ssh;
 
 pub use api_keys::{ApiKeyError, ApiKeys};
@@ -38,6 +40,7 @@ pub use issuers::{CrlRequests, IssuerError, Issuers};
 pub use kes::{Kes, KesError};
 pub use otps::{OtpError, Otps};
 pub use replication::Replication;
+pub use secrets::SecretsError;
 pub use ssh::{Ssh, SshError};
 
 use std::sync::Arc;
@@ -68,27 +71,28 @@ pub struct Services {
 }
 
 impl Services {
-    /// Opens the services on `store`: the replication and audit logs, every stored CA. The
-    /// returned [`CrlRequests`] are the CRL regenerations revocations ask for; the CRL job
-    /// drains them (without it they are dropped, as offline commands and tests do).
+    /// Opens the services on `store`: the replication and audit logs, the stored secrets
+    /// (checked against `kek` and sealed under it where a data directory written before
+    /// sealing holds them in the clear: [`secrets`]), every stored CA. `kek` is the
+    /// key-encryption key (`SIGIL_KEK`, `[secrets] kek_file` or `[secrets.hsm]`, or the older
+    /// `[kes]` names, loaded by `cli::load`): every private key, secret and key-service key is
+    /// sealed under it. The returned [`CrlRequests`] are the CRL regenerations revocations ask
+    /// for; the CRL job drains them (without it they are dropped, as offline commands and
+    /// tests do).
     pub fn open(
         store: Arc<dyn Store>,
         settings: CpConfig,
         metrics: Metrics,
-    ) -> Result<(Self, CrlRequests), ServiceError> {
-        Self::open_with_kek(store, settings, metrics, None)
-    }
-
-    /// [`Services::open`] with the key service's key-encryption key (`[kes] kek_file` or
-    /// `SIGIL_KES_KEK`, loaded by `cli::load`); without one, the key service creates no keys.
-    pub fn open_with_kek(
-        store: Arc<dyn Store>,
-        settings: CpConfig,
-        metrics: Metrics,
-        kek: Option<Arc<dyn KeyWrapper>>,
+        kek: Arc<dyn KeyWrapper>,
     ) -> Result<(Self, CrlRequests), ServiceError> {
         let settings = Arc::new(settings);
-        let cx = Arc::new(Context::open(store, settings.clone(), metrics.clone())?);
+        let cx = Arc::new(Context::open(
+            store,
+            settings.clone(),
+            metrics.clone(),
+            kek,
+        )?);
+        secrets::prepare(&cx)?;
         let (trigger, requests) = issuers::crl::crl_requests();
         let issuers = Arc::new(Issuers::load(cx.clone(), trigger)?);
         let ssh = Arc::new(Ssh::open(cx.clone())?);
@@ -97,7 +101,7 @@ impl Services {
             issuers,
             otps: Arc::new(Otps::new(cx.clone())),
             api_keys: Arc::new(ApiKeys::new(cx.clone())),
-            kes: Arc::new(Kes::new(cx.clone(), kek)),
+            kes: Arc::new(Kes::new(cx.clone())),
             ssh,
             audit: Arc::new(AuditTrail::new(cx.clone())),
             replication: Arc::new(Replication::new(cx)),

@@ -26,7 +26,13 @@ use x509_ocsp::{BasicOcspResponse, OcspResponse};
 /// The services on a fresh in-memory store with the demo CAs, and the store.
 fn services() -> (Services, Arc<dyn Store>) {
     let store: Arc<dyn Store> = Arc::new(MemStore::new(cf::ALL));
-    let (a, _) = Services::open(store.clone(), CpConfig::default(), Metrics::new()).unwrap();
+    let (a, _) = Services::open(
+        store.clone(),
+        CpConfig::default(),
+        Metrics::new(),
+        Arc::new(sigil_kes::Kek::new("kek-test", [7; 32])),
+    )
+    .unwrap();
     a.issuers.init_demo().unwrap();
     (a, store)
 }
@@ -298,11 +304,23 @@ fn bad_requests_are_rejected_without_side_effects() {
 #[test]
 fn reopening_restores_cas_and_responders() {
     let store: Arc<dyn sigil_storage::Store> = Arc::new(MemStore::new(cf::ALL));
-    let (a, _) = Services::open(store.clone(), CpConfig::default(), Metrics::new()).unwrap();
+    let (a, _) = Services::open(
+        store.clone(),
+        CpConfig::default(),
+        Metrics::new(),
+        Arc::new(sigil_kes::Kek::new("kek-test", [7; 32])),
+    )
+    .unwrap();
     a.issuers.init_demo().unwrap();
     let c = issue(&a, "k.example");
     drop(a);
-    let (b, _) = Services::open(store, CpConfig::default(), Metrics::new()).unwrap();
+    let (b, _) = Services::open(
+        store,
+        CpConfig::default(),
+        Metrics::new(),
+        Arc::new(sigil_kes::Kek::new("kek-test", [7; 32])),
+    )
+    .unwrap();
     assert_eq!(b.issuers.list_cas().len(), 2);
     assert!(b
         .issuers

@@ -19,7 +19,13 @@ use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
 fn services() -> Arc<Services> {
     let store: Arc<dyn Store> = Arc::new(MemStore::new(cf::ALL));
-    let (a, _) = Services::open(store, CpConfig::default(), Metrics::new()).unwrap();
+    let (a, _) = Services::open(
+        store,
+        CpConfig::default(),
+        Metrics::new(),
+        Arc::new(sigil_kes::Kek::new("kek-test", [7; 32])),
+    )
+    .unwrap();
     a.issuers.init_demo().unwrap();
     Arc::new(a)
 }

@@ -12,7 +12,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn forwarded_calls_are_authenticated_and_answered_as_kes() {
-    let cp = cp(true);
+    let cp = cp();
     let no_token = Request::builder()
         .method("PUT")
         .uri("/api/v1/replication/kes/v1/key/create/k")

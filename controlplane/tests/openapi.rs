@@ -61,7 +61,13 @@ fn registered_paths() -> BTreeSet<String> {
 
 fn router() -> axum::Router {
     let store: Arc<dyn Store> = Arc::new(MemStore::new(cf::ALL));
-    let (services, _) = Services::open(store, CpConfig::default(), Metrics::new()).unwrap();
+    let (services, _) = Services::open(
+        store,
+        CpConfig::default(),
+        Metrics::new(),
+        Arc::new(sigil_kes::Kek::new("kek-test", [7; 32])),
+    )
+    .unwrap();
     api::router(Arc::new(AppState::new(
         Arc::new(services),
         "admin-token-for-openapi".into(),

@@ -12,7 +12,13 @@ use sigil_storage::{MemStore, Store};
 
 fn services() -> (Arc<Services>, Arc<dyn Store>) {
     let store: Arc<dyn Store> = Arc::new(MemStore::new(cf::ALL));
-    let (a, _) = Services::open(store.clone(), CpConfig::default(), Metrics::new()).unwrap();
+    let (a, _) = Services::open(
+        store.clone(),
+        CpConfig::default(),
+        Metrics::new(),
+        Arc::new(sigil_kes::Kek::new("kek-test", [7; 32])),
+    )
+    .unwrap();
     (Arc::new(a), store)
 }
 

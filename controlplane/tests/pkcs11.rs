@@ -249,7 +249,13 @@ fn hsm_ca_request(name: &str, alg: &str, module: &str) -> CreateCa {
 fn hsm_ca_issues_revokes_and_reloads_without_keys_in_the_store() {
     setup(TOKENS);
     let store: Arc<dyn Store> = Arc::new(MemStore::new(cf::ALL));
-    let (a, _) = Services::open(store.clone(), hsm_config(), Metrics::new()).unwrap();
+    let (a, _) = Services::open(
+        store.clone(),
+        hsm_config(),
+        Metrics::new(),
+        Arc::new(sigil_kes::Kek::new("kek-test", [7; 32])),
+    )
+    .unwrap();
     // Modules must be allowed.
     let err = a
         .issuers
@@ -310,7 +316,13 @@ fn hsm_ca_issues_revokes_and_reloads_without_keys_in_the_store() {
     drop(a);
 
     // Reopened from the store: the record decodes and the token key signs again.
-    let (a, _) = Services::open(store, hsm_config(), Metrics::new()).unwrap();
+    let (a, _) = Services::open(
+        store,
+        hsm_config(),
+        Metrics::new(),
+        Arc::new(sigil_kes::Kek::new("kek-test", [7; 32])),
+    )
+    .unwrap();
     let rec: CaRecord = a.issuers.ca("hsm-root").unwrap().record.clone();
     assert!(matches!(rec.key, KeyRef::Pkcs11 { ref key_label, .. } if key_label == "hsm-root-key"));
     a.certificates

@@ -44,7 +44,14 @@ fn pkcs11(key_label: &str, algorithm: CaAlgorithm) -> sigil_controlplane::config
 
 fn open(store: &MemStore, cfg: CpConfig) -> Services {
     let shared: Arc<dyn Store> = Arc::new(store.clone());
-    Services::open(shared, cfg, Metrics::new()).unwrap().0
+    Services::open(
+        shared,
+        cfg,
+        Metrics::new(),
+        Arc::new(sigil_kes::Kek::new("kek-test", [7; 32])),
+    )
+    .unwrap()
+    .0
 }
 
 /// `ssh-keygen -L` of a certificate line.
@@ -250,6 +257,12 @@ fn a_token_ca_needs_an_allowed_module() {
         "{errs:?}"
     );
     let store: Arc<dyn Store> = Arc::new(MemStore::new(cf::ALL));
-    let e = Services::open(store, cfg, Metrics::new()).unwrap_err();
+    let e = Services::open(
+        store,
+        cfg,
+        Metrics::new(),
+        Arc::new(sigil_kes::Kek::new("kek-test", [7; 32])),
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("allowed_modules"), "{e}");
 }

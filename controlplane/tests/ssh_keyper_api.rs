@@ -113,7 +113,7 @@ async fn bootstrap(cp: &Cp) -> String {
 
 #[tokio::test]
 async fn keyper_admin_manages_users_in_keypers_shapes() {
-    let cp = cp(false);
+    let cp = cp();
     let token = bootstrap(&cp).await;
 
     // The login answer: tokens and the user, as Keyper's.
@@ -317,7 +317,7 @@ async fn keyper_admin_manages_users_in_keypers_shapes() {
 
 #[tokio::test]
 async fn a_keyper_user_reads_and_changes_only_themselves() {
-    let cp = cp(false);
+    let cp = cp();
     let admin = bootstrap(&cp).await;
     for name in ["alice", "bob"] {
         let r = call(
@@ -437,7 +437,7 @@ async fn a_keyper_user_reads_and_changes_only_themselves() {
 
 #[tokio::test]
 async fn refresh_wrong_passwords_and_locked_accounts() {
-    let cp = cp(false);
+    let cp = cp();
     let admin = bootstrap(&cp).await;
     let r = login(&cp, "admin", PASSWORD).await.json();
     let refresh = r["refresh_token"].as_str().unwrap();
@@ -551,7 +551,7 @@ async fn refresh_wrong_passwords_and_locked_accounts() {
 
 #[tokio::test]
 async fn hosts_groups_and_api_keys() {
-    let cp = cp(false);
+    let cp = cp();
     let admin = bootstrap(&cp).await;
     let host_key = fresh_key();
     let r = call(

@@ -1,11 +1,12 @@
 //! The key service's key-encryption key (KEK) in a PKCS#11 token (an HSM; SoftHSM2 in tests):
-//! an AES-256 secret key, found by label, that seals and opens key material with the token's
-//! `CKM_AES_GCM` (12-byte nonce, 128-bit tag, associated data
-//! `sigil_kes::wrap::associated_data(id, name, version)`). The stored form is the software
-//! KEK's ([`sigil_kes::wrap::Wrapped`]), under id `pkcs11:<key label>`; the key never leaves
-//! the token.
+//! an AES-256 secret key, found by label, that seals and opens with the token's `CKM_AES_GCM`
+//! (12-byte nonce, 128-bit tag, the caller's associated data: `sigil_kes::wrap::
+//! associated_data(id, name, version)` for KES key material, the control plane's own for its
+//! secrets). The stored forms are the software KEK's ([`sigil_kes::wrap::Wrapped`]), under id
+//! `pkcs11:<key label>`; the key never leaves the token.
 //!
-//! Both planes use it (the control plane wraps new keys, data planes unwrap their keyring), so
+//! Both planes use it (the control plane wraps new keys and its own secrets, data planes
+//! unwrap their keyring), so
 //! it does not share the control plane's PKCS#11 session pools: it holds one session of its
 //! own behind a mutex (KEK operations are rare: key creation and keyring rebuilds). A library
 //! another user in the process already initialised is accepted; a failed operation reopens the
@@ -21,9 +22,7 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
-use sigil_kes::wrap::{
-    associated_data, pkcs11_kek_id, KeyMaterial, UnwrapError, Wrapped, NONCE_SIZE,
-};
+use sigil_kes::wrap::{associated_data, pkcs11_kek_id, UnwrapError, NONCE_SIZE};
 use sigil_kes::{KeyWrapper, WrapError};
 
 /// Where the KEK is: the `[kes.hsm]` section of either plane.
@@ -110,13 +109,13 @@ impl HsmKek {
             Ok(n)
         })
         .map(|n| nonce = n)?;
-        let material = KeyMaterial::from_bytes(&[1; sigil_kes::wrap::MATERIAL_SIZE])
-            .expect("a valid encoding");
+        let ad = associated_data(&kek.id, "sigil-kek-probe", 1);
+        let plain = [1u8; 65];
         let probe = kek
-            .seal("sigil-kek-probe", 1, &material, nonce)
-            .and_then(|w| kek.open_sealed("sigil-kek-probe", 1, &w));
+            .seal_in_token(&ad, &plain, nonce)
+            .and_then(|sealed| kek.open_in_token(&ad, &sealed, nonce));
         match probe {
-            Ok(back) if back == material => Ok(kek),
+            Ok(back) if back == plain => Ok(kek),
             Ok(_) => Err(HsmKekError::NotAes256 {
                 token: cfg.token_label.clone(),
                 label: cfg.key_label.clone(),
@@ -228,48 +227,33 @@ impl HsmKek {
         }
     }
 
-    fn seal(
+    fn seal_in_token(
         &self,
-        name: &str,
-        version: u32,
-        material: &KeyMaterial,
+        ad: &[u8],
+        plain: &[u8],
         nonce: [u8; NONCE_SIZE],
-    ) -> Result<Wrapped, HsmKekError> {
-        let ad = associated_data(&self.id, name, version);
-        let plain = material.to_bytes();
-        let sealed = self.with_conn(&|c| {
+    ) -> Result<Vec<u8>, HsmKekError> {
+        self.with_conn(&|c| {
             let mut iv = nonce;
-            let params =
-                GcmParams::new(&mut iv, &ad, 128.into()).map_err(self.call("GcmParams"))?;
+            let params = GcmParams::new(&mut iv, ad, 128.into()).map_err(self.call("GcmParams"))?;
             c.session
-                .encrypt(&Mechanism::AesGcm(params), c.key, &plain)
+                .encrypt(&Mechanism::AesGcm(params), c.key, plain)
                 .map_err(self.call("C_Encrypt"))
-        })?;
-        Ok(Wrapped {
-            kek_id: self.id.clone(),
-            nonce,
-            sealed,
         })
     }
 
-    fn open_sealed(
+    fn open_in_token(
         &self,
-        name: &str,
-        version: u32,
-        wrapped: &Wrapped,
-    ) -> Result<KeyMaterial, HsmKekError> {
-        let ad = associated_data(&self.id, name, version);
-        let plain = self.with_conn(&|c| {
-            let mut iv = wrapped.nonce;
-            let params =
-                GcmParams::new(&mut iv, &ad, 128.into()).map_err(self.call("GcmParams"))?;
+        ad: &[u8],
+        sealed: &[u8],
+        nonce: [u8; NONCE_SIZE],
+    ) -> Result<Vec<u8>, HsmKekError> {
+        self.with_conn(&|c| {
+            let mut iv = nonce;
+            let params = GcmParams::new(&mut iv, ad, 128.into()).map_err(self.call("GcmParams"))?;
             c.session
-                .decrypt(&Mechanism::AesGcm(params), c.key, &wrapped.sealed)
+                .decrypt(&Mechanism::AesGcm(params), c.key, sealed)
                 .map_err(self.call("C_Decrypt"))
-        })?;
-        KeyMaterial::from_bytes(&plain).ok_or_else(|| HsmKekError::NotAes256 {
-            token: self.cfg.token_label.clone(),
-            label: self.cfg.key_label.clone(),
         })
     }
 }
@@ -279,37 +263,24 @@ impl KeyWrapper for HsmKek {
         &self.id
     }
 
-    fn wrap(
-        &self,
-        name: &str,
-        version: u32,
-        material: &KeyMaterial,
-        nonce: [u8; NONCE_SIZE],
-    ) -> Result<Wrapped, WrapError> {
-        self.seal(name, version, material, nonce)
+    fn seal(&self, ad: &[u8], plain: &[u8], nonce: [u8; NONCE_SIZE]) -> Result<Vec<u8>, WrapError> {
+        self.seal_in_token(ad, plain, nonce)
             .map_err(|e| WrapError(e.to_string()))
     }
 
-    fn unwrap(
+    fn open(
         &self,
-        name: &str,
-        version: u32,
-        wrapped: &Wrapped,
-    ) -> Result<KeyMaterial, UnwrapError> {
-        if wrapped.kek_id != self.id {
-            return Err(UnwrapError::OtherKek {
-                found: wrapped.kek_id.clone(),
-                loaded: self.id.clone(),
-            });
-        }
-        self.open_sealed(name, version, wrapped)
-            .map_err(|e| match e {
-                // An authentication failure of the AEAD: the data, not the token, is wrong.
-                HsmKekError::Call {
-                    source: CkError::Pkcs11(RvError::EncryptedDataInvalid, _),
-                    ..
-                } => UnwrapError::NotAuthentic,
-                other => UnwrapError::Backend(other.to_string()),
-            })
+        ad: &[u8],
+        sealed: &[u8],
+        nonce: [u8; NONCE_SIZE],
+    ) -> Result<Vec<u8>, UnwrapError> {
+        self.open_in_token(ad, sealed, nonce).map_err(|e| match e {
+            // An authentication failure of the AEAD: the data, not the token, is wrong.
+            HsmKekError::Call {
+                source: CkError::Pkcs11(RvError::EncryptedDataInvalid, _),
+                ..
+            } => UnwrapError::NotAuthentic,
+            other => UnwrapError::Backend(other.to_string()),
+        })
     }
 }

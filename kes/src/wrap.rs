@@ -12,6 +12,11 @@
 //! The key's name and version are authenticated: a wrapped key copied under another name or
 //! version does not unwrap. The KEK id names which KEK sealed it (rotation of the KEK; an HSM
 //! that seals with a token key builds the same associated data with [`associated_data`]).
+//!
+//! The same KEK seals the control plane's own secrets (CA and SSH CA private keys, token
+//! secrets) through [`KeyWrapper::seal`] with associated data of another domain
+//! (`sigil-secret-wrap-v1`, the control plane's `crypto::sealed`), so neither kind of sealed
+//! blob opens as the other.
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 
@@ -115,35 +120,32 @@ impl std::fmt::Debug for Kek {
 #[error("wrapping with the key-encryption key failed: {0}")]
 pub struct WrapError(pub String);
 
-/// Whatever seals key material: the software [`Kek`], or an AES key in a PKCS#11 token
-/// (`sigil-kes-pkcs11`). Every implementation seals [`KeyMaterial::to_bytes`] with
-/// AES-256-GCM under a 12-byte nonce and [`associated_data`] of its id, the key's name and
-/// version, so the stored form is the same whoever sealed it.
+/// Whatever seals with the fleet key-encryption key: the software [`Kek`], or an AES key in a
+/// PKCS#11 token (`sigil-kes-pkcs11`). An implementation provides AES-256-GCM under a 12-byte
+/// nonce with the caller's associated data ([`seal`](Self::seal), [`open`](Self::open)); key
+/// material of KES keys is sealed through [`wrap`](Self::wrap) (as [`KeyMaterial::to_bytes`]
+/// with [`associated_data`] of the KEK id, the key's name and version), and the control
+/// plane's own secrets (CA keys, SSH CA keys, token secrets) with associated data of its own,
+/// so the stored form is the same whoever sealed it.
 pub trait KeyWrapper: Send + Sync + std::fmt::Debug {
     /// The id stored beside what it wraps (and bound into the associated data).
     fn id(&self) -> &str;
 
-    fn wrap(
+    /// AES-256-GCM of `plain` under `nonce` (12 random bytes, never reused) with associated
+    /// data `ad`: the ciphertext and its 16-byte tag.
+    fn seal(&self, ad: &[u8], plain: &[u8], nonce: [u8; NONCE_SIZE]) -> Result<Vec<u8>, WrapError>;
+
+    /// The plaintext [`seal`](Self::seal) sealed under `nonce` and `ad`;
+    /// [`UnwrapError::NotAuthentic`] when the tag does not verify (another key, other
+    /// associated data, altered bytes).
+    fn open(
         &self,
-        name: &str,
-        version: u32,
-        material: &KeyMaterial,
+        ad: &[u8],
+        sealed: &[u8],
         nonce: [u8; NONCE_SIZE],
-    ) -> Result<Wrapped, WrapError>;
+    ) -> Result<Vec<u8>, UnwrapError>;
 
-    fn unwrap(
-        &self,
-        name: &str,
-        version: u32,
-        wrapped: &Wrapped,
-    ) -> Result<KeyMaterial, UnwrapError>;
-}
-
-impl KeyWrapper for Kek {
-    fn id(&self) -> &str {
-        Kek::id(self)
-    }
-
+    /// Seals `material` of key `name` version `version` with `nonce` (12 random bytes).
     fn wrap(
         &self,
         name: &str,
@@ -151,16 +153,49 @@ impl KeyWrapper for Kek {
         material: &KeyMaterial,
         nonce: [u8; NONCE_SIZE],
     ) -> Result<Wrapped, WrapError> {
-        Ok(Kek::wrap(self, name, version, material, nonce))
+        let ad = associated_data(self.id(), name, version);
+        Ok(Wrapped {
+            kek_id: self.id().to_string(),
+            nonce,
+            sealed: self.seal(&ad, &material.to_bytes(), nonce)?,
+        })
     }
 
+    /// The material of key `name` version `version` from `wrapped`.
     fn unwrap(
         &self,
         name: &str,
         version: u32,
         wrapped: &Wrapped,
     ) -> Result<KeyMaterial, UnwrapError> {
-        Kek::unwrap(self, name, version, wrapped)
+        if wrapped.kek_id != self.id() {
+            return Err(UnwrapError::OtherKek {
+                found: wrapped.kek_id.clone(),
+                loaded: self.id().to_string(),
+            });
+        }
+        let ad = associated_data(self.id(), name, version);
+        let plain = self.open(&ad, &wrapped.sealed, wrapped.nonce)?;
+        KeyMaterial::from_bytes(&plain).ok_or(UnwrapError::NotAuthentic)
+    }
+}
+
+impl KeyWrapper for Kek {
+    fn id(&self) -> &str {
+        Kek::id(self)
+    }
+
+    fn seal(&self, ad: &[u8], plain: &[u8], nonce: [u8; NONCE_SIZE]) -> Result<Vec<u8>, WrapError> {
+        Ok(self.seal_bytes(ad, plain, nonce))
+    }
+
+    fn open(
+        &self,
+        ad: &[u8],
+        sealed: &[u8],
+        nonce: [u8; NONCE_SIZE],
+    ) -> Result<Vec<u8>, UnwrapError> {
+        self.open_bytes(ad, sealed, nonce)
     }
 }
 
@@ -220,20 +255,7 @@ impl Kek {
         material: &KeyMaterial,
         nonce: [u8; NONCE_SIZE],
     ) -> Wrapped {
-        let mut sealed = material.to_bytes().to_vec();
-        let ad = associated_data(&self.id, name, version);
-        self.aead()
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(&ad[..]),
-                &mut sealed,
-            )
-            .expect("sealing 65 bytes cannot fail");
-        Wrapped {
-            kek_id: self.id.clone(),
-            nonce,
-            sealed,
-        }
+        KeyWrapper::wrap(self, name, version, material, nonce).expect("a software KEK seals")
     }
 
     /// The material of key `name` version `version` from `wrapped`.
@@ -243,23 +265,35 @@ impl Kek {
         version: u32,
         wrapped: &Wrapped,
     ) -> Result<KeyMaterial, UnwrapError> {
-        if wrapped.kek_id != self.id {
-            return Err(UnwrapError::OtherKek {
-                found: wrapped.kek_id.clone(),
-                loaded: self.id.clone(),
-            });
-        }
-        let ad = associated_data(&self.id, name, version);
-        let mut buf = wrapped.sealed.clone();
-        let plain = self
-            .aead()
-            .open_in_place(
-                Nonce::assume_unique_for_key(wrapped.nonce),
-                Aad::from(&ad[..]),
-                &mut buf,
+        KeyWrapper::unwrap(self, name, version, wrapped)
+    }
+
+    fn seal_bytes(&self, ad: &[u8], plain: &[u8], nonce: [u8; NONCE_SIZE]) -> Vec<u8> {
+        let mut sealed = plain.to_vec();
+        self.aead()
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(ad),
+                &mut sealed,
             )
-            .map_err(|_| UnwrapError::NotAuthentic)?;
-        KeyMaterial::from_bytes(plain).ok_or(UnwrapError::NotAuthentic)
+            .expect("AES-256-GCM seals any plaintext shorter than 64 GiB");
+        sealed
+    }
+
+    fn open_bytes(
+        &self,
+        ad: &[u8],
+        sealed: &[u8],
+        nonce: [u8; NONCE_SIZE],
+    ) -> Result<Vec<u8>, UnwrapError> {
+        let mut buf = sealed.to_vec();
+        let len = self
+            .aead()
+            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(ad), &mut buf)
+            .map_err(|_| UnwrapError::NotAuthentic)?
+            .len();
+        buf.truncate(len);
+        Ok(buf)
     }
 }
 
@@ -313,5 +347,34 @@ mod tests {
         ));
         // The associated data separates its fields: ("ab", "c") is not ("a", "bc").
         assert_ne!(associated_data("ab", "c", 1), associated_data("a", "bc", 1));
+    }
+
+    #[test]
+    fn seals_any_bytes_bound_to_their_associated_data() {
+        let kek = Kek::new("kek-1", [1; 32]);
+        let w: &dyn KeyWrapper = &kek;
+        let plain = vec![0x30u8; 2400];
+        let sealed = w.seal(b"ad-1", &plain, [4; 12]).unwrap();
+        assert_eq!(sealed.len(), plain.len() + 16);
+        assert!(!sealed.windows(16).any(|s| s == &plain[..16]));
+        assert_eq!(w.open(b"ad-1", &sealed, [4; 12]).unwrap(), plain);
+        assert_eq!(
+            w.open(b"ad-2", &sealed, [4; 12]),
+            Err(UnwrapError::NotAuthentic)
+        );
+        assert_eq!(
+            w.open(b"ad-1", &sealed, [5; 12]),
+            Err(UnwrapError::NotAuthentic)
+        );
+        let other = Kek::new("kek-1", [2; 32]);
+        assert_eq!(
+            KeyWrapper::open(&other, b"ad-1", &sealed, [4; 12]),
+            Err(UnwrapError::NotAuthentic)
+        );
+        // The trait's wrap is the inherent one.
+        assert_eq!(
+            w.wrap("k", 1, &material(), [3; 12]).unwrap(),
+            kek.wrap("k", 1, &material(), [3; 12])
+        );
     }
 }

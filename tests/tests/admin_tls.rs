@@ -282,6 +282,7 @@ fn validate(toml: &str) -> (i32, String) {
         .args(["--config", path.to_str().unwrap(), "--validate", "serve"])
         .env("SIGIL_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("SIGIL_REPLICATION_TOKEN", "replication-token-123")
+        .env("SIGIL_KEK", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stderr).to_string();

@@ -244,12 +244,28 @@ fn keys_stay_in_the_token_and_out_of_the_data_dir() {
         &[": good"],
     );
 
-    // Control: the same scan finds the keys of a software CA.
+    // Control: the same scan finds a PKCS#8 key written in the clear (software CA keys are
+    // sealed under the key-encryption key, so a software control plane's data directory holds
+    // none either: docs/SECRETS.md).
     let soft = ControlPlane::start();
-    let found = private_key_markers(soft.data_dir());
+    assert_eq!(private_key_markers(soft.data_dir()), vec![]);
+    let clear = soft.work_dir().join("clear.der");
+    sigil_tests::run(
+        "openssl",
+        &[
+            "genpkey",
+            "-algorithm",
+            "ed25519",
+            "-outform",
+            "DER",
+            "-out",
+            clear.to_str().unwrap(),
+        ],
+    );
+    let found = private_key_markers(&soft.work_dir());
     assert!(
         found.iter().any(|(_, m)| m.starts_with("PKCS#8")),
-        "the scan does not detect software keys: {found:?}"
+        "the scan does not detect a PKCS#8 key: {found:?}"
     );
 }
 

@@ -13,8 +13,8 @@
 //! |                 | `s` ‖ serial (u64 BE)                 | [`RevokedCertRecord`]  |
 //! | `ssh_serials`   | serial (u64 BE), both CAs             | [`SerialRecord`]       |
 //! | `ssh_key_index` | SHA-256 of a user's key blob          | [`KeyIndexRecord`]     |
-//! | `keys`          | `ssh/user-ca`, `ssh/host-ca`          | OpenSSH private key (software CAs) |
-//! |                 | `ssh/jwt`                             | 32-byte token secret   |
+//! | `keys`          | `ssh/user-ca`, `ssh/host-ca`          | OpenSSH private key (software CAs), sealed |
+//! |                 | `ssh/jwt`                             | 32-byte token secret, sealed |
 //! | `meta`          | `ssh_krl_version`                     | u64 BE, the newest KRL version |
 
 use serde::{Deserialize, Serialize};

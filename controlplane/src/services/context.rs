@@ -1,5 +1,6 @@
 //! What every service shares and nothing outside the services sees: the store (through
-//! [`Db`]), the audit log, the metrics and the settings — and the one commit path.
+//! [`Db`]), the audit log, the metrics, the settings and the key-encryption key (secrets are
+//! read and staged sealed under it: `services::secrets`) — and the one commit path.
 //!
 //! A service stages its state change in a [`Commit`] (the write batch, the replication records
 //! the data planes need, the audit record) and calls [`Context::commit`]: one synced write
@@ -8,6 +9,7 @@
 
 use std::sync::Arc;
 
+use sigil_kes::KeyWrapper;
 use sigil_shared::replication::Change;
 use sigil_storage::{Store, WriteBatch};
 
@@ -88,6 +90,7 @@ pub(super) struct Context {
     audit: AuditLog,
     metrics: Metrics,
     settings: Arc<CpConfig>,
+    kek: Arc<dyn KeyWrapper>,
 }
 
 impl std::fmt::Debug for Context {
@@ -95,16 +98,18 @@ impl std::fmt::Debug for Context {
         f.debug_struct("Context")
             .field("db", &self.db)
             .field("audit", &self.audit)
+            .field("kek", &self.kek.id())
             .finish_non_exhaustive()
     }
 }
 
 impl Context {
-    /// Opens the replication log and the audit log on `store`.
+    /// Opens the replication log and the audit log on `store`; secrets are sealed under `kek`.
     pub(super) fn open(
         store: Arc<dyn Store>,
         settings: Arc<CpConfig>,
         metrics: Metrics,
+        kek: Arc<dyn KeyWrapper>,
     ) -> Result<Self, Internal> {
         let db = Db::open(store, settings.replication.retain_records)?;
         let audit = AuditLog::open(db.store().clone())?;
@@ -114,7 +119,13 @@ impl Context {
             audit,
             metrics,
             settings,
+            kek,
         })
+    }
+
+    /// The key-encryption key: the key service's keys and every secret are sealed under it.
+    pub(super) fn kek(&self) -> &Arc<dyn KeyWrapper> {
+        &self.kek
     }
 
     /// Reads (and the replication log's position).
@@ -165,7 +176,13 @@ mod tests {
 
     fn context() -> Context {
         let store: Arc<dyn Store> = Arc::new(MemStore::new(cf::ALL));
-        Context::open(store, Arc::new(CpConfig::default()), Metrics::new()).unwrap()
+        Context::open(
+            store,
+            Arc::new(CpConfig::default()),
+            Metrics::new(),
+            crate::services::secrets::test_kek(),
+        )
+        .unwrap()
     }
 
     #[test]

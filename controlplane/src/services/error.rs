@@ -12,6 +12,7 @@ use super::certificates::CertError;
 use super::issuers::IssuerError;
 use super::kes::KesError;
 use super::otps::OtpError;
+use super::secrets::SecretsError;
 use super::ssh::SshError;
 use crate::audit::AuditError;
 use crate::crypto::SignError;
@@ -32,8 +33,7 @@ pub enum ErrorKind {
     /// The caller's credentials are missing, wrong or expired (401), e.g. a failed Keyper
     /// login.
     Unauthorized,
-    /// The service cannot do it as configured (503), e.g. the key service without a
-    /// key-encryption key.
+    /// The service cannot do it as configured (503), e.g. an SSH CA whose token is away.
     Unavailable,
     /// A failure of the control plane itself (500); the detail is logged, not sent.
     Internal,
@@ -56,6 +56,8 @@ pub enum Internal {
     Random,
     #[error(transparent)]
     Wrap(#[from] sigil_kes::WrapError),
+    #[error("secret: {0}")]
+    Secret(#[from] crate::crypto::sealed::SealError),
     #[error("corrupt CRL number of issuer {issuer_id:?}")]
     CorruptCrlNumber { issuer_id: String },
     #[error("certificate {id} indexed but missing")]
@@ -90,6 +92,9 @@ pub enum ServiceError {
     Kes(#[from] KesError),
     #[error(transparent)]
     Ssh(#[from] SshError),
+    /// The stored secrets at start-up (`services::secrets::prepare`).
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
     #[error(transparent)]
     Internal(#[from] Internal),
 }
@@ -103,6 +108,7 @@ impl ServiceError {
             Self::ApiKey(e) => e.kind(),
             Self::Kes(e) => e.kind(),
             Self::Ssh(e) => e.kind(),
+            Self::Secrets(_) => ErrorKind::Internal,
             Self::Internal(e) => e.kind(),
         }
     }

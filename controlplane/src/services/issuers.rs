@@ -27,6 +27,7 @@ use super::context::{Commit, Context};
 use super::error::{ErrorKind, Internal};
 use crate::ca::{self, CaRuntime, ImportError, Responder};
 use crate::config::OcspSignerMode;
+use crate::db::secrets::SecretName;
 use crate::db::{cf, CaRecord, KeyRef};
 use crate::x509::{self, PkiError};
 
@@ -115,11 +116,6 @@ super::error::internal_from!(IssuerError);
 
 pub type Result<T, E = IssuerError> = std::result::Result<T, E>;
 
-/// `keys` column family key of a CA's (`ca`) or its responder's (`responder`) software key.
-fn key_name(kind: &str, id: &str) -> Vec<u8> {
-    format!("{kind}/{id}").into_bytes()
-}
-
 /// See the module documentation.
 pub struct Issuers {
     cx: Arc<Context>,
@@ -146,16 +142,17 @@ impl Issuers {
         let mut cas = BTreeMap::new();
         for rec in records {
             let pkcs8 = match rec.key {
-                KeyRef::Software => db.get_raw(cf::KEYS, &key_name("ca", &rec.id))?,
+                KeyRef::Software => cx.secret(&SecretName::ca_key(&rec.id))?,
                 KeyRef::Pkcs11 { .. } => None,
             };
-            let signer = ca::keys::ca_signer(&rec, pkcs8.as_deref())?;
+            let signer = ca::keys::ca_signer(&rec, pkcs8.as_deref().map(Vec::as_slice))?;
             let rt = CaRuntime::new(rec, signer)?;
             if let Some(resp) = &rt.record.responder {
-                let pkcs8 = db.get_raw(cf::KEYS, &key_name("responder", &rt.record.id))?;
+                let pkcs8 = cx.secret(&SecretName::responder_key(&rt.record.id))?;
                 if pkcs8.is_some() || matches!(rt.record.key, KeyRef::Pkcs11 { .. }) {
-                    *rt.responder.lock().unwrap_or_else(|e| e.into_inner()) =
-                        Some(ca::load_responder(&rt, resp, pkcs8.as_deref())?);
+                    *rt.responder.lock().unwrap_or_else(|e| e.into_inner()) = Some(
+                        ca::load_responder(&rt, resp, pkcs8.as_deref().map(Vec::as_slice))?,
+                    );
                 }
             }
             cas.insert(rt.record.id.clone(), Arc::new(rt));
@@ -244,7 +241,11 @@ impl Issuers {
         record.responder = Some(rec);
         let mut batch = WriteBatch::new();
         if let Some(pkcs8) = pkcs8 {
-            batch.put(cf::KEYS, key_name("responder", &ca.record.id), pkcs8);
+            self.cx.stage_secret(
+                &mut batch,
+                &SecretName::responder_key(&ca.record.id),
+                &pkcs8,
+            )?;
         }
         batch.put(
             cf::CAS,

@@ -12,9 +12,9 @@
 //!
 //! Key material exists in the clear only in memory, between its generation (or import) and
 //! its wrapping under the key-encryption key (`sigil_kes::wrap`): it never reaches a write
-//! batch, a replication record, an audit record, a log line or an error unwrapped. Without a
-//! KEK the service still reads, and manages policies and identities; creating, importing and
-//! rotating keys fail with [`KesError::NoKek`].
+//! batch, a replication record, an audit record, a log line or an error unwrapped. The KEK is
+//! the control plane's (the one its own secrets are sealed under: `services::secrets`), which
+//! it always has.
 //!
 //! Two locks: one for keys, one for policies and identities (an assignment checks that its
 //! policy exists). Each check and the write it guards happen under the lock.
@@ -40,7 +40,6 @@ type Result<T, E = KesError> = std::result::Result<T, E>;
 /// See the module documentation.
 pub struct Kes {
     cx: Arc<Context>,
-    kek: Option<Arc<dyn KeyWrapper>>,
     keys_lock: Mutex<()>,
     access_lock: Mutex<()>,
 }
@@ -48,7 +47,7 @@ pub struct Kes {
 impl std::fmt::Debug for Kes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Kes")
-            .field("kek", &self.kek.as_ref().map(|k| k.id()))
+            .field("kek", &self.kek_id())
             .finish_non_exhaustive()
     }
 }
@@ -58,22 +57,21 @@ fn lock(m: &Mutex<()>) -> MutexGuard<'_, ()> {
 }
 
 impl Kes {
-    pub(super) fn new(cx: Arc<Context>, kek: Option<Arc<dyn KeyWrapper>>) -> Self {
+    pub(super) fn new(cx: Arc<Context>) -> Self {
         Self {
             cx,
-            kek,
             keys_lock: Mutex::new(()),
             access_lock: Mutex::new(()),
         }
     }
 
-    /// The id of the key-encryption key new key versions are wrapped under, if one is loaded.
-    pub fn kek_id(&self) -> Option<&str> {
-        self.kek.as_deref().map(|k| k.id())
+    /// The id of the key-encryption key new key versions are wrapped under.
+    pub fn kek_id(&self) -> &str {
+        self.cx.kek().id()
     }
 
-    fn kek(&self) -> Result<&dyn KeyWrapper> {
-        self.kek.as_deref().ok_or(KesError::NoKek)
+    fn kek(&self) -> &dyn KeyWrapper {
+        self.cx.kek().as_ref()
     }
 }
 

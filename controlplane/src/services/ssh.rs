@@ -13,6 +13,8 @@
 //! On first start ([`Ssh::open`]) the service creates what it needs and does not find — the
 //! two CA keys (as `[ssh.user_ca]`/`[ssh.host_ca]` say), the token secret, the admin group,
 //! an empty KRL — in one synced commit with an `ssh.init` audit record and their `Change`s.
+//! Software CA keys and the token secret are stored sealed under the key-encryption key
+//! (`services::secrets`).
 //!
 //! One lock guards every mutation (each check and the write it guards happen under it).
 
@@ -42,8 +44,9 @@ use zeroize::Zeroizing;
 
 use super::context::{Commit, Context};
 use crate::config::SshConfig;
+use crate::db::secrets::SecretName;
 use crate::db::ssh::{
-    ca_key, RevokedCertRecord, RevokedKeyRecord, SshCaRecord, SshGroupRecord, KEY_JWT, KRL_KEY,
+    ca_key, RevokedCertRecord, RevokedKeyRecord, SshCaRecord, SshGroupRecord, KRL_KEY,
 };
 use crate::db::{cf, encode, DbError};
 use crate::est::limit::Buckets;
@@ -141,7 +144,7 @@ impl Ssh {
         let mut staged = Staged::default();
         let mut created = serde_json::Map::new();
 
-        let jwt_secret = match db.get_raw(cf::KEYS, KEY_JWT)? {
+        let jwt_secret = match cx.secret(&SecretName::ssh_token_secret())? {
             Some(v) => Zeroizing::new(<[u8; 32]>::try_from(v.as_slice()).map_err(|_| {
                 DbError::Corrupt {
                     what: "SSH token secret",
@@ -150,9 +153,11 @@ impl Ssh {
             })?),
             None => {
                 let secret = Zeroizing::new(crate::services::otps::random::<32>()?);
-                staged
-                    .batch
-                    .put(cf::KEYS, KEY_JWT.to_vec(), secret.to_vec());
+                cx.stage_secret(
+                    &mut staged.batch,
+                    &SecretName::ssh_token_secret(),
+                    secret.as_slice(),
+                )?;
                 created.insert("token_secret".into(), true.into());
                 secret
             }
@@ -164,13 +169,13 @@ impl Ssh {
                 SshCaKind::Host => &cfg.host_ca,
             };
             if let Some(record) = db.get::<SshCaRecord>(cf::SSH_CAS, ca_key(kind))? {
-                let private = match db.get_raw(cf::KEYS, ca::private_key_entry(kind))? {
-                    Some(v) => Some(Zeroizing::new(String::from_utf8(v).map_err(|_| {
-                        DbError::Corrupt {
+                let private = match cx.secret(&SecretName::ssh_ca_key(kind))? {
+                    Some(v) => Some(Zeroizing::new(String::from_utf8(v.to_vec()).map_err(
+                        |_| DbError::Corrupt {
                             what: "SSH CA private key",
                             detail: "not UTF-8".into(),
-                        }
-                    })?)),
+                        },
+                    )?)),
                     None => None,
                 };
                 if record.algorithm != ca_cfg.algorithm
@@ -182,11 +187,11 @@ impl Ssh {
             }
             let (key, private) = ca::create(kind, ca_cfg, &allowed)?;
             if let Some(p) = private {
-                staged.batch.put(
-                    cf::KEYS,
-                    ca::private_key_entry(kind).to_vec(),
-                    p.as_bytes().to_vec(),
-                );
+                cx.stage_secret(
+                    &mut staged.batch,
+                    &SecretName::ssh_ca_key(kind),
+                    p.as_bytes(),
+                )?;
             }
             staged.put(cf::SSH_CAS, ca_key(kind), &key.record)?;
             staged.changes.push(Change::SshCaPut(SshCaState {

@@ -29,7 +29,13 @@ pub const EST: &str = "/.well-known/est";
 
 pub fn authority(cfg: CpConfig) -> Arc<Services> {
     let store: Arc<dyn Store> = Arc::new(MemStore::new(cf::ALL));
-    let (a, _) = Services::open(store, cfg, Metrics::new()).unwrap();
+    let (a, _) = Services::open(
+        store,
+        cfg,
+        Metrics::new(),
+        Arc::new(sigil_kes::Kek::new("kek-test", [7; 32])),
+    )
+    .unwrap();
     a.issuers.init_demo().unwrap();
     Arc::new(a)
 }

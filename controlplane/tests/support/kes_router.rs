@@ -1,5 +1,5 @@
-//! Shared by the in-process key-service tests: the services on a `MemStore` (with or without
-//! a KEK) behind the admin router, admin API calls and forwarded KES calls.
+//! Shared by the in-process key-service tests: the services on a `MemStore` (with a KEK)
+//! behind the admin router, admin API calls and forwarded KES calls.
 // Each test binary uses part of this file.
 #![allow(dead_code)]
 
@@ -28,12 +28,10 @@ pub struct Cp {
     pub router: axum::Router,
 }
 
-pub fn cp(kek: bool) -> Cp {
+pub fn cp() -> Cp {
     let store: Arc<dyn Store> = Arc::new(MemStore::new(cf::ALL));
-    let kek =
-        kek.then(|| Arc::new(Kek::new("kek-api-test", [5; 32])) as Arc<dyn sigil_kes::KeyWrapper>);
-    let (services, _) =
-        Services::open_with_kek(store, CpConfig::default(), Metrics::new(), kek).unwrap();
+    let kek = Arc::new(Kek::new("kek-api-test", [5; 32]));
+    let (services, _) = Services::open(store, CpConfig::default(), Metrics::new(), kek).unwrap();
     let services = Arc::new(services);
     let router = api::router(Arc::new(AppState::new(
         services.clone(),

@@ -7,9 +7,10 @@ use sigil_shared::time::now_unix;
 use sigil_storage::WriteBatch;
 
 use super::key_store::{key_ref, KeyStoreRequest};
-use super::{key_name, IssuerError, Issuers, Result};
+use super::{IssuerError, Issuers, Result};
 use crate::ca::{self, CaRuntime, NewCa};
 use crate::crypto::KeyAlgorithm;
+use crate::db::secrets::SecretName;
 use crate::db::{cf, encode, KeyRef};
 use crate::services::context::Commit;
 use crate::x509;
@@ -143,7 +144,8 @@ impl Issuers {
         let rt = Arc::new(CaRuntime::new(record.clone(), signer)?);
         let mut batch = WriteBatch::new();
         if let Some(pkcs8) = pkcs8 {
-            batch.put(cf::KEYS, key_name("ca", &id), pkcs8);
+            self.cx
+                .stage_secret(&mut batch, &SecretName::ca_key(&id), &pkcs8)?;
         }
         batch.put(cf::CAS, id.as_bytes().to_vec(), encode(&record)?);
         let (crl_batch, crl) = self.crl_batch(&rt, now)?;

@@ -45,10 +45,6 @@ pub enum KesError {
     InvalidKeySize(String),
     #[error("key {name:?} has {MAX_VERSIONS} versions, the most a key may have")]
     TooManyVersions { name: String },
-    #[error(
-        "key service not configured: no key-encryption key (set [kes] kek_file or SIGIL_KES_KEK)"
-    )]
-    NoKek,
     #[error(transparent)]
     Internal(#[from] Internal),
 }
@@ -61,7 +57,6 @@ impl KesError {
             | Self::PolicyNotFound { .. }
             | Self::IdentityNotFound { .. } => ErrorKind::NotFound,
             Self::NotAllowed | Self::SelfAssign => ErrorKind::Forbidden,
-            Self::NoKek => ErrorKind::Unavailable,
             Self::Internal(_) => ErrorKind::Internal,
             _ => ErrorKind::Invalid,
         }
@@ -93,7 +88,6 @@ impl KesError {
             }
             Self::InvalidKeySize(a) => (406, format!("invalid key size for '{a}'").into()),
             Self::TooManyVersions { .. } => (409, self.to_string().into()),
-            Self::NoKek => (503, self.to_string().into()),
             Self::Internal(_) => (500, "internal error".into()),
         }
     }

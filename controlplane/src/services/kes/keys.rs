@@ -92,7 +92,7 @@ impl Kes {
         created_by: &str,
     ) -> Result<(KesKeyState, u64)> {
         check_name(name)?;
-        let kek = self.kek()?;
+        let kek = self.kek();
         let _g = lock(&self.keys_lock);
         if self
             .cx
@@ -129,7 +129,7 @@ impl Kes {
     /// Returns the key (its newest version is the new one) and the commit's sequence number.
     pub fn rotate_key(&self, name: &str) -> Result<(KesKeyState, u64)> {
         check_name(name)?;
-        let kek = self.kek()?;
+        let kek = self.kek();
         let _g = lock(&self.keys_lock);
         let mut state = self.describe_key(name)?;
         let newest = match state.versions.last() {

@@ -25,13 +25,19 @@ fn kek() -> Kek {
     Kek::new("kek-test", [7; 32])
 }
 
-fn setup(kek: Option<Kek>) -> (Kes, Arc<Context>, MemStore) {
+fn setup() -> (Kes, Arc<Context>, MemStore) {
     let store = MemStore::new(cf::ALL);
     let shared: Arc<dyn Store> = Arc::new(store.clone());
-    let cx =
-        Arc::new(Context::open(shared, Arc::new(CpConfig::default()), Metrics::new()).unwrap());
-    let kek = kek.map(|k| Arc::new(k) as Arc<dyn sigil_kes::KeyWrapper>);
-    (Kes::new(cx.clone(), kek), cx, store)
+    let cx = Arc::new(
+        Context::open(
+            shared,
+            Arc::new(CpConfig::default()),
+            Metrics::new(),
+            Arc::new(kek()),
+        )
+        .unwrap(),
+    );
+    (Kes::new(cx.clone()), cx, store)
 }
 
 fn unwrap_version(state: &KesKeyState, i: usize) -> sigil_kes::wrap::KeyMaterial {
@@ -61,7 +67,7 @@ fn everything(store: &MemStore) -> Vec<u8> {
 
 #[test]
 fn create_twice_is_key_exists_and_names_are_checked() {
-    let (kes, _, _) = setup(Some(kek()));
+    let (kes, _, _) = setup();
     let (key, seq) = kes.create_key("my-key", None, "bearer:admin").unwrap();
     assert_eq!(seq, 1);
     assert_eq!(key.versions.len(), 1);
@@ -81,24 +87,8 @@ fn create_twice_is_key_exists_and_names_are_checked() {
 }
 
 #[test]
-fn without_a_kek_keys_are_refused_but_policies_work() {
-    let (kes, _, _) = setup(None);
-    let e = kes.create_key("k", None, "x").unwrap_err();
-    assert!(matches!(e, KesError::NoKek));
-    assert_eq!(e.kind(), crate::services::ErrorKind::Unavailable);
-    assert!(matches!(
-        kes.import_key("k", IMPORTED, Algorithm::Aes256, "x"),
-        Err(KesError::NoKek)
-    ));
-    let p = Policy::from_json(br#"{"allow":["/v1/key/generate/*"]}"#).unwrap();
-    kes.write_policy("minio", &p, "x").unwrap();
-    kes.assign_identity("minio", ALICE, "x").unwrap();
-    assert!(kes.authorize(ALICE, "/v1/key/generate/k").is_ok());
-}
-
-#[test]
 fn import_then_describe_and_unwrap() {
-    let (kes, _, _) = setup(Some(kek()));
+    let (kes, _, _) = setup();
     kes.import_key("imp", IMPORTED, Algorithm::ChaCha20, ALICE)
         .unwrap();
     let key = kes.describe_key("imp").unwrap();
@@ -113,7 +103,7 @@ fn import_then_describe_and_unwrap() {
 
 #[test]
 fn rotate_adds_versions_that_all_unwrap() {
-    let (kes, _, _) = setup(Some(kek()));
+    let (kes, _, _) = setup();
     kes.create_key("rot", Some(Algorithm::ChaCha20), "x")
         .unwrap();
     let (key, _) = kes.rotate_key("rot").unwrap();
@@ -141,7 +131,7 @@ fn rotate_adds_versions_that_all_unwrap() {
 
 #[test]
 fn delete_removes_the_key() {
-    let (kes, _, _) = setup(Some(kek()));
+    let (kes, _, _) = setup();
     kes.create_key("gone", None, "x").unwrap();
     kes.delete_key("gone").unwrap();
     assert!(matches!(
@@ -155,7 +145,7 @@ fn delete_removes_the_key() {
 
 #[test]
 fn lists_follow_kes_patterns() {
-    let (kes, _, _) = setup(Some(kek()));
+    let (kes, _, _) = setup();
     for n in ["app-1", "app-2", "apple", "other"] {
         kes.create_key(n, None, "x").unwrap();
     }
@@ -178,7 +168,7 @@ fn lists_follow_kes_patterns() {
 
 #[test]
 fn each_commit_carries_its_change_and_audit_record() {
-    let (kes, cx, _) = setup(Some(kek()));
+    let (kes, cx, _) = setup();
     let actor = Actor {
         id: format!("kes:{ALICE}"),
         actor_type: "User",
@@ -245,7 +235,7 @@ fn each_commit_carries_its_change_and_audit_record() {
 
 #[test]
 fn no_key_material_in_the_clear_anywhere() {
-    let (kes, cx, store) = setup(Some(kek()));
+    let (kes, cx, store) = setup();
     kes.import_key("imp", IMPORTED, Algorithm::Aes256, "x")
         .unwrap();
     kes.rotate_key("imp").unwrap();
@@ -285,7 +275,7 @@ fn no_key_material_in_the_clear_anywhere() {
 
 #[test]
 fn policies_identities_and_authorization() {
-    let (kes, _, _) = setup(Some(kek()));
+    let (kes, _, _) = setup();
     let p =
         Policy::from_json(br#"{"allow":["/v1/key/create/app-*"],"deny":["/v1/key/create/app-x"]}"#)
             .unwrap();

@@ -1,5 +1,5 @@
-//! The user and host certificate authorities' keys: in software (an OpenSSH private key in
-//! the `keys` column family, `sigil_ssh::SoftwareCa`) or in a PKCS#11 token through the
+//! The user and host certificate authorities' keys: in software (an OpenSSH private key,
+//! sealed in the `keys` column family, `sigil_ssh::SoftwareCa`) or in a PKCS#11 token through the
 //! control plane's `Pkcs11Signer`, adapted to `sigil_ssh::ExternalCa`.
 //!
 //! What `crypto::Signer::sign` returns (and so the `RawFormat` of a token key): Ed25519 the
@@ -21,7 +21,7 @@ use super::SshError;
 use crate::config::{SshCaConfig, SshKeyStore};
 use crate::crypto::pkcs11::{KeyLocator, Pkcs11Signer, TokenRef};
 use crate::crypto::{KeyAlgorithm, Signer};
-use crate::db::ssh::{SshCaRecord, KEY_HOST_CA, KEY_USER_CA};
+use crate::db::ssh::SshCaRecord;
 use crate::db::KeyRef;
 use crate::services::error::Internal;
 
@@ -38,14 +38,6 @@ impl std::fmt::Debug for CaKey {
             .field("kind", &self.record.kind)
             .field("fingerprint", &self.record.fingerprint)
             .finish_non_exhaustive()
-    }
-}
-
-/// The `keys` entry of a software CA's private key.
-pub(super) fn private_key_entry(kind: SshCaKind) -> &'static [u8] {
-    match kind {
-        SshCaKind::User => KEY_USER_CA,
-        SshCaKind::Host => KEY_HOST_CA,
     }
 }
 

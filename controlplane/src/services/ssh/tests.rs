@@ -40,7 +40,15 @@ struct Setup {
 
 fn open_on(store: &MemStore, cfg: CpConfig) -> (Ssh, Arc<Context>) {
     let shared: Arc<dyn Store> = Arc::new(store.clone());
-    let cx = Arc::new(Context::open(shared, Arc::new(cfg), Metrics::new()).unwrap());
+    let cx = Arc::new(
+        Context::open(
+            shared,
+            Arc::new(cfg),
+            Metrics::new(),
+            crate::services::secrets::test_kek(),
+        )
+        .unwrap(),
+    );
     (Ssh::open(cx.clone()).unwrap(), cx)
 }
 
@@ -160,10 +168,15 @@ fn first_start_creates_the_cas_admin_group_and_krl_in_one_commit() {
     for k in [&b"ssh/user-ca"[..], b"ssh/host-ca", b"ssh/jwt"] {
         assert!(s.store.get(cf::KEYS, k).unwrap().is_some());
     }
-    // The private keys are OpenSSH private keys and never replicated or audited.
+    // The private keys are OpenSSH private keys, stored sealed, never replicated or audited.
+    let stored = s.store.get(cf::KEYS, b"ssh/user-ca").unwrap().unwrap();
+    assert!(stored.starts_with(crate::crypto::sealed::MAGIC));
     let private =
-        String::from_utf8(s.store.get(cf::KEYS, b"ssh/user-ca").unwrap().unwrap()).unwrap();
-    assert!(private.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"));
+        s.cx.secret(&crate::db::secrets::SecretName::ssh_ca_key(SshCaKind::User))
+            .unwrap()
+            .unwrap();
+    assert!(private.starts_with(b"-----BEGIN OPENSSH PRIVATE KEY-----"));
+    assert!(!stored.windows(16).any(|w| w == b"OPENSSH PRIVATE "));
     assert_eq!(current_krl(&s.ssh).version, 1);
 
     // A second start finds everything: no commit, the same CAs.

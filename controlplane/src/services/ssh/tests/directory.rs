@@ -221,7 +221,12 @@ fn a_snapshot_carries_the_ssh_state_without_secrets() {
         1
     );
     let bytes = postcard::to_stdvec(&items).unwrap();
-    let private = s.store.get(cf::KEYS, b"ssh/user-ca").unwrap().unwrap();
+    let private =
+        s.cx.secret(&crate::db::secrets::SecretName::ssh_ca_key(
+            sigil_shared::replication::SshCaKind::User,
+        ))
+        .unwrap()
+        .unwrap();
     assert!(!bytes
         .windows(40)
         .any(|w| private.windows(40).any(|p| p == w)));
