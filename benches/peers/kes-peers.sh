@@ -90,7 +90,8 @@ admin = "$admin"
 kek_file = "$work/kek"
 TOML
 
-"$bin/sigil-cp" init --data-dir "$work/cp" >/dev/null
+# One fleet KEK: the control plane seals its CA keys under it too, from init on.
+SIGIL_KES_KEK="$kek" "$bin/sigil-cp" init --data-dir "$work/cp" >/dev/null
 SIGIL_KES_KEK="$kek" taskset -c 1 "$bin/sigil-cp" serve --data-dir "$work/cp" --admin-listen "$CP" \
   --base-url "http://$DP" 2>"$work/cp.log" &
 pids+=($!)
