@@ -41,20 +41,35 @@ tokio::task_local! {
     static REQUEST_ACTOR: Actor;
 }
 
-/// Shared state of the admin API: the services and the two tokens.
-#[derive(Debug)]
+/// Shared state of the admin API: the services, the two tokens and the limiter of failed
+/// authentication.
 pub struct AppState {
     services: Arc<Services>,
     admin_token: String,
     replication_token: String,
+    auth_limit: Arc<std::sync::Mutex<auth::limit::AuthLimiter>>,
+}
+
+impl std::fmt::Debug for AppState {
+    /// Never the tokens.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
 }
 
 impl AppState {
+    /// Within a tokio runtime, also starts the task that writes the audit summaries of failed
+    /// authentication when their window ends (`[admin.auth_limit]`).
     pub fn new(services: Arc<Services>, admin_token: String, replication_token: String) -> Self {
+        let limiter =
+            auth::limit::AuthLimiter::new(&services.settings().admin.auth_limit, Instant::now());
+        let auth_limit = Arc::new(std::sync::Mutex::new(limiter));
+        auth::spawn_summaries(&services, &auth_limit);
         Self {
             services,
             admin_token,
             replication_token,
+            auth_limit,
         }
     }
 }

@@ -12,10 +12,20 @@
 //!
 //! Then the route's permission (`crate::rbac`) must be granted: 401 without valid
 //! credentials, 403 without the permission. Both are audited; if the audit record cannot be
-//! written the request fails. A mutating call is audited by the service in the same write as
+//! written the request fails. Failed authentication is limited per source ([`limit`],
+//! `[admin.auth_limit]`): a source that failed too often is answered 429 with `Retry-After`
+//! before its credentials are looked at (a client certificate, verified by the handshake,
+//! is never refused); only the first failures of each window are audited one by one, the
+//! rest in one summary record (`auth.failure.summary`) when the window ends. A mutating call is audited by the service in the same write as
 //! its change; one that fails (4xx/5xx) is audited here. The SSH service's [`Caller`] (an
 //! administrator, or the Keyper user acting on themselves) goes into the request's
 //! extensions.
+
+pub mod limit;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::middleware::Next;
@@ -28,6 +38,7 @@ use crate::rbac;
 use crate::services::ssh::auth::AuthUser;
 use crate::services::ssh::token::looks_like_jwt;
 use crate::services::ssh::Caller;
+use crate::services::Services;
 use crate::tls::ConnInfo;
 
 /// An authenticated caller.
@@ -146,14 +157,26 @@ pub async fn require_auth(
     let present = req
         .headers()
         .contains_key(axum::http::header::AUTHORIZATION);
+    // A verified client certificate authenticates by itself: never limited.
+    let peer = conn
+        .as_ref()
+        .filter(|c| c.client_cert().is_none())
+        .map(|c| c.remote);
+    admit(&state, peer.as_ref(), method.as_str(), &path).await?;
     let Some(who) = identify(&state, token, conn.as_ref()).await? else {
-        tracing::warn!(%path, %source, "admin API authentication failed");
-        let details = serde_json::json!({"method": method.as_str(), "credentials": if present { "invalid" } else { "missing" }});
-        record(
-            &state,
-            event("anonymous", &source, "auth.failure", &path, details),
-        )
-        .await?;
+        let credentials = if present { "invalid" } else { "missing" };
+        if failed(&state, peer.as_ref()).await {
+            tracing::warn!(%path, %source, credentials, "admin API authentication failed");
+            let details =
+                serde_json::json!({"method": method.as_str(), "credentials": credentials});
+            record(
+                &state,
+                event("anonymous", &source, "auth.failure", &path, details),
+            )
+            .await?;
+        } else {
+            tracing::debug!(%path, %source, credentials, "admin API authentication failed (audited in the window's summary)");
+        }
         return Err(ApiError::new(
             ErrorCode::Unauthorized,
             "missing or invalid credentials: send a bearer token or API key, or a trusted client certificate",
@@ -201,4 +224,143 @@ pub async fn require_auth(
         record(&state, ev).await?;
     }
     Ok(resp)
+}
+
+fn lock(l: &Mutex<limit::AuthLimiter>) -> MutexGuard<'_, limit::AuthLimiter> {
+    l.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Refuses (429, `Retry-After`) a source that failed to authenticate too often, auditing the
+/// refusal within the window's budget. `None` (no peer address, or a client certificate):
+/// admitted.
+pub(in crate::api) async fn admit(
+    state: &Shared,
+    peer: Option<&SocketAddr>,
+    method: &str,
+    path: &str,
+) -> Result<(), ApiError> {
+    let Some(addr) = peer else { return Ok(()) };
+    let key = limit::source_key(addr);
+    let now = Instant::now();
+    let (verdict, summary) = {
+        let mut l = lock(&state.auth_limit);
+        let summary = l.roll(now);
+        (l.check(&key, now), summary)
+    };
+    if let Some(s) = summary {
+        write_summary(state.services.clone(), s).await;
+    }
+    let Err(limited) = verdict else { return Ok(()) };
+    let secs = limited.retry_after_secs();
+    if limited.audit {
+        tracing::warn!(source = %addr, %path, retry_after = secs, "admin API authentication refused: too many failures from this source");
+        let details = serde_json::json!({"method": method, "retry_after": secs});
+        record(
+            state,
+            event(
+                "anonymous",
+                &addr.to_string(),
+                "auth.rate_limited",
+                path,
+                details,
+            ),
+        )
+        .await?;
+    }
+    Err(ApiError::new(
+        ErrorCode::TooManyRequests,
+        format!("too many failed authentications from this address: retry after {secs} s"),
+    )
+    .with_retry_after(secs))
+}
+
+/// Records a failed authentication of `peer`: whether to audit it one by one (else it is
+/// counted in the window's summary).
+pub(in crate::api) async fn failed(state: &Shared, peer: Option<&SocketAddr>) -> bool {
+    let Some(addr) = peer else { return true };
+    let key = limit::source_key(addr);
+    let now = Instant::now();
+    let (audit, summary) = {
+        let mut l = lock(&state.auth_limit);
+        let summary = l.roll(now);
+        (l.fail(&key, now), summary)
+    };
+    if let Some(s) = summary {
+        write_summary(state.services.clone(), s).await;
+    }
+    audit
+}
+
+/// A failed check of the replication token (`what`) from `peer`: counted against the
+/// source's limit and audited within the window's budget (`auth.failure`). An error only if
+/// the audit record could not be written.
+pub(in crate::api) async fn token_failure(
+    state: &Shared,
+    peer: Option<&SocketAddr>,
+    method: &str,
+    path: &str,
+    what: &str,
+) -> Result<(), ApiError> {
+    if !failed(state, peer).await {
+        tracing::debug!(%path, "{what} authentication failed (audited in the window's summary)");
+        return Ok(());
+    }
+    let source = peer.map_or_else(String::new, |a| a.to_string());
+    tracing::warn!(%path, %source, "{what} authentication failed");
+    let details = serde_json::json!({"method": method, "credentials": what});
+    record(
+        state,
+        event("anonymous", &source, "auth.failure", path, details),
+    )
+    .await
+}
+
+/// Writes the summary of a window's unaudited failures (an error is logged: the requests it
+/// counts were answered already).
+async fn write_summary(services: Arc<Services>, s: limit::Summary) {
+    tracing::warn!(
+        failures = s.failures,
+        refused = s.refused,
+        sources = s.sources,
+        window_secs = s.window_secs,
+        "admin API: failed authentications not audited one by one in the last window"
+    );
+    let details = serde_json::to_value(&s).unwrap_or_default();
+    let ev = event("anonymous", "", "auth.failure.summary", "", details);
+    let audit = services.audit.clone();
+    match tokio::task::spawn_blocking(move || audit.record(ev)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "writing the audit summary of failed authentication failed")
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "writing the audit summary of failed authentication panicked")
+        }
+    }
+}
+
+/// Within a tokio runtime, starts the task that writes each window's summary when the window
+/// ends (also when no request comes to roll it); it stops when the limiter is dropped.
+pub(super) fn spawn_summaries(services: &Arc<Services>, limiter: &Arc<Mutex<limit::AuthLimiter>>) {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let period = (lock(limiter).window_len() / 4).max(Duration::from_secs(1));
+    let weak = Arc::downgrade(limiter);
+    let services = Arc::downgrade(services);
+    rt.spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let (Some(l), Some(services)) = (weak.upgrade(), services.upgrade()) else {
+                return;
+            };
+            let summary = lock(&l).roll(Instant::now());
+            drop(l);
+            if let Some(s) = summary {
+                write_summary(services, s).await;
+            }
+        }
+    });
 }

@@ -18,6 +18,7 @@ pub enum ErrorCode {
     Conflict,
     PayloadTooLarge,
     UnsupportedMediaType,
+    TooManyRequests,
     Internal,
     ServiceUnavailable,
 }
@@ -33,6 +34,7 @@ impl ErrorCode {
             Self::Conflict => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -48,6 +50,7 @@ impl ErrorCode {
             Self::Conflict => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::TooManyRequests => "too_many_requests",
             Self::Internal => "internal_error",
             Self::ServiceUnavailable => "service_unavailable",
         }
@@ -58,6 +61,8 @@ impl ErrorCode {
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
+    /// `Retry-After` (seconds) of a 429 or 503.
+    retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -71,7 +76,19 @@ impl ApiError {
         Self {
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// `Retry-After` (seconds), if set.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
+
+    /// The same error with `Retry-After: secs`.
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 
     pub fn from_json_rejection(rej: &JsonRejection) -> Self {
@@ -114,6 +131,10 @@ impl IntoResponse for ApiError {
             message: &self.message,
         };
         let mut resp = (self.code.status(), axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
         if self.code == ErrorCode::Unauthorized {
             // RFC 6750 §3: a 401 names the scheme the client should use.
             resp.headers_mut().insert(

@@ -114,13 +114,19 @@ pub struct StreamQuery {
 }
 
 /// `GET /api/v1/replication/stream?after=N` (bearer `SIGIL_REPLICATION_TOKEN`).
+/// A failed token check counts against the source's limit of failed authentication (429
+/// once spent) and is audited within its budget.
 pub async fn replication_stream(
     State(state): State<Shared>,
+    conn: Option<axum::Extension<axum::extract::ConnectInfo<crate::tls::ConnInfo>>>,
     headers: HeaderMap,
     query: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
+    const PATH: &str = "/api/v1/replication/stream";
+    let peer = conn.map(|c| c.0 .0.remote);
+    super::auth::admit(&state, peer.as_ref(), "GET", PATH).await?;
     if !bearer_matches(&headers, &state.replication_token) {
-        tracing::warn!("replication authentication failed");
+        super::auth::token_failure(&state, peer.as_ref(), "GET", PATH, "replication token").await?;
         return Err(ApiError::new(
             ErrorCode::Unauthorized,
             "missing or invalid replication token",

@@ -10,6 +10,8 @@
 //! `/api/users/{username}` and the service limits what they change ([`Caller`]). Writes
 //! answer `X-Sigil-Seq`, the sequence number of their commit.
 
+use std::net::SocketAddr;
+
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +20,9 @@ use sigil_ssh::keyper::{
     GroupUpdate, HostUpdate, LoginRequest, NewGroup, NewHost, NewUser, UserUpdate,
 };
 
-use super::{bearer_token, blocking, record, ApiError, ApiJson, ErrorCode, Shared, REQUEST_ACTOR};
+use super::{
+    auth, bearer_token, blocking, record, ApiError, ApiJson, ErrorCode, Shared, REQUEST_ACTOR,
+};
 use crate::audit::{Actor, AuditEvent};
 use crate::services::ssh::Caller;
 use crate::tls::ConnInfo;
@@ -30,32 +34,43 @@ fn with_seq(seq: u64, resp: impl IntoResponse) -> Response {
     ([(SEQ_HEADER, seq.to_string())], resp).into_response()
 }
 
-fn source(conn: Option<Extension<ConnectInfo<ConnInfo>>>) -> String {
-    conn.map_or_else(String::new, |Extension(ConnectInfo(c))| {
-        c.remote.to_string()
-    })
+fn peer(conn: Option<Extension<ConnectInfo<ConnInfo>>>) -> Option<SocketAddr> {
+    conn.map(|Extension(ConnectInfo(c))| c.remote)
+}
+
+fn source(peer: Option<SocketAddr>) -> String {
+    peer.map_or_else(String::new, |a| a.to_string())
 }
 
 /// `POST /api/login`: `{"username", "password"}` → Keyper's tokens and the user. Every
-/// failure is 401 and audited (`ssh.login`).
+/// failure is 401 and audited (`ssh.login`), and counts against the source's limit of failed
+/// authentication (429 once spent, `[admin.auth_limit]`).
 pub async fn login(
     State(state): State<Shared>,
     conn: Option<Extension<ConnectInfo<ConnInfo>>>,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
+    let peer = peer(conn);
+    auth::admit(&state, peer.as_ref(), "POST", "/api/login").await?;
     let actor = Actor {
         id: format!(
             "keyper:{}",
             req.username.chars().take(64).collect::<String>()
         ),
         actor_type: "User",
-        source: source(conn),
+        source: source(peer),
     };
     let ssh = state.services.ssh.clone();
     let out = REQUEST_ACTOR
         .scope(actor, blocking(move || ssh.login(&req)))
-        .await?;
-    Ok(Json(out).into_response())
+        .await;
+    if out
+        .as_ref()
+        .is_err_and(|e| e.code == ErrorCode::Unauthorized)
+    {
+        auth::failed(&state, peer.as_ref()).await;
+    }
+    Ok(Json(out?).into_response())
 }
 
 /// `POST /api/refresh` with the refresh token as `Authorization: Bearer`: a new access
@@ -65,6 +80,8 @@ pub async fn refresh(
     conn: Option<Extension<ConnectInfo<ConnInfo>>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let peer = peer(conn);
+    auth::admit(&state, peer.as_ref(), "POST", "/api/refresh").await?;
     let token = bearer_token(&headers).map(str::to_string);
     let ssh = state.services.ssh.clone();
     let result = match token {
@@ -77,7 +94,7 @@ pub async fn refresh(
     match result {
         Ok(r) => Ok(Json(r).into_response()),
         Err(e) => {
-            if e.code == ErrorCode::Unauthorized {
+            if e.code == ErrorCode::Unauthorized && auth::failed(&state, peer.as_ref()).await {
                 let event = AuditEvent {
                     actor: "anonymous".into(),
                     actor_type: "User".into(),
@@ -85,7 +102,7 @@ pub async fn refresh(
                     resource_type: "api".into(),
                     resource_id: "/api/refresh".into(),
                     success: false,
-                    source: source(conn),
+                    source: source(peer),
                     details: serde_json::json!({"method": "POST", "credentials": "refresh token"})
                         .to_string(),
                 };

@@ -117,6 +117,7 @@ impl CpConfig {
         if self.admin.max_body_bytes < 1024 {
             errs.push("admin.max_body_bytes must be at least 1024".into());
         }
+        self.admin.auth_limit.check(&mut errs);
         self.ssh.check(&self.hsm.allowed_modules, &mut errs);
         for (name, p) in &self.profiles {
             if p.validity_days == 0 || p.validity_days > p.max_validity_days {

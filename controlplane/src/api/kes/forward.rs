@@ -34,7 +34,7 @@ use serde::Deserialize;
 use sigil_kes::policy::Policy;
 
 use super::{imported_key, SEQ_HEADER};
-use crate::api::{bearer_matches, record, Shared};
+use crate::api::{auth, bearer_matches, record, Shared};
 use crate::audit::{with_actor, Actor, AuditEvent};
 use crate::services::{Kes, KesError};
 use crate::tls::ConnInfo;
@@ -198,8 +198,23 @@ pub async fn forward(
     req: Request,
 ) -> Response {
     let (parts, body) = req.into_parts();
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<ConnInfo>>()
+        .map(|c| c.0.remote);
+    let (method, uri) = (parts.method.as_str(), parts.uri.path());
+    if let Err(e) = auth::admit(&state, peer.as_ref(), method, uri).await {
+        let mut r = failure(e.code.status().as_u16(), &e.message);
+        if let Some(secs) = e.retry_after() {
+            r.headers_mut().insert(header::RETRY_AFTER, secs.into());
+        }
+        return r;
+    }
     if !bearer_matches(&parts.headers, &state.replication_token) {
-        tracing::warn!("KES forwarding: replication authentication failed");
+        let what = "KES forwarding: replication token";
+        if let Err(e) = auth::token_failure(&state, peer.as_ref(), method, uri, what).await {
+            return failure(500, &e.message);
+        }
         return failure(401, "missing or invalid replication token");
     }
     let (identity, admin) = match caller(&parts.headers) {
