@@ -66,7 +66,8 @@ impl Default for CpConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `[admin]` (its `Debug` never shows the bearer token).
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     /// Listener for the management API, metrics and the replication stream.
@@ -83,6 +84,22 @@ pub struct AdminConfig {
     pub allow_plaintext: bool,
     /// Limits on failed authentication, per source address.
     pub auth_limit: AuthLimitConfig,
+}
+
+impl std::fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field("listen", &self.listen)
+            .field(
+                "bearer_token",
+                &self.bearer_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("tls", &self.tls)
+            .field("allow_plaintext", &self.allow_plaintext)
+            .field("auth_limit", &self.auth_limit)
+            .finish()
+    }
 }
 
 impl Default for AdminConfig {
@@ -179,7 +196,8 @@ impl Default for DistributionConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `[replication]` (its `Debug` never shows the token).
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReplicationConfig {
     /// Log records kept; a subscriber further behind gets a snapshot.
@@ -188,6 +206,16 @@ pub struct ReplicationConfig {
     pub heartbeat_secs: u64,
     /// Bearer token for subscribers; `SIGIL_REPLICATION_TOKEN` overrides it.
     pub token: Option<String>,
+}
+
+impl std::fmt::Debug for ReplicationConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplicationConfig")
+            .field("retain_records", &self.retain_records)
+            .field("heartbeat_secs", &self.heartbeat_secs)
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 impl Default for ReplicationConfig {

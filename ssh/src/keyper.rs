@@ -99,8 +99,8 @@ pub struct SshCertView {
     pub date_expire: Option<String>,
 }
 
-/// `POST /users`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// `POST /users` (its `Debug` never shows the passwords).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NewUser {
     pub cn: String,
@@ -128,8 +128,9 @@ pub struct NewUser {
     pub ssh_public_certs: Vec<SshCertView>,
 }
 
-/// `PUT /users/{username}`: every field optional; absent means unchanged.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+/// `PUT /users/{username}`: every field optional; absent means unchanged (its `Debug` never
+/// shows the passwords).
+#[derive(Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserUpdate {
     pub user_password: Option<String>,
@@ -235,6 +236,52 @@ pub struct NewGroup {
 pub struct GroupUpdate {
     pub description: Option<String>,
     pub members: Option<Vec<String>>,
+}
+
+/// A password field's `Debug`: whether it is set, never the password.
+fn redacted<T>(v: &Option<T>) -> Option<&'static str> {
+    v.as_ref().map(|_| "[redacted]")
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("cn", &self.cn)
+            .field("user_password", &"[redacted]")
+            .field("confirm_password", &"[redacted]")
+            .field("given_name", &self.given_name)
+            .field("sn", &self.sn)
+            .field("display_name", &self.display_name)
+            .field("mail", &self.mail)
+            .field("account_locked", &self.account_locked)
+            .field("member_ofs", &self.member_ofs)
+            .field("principal", &self.principal)
+            .field("duration", &self.duration)
+            .field("duration_unit", &self.duration_unit)
+            .field("ssh_public_keys", &self.ssh_public_keys)
+            .field("ssh_public_certs", &self.ssh_public_certs)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for UserUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserUpdate")
+            .field("user_password", &redacted(&self.user_password))
+            .field("confirm_password", &redacted(&self.confirm_password))
+            .field("given_name", &self.given_name)
+            .field("sn", &self.sn)
+            .field("display_name", &self.display_name)
+            .field("mail", &self.mail)
+            .field("account_locked", &self.account_locked)
+            .field("member_ofs", &self.member_ofs)
+            .field("principal", &self.principal)
+            .field("duration", &self.duration)
+            .field("duration_unit", &self.duration_unit)
+            .field("ssh_public_keys", &self.ssh_public_keys)
+            .field("ssh_public_certs", &self.ssh_public_certs)
+            .finish()
+    }
 }
 
 /// `POST /login`.

@@ -50,7 +50,7 @@ impl DataPlane {
     }
 
     /// Like [`DataPlane::start_with_args`] with `env` added to the process's environment
-    /// (e.g. `SOFTHSM2_CONF` and a PIN variable).
+    /// (e.g. `SOFTHSM2_CONF` and a PIN variable; `RUST_LOG` overrides the default `info`).
     pub fn start_with_env(
         cp_url: &str,
         toml: Option<&str>,
@@ -169,8 +169,8 @@ impl DataPlane {
                 .args(self.config.iter().flat_map(|c| [Path::new("--config"), c]))
                 .args(&self.extra_args)
                 .env("SIGIL_REPLICATION_TOKEN", REPLICATION_TOKEN)
-                .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
                 .env("RUST_LOG", "info")
+                .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
                 .env("NO_COLOR", "1")
                 .stdin(Stdio::null())
                 .stdout(self.log_file("stdout.log"))

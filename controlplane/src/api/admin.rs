@@ -22,7 +22,7 @@ pub struct CreateOtp {
     pub max_uses: Option<u32>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 pub struct OtpView {
     pub id: String,
     pub entity_id: String,
@@ -33,6 +33,18 @@ pub struct OtpView {
     pub expires: String,
     pub max_uses: u32,
     pub remaining_uses: u32,
+}
+
+impl std::fmt::Debug for OtpView {
+    /// Never the OTP.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtpView")
+            .field("id", &self.id)
+            .field("entity_id", &self.entity_id)
+            .field("otp", &self.otp.as_ref().map(|_| "[redacted]"))
+            .field("expires", &self.expires)
+            .finish_non_exhaustive()
+    }
 }
 
 fn view(r: &OtpRecord, otp: Option<String>) -> OtpView {

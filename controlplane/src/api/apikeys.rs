@@ -23,7 +23,7 @@ pub struct CreateKey {
     pub expires_days: Option<u32>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 pub struct KeyView {
     pub id: String,
     pub name: String,
@@ -36,6 +36,18 @@ pub struct KeyView {
     /// Only in the response to `POST /api/v1/apikeys`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+}
+
+impl std::fmt::Debug for KeyView {
+    /// Never the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyView")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("key", &self.key.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
 }
 
 fn view(r: &ApiKeyRecord, key: Option<String>) -> KeyView {

@@ -53,7 +53,7 @@ pub struct ListQuery {
     pub pattern: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     pub name: String,
@@ -61,6 +61,17 @@ pub struct CreateKey {
     pub algorithm: Option<String>,
     /// Import this key (base64 of 32 bytes) instead of generating one.
     pub key: Option<String>,
+}
+
+impl std::fmt::Debug for CreateKey {
+    /// Never the imported key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateKey")
+            .field("name", &self.name)
+            .field("algorithm", &self.algorithm)
+            .field("key", &self.key.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 #[derive(Debug, Serialize)]

@@ -128,4 +128,14 @@ mod tests {
             "{errs:?}"
         );
     }
+
+    #[test]
+    fn config_debug_never_shows_the_tokens() {
+        let mut c = CpConfig::default();
+        c.admin.bearer_token = Some("admin-token-never-logged".into());
+        c.replication.token = Some("repl-token-never-logged".into());
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("never-logged"), "{shown}");
+        assert_eq!(shown.matches("[redacted]").count(), 2, "{shown}");
+    }
 }

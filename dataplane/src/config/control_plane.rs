@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 /// The `[control_plane]` section.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ControlPlaneLink {
     /// Base URL of the control plane's admin listener, `http://` or `https://` (HTTP over TLS,
@@ -25,6 +25,22 @@ pub struct ControlPlaneLink {
     pub client_cert: Option<PathBuf>,
     /// PEM private key of `client_cert`: PKCS#8, SEC1 (EC) or PKCS#1 (RSA).
     pub client_key: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for ControlPlaneLink {
+    /// Never the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlPlaneLink")
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .field("reconnect_min_ms", &self.reconnect_min_ms)
+            .field("reconnect_max_ms", &self.reconnect_max_ms)
+            .field("read_timeout_secs", &self.read_timeout_secs)
+            .field("ca_file", &self.ca_file)
+            .field("client_cert", &self.client_cert)
+            .field("client_key", &self.client_key)
+            .finish()
+    }
 }
 
 impl ControlPlaneLink {

@@ -92,3 +92,12 @@ fn https_control_plane_needs_a_ca_file() {
     )
     .is_err());
 }
+
+#[test]
+fn debug_never_shows_the_replication_token() {
+    let mut c = DpConfig::default();
+    c.control_plane.token = Some("repl-token-never-logged".into());
+    let shown = format!("{c:?}");
+    assert!(!shown.contains("repl-token-never-logged"), "{shown}");
+    assert!(shown.contains("[redacted]"), "{shown}");
+}

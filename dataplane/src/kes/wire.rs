@@ -18,7 +18,7 @@ fn bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
 }
 
 /// `/v1/key/encrypt` (`version` names a key version, optional).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(default)]
 pub struct EncryptRequest {
     #[serde(deserialize_with = "bytes")]
@@ -26,6 +26,20 @@ pub struct EncryptRequest {
     #[serde(deserialize_with = "bytes")]
     pub context: Vec<u8>,
     pub version: Option<String>,
+}
+
+impl std::fmt::Debug for EncryptRequest {
+    /// Never the plaintext.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncryptRequest")
+            .field(
+                "plaintext",
+                &format_args!("[{} bytes]", self.plaintext.len()),
+            )
+            .field("context", &self.context)
+            .field("version", &self.version)
+            .finish()
+    }
 }
 
 /// `/v1/key/generate`.
@@ -113,6 +127,15 @@ pub fn json_body(value: &impl serde::Serialize) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_encrypt_request_debug_never_shows_the_plaintext() {
+        // "secret!!" in base64.
+        let r: EncryptRequest = parse(br#"{"plaintext":"c2VjcmV0ISE="}"#).unwrap();
+        let shown = format!("{r:?}");
+        assert!(shown.contains("[8 bytes]"), "{shown}");
+        assert!(!shown.contains("115, 101, 99"), "{shown}");
+    }
 
     #[test]
     fn requests_as_kes_clients_send_them() {

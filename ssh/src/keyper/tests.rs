@@ -245,3 +245,31 @@ fn principals_strings() {
     assert!(split_principals("").is_empty());
     assert_eq!(join_principals(&split_principals("a,b")), "a,b");
 }
+
+#[test]
+fn debug_never_shows_passwords() {
+    let new: NewUser = serde_json::from_value(json!({
+        "cn": "alice", "userPassword": "pw-secret-1234", "confirmPassword": "pw-secret-1234",
+        "givenName": "Alice", "sn": "Liddell"
+    }))
+    .unwrap();
+    let update: UserUpdate = serde_json::from_value(json!({
+        "userPassword": "pw-secret-5678", "confirmPassword": "pw-secret-5678", "sn": "L"
+    }))
+    .unwrap();
+    let login = LoginRequest {
+        username: "alice".into(),
+        password: "pw-secret-9012".into(),
+    };
+    for shown in [
+        format!("{new:?}"),
+        format!("{update:?}"),
+        format!("{login:?}"),
+    ] {
+        assert!(!shown.contains("pw-secret"), "{shown}");
+        assert!(
+            shown.contains("alice") || shown.contains("\"L\""),
+            "{shown}"
+        );
+    }
+}
