@@ -356,11 +356,15 @@ fn init(
             )))
         }
     };
+    let source = match source {
+        KekSource::Missing(path) => KekSource::Default(path),
+        other => other,
+    };
     let kek_json = serde_json::json!({
         "id": kek.id(),
         "source": source.describe(),
         "file": match &source {
-            KekSource::File { path, .. } | KekSource::Default(path) | KekSource::Missing(path) => {
+            KekSource::File { path, .. } | KekSource::Default(path) => {
                 Some(path.display().to_string())
             }
             _ => None,
