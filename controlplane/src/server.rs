@@ -140,6 +140,18 @@ pub async fn serve(cfg: CpConfig, tls: TlsConfigs, secrets: Secrets) -> Result<(
         kek_source,
     } = secrets;
     tracing::info!(kek = kek.id(), source = %kek_source.describe(), "key-encryption key loaded");
+    for (section, secs) in [
+        ("ocsp", cfg.ocsp.test_validity_secs),
+        ("crl", cfg.crl.test_validity_secs),
+    ] {
+        if let Some(secs) = secs {
+            tracing::warn!(
+                section,
+                secs,
+                "test_validity_secs is set: responses and CRLs are valid for seconds only (a test setting, not for production)"
+            );
+        }
+    }
     let store = open_store(&cfg.data_dir)?;
     let (listen, public_listen) = (cfg.admin.listen, cfg.public.listen);
     // Opening checks the stored secrets against the KEK (and seals any left in the clear by
