@@ -38,6 +38,8 @@ pub struct Metrics {
     pub ca_signatures: IntCounterVec,
     /// 2 healthy, 1 degraded, 0 unhealthy, per CA, at each scrape.
     pub ca_health: IntGaugeVec,
+    /// 1 while a replica (token) of an HSM-backed CA key is in rotation, 0 while it is down.
+    pub ca_replica_available: IntGaugeVec,
     /// EST requests by operation (`cacerts`, `csrattrs`, `simpleenroll`, `simplereenroll`,
     /// `serverkeygen`) and status code.
     pub est_requests: IntCounterVec,
@@ -99,6 +101,17 @@ impl Metrics {
         .expect("valid metric");
         registry
             .register(Box::new(ca_health.clone()))
+            .expect("unique metric");
+        let ca_replica_available = IntGaugeVec::new(
+            Opts::new(
+                "ca_replica_available",
+                "1 while a token holding a CA's HSM key is in rotation, 0 while it is down",
+            ),
+            &["ca", "replica", "token"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(ca_replica_available.clone()))
             .expect("unique metric");
         let http_requests = counter_vec(
             "http_requests_total",
@@ -171,6 +184,7 @@ impl Metrics {
             http_latency,
             ca_signatures,
             ca_health,
+            ca_replica_available,
             est_requests,
             est_otp_failures,
             est_rate_limited,
@@ -200,9 +214,15 @@ impl Metrics {
             if total > c.get() {
                 c.inc_by(total - c.get());
             }
+            let health = ca.health();
             self.ca_health
                 .with_label_values(&[id])
-                .set(ca.health().status.gauge());
+                .set(health.status.gauge());
+            for (i, r) in health.replicas.iter().enumerate() {
+                self.ca_replica_available
+                    .with_label_values(&[id, &(i + 1).to_string(), &r.token_label])
+                    .set(i64::from(r.available));
+            }
         }
     }
 

@@ -36,9 +36,23 @@ impl HealthState {
 pub struct ReplicaHealth {
     pub module: String,
     pub token_label: String,
+    /// In rotation: `state` is `up` or `unknown`.
     pub available: bool,
+    /// `unknown` (not used since start-up), `up`, or `down` (out of rotation, re-probed in
+    /// the background until it works again).
+    pub state: &'static str,
     /// Why the replica is unavailable (never contains a PIN).
     pub error: Option<String>,
+    /// RFC 3339: when the replica went down.
+    pub unavailable_since: Option<String>,
+    /// Background probes that failed since the replica went down.
+    pub failed_probes: u32,
+    /// Milliseconds until the next background probe (down replicas).
+    pub next_probe_in_ms: Option<u64>,
+    /// Times this process (re-)initialised the replica's PKCS#11 module (`C_Initialize`).
+    pub module_generation: u64,
+    /// Signatures made on this replica since start-up.
+    pub signatures_total: u64,
     /// Sessions the pool may hold, sessions open now and in use now.
     pub pool_size: usize,
     pub sessions_open: usize,

@@ -5,21 +5,26 @@
 //! over the message.
 //!
 //! A key may live on several tokens (replicas: HSM cluster members, or modules holding the
-//! same key); signing tries them in order and moves on when one fails. Every token keeps a
-//! pool of logged-in sessions ([`token`]); every library a generation that a
-//! re-initialisation bumps ([`module`]).
+//! same key); signing tries those in rotation in order and moves on when one fails. A replica
+//! that fails leaves the rotation ([`availability`]) until the background [`prober`] finds it
+//! working again. Every token keeps a pool of logged-in sessions ([`token`]); every library a
+//! generation that a re-initialisation bumps ([`module`]).
 
+mod availability;
 mod encoding;
 mod error;
 mod keys;
 mod module;
 mod pool;
+mod prober;
 mod replica;
 mod token;
 
 pub use error::{P11Error, Recovery};
 pub use keys::KeyLocator;
 pub use module::Module;
+
+use std::sync::Arc;
 
 use aws_lc_rs::digest;
 use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
@@ -29,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use super::health::KeyHealth;
 use super::{KeyAlgorithm, SignError, Signer};
-use replica::Replica;
+use replica::{Replica, ReplicaSet};
 use token::Token;
 
 /// One token holding a key: library path, token label and the environment variable that
@@ -50,17 +55,16 @@ pub fn slot_of(t: &TokenRef) -> Option<u64> {
 /// A signing key held by one or more PKCS#11 tokens.
 pub struct Pkcs11Signer {
     alg: KeyAlgorithm,
-    spki: Vec<u8>,
-    key: KeyLocator,
-    replicas: Vec<Replica>,
+    /// The key, its public key and its replicas (watched by the [`prober`]).
+    set: Arc<ReplicaSet>,
 }
 
 impl std::fmt::Debug for Pkcs11Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pkcs11Signer")
             .field("alg", &self.alg)
-            .field("key", &self.key)
-            .field("replicas", &self.replicas.len())
+            .field("key", &self.set.key)
+            .field("replicas", &self.set.replicas.len())
             .finish_non_exhaustive()
     }
 }
@@ -80,16 +84,21 @@ fn no_replicas() -> P11Error {
 }
 
 impl Pkcs11Signer {
+    fn new(alg: KeyAlgorithm, key: KeyLocator, spki: Vec<u8>, replicas: Vec<Replica>) -> Self {
+        let set = Arc::new(ReplicaSet {
+            key,
+            spki,
+            replicas,
+        });
+        prober::register(&set);
+        Self { alg, set }
+    }
+
     /// A signer for a known key (a stored CA): connects lazily, so a CA whose tokens are
     /// unreachable at start-up still loads (and reports itself unhealthy). Each replica's
     /// public key is checked against `spki` when the key is first looked up.
     pub fn open(tokens: &[TokenRef], key: KeyLocator, alg: KeyAlgorithm, spki: Vec<u8>) -> Self {
-        Self {
-            alg,
-            spki,
-            key,
-            replicas: tokens.iter().map(Replica::new).collect(),
-        }
+        Self::new(alg, key, spki, tokens.iter().map(Replica::new).collect())
     }
 
     /// Uses the key labelled `key_label` on the first reachable token, generating it there if
@@ -118,7 +127,7 @@ impl Pkcs11Signer {
                         }
                     })
             });
-            r.record(res.as_ref().map(|_| ()));
+            r.record(&key, res.as_ref().map(|_| ()));
             match res {
                 Ok((found, generated)) => {
                     if !found.alg.same_key_type(alg) {
@@ -136,13 +145,7 @@ impl Pkcs11Signer {
                     if generated {
                         tracing::info!(token = r.token.label(), key = %key, algorithm = alg.name(), "generated key inside the token");
                     }
-                    let signer = Self {
-                        alg,
-                        spki,
-                        key,
-                        replicas,
-                    };
-                    return Ok((signer, generated));
+                    return Ok((Self::new(alg, key, spki, replicas), generated));
                 }
                 Err(e) => last = Some(e),
             }
@@ -154,10 +157,11 @@ impl Pkcs11Signer {
     /// its subjectKeyIdentifier, and returns a signer locating it by label and id.
     pub fn generate(tokens: &[TokenRef], label: &str, alg: KeyAlgorithm) -> Result<Self, P11Error> {
         let replicas: Vec<Replica> = tokens.iter().map(Replica::new).collect();
+        let locator = KeyLocator::label(label);
         let mut last = None;
         for r in &replicas {
             let res = r.token.with_rw_session(&|s| {
-                let found = keys::generate(s, r.token.label(), &KeyLocator::label(label), alg)?;
+                let found = keys::generate(s, r.token.label(), &locator, alg)?;
                 let spki = found.spki.clone().ok_or_else(|| P11Error::Key {
                     token: r.token.label().to_string(),
                     detail: "generated key has no readable public key".into(),
@@ -167,18 +171,14 @@ impl Pkcs11Signer {
                 keys::set_id(s, r.token.label(), &found, &id)?;
                 Ok((spki, id))
             });
-            r.record(res.as_ref().map(|_| ()));
+            r.record(&locator, res.as_ref().map(|_| ()));
             match res {
                 Ok((spki, id)) => {
-                    return Ok(Self {
-                        alg,
-                        spki,
-                        key: KeyLocator {
-                            label: label.to_string(),
-                            id: Some(id),
-                        },
-                        replicas,
-                    })
+                    let key = KeyLocator {
+                        label: label.to_string(),
+                        id: Some(id),
+                    };
+                    return Ok(Self::new(alg, key, spki, replicas));
                 }
                 Err(e) => last = Some(e),
             }
@@ -190,9 +190,9 @@ impl Pkcs11Signer {
     /// responder keys), on every reachable replica. Returns how many objects went.
     pub fn destroy_others(&self, keep: &[Vec<u8>]) -> usize {
         let mut n = 0;
-        for r in &self.replicas {
+        for r in &self.set.replicas {
             match r.token.with_rw_session(&|s| {
-                keys::destroy_others(s, r.token.label(), &self.key.label, keep)
+                keys::destroy_others(s, r.token.label(), &self.set.key.label, keep)
             }) {
                 Ok(k) => n += k,
                 Err(e) => {
@@ -204,30 +204,25 @@ impl Pkcs11Signer {
     }
 
     pub fn key(&self) -> &KeyLocator {
-        &self.key
+        &self.set.key
     }
 
     /// Connects every replica (session, login, key lookup and public-key check) without
-    /// signing, so that health is known before the first signature. Returns the replicas
-    /// that work.
+    /// signing, so that health is known before the first signature (a replica that fails is
+    /// logged once and re-probed in the background). Returns the replicas that work.
     pub fn probe(&self) -> usize {
         let mut up = 0;
-        for r in &self.replicas {
-            let res = r
-                .token
-                .with_key(&self.key, Some(&self.spki), &|_, _| Ok(()));
-            if let Err(e) = &res {
-                tracing::warn!(token = r.token.label(), key = %self.key, error = %e, "PKCS#11 replica unavailable");
-            } else {
-                up += 1;
-            }
-            r.record(res.as_ref().map(|_| ()));
+        for r in &self.set.replicas {
+            let res = r.token.probe_key(&self.set.key, self.set.spki());
+            up += usize::from(res.is_ok());
+            r.record(&self.set.key, res.as_ref().map(|_| ()));
         }
         up
     }
 
     fn sign_on(&self, token: &Token, message: &[u8]) -> Result<Vec<u8>, P11Error> {
         let label = token.label().to_string();
+        let (key, spki) = (&self.set.key, Some(self.set.spki.as_slice()));
         match self.alg {
             KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384 => {
                 let h = if self.alg == KeyAlgorithm::EcdsaP256 {
@@ -236,7 +231,7 @@ impl Pkcs11Signer {
                     &digest::SHA384
                 };
                 let hash = digest::digest(h, message);
-                let raw = token.with_key(&self.key, Some(&self.spki), &|s, k| {
+                let raw = token.with_key(key, spki, &|s, k| {
                     s.sign(&Mechanism::Ecdsa, k, hash.as_ref())
                         .map_err(|e| P11Error::call(&label, "C_Sign", e))
                 })?;
@@ -245,7 +240,7 @@ impl Pkcs11Signer {
                     detail: format!("CKM_ECDSA returned {} bytes", raw.len()),
                 })
             }
-            KeyAlgorithm::Ed25519 => token.with_key(&self.key, Some(&self.spki), &|s, k| {
+            KeyAlgorithm::Ed25519 => token.with_key(key, spki, &|s, k| {
                 let m = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure));
                 s.sign(&m, k, message)
                     .map_err(|e| P11Error::call(&label, "C_Sign", e))
@@ -257,7 +252,7 @@ impl Pkcs11Signer {
                     mgf: PkcsMgfType::MGF1_SHA256,
                     s_len: 32u64.into(),
                 };
-                token.with_key(&self.key, Some(&self.spki), &|s, k| {
+                token.with_key(key, spki, &|s, k| {
                     s.sign(&Mechanism::RsaPkcsPss(params), k, hash.as_ref())
                         .map_err(|e| P11Error::call(&label, "C_Sign", e))
                 })
@@ -265,7 +260,7 @@ impl Pkcs11Signer {
             _ => {
                 let info =
                     encoding::sha256_digest_info(digest::digest(&digest::SHA256, message).as_ref());
-                token.with_key(&self.key, Some(&self.spki), &|s, k| {
+                token.with_key(key, spki, &|s, k| {
                     s.sign(&Mechanism::RsaPkcs, k, &info)
                         .map_err(|e| P11Error::call(&label, "C_Sign", e))
                 })
@@ -273,23 +268,23 @@ impl Pkcs11Signer {
         }
     }
 
-    /// Signs on the first replica that works, preferring those that did not fail recently.
+    /// Signs on the first replica in rotation that works; a replica that fails leaves the
+    /// rotation (the prober brings it back). With none in rotation, fails at once with the
+    /// replicas' last errors: a request never waits for a probe.
     fn sign_any(&self, message: &[u8]) -> Result<Vec<u8>, P11Error> {
-        let (fresh, down): (Vec<&Replica>, Vec<&Replica>) =
-            self.replicas.iter().partition(|r| !r.recently_failed());
         let mut last = None;
-        for r in fresh.into_iter().chain(down) {
+        for r in self.set.replicas.iter().filter(|r| r.usable()) {
             let res = self.sign_on(&r.token, message);
-            r.record(res.as_ref().map(|_| ()));
+            r.record(&self.set.key, res.as_ref().map(|_| ()));
             match res {
-                Ok(sig) => return Ok(sig),
-                Err(e) => {
-                    tracing::warn!(token = r.token.label(), error = %e, "signing on replica failed");
-                    last = Some(e);
+                Ok(sig) => {
+                    r.count_signature();
+                    return Ok(sig);
                 }
+                Err(e) => last = Some(e),
             }
         }
-        Err(last.unwrap_or_else(no_replicas))
+        Err(last.unwrap_or_else(|| self.set.unavailable()))
     }
 }
 
@@ -314,7 +309,7 @@ impl Signer for Pkcs11Signer {
     }
 
     fn public_key_der(&self) -> &[u8] {
-        &self.spki
+        &self.set.spki
     }
 
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {

@@ -28,14 +28,24 @@ pub enum P11Error {
     },
     #[error("{0}")]
     Unsupported(String),
+    /// Every replica of the key is out of rotation: their last errors (the background prober
+    /// brings them back).
+    #[error("{0}")]
+    Down(String),
 }
 
 /// What a failed call says about the state it ran in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recovery {
-    /// The library lost its state (reset, device removed): finalize, initialize, log in and
-    /// look keys up again, then retry once.
+    /// The library lost its state (`CKR_CRYPTOKI_NOT_INITIALIZED`: it was finalized or reset,
+    /// so no session of any token survives): finalize, initialize, log in and look keys up
+    /// again, then retry once.
     Reinitialize,
+    /// The token or its slot failed (removed, device error): forget this token's sessions and
+    /// slot, find the slot again, log in, look keys up again, then retry once. Other tokens of
+    /// the module keep their sessions; re-initialising the module is left to the background
+    /// prober, which does it only when no healthy replica uses the module.
+    Rediscover,
     /// The sessions or handles are gone (closed, logged out, object handles invalid): open
     /// new sessions, log in, look keys up again, then retry once.
     /// `forget` when the session handles themselves are invalid (never close them: their
@@ -63,13 +73,13 @@ impl P11Error {
             return Recovery::None;
         };
         match rv {
-            RvError::CryptokiNotInitialized
-            | RvError::DeviceRemoved
+            RvError::CryptokiNotInitialized => Recovery::Reinitialize,
+            RvError::DeviceRemoved
             | RvError::DeviceError
             | RvError::TokenNotPresent
             | RvError::TokenNotRecognized
             | RvError::SlotIdInvalid
-            | RvError::GeneralError => Recovery::Reinitialize,
+            | RvError::GeneralError => Recovery::Rediscover,
             RvError::SessionHandleInvalid | RvError::SessionClosed => {
                 Recovery::Reopen { forget: true }
             }
@@ -80,7 +90,8 @@ impl P11Error {
         }
     }
 
-    /// A PIN error: logging in again could lock the token, so the backend stops trying.
+    /// A PIN error: logging in again could lock the token, so further attempts are paced
+    /// and stop while the token says one more failure would lock the PIN.
     pub fn is_pin_error(&self) -> bool {
         matches!(
             self,
@@ -96,5 +107,39 @@ impl P11Error {
                 ..
             }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cryptoki::context::Function;
+
+    fn call(rv: RvError) -> P11Error {
+        P11Error::call("t", "C_Sign", CkError::Pkcs11(rv, Function::Sign))
+    }
+
+    #[test]
+    fn only_a_lost_library_reinitialises_the_module() {
+        assert_eq!(
+            call(RvError::CryptokiNotInitialized).recovery(),
+            Recovery::Reinitialize
+        );
+        for rv in [
+            RvError::DeviceRemoved,
+            RvError::DeviceError,
+            RvError::TokenNotPresent,
+            RvError::SlotIdInvalid,
+            RvError::GeneralError,
+        ] {
+            assert_eq!(call(rv).recovery(), Recovery::Rediscover, "{rv:?}");
+        }
+        assert_eq!(
+            call(RvError::SessionHandleInvalid).recovery(),
+            Recovery::Reopen { forget: true }
+        );
+        assert_eq!(call(RvError::PinIncorrect).recovery(), Recovery::None);
+        assert!(call(RvError::PinIncorrect).is_pin_error());
+        assert_eq!(P11Error::Down("x".into()).recovery(), Recovery::None);
     }
 }

@@ -6,7 +6,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
@@ -24,6 +26,13 @@ pub(super) struct ModState {
 pub struct Module {
     path: PathBuf,
     state: RwLock<ModState>,
+    /// Re-initialisations since an operation last succeeded (the first is logged as a
+    /// warning, the following ones of the same outage at debug level).
+    reinits_since_ok: AtomicU32,
+    /// `ModState::generation`, readable while a re-initialisation holds the lock.
+    generation: AtomicU64,
+    /// The last load or re-initialisation attempt.
+    last_init: Mutex<Option<Instant>>,
 }
 
 /// A read guard on an initialised module: PKCS#11 calls are made while holding it, so a
@@ -63,6 +72,9 @@ impl Module {
                 Arc::new(Module {
                     path: path.to_path_buf(),
                     state: RwLock::new(ModState::default()),
+                    reinits_since_ok: AtomicU32::new(0),
+                    generation: AtomicU64::new(0),
+                    last_init: Mutex::new(None),
                 })
             })
             .clone()
@@ -98,8 +110,10 @@ impl Module {
         {
             let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
             if st.ctx.is_none() {
+                self.touch();
                 st.ctx = Some(self.load()?);
                 st.generation += 1;
+                self.generation.store(st.generation, Ordering::Relaxed);
             }
         }
         let guard = self.state.read().unwrap_or_else(|e| e.into_inner());
@@ -112,20 +126,52 @@ impl Module {
         }
     }
 
+    fn touch(&self) {
+        *self.last_init.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    }
+
+    /// Whether the module was loaded or re-initialised (or that was tried) within `d`.
+    pub(super) fn initialized_within(&self, d: Duration) -> bool {
+        self.last_init
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|t| t.elapsed() < d)
+    }
+
+    /// An operation on one of the module's tokens succeeded.
+    pub(super) fn note_ok(&self) {
+        if self.reinits_since_ok.load(Ordering::Relaxed) != 0 {
+            self.reinits_since_ok.store(0, Ordering::Relaxed);
+        }
+    }
+
     /// `C_Finalize` + `C_Initialize` unless someone already did since `seen_generation`.
+    /// Waits for the calls in flight on every token of the module (they hold read guards);
+    /// their sessions and handles are then forgotten (a new generation).
     pub(super) fn reinitialize(&self, seen_generation: u64) -> Result<(), P11Error> {
         let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
         if st.generation != seen_generation && st.ctx.is_some() {
             return Ok(());
         }
+        if self.reinits_since_ok.fetch_add(1, Ordering::Relaxed) == 0 {
+            tracing::warn!(module = %self.path.display(), "re-initialising PKCS#11 module (C_Finalize, C_Initialize)");
+        } else {
+            tracing::debug!(module = %self.path.display(), "re-initialising PKCS#11 module again");
+        }
+        self.touch();
         if let Some(old) = st.ctx.take() {
             // Fails with CKR_CRYPTOKI_NOT_INITIALIZED when the library was reset underneath.
             let _ = old.finalize();
         }
-        tracing::warn!(module = %self.path.display(), "re-initialising PKCS#11 module");
         st.ctx = Some(self.load()?);
         st.generation += 1;
+        self.generation.store(st.generation, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// The current generation (0 before the first load).
+    pub(super) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
     }
 
     /// Test hook: `C_Finalize` on the library underneath every user, without telling them,
@@ -140,12 +186,8 @@ impl Module {
         }
     }
 
-    /// The current generation (0 before the first load).
+    /// The current generation of the module at `path` (0 before the first load).
     pub fn generation_of(path: &Path) -> u64 {
-        Module::get(path)
-            .state
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .generation
+        Module::get(path).generation()
     }
 }

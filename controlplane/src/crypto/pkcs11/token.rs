@@ -1,17 +1,16 @@
 //! One token (module path + token label) shared by every key on it: a pool of logged-in
 //! read-only sessions, key handles cached per module generation, bounded concurrency, and
-//! recovery (reopen or re-initialise, then retry once) after session loss or a reset.
+//! recovery (reopen, find the slot again, or re-initialise a library that lost its state,
+//! then retry once) after session loss or a reset.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::object::ObjectHandle;
-use cryptoki::session::{Session, UserType};
+use cryptoki::session::Session;
 use cryptoki::slot::{Limit, Slot};
-use cryptoki::types::AuthPin;
 
 use super::keys::{self, FoundKey, KeyLocator};
 use super::module::{Active, Module};
@@ -19,6 +18,9 @@ use super::pool::{Counters, Semaphore};
 use super::{P11Error, Recovery};
 
 mod admin;
+mod login;
+
+use login::PinFailure;
 
 /// How long a signer waits for a free session before reporting the pool exhausted.
 pub(super) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,8 +42,8 @@ struct State {
     idle: Vec<Session>,
     open: usize,
     logged_in: bool,
-    /// A PIN error: no further login attempts (they could lock the token).
-    login_blocked: Option<String>,
+    /// The last refused PIN: further attempts are paced (they could lock the token).
+    pin_failure: Option<PinFailure>,
     /// Key handles and the public key each was checked against.
     keys: HashMap<KeyLocator, (ObjectHandle, Option<Vec<u8>>)>,
 }
@@ -151,10 +153,17 @@ impl Token {
         let slots = ctx
             .get_slots_with_token()
             .map_err(|e| P11Error::call(&self.label, "C_GetSlotList", e))?;
+        // A slot whose token does not answer (removed, broken) is skipped: it must not hide
+        // the other tokens of the module.
+        let mut unanswered = Vec::new();
         for slot in slots {
-            let info = ctx
-                .get_token_info(slot)
-                .map_err(|e| P11Error::call(&self.label, "C_GetTokenInfo", e))?;
+            let info = match ctx.get_token_info(slot) {
+                Ok(info) => info,
+                Err(e) => {
+                    unanswered.push(format!("slot {}: C_GetTokenInfo: {e}", slot.id()));
+                    continue;
+                }
+            };
             if info.label().trim_end() == self.label {
                 let pool = match info.max_session_count() {
                     Limit::Max(n) => usize::try_from(n).unwrap_or(MAX_POOL).min(default_pool()),
@@ -163,43 +172,14 @@ impl Token {
                 return Ok((slot, pool.max(1)));
             }
         }
-        Err(self.err(format!(
+        let mut detail = format!(
             "no token with this label in {}",
             self.module.path().display()
-        )))
-    }
-
-    fn login(&self, st: &mut State, session: &Session) -> Result<(), P11Error> {
-        if let Some(why) = &st.login_blocked {
-            return Err(P11Error::Login {
-                token: self.label.clone(),
-                detail: format!("{why} (not retried: fix the PIN and restart)"),
-            });
+        );
+        if !unanswered.is_empty() {
+            detail.push_str(&format!(" (unanswered: {})", unanswered.join(", ")));
         }
-        let env = self
-            .pin_env
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let pin = std::env::var(&env).map_err(|_| P11Error::Login {
-            token: self.label.clone(),
-            detail: format!("environment variable {env} (the PIN) is not set"),
-        })?;
-        match session.login(UserType::User, Some(&AuthPin::from(pin))) {
-            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
-            Err(e) => {
-                let err = P11Error::call(&self.label, "C_Login", e);
-                if err.is_pin_error() {
-                    st.login_blocked = Some(err.to_string());
-                    tracing::error!(token = %self.label, error = %err, "PKCS#11 login failed; not retrying");
-                    return Err(P11Error::Login {
-                        token: self.label.clone(),
-                        detail: err.to_string(),
-                    });
-                }
-                Err(err)
-            }
-        }
+        Err(self.err(detail))
     }
 
     /// A logged-in session from the pool (opening one if none is idle), for the module
@@ -231,7 +211,7 @@ impl Token {
             }
         };
         if !st.logged_in {
-            if let Err(e) = self.login(st, &session) {
+            if let Err(e) = self.login(active, st, slot, &session) {
                 st.idle.push(session);
                 return Err(e);
             }
@@ -240,19 +220,21 @@ impl Token {
         Ok((session, slot))
     }
 
-    /// A pooled session with `key`'s handle (looked up once per generation; the public key is
-    /// checked against `spki`).
+    /// A pooled session with `key`'s handle (looked up once per generation, or again when
+    /// `fresh`; the public key is checked against `spki`).
     fn checkout(
         &self,
         active: &Active<'_>,
         key: &KeyLocator,
         spki: Option<&[u8]>,
+        fresh: bool,
     ) -> Result<Lease, P11Error> {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let (session, _) = self.pooled(active, &mut st)?;
         let cached = st
             .keys
             .get(key)
+            .filter(|_| !fresh)
             .filter(|(_, checked)| spki.is_none() || checked.as_deref() == spki)
             .map(|(h, _)| *h);
         let handle = match cached {
@@ -315,6 +297,16 @@ impl Token {
                 }
                 true
             }
+            Recovery::Rediscover => {
+                tracing::warn!(token = %self.label, error = %err, "PKCS#11 token or slot failed; finding it again");
+                let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                if st.generation == generation {
+                    // The library closed the token's sessions (or will): forget them.
+                    st.reset(false);
+                    st.slot = None;
+                }
+                true
+            }
             Recovery::Reinitialize => {
                 tracing::warn!(token = %self.label, error = %err, "PKCS#11 library lost its state");
                 {
@@ -343,7 +335,18 @@ impl Token {
         spki: Option<&[u8]>,
         op: &dyn Fn(&Session, ObjectHandle) -> Result<T, P11Error>,
     ) -> Result<T, P11Error> {
-        self.guarded(&|| self.attempt(key, spki, op))
+        self.guarded(&|| self.attempt(key, spki, false, op))
+    }
+
+    /// Checks that `key` is usable: a logged-in session (opened on the slot found again if
+    /// needed) and a fresh lookup of the key (never the cached handle), its public key checked
+    /// against `spki`. What the background prober and the pre-re-initialisation check run.
+    pub fn probe_key(&self, key: &KeyLocator, spki: Option<&[u8]>) -> Result<(), P11Error> {
+        self.guarded(&|| self.attempt(key, spki, true, &|_, _| Ok(())))
+    }
+
+    pub fn module(&self) -> &Arc<Module> {
+        &self.module
     }
 
     /// Runs `attempt` (which reports the library generation it ran under) holding a pool
@@ -363,7 +366,12 @@ impl Token {
             let (result, generation) = attempt();
             match result {
                 Err(e) if !retried && self.recover(&e, generation) => retried = true,
-                other => return other,
+                other => {
+                    if other.is_ok() {
+                        self.module.note_ok();
+                    }
+                    return other;
+                }
             }
         }
     }
@@ -372,6 +380,7 @@ impl Token {
         &self,
         key: &KeyLocator,
         spki: Option<&[u8]>,
+        fresh: bool,
         op: &dyn Fn(&Session, ObjectHandle) -> Result<T, P11Error>,
     ) -> (Result<T, P11Error>, u64) {
         let active = match self.module.active() {
@@ -379,7 +388,7 @@ impl Token {
             Err(e) => return (Err(e), 0),
         };
         let generation = active.generation();
-        let lease = match self.checkout(&active, key, spki) {
+        let lease = match self.checkout(&active, key, spki, fresh) {
             Ok(l) => l,
             Err(e) => return (Err(e), generation),
         };
