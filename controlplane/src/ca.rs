@@ -119,11 +119,21 @@ pub struct NewCa {
 }
 
 /// A newly created CA: its record, signer and the PKCS#8 key to store (software keys).
-#[derive(Debug)]
 pub struct CreatedCa {
     pub record: CaRecord,
     pub signer: Arc<dyn Signer>,
     pub pkcs8: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for CreatedCa {
+    /// Never the private key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedCa")
+            .field("record", &self.record)
+            .field("signer", &self.signer)
+            .field("pkcs8", &self.pkcs8.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 /// Creates a CA with a software key (see [`create_ca_in`]).

@@ -1,6 +1,6 @@
 //! No secret reaches a log (issue 19, item 6): a control plane and a data plane run with
 //! `RUST_LOG=debug` through a representative flow — a CA whose key is in SoftHSM2 (PKCS#11
-//! PIN from the environment), the KEK from the environment, an API key created and used, an
+//! PIN from the environment), a CA imported with its private key, the KEK from the environment, an API key created and used, an
 //! OTP created and used for an EST enrollment, a Keyper user's login, access and refresh
 //! tokens, KES keys created, imported and used through the data plane and the admin API, and
 //! failed attempts with wrong tokens, API keys, OTPs and passwords — then every secret of the
@@ -120,6 +120,26 @@ fn no_secret_reaches_the_logs_at_debug_level() {
                "key_store": softhsm.key_store("sigil-logs", "hsm-ca-key")}),
     );
     cp.issue_new("hsm-ca", "hsm-leaf.example.com");
+
+    // A CA imported with its private key (PKCS#8 PEM): the key's base64 body is a secret.
+    let script = format!(
+        "set -e; cd {}; openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+         -days 30 -subj /CN=Imported-CA -addext basicConstraints=critical,CA:TRUE \
+         -addext keyUsage=critical,keyCertSign,cRLSign -keyout imported.key -out imported.pem \
+         2>/dev/null",
+        work.display()
+    );
+    run("sh", &["-c", &script]);
+    let ca_key = std::fs::read_to_string(work.join("imported.key")).expect("key");
+    let ca_cert = std::fs::read_to_string(work.join("imported.pem")).expect("cert");
+    let key_body: String = ca_key.lines().filter(|l| !l.starts_with("-----")).collect();
+    s.add_key("imported CA private key", &key_body);
+    api(
+        &cp,
+        "POST",
+        "/api/v1/issuers",
+        json!({"id": "imported", "name": "imported", "certificate": ca_cert, "private_key": ca_key}),
+    );
 
     // An API key: created, used, and a wrong secret for the same id.
     let created = api(

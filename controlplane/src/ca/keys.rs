@@ -11,10 +11,19 @@ use crate::db::{CaRecord, KeyRef};
 use crate::x509::{self, PkiError};
 
 /// A new key: its signer, and the PKCS#8 to store for software keys (`None` in an HSM).
-#[derive(Debug)]
 pub struct NewKey {
     pub signer: Arc<dyn Signer>,
     pub pkcs8: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for NewKey {
+    /// Never the private key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewKey")
+            .field("signer", &self.signer)
+            .field("pkcs8", &self.pkcs8.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 /// Label of the delegated responder keys of a CA whose key is labelled `key_label`.

@@ -138,7 +138,7 @@ impl ApiKeys {
     /// Creates a key; returns the record and the key itself (shown only now).
     pub fn create_api_key(&self, req: NewApiKey) -> Result<(ApiKeyRecord, String)> {
         let name = req.name.trim();
-        if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+        if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
             return Err(ApiKeyError::InvalidName);
         }
         let Some(role) = Role::parse(&req.role) else {

@@ -191,7 +191,9 @@ impl Otps {
         max_uses: u32,
     ) -> Result<(OtpRecord, String)> {
         let entity_id = entity_id.trim();
-        if entity_id.is_empty() || entity_id.len() > 255 || entity_id.chars().any(char::is_control)
+        if entity_id.is_empty()
+            || entity_id.chars().count() > 255
+            || entity_id.chars().any(char::is_control)
         {
             return Err(OtpError::InvalidEntity);
         }

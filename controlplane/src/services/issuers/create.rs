@@ -15,8 +15,9 @@ use crate::db::{cf, encode, KeyRef};
 use crate::services::context::Commit;
 use crate::x509;
 
-/// A request to create (or import) a CA; also the JSON body of `POST /api/v1/issuers`.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+/// A request to create (or import) a CA; also the JSON body of `POST /api/v1/issuers`. Its
+/// `Debug` never shows an imported private key.
+#[derive(Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCa {
     pub id: Option<String>,
@@ -31,6 +32,25 @@ pub struct CreateCa {
     pub private_key: Option<String>,
     /// Where the CA key is made: `{"type": "software"}` (default) or an HSM.
     pub key_store: Option<KeyStoreRequest>,
+}
+
+impl std::fmt::Debug for CreateCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateCa")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("subject", &self.subject)
+            .field("key_algorithm", &self.key_algorithm)
+            .field("parent_id", &self.parent_id)
+            .field("validity_days", &self.validity_days)
+            .field("certificate", &self.certificate)
+            .field(
+                "private_key",
+                &self.private_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field("key_store", &self.key_store)
+            .finish()
+    }
 }
 
 fn valid_id(id: &str) -> bool {
