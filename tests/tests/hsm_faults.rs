@@ -5,14 +5,13 @@
 //! module a healthy replica uses must never be re-initialised under it. Build the binaries
 //! first: `cargo build --workspace --bins`.
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sigil_tests::hsm::{SoftHsm, CONFIG, MODULE, PIN};
-use sigil_tests::pki::{combined, gen_csr};
+use sigil_tests::pki::gen_csr;
 use sigil_tests::ControlPlane;
 
 /// How long a repaired token may take to serve again: the prober's interval is capped at 4 s
@@ -65,40 +64,6 @@ fn issuer_health(cp: &ControlPlane, id: &str) -> Value {
     let (status, view) = cp.api("GET", &format!("/api/v1/issuers/{id}"), None);
     assert_eq!(status, 200, "{view}");
     view["health"].clone()
-}
-
-/// The token directory (`tokens/<uuid>`) of the token labelled `label`.
-fn token_dir(hsm: &SoftHsm, label: &str) -> PathBuf {
-    std::fs::read_dir(hsm.path().join("tokens"))
-        .expect("tokens directory")
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            let object = std::fs::read(p.join("token.object")).unwrap_or_default();
-            object.windows(label.len()).any(|w| w == label.as_bytes())
-        })
-        .unwrap_or_else(|| panic!("no token directory for {label}"))
-}
-
-fn run(cmd: &mut std::process::Command) {
-    let out = cmd.output().expect("run");
-    assert!(out.status.success(), "{cmd:?}: {}", combined(&out));
-}
-
-/// `cp -a from to`.
-fn copy_dir(from: &Path, to: &Path) {
-    run(std::process::Command::new("cp").arg("-a").arg(from).arg(to));
-}
-
-/// Deletes a token's directory: renamed out of the token directory first (SoftHSM may write
-/// into it while it goes), then removed.
-fn delete_token(hsm: &SoftHsm, dir: &Path) {
-    let trash = hsm.path().join(format!(
-        "deleted-{}",
-        dir.file_name().unwrap().to_string_lossy()
-    ));
-    std::fs::rename(dir, &trash).unwrap();
-    let _ = std::fs::remove_dir_all(&trash);
 }
 
 /// The control plane's log (stdout and stderr) without terminal colour sequences.
@@ -241,23 +206,9 @@ fn a_refused_pin_heals_when_the_pin_is_changed_back() {
     let csr = gen_csr(&cp.work_dir(), "pin.example.com", &["pin.example.com"]);
     assert_eq!(cp.issue_raw("hsm-pin", &csr).0, 201);
 
-    let change_pin = |from: &str, to: &str| {
-        run(hsm.command("pkcs11-tool").args([
-            "--module",
-            MODULE,
-            "--token-label",
-            "faults-pin",
-            "--login",
-            "--pin",
-            from,
-            "--change-pin",
-            "--new-pin",
-            to,
-        ]));
-    };
     // A running control plane stays logged in whatever the PIN becomes; one that starts (or
     // must log in again) is refused.
-    change_pin(PIN, OTHER_PIN);
+    hsm.change_pin("faults-pin", PIN, OTHER_PIN);
     cp.restart();
     let (status, body) = cp.issue_raw("hsm-pin", &csr);
     assert_eq!(status, 500, "{body}");
@@ -269,7 +220,7 @@ fn a_refused_pin_heals_when_the_pin_is_changed_back() {
         assert_eq!(cp.issue_raw("hsm-pin", &csr).0, 500);
     }
 
-    change_pin(OTHER_PIN, PIN);
+    hsm.change_pin("faults-pin", OTHER_PIN, PIN);
     let took = wait_until_healed(&cp, "hsm-pin", &csr);
     println!("PIN changed back: issuing and ready again after {took:?}");
     show_pkcs11_log(&cp);
@@ -291,49 +242,6 @@ fn a_refused_pin_heals_when_the_pin_is_changed_back() {
         !logs.contains(PIN) && !logs.contains(OTHER_PIN),
         "a PIN in the logs"
     );
-}
-
-/// An EC P-256 key pair imported into `token` labelled `label` (private and public objects):
-/// the same key material on several tokens, as replicas need.
-fn import_key(hsm: &SoftHsm, dir: &Path, token: &str, label: &str) {
-    let pem = dir.join("replica-key.pem");
-    if !pem.exists() {
-        run(std::process::Command::new("openssl")
-            .args(["genpkey", "-algorithm", "EC", "-pkeyopt"])
-            .args(["ec_paramgen_curve:P-256", "-out"])
-            .arg(&pem));
-        for (args, out) in [
-            (&[][..], "replica-key.der"),
-            (&["-pubout"][..], "replica-pub.der"),
-        ] {
-            run(std::process::Command::new("openssl")
-                .args(["pkey", "-in"])
-                .arg(&pem)
-                .args(args)
-                .args(["-outform", "DER", "-out"])
-                .arg(dir.join(out)));
-        }
-    }
-    for (file, kind) in [
-        ("replica-key.der", "privkey"),
-        ("replica-pub.der", "pubkey"),
-    ] {
-        let path = dir.join(file);
-        let out = hsm.pkcs11_tool(
-            token,
-            &[
-                "--write-object",
-                path.to_str().unwrap(),
-                "--type",
-                kind,
-                "--label",
-                label,
-                "--id",
-                "51",
-            ],
-        );
-        assert!(out.status.success(), "{}", combined(&out));
-    }
 }
 
 /// Issues from `id` on a thread until `stop`: (issued, refused with their bodies).
@@ -379,7 +287,7 @@ fn replicated_ca(hsm: &SoftHsm, second_module: &str) -> (ControlPlane, &'static 
     );
     let cp = start(hsm, &config);
     for token in ["faults-r1", "faults-r2"] {
-        import_key(hsm, &cp.work_dir(), token, "replicated-key");
+        hsm.import_ec_key(&cp.work_dir(), token, "replicated-key");
     }
     let mut ks = hsm.key_store("faults-r1", "replicated-key");
     ks["replicas"] = json!([{ "module": second_module, "token_label": "faults-r2" }]);
@@ -404,9 +312,9 @@ fn a_deleted_replica_token_is_used_again_once_restored() {
     let before = issuer_health(&cp, id);
     assert_eq!(before["replicas"][0]["state"], "up", "{before}");
 
-    let dir = token_dir(&hsm, "faults-r1");
+    let dir = hsm.token_dir("faults-r1");
     let copy = hsm.path().join("faults-r1.copy");
-    copy_dir(&dir, &copy);
+    hsm.copy_dir(&dir, &copy);
     let stop = AtomicBool::new(false);
     let issued = AtomicUsize::new(0);
     let refused = std::thread::scope(|s| {
@@ -415,7 +323,7 @@ fn a_deleted_replica_token_is_used_again_once_restored() {
         wait_for(Duration::from_secs(5), "issuing", &cp, || {
             (issued.load(Ordering::Relaxed) >= 3).then_some(())
         });
-        delete_token(&hsm, &dir);
+        hsm.delete_token_dir(&dir);
         let h = wait_for(Duration::from_secs(10), "replica 1 down", &cp, || {
             let h = issuer_health(&cp, id);
             (h["replicas"][0]["state"] == "down").then_some(h)
@@ -442,7 +350,7 @@ fn a_deleted_replica_token_is_used_again_once_restored() {
         assert!(metrics.contains(&gauge), "no {gauge} in\n{metrics}");
 
         // Restored from the copy: back in rotation, and signing first again.
-        copy_dir(&copy, &dir);
+        hsm.copy_dir(&copy, &dir);
         let restored = Instant::now();
         let h = wait_for(HEAL_WITHIN, "replica 1 back", &cp, || {
             let h = issuer_health(&cp, id);
@@ -497,7 +405,7 @@ fn a_module_shared_with_a_healthy_replica_is_not_reinitialised_under_it() {
     let refused = std::thread::scope(|s| {
         let worker = s.spawn(|| issue_continuously(&cp, id, &csr, &stop, &issued));
         let _stop = StopOnDrop(&stop);
-        delete_token(&hsm, &token_dir(&hsm, "faults-r1"));
+        hsm.delete_token_dir(&hsm.token_dir("faults-r1"));
         // Past the point where a probe would re-initialise the module (3.5 s after going
         // down): it does not, since the other token of the module works.
         let h = wait_for(
