@@ -63,7 +63,9 @@ impl EstError {
             ErrorKind::Conflict => EstError::Conflict(message),
             // Not raised by what EST calls (the key service's kinds); answered as refusals.
             ErrorKind::Forbidden | ErrorKind::Unauthorized => EstError::Unauthorized(message),
-            ErrorKind::Internal | ErrorKind::Unavailable => EstError::Internal(message),
+            ErrorKind::Internal | ErrorKind::Unavailable | ErrorKind::SignerUnavailable => {
+                EstError::Internal(message)
+            }
         }
     }
 }

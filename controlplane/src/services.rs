@@ -35,7 +35,7 @@ pub use api_keys::{ApiKeyError, ApiKeys};
 pub use audit_trail::AuditTrail;
 pub use certificates::{CertError, Certificates};
 pub(crate) use error::into_protocol_error;
-pub use error::{ErrorKind, Internal, ServiceError};
+pub use error::{ErrorKind, Internal, ServiceError, SIGNER_UNAVAILABLE};
 pub use issuers::{CrlRequests, IssuerError, Issuers};
 pub use kes::{Kes, KesError};
 pub use otps::{OtpError, Otps};

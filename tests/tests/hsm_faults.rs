@@ -131,14 +131,19 @@ fn a_token_directory_moved_away_and_back_heals_without_restart() {
     let tokens = hsm.path().join("tokens");
     let away = hsm.path().join("tokens.away");
     std::fs::rename(&tokens, &away).unwrap();
-    // The API's answer to a signing failure (500, the reason in the log and in health).
+    // The API's answer while the key is away: 503 with a stable message (the reason is in the
+    // log and in health).
     let (status, body) = issue_until_refused(&cp, "hsm-moved", &csr);
-    assert_eq!(status, 500, "{body}");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        body["message"], "signing key unavailable; see the control plane's health and log",
+        "{body}"
+    );
     // Refused at once while the key is out of rotation, never waiting for a probe.
     for _ in 0..20 {
         let started = Instant::now();
         let (status, again) = cp.issue_raw("hsm-moved", &csr);
-        assert_eq!(status, 500, "{again}");
+        assert_eq!(status, 503, "{again}");
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "a refusal waited"
@@ -211,13 +216,13 @@ fn a_refused_pin_heals_when_the_pin_is_changed_back() {
     hsm.change_pin("faults-pin", PIN, OTHER_PIN);
     cp.restart();
     let (status, body) = cp.issue_raw("hsm-pin", &csr);
-    assert_eq!(status, 500, "{body}");
+    assert_eq!(status, 503, "{body}");
     let (status, r) = ready(&cp);
     assert_eq!(status, 503, "{r}");
     assert!(r["message"].to_string().contains("C_Login"), "{r}");
     // Requests do not log in: login is retried at the probe interval.
     for _ in 0..10 {
-        assert_eq!(cp.issue_raw("hsm-pin", &csr).0, 500);
+        assert_eq!(cp.issue_raw("hsm-pin", &csr).0, 503);
     }
 
     hsm.change_pin("faults-pin", OTHER_PIN, PIN);

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::services::ErrorKind as ServiceErrorKind;
+use crate::services::SIGNER_UNAVAILABLE;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -111,6 +112,11 @@ impl ApiError {
             ServiceErrorKind::Forbidden => Self::new(ErrorCode::Forbidden, message),
             ServiceErrorKind::Unauthorized => Self::new(ErrorCode::Unauthorized, message),
             ServiceErrorKind::Unavailable => Self::new(ErrorCode::ServiceUnavailable, message),
+            // The detail (tokens, labels, PKCS#11 codes) goes to the log and to health.
+            ServiceErrorKind::SignerUnavailable => {
+                tracing::warn!(error = %message, "signing key unavailable");
+                Self::new(ErrorCode::ServiceUnavailable, SIGNER_UNAVAILABLE)
+            }
             ServiceErrorKind::Internal => {
                 tracing::error!(error = %message, "internal error");
                 Self::new(

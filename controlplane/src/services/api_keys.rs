@@ -43,7 +43,7 @@ impl ApiKeyError {
         match self {
             Self::NotFound { .. } => ErrorKind::NotFound,
             Self::AlreadyRevoked { .. } => ErrorKind::Conflict,
-            Self::Internal(_) => ErrorKind::Internal,
+            Self::Internal(e) => e.kind(),
             _ => ErrorKind::Invalid,
         }
     }

@@ -81,7 +81,7 @@ impl CertError {
                 ErrorKind::Conflict
             }
             Self::Issuer(e) => e.kind(),
-            Self::Internal(_) => ErrorKind::Internal,
+            Self::Internal(e) => e.kind(),
             _ => ErrorKind::Invalid,
         }
     }

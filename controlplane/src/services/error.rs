@@ -19,6 +19,10 @@ use crate::crypto::SignError;
 use crate::db::DbError;
 use crate::x509::PkiError;
 
+/// What a client is told when a signing key's backend is away ([`ErrorKind::SignerUnavailable`]).
+pub const SIGNER_UNAVAILABLE: &str =
+    "signing key unavailable; see the control plane's health and log";
+
 /// How a protocol should answer an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -35,6 +39,9 @@ pub enum ErrorKind {
     Unauthorized,
     /// The service cannot do it as configured (503), e.g. an SSH CA whose token is away.
     Unavailable,
+    /// A signing key's backend is away for now (a PKCS#11 token gone, its PIN refused): 503
+    /// with a stable message, the detail logged; the signer re-probes and heals on its own.
+    SignerUnavailable,
     /// A failure of the control plane itself (500); the detail is logged, not sent.
     Internal,
 }
@@ -73,7 +80,11 @@ pub enum Internal {
 
 impl Internal {
     pub fn kind(&self) -> ErrorKind {
-        ErrorKind::Internal
+        match self {
+            Self::Sign(SignError::Unavailable(_))
+            | Self::Pki(PkiError::Sign(SignError::Unavailable(_))) => ErrorKind::SignerUnavailable,
+            _ => ErrorKind::Internal,
+        }
     }
 }
 

@@ -97,7 +97,7 @@ impl IssuerError {
             Self::Expired { .. } | Self::Disabled { .. } | Self::Exists { .. } => {
                 ErrorKind::Conflict
             }
-            Self::Internal(_) => ErrorKind::Internal,
+            Self::Internal(e) => e.kind(),
             _ => ErrorKind::Invalid,
         }
     }

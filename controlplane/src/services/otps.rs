@@ -77,7 +77,7 @@ impl OtpError {
         match self {
             Self::NotFound { .. } => ErrorKind::NotFound,
             Self::TooManyActive { .. } => ErrorKind::Conflict,
-            Self::Internal(_) => ErrorKind::Internal,
+            Self::Internal(e) => e.kind(),
             _ => ErrorKind::Invalid,
         }
     }

@@ -10,7 +10,7 @@ use super::{CertError, Certificates, Result};
 use crate::db::{cf, encode, serial_key, CertRecord, CertState, RevocationRecord};
 use crate::ocsp::sign_responses;
 use crate::services::context::Commit;
-use crate::services::ErrorKind;
+use crate::services::{ErrorKind, SIGNER_UNAVAILABLE};
 
 /// What a bulk revocation did, per certificate id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -92,6 +92,7 @@ impl Certificates {
                             ErrorKind::Internal => {
                                 "internal error; see the control plane log".to_string()
                             }
+                            ErrorKind::SignerUnavailable => SIGNER_UNAVAILABLE.to_string(),
                             _ => e.to_string(),
                         };
                         out.failed.push((c.id, shown));

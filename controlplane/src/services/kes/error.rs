@@ -57,7 +57,7 @@ impl KesError {
             | Self::PolicyNotFound { .. }
             | Self::IdentityNotFound { .. } => ErrorKind::NotFound,
             Self::NotAllowed | Self::SelfAssign => ErrorKind::Forbidden,
-            Self::Internal(_) => ErrorKind::Internal,
+            Self::Internal(e) => e.kind(),
             _ => ErrorKind::Invalid,
         }
     }

@@ -74,8 +74,8 @@ impl SshError {
             | Self::AdminGroup(_) => ErrorKind::Conflict,
             Self::Forbidden(_) => ErrorKind::Forbidden,
             Self::Unauthorized(_) | Self::RateLimited(_) => ErrorKind::Unauthorized,
-            Self::SignerUnavailable(_) => ErrorKind::Unavailable,
-            Self::Internal(_) => ErrorKind::Internal,
+            Self::SignerUnavailable(_) => ErrorKind::SignerUnavailable,
+            Self::Internal(e) => e.kind(),
             Self::UnknownGroup(_)
             | Self::UnknownMember(_)
             | Self::UnknownUser(_)
