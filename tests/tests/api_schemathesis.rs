@@ -11,7 +11,7 @@
 //! parameters and key body fields from those real identifiers part of the time (its
 //! dictionaries), so generated requests reach the handlers' logic instead of stopping at 404.
 //!
-//! Bounded: `SIGIL_SCHEMATHESIS_EXAMPLES` examples per operation (default 25, about a minute
+//! Bounded: `SIGIL_SCHEMATHESIS_EXAMPLES` examples per operation (default 50, about a minute
 //! on two cores) and a hard limit of 5 minutes. `SIGIL_SCHEMATHESIS_SEED` changes the seed
 //! (default fixed, so CI is repeatable); `SIGIL_SCHEMATHESIS_CHECKS` replaces the list of
 //! checks (e.g. `all`); `SIGIL_SCHEMATHESIS` names the executable. Without
@@ -264,12 +264,16 @@ fn run_bounded(mut cmd: Command, log: &Path, limit: Duration) -> Option<i32> {
 #[test]
 fn admin_api_conforms_to_its_openapi_document() {
     let Some(st) = schemathesis() else { return };
-    let cp = ControlPlane::start();
+    // Schemathesis' failed Keyper logins and refreshes would soon spend the loopback
+    // address's allowance of failed authentication and turn its other requests into 429s.
+    let cp = ControlPlane::start_with_config(
+        "[admin.auth_limit]\nfailures_per_source = 1000000\nrefill_secs = 1\n",
+    );
     let seeded = seed(&cp);
     let work = cp.work_dir();
     let config_file = work.join("schemathesis.toml");
     write_file(&config_file, config(&seeded));
-    let examples = env_u64("SIGIL_SCHEMATHESIS_EXAMPLES", 25);
+    let examples = env_u64("SIGIL_SCHEMATHESIS_EXAMPLES", 50);
     let seed = env_u64("SIGIL_SCHEMATHESIS_SEED", 19_006);
     let checks = std::env::var("SIGIL_SCHEMATHESIS_CHECKS").unwrap_or_else(|_| CHECKS.into());
     let log = work.join("schemathesis.log");
@@ -289,7 +293,10 @@ fn admin_api_conforms_to_its_openapi_document() {
         .args(["--request-timeout", "30"])
         .args(["--generation-database", "none"])
         .args(["--output-truncate", "false"])
-        .args(["--workers", "2"])
+        // One worker: with two threads, Debian 12's Python 3.11.2 sometimes fails in
+        // hypothesis' `ast.parse` ("AST constructor recursion depth mismatch", a CPython bug
+        // fixed in later 3.11 releases) and the run ends with a runtime error.
+        .args(["--workers", "1"])
         .env("SCHEMATHESIS_HOOKS", "")
         .env_remove("HTTP_PROXY")
         .env_remove("http_proxy");
