@@ -130,24 +130,35 @@ fn check_certificate(cp: &ControlPlane, id: &str) -> bool {
     revoked
 }
 
-/// Checks the control plane against `ledger` (no change may run meanwhile).
+/// Checks the control plane against the whole `ledger` (no change may run meanwhile).
 pub fn verify(cp: &ControlPlane, ledger: &[Entry]) -> Checked {
+    verify_since(cp, ledger, 0)
+}
+
+/// Checks what the changes `ledger[since..]` touched (each judged by the whole ledger's
+/// history of what it names), and the global promises (audit chain, log without gaps). Long
+/// runs check the changes since the last kill after every restart, and everything at the end.
+pub fn verify_since(cp: &ControlPlane, ledger: &[Entry], since: usize) -> Checked {
+    let window = &ledger[since.min(ledger.len())..];
     let mut out = Checked {
-        changes: ledger.len(),
-        acked: ledger.iter().filter(|e| e.outcome.acked()).count(),
-        unanswered: ledger
+        changes: window.len(),
+        acked: window.iter().filter(|e| e.outcome.acked()).count(),
+        unanswered: window
             .iter()
             .filter(|e| e.outcome == Outcome::NoAnswer)
             .count(),
         ..Checked::default()
     };
-    let mut kes_keys: BTreeMap<&str, Presence> = BTreeMap::new();
-    let mut ssh_users: BTreeMap<&str, Presence> = BTreeMap::new();
-    let mut policies: BTreeMap<&str, Vec<Option<&str>>> = BTreeMap::new();
+    // Per name: its possible states and the index of the last change that touched it.
+    let mut kes_keys: BTreeMap<&str, (Presence, usize)> = BTreeMap::new();
+    let mut ssh_users: BTreeMap<&str, (Presence, usize)> = BTreeMap::new();
+    let mut policies: BTreeMap<&str, (Vec<Option<&str>>, usize)> = BTreeMap::new();
     let mut revoked_acked: Vec<&str> = Vec::new();
-    let mut otp_uses: BTreeMap<&str, Vec<&Outcome>> = BTreeMap::new();
-    for e in ledger {
+    let mut otp_uses: BTreeMap<&str, (Vec<&Outcome>, usize)> = BTreeMap::new();
+    for (i, e) in ledger.iter().enumerate() {
+        let fresh = i >= since;
         match (&e.op, &e.outcome) {
+            (Op::Issue { .. }, _) | (Op::ApiKeyCreate { .. }, _) if !fresh => {}
             (Op::Issue { cn }, o) => {
                 let found = certs_with_cn(cp, cn);
                 match o {
@@ -163,12 +174,15 @@ pub fn verify(cp: &ControlPlane, ledger: &[Entry]) -> Checked {
                     out.certificates += 1;
                 }
             }
-            (Op::Revoke { cert_id }, Outcome::Acked(_)) => revoked_acked.push(cert_id),
-            (Op::BulkRevoke { cert_ids }, Outcome::Acked(_)) => {
+            (Op::Revoke { cert_id }, Outcome::Acked(_)) if fresh => revoked_acked.push(cert_id),
+            (Op::BulkRevoke { cert_ids }, Outcome::Acked(_)) if fresh => {
                 revoked_acked.extend(cert_ids.iter().map(String::as_str));
             }
             (Op::OtpCreate { entity }, o) => {
-                otp_uses.entry(entity).or_default();
+                otp_uses.entry(entity).or_default().1 = i;
+                if !fresh {
+                    continue;
+                }
                 let (s, list) = cp.api("GET", "/admin/otp", None);
                 assert_eq!(s, 200, "{list}");
                 let listed = list
@@ -183,7 +197,11 @@ pub fn verify(cp: &ControlPlane, ledger: &[Entry]) -> Checked {
                     Outcome::NoAnswer => {}
                 }
             }
-            (Op::OtpUse { entity, .. }, o) => otp_uses.entry(entity).or_default().push(o),
+            (Op::OtpUse { entity, .. }, o) => {
+                let u = otp_uses.entry(entity).or_default();
+                u.0.push(o);
+                u.1 = i;
+            }
             (Op::ApiKeyCreate { name }, o) => {
                 let (s, list) = cp.api("GET", "/api/v1/apikeys", None);
                 assert_eq!(s, 200, "{list}");
@@ -202,28 +220,29 @@ pub fn verify(cp: &ControlPlane, ledger: &[Entry]) -> Checked {
                 }
             }
             (Op::KesKeyCreate { name }, o) => {
-                let p = kes_keys.entry(name).or_insert(Presence::Absent);
-                *p = after_create(*p, o);
+                let p = kes_keys.entry(name).or_insert((Presence::Absent, i));
+                *p = (after_create(p.0, o), i);
             }
             (Op::KesKeyDelete { name }, o) => {
-                let p = kes_keys.entry(name).or_insert(Presence::Absent);
-                *p = after_delete(*p, o);
+                let p = kes_keys.entry(name).or_insert((Presence::Absent, i));
+                *p = (after_delete(p.0, o), i);
             }
             (Op::KesPolicyPut { name, allow }, o) => {
-                let v = policies.entry(name).or_insert_with(|| vec![None]);
+                let v = policies.entry(name).or_insert_with(|| (vec![None], i));
+                v.1 = i;
                 match o {
-                    Outcome::Acked(_) => *v = vec![Some(allow)],
-                    Outcome::NoAnswer => v.push(Some(allow)),
+                    Outcome::Acked(_) => v.0 = vec![Some(allow)],
+                    Outcome::NoAnswer => v.0.push(Some(allow)),
                     Outcome::Refused(..) => {}
                 }
             }
             (Op::SshUserCreate { cn, .. }, o) => {
-                let p = ssh_users.entry(cn).or_insert(Presence::Absent);
-                *p = after_create(*p, o);
+                let p = ssh_users.entry(cn).or_insert((Presence::Absent, i));
+                *p = (after_create(p.0, o), i);
             }
             (Op::SshUserDelete { cn }, o) => {
-                let p = ssh_users.entry(cn).or_insert(Presence::Absent);
-                *p = after_delete(*p, o);
+                let p = ssh_users.entry(cn).or_insert((Presence::Absent, i));
+                *p = (after_delete(p.0, o), i);
             }
             _ => {}
         }
@@ -237,7 +256,10 @@ pub fn verify(cp: &ControlPlane, ledger: &[Entry]) -> Checked {
         );
     }
     // One-use OTPs: at most one certificate per entity, exactly one once a use was answered.
-    for (entity, uses) in &otp_uses {
+    for (entity, (uses, last)) in &otp_uses {
+        if *last < since {
+            continue;
+        }
         let n = certs_with_cn(cp, entity).len();
         assert!(n <= 1, "OTP for {entity} used {n} times");
         if uses.iter().any(|o| o.acked()) {
@@ -247,12 +269,18 @@ pub fn verify(cp: &ControlPlane, ledger: &[Entry]) -> Checked {
             assert_eq!(n, 0, "enrollment of {entity} refused but present");
         }
     }
-    for (name, p) in kes_keys {
+    for (name, (p, last)) in kes_keys {
+        if last < since {
+            continue;
+        }
         let (s, v) = cp.api("GET", &format!("/api/v1/kes/keys/{name}"), None);
         assert!(s == 200 || s == 404, "KES key {name}: {s} {v}");
         check_presence(&format!("KES key {name}"), p, s == 200);
     }
-    for (name, allowed) in policies {
+    for (name, (allowed, last)) in policies {
+        if last < since {
+            continue;
+        }
         let (s, v) = cp.api("GET", &format!("/api/v1/kes/policies/{name}"), None);
         let got = (s == 200).then(|| v["allow"][0].as_str().unwrap_or_default().to_owned());
         assert!(
@@ -260,7 +288,10 @@ pub fn verify(cp: &ControlPlane, ledger: &[Entry]) -> Checked {
             "KES policy {name}: {got:?} is none of {allowed:?}"
         );
     }
-    for (cn, p) in ssh_users {
+    for (cn, (p, last)) in ssh_users {
+        if last < since {
+            continue;
+        }
         let (s, v) = cp.api("GET", &format!("/api/users/{cn}"), None);
         assert!(s == 200 || s == 404, "SSH user {cn}: {s} {v}");
         check_presence(&format!("SSH user {cn}"), p, s == 200);
