@@ -1,13 +1,16 @@
 //! End-to-end helpers for the key service: client identities made with `openssl` (self-signed,
 //! as KES clients use them), `curl` over mutual TLS to a data plane's `[kes]` listener, the
-//! `[kes]` configuration, and an independent implementation of KES's AES256 ciphertexts in
-//! python `cryptography`.
+//! `[kes]` configuration, an independent implementation of KES's AES256 ciphertexts in
+//! python `cryptography`, and a [`Fleet`] (a control plane and data planes serving the key
+//! service) with the checks on KES answers the end-to-end tests share.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::dp::{DataPlane, TcpProxy};
 use crate::pki::{base64_encode, run, write_file};
 use crate::tls::{curl, Curl, TlsFiles};
+use crate::{free_port, ControlPlane};
 
 /// A client key and self-signed certificate, and its KES identity (hex SHA-256 of the SPKI).
 #[derive(Debug, Clone)]
@@ -133,4 +136,73 @@ print(base64.b64encode(out).decode())
 "#;
     let out = run("python3", &["-c", SCRIPT, op, key, data, context]);
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A control plane and data planes serving the key service.
+pub struct Fleet {
+    pub cp: ControlPlane,
+    /// The data planes' address of the control plane, stable across its restarts.
+    pub proxy: TcpProxy,
+    pub dps: Vec<DataPlane>,
+    /// The admin identity's client on the first data plane.
+    pub admin: KesClient,
+    pub tls: TlsFiles,
+    /// The admin identity, then a user identity.
+    pub ids: Vec<KesIdentity>,
+}
+
+/// A control plane and `n` data planes serving the key service; the admin identity's client
+/// on the first.
+pub fn fleet(n: usize, dir: &Path) -> Fleet {
+    let tls = TlsFiles::generate(&dir.join("tls"));
+    let kek = random_key_b64();
+    let kek_file = write_kek(dir, &kek);
+    let admin = KesIdentity::generate(dir, "admin");
+    let user = KesIdentity::generate(dir, "user");
+    let cp = ControlPlane::start_with(None, &[("SIGIL_KES_KEK", kek.as_str())], true);
+    let proxy = TcpProxy::start(cp.port());
+    let mut dps = Vec::new();
+    let mut ports = Vec::new();
+    for _ in 0..n {
+        let port = free_port();
+        let toml = dp_section(port, &tls, &admin.identity, &kek_file);
+        dps.push(DataPlane::start_with_config(&proxy.url(), Some(&toml)));
+        ports.push(port);
+    }
+    let client = KesClient {
+        dir: dir.to_path_buf(),
+        ca: tls.ca.clone(),
+        port: ports[0],
+        who: Some(admin.clone()),
+    };
+    Fleet {
+        cp,
+        proxy,
+        dps,
+        admin: client,
+        tls,
+        ids: vec![admin, user],
+    }
+}
+
+/// Asserts a 200 answer (`what` names the step) and returns its JSON.
+pub fn ok(c: &Curl, what: &str) -> serde_json::Value {
+    assert_eq!(
+        c.code(),
+        200,
+        "{what}: {} {}",
+        c.status,
+        String::from_utf8_lossy(&c.body)
+    );
+    c.json()
+}
+
+/// Asserts an error answer: `status` and KES's `message` `text`.
+pub fn expect(c: &Curl, status: u16, text: &str, what: &str) {
+    assert_eq!(
+        (c.code(), message(c).as_str()),
+        (status, text),
+        "{what}: {}",
+        String::from_utf8_lossy(&c.body)
+    );
 }
