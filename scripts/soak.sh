@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # Soak (issue 19, item 4; docs/RELIABILITY.md "Soak"): one sigil-cp and one sigil-dp
-# (--threads 1, CPU 0) under a mixed open-loop load at LOAD (default 0.7) of each scenario's
-# measured closed-loop peak, split by SHARES, for DURATION seconds, while changes flow:
+# (--threads 1, CPU 0) under a mixed open-loop load at LOAD (default 0.7) of the measured peak
+# of the mix (all scenarios at once, closed loop, connections split by SHARES), for DURATION
+# seconds, while changes flow:
 #
 #   ocsp-get, ocsp-post (https, a corpus of CERTS certificates), crl (https),
 #   kes-decrypt (the [kes] mTLS listener), authkeys (USERS SSH users on one host)
 #   + every 2 s: a certificate issued and revoked, a KES key created and deleted through the
 #     data plane (forwarded), an SSH user locked and unlocked
 #
-# sigil-load instances run on CPU 1, each with its own rate (its share of LOAD × its peak),
-# so the core serves LOAD of its capacity in total. Every 10 s the data plane's and control
+# sigil-load instances run on CPU 1, each at LOAD × its throughput in the mixed peak, so the
+# machine (server core and load generators) runs at LOAD of what it can do with that mix. Every 10 s the data plane's and control
 # plane's RSS and open descriptors are sampled. Pass/fail: no error response (and no failed
-# change), every scenario's p99 under P99_BOUND_MS, RSS drift of the data plane (last minute
-# against the first after warm-up) under RSS_DRIFT_PCT, descriptors flat.
+# change), every scenario's p99 under P99_BOUND_MS, the data plane's RSS growth (last minute
+# against the sample at a third of the run) under RSS_DRIFT_MIB — RocksDB's memtables take in
+# every change (a CRL rewritten per revocation) until they flush, 64 MiB each, so a few tens of
+# MiB of growth is the state, not a leak —, descriptors flat.
 #   DURATION=1800 bash scripts/soak.sh            # the documented 30 minutes
 #   DURATION=120 WRITE_DOC=1 bash scripts/soak.sh # a short run written into the doc
 set -euo pipefail
@@ -22,7 +25,7 @@ LOAD="${LOAD:-0.7}"
 CERTS="${CERTS:-50}"
 USERS="${USERS:-200}"
 P99_BOUND_MS="${P99_BOUND_MS:-50}"
-RSS_DRIFT_PCT="${RSS_DRIFT_PCT:-10}"
+RSS_DRIFT_MIB="${RSS_DRIFT_MIB:-128}"
 CONNS="${CONNS:-16}"
 # Shares of the load: ocsp-get ocsp-post crl kes-decrypt authkeys.
 SHARES="${SHARES:-0.35 0.15 0.05 0.25 0.20}"
@@ -143,12 +146,20 @@ target() { # scenario → sigil-load arguments
 scenarios=(ocsp-get ocsp-post crl kes-decrypt authkeys)
 read -r -a shares <<<"$SHARES"
 
-# Peaks: closed loop, one scenario at a time, 5 s each.
+# The peak of the mix: every scenario at once, closed loop, 64 connections split by the
+# shares, 10 s. Each scenario's throughput there is its part of what this machine — the
+# server's core and the load generators' — can do with that mix; the soak asks LOAD of it.
+i=0
+peak_pids=()
 for s in "${scenarios[@]}"; do
+  conns="$(python3 -c 'import sys; print(max(1, round(64 * float(sys.argv[1]))))' "${shares[$i]}")"
   # shellcheck disable=SC2046
-  taskset -c 1 "$bin/sigil-load" run $(target "$s") --connections 64 --duration 5s \
-    --json "$work/peak-$s.json" --quiet >/dev/null 2>&1 || true
+  taskset -c 1 "$bin/sigil-load" run $(target "$s") --connections "$conns" --duration 10s \
+    --json "$work/peak-$s.json" --quiet >/dev/null 2>&1 &
+  peak_pids+=($!)
+  i=$((i + 1))
 done
+for p in "${peak_pids[@]}"; do wait "$p" || true; done
 
 # Changes flowing during the soak, counted (ok / failed) in $work/churn.
 churn() {
@@ -200,7 +211,7 @@ sampler() {
 load_pids=()
 i=0
 for s in "${scenarios[@]}"; do
-  rate="$(python3 -c 'import json,sys; print(max(1, round(json.load(open(sys.argv[1]))["throughput"] * float(sys.argv[2]) * float(sys.argv[3]))))' "$work/peak-$s.json" "$LOAD" "${shares[$i]}")"
+  rate="$(python3 -c 'import json,sys; print(max(1, round(json.load(open(sys.argv[1]))["throughput"] * float(sys.argv[2]))))' "$work/peak-$s.json" "$LOAD")"
   echo "$s $rate" >>"$work/rates"
   # shellcheck disable=SC2046
   taskset -c 1 "$bin/sigil-load" run $(target "$s") --mode open --rate "$rate" \
@@ -217,15 +228,15 @@ pids+=($!)
 for p in "${load_pids[@]}"; do wait "$p" || true; done
 cp "$work/samples" "$work/samples.final"
 
-python3 - "$work" "$DURATION" "$LOAD" "$P99_BOUND_MS" "$RSS_DRIFT_PCT" "${scenarios[@]}" <<'PY' | tee "$work/report.md"
+python3 - "$work" "$DURATION" "$LOAD" "$P99_BOUND_MS" "$RSS_DRIFT_MIB" "${scenarios[@]}" <<'PY' | tee "$work/report.md"
 import json, os, platform, subprocess, sys
 work, duration, load, bound, drift_max = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
 scenarios = sys.argv[6:]
 rates = dict(l.split() for l in open(f"{work}/rates"))
 ok = True
-print(f"Soak: {duration} s at {load:.0%} of each scenario's closed-loop peak (shares of the mix in SHARES), "
+print(f"Soak: {duration} s at {load:.0%} of the peak of the mix (each scenario's closed-loop throughput with all running at once), "
       f"open loop, sigil-dp --threads 1 on CPU 0, sigil-load on CPU 1, changes every 2 s.\n")
-print("| scenario | peak (closed loop) | rate | answered | errors | p50 / p99 / max ms | worst 1-s p99 ms |")
+print("| scenario | peak in the mix (closed loop) | rate | answered | errors | p50 / p99 / max ms | worst 1-s p99 ms |")
 print("|---|---:|---:|---:|---:|---:|---:|")
 for s in scenarios:
     peak = json.load(open(f"{work}/peak-{s}.json"))["throughput"]
@@ -242,15 +253,15 @@ for s in scenarios:
 samples = [list(map(int, l.split())) for l in open(f"{work}/samples.final")]
 churn_ok, churn_failed = map(int, open(f"{work}/churn").read().split())
 ok &= churn_failed == 0
-steady = [s for s in samples if s[0] >= 30] or samples
+steady = [s for s in samples if s[0] >= max(30, duration // 3)] or samples
 first, last = steady[0], steady[-1]
 last_min = [s for s in steady if s[0] >= last[0] - 60]
 rss_first, rss_last = first[1], sum(s[1] for s in last_min) / len(last_min)
-drift = (rss_last - rss_first) * 100 / rss_first
+drift = (rss_last - rss_first) / 1024
 ok &= drift <= drift_max and last[2] <= first[2] + 2
 print(f"\nChanges while loaded: {churn_ok} rounds (each: a certificate issued and revoked, an SSH user locked and unlocked, "
       f"a KES key created and deleted through the data plane), {churn_failed} failed.\n")
-print(f"sigil-dp RSS {rss_first:,} KiB at {first[0]} s → {rss_last:,.0f} KiB over the last minute ({drift:+.1f} %, bound {drift_max} %); "
+print(f"sigil-dp RSS {rss_first:,} KiB at {first[0]} s → {rss_last:,.0f} KiB over the last minute ({drift:+.1f} MiB, bound {drift_max:.0f} MiB); "
       f"max {max(s[1] for s in steady):,} KiB; open descriptors {first[2]} → {last[2]}. "
       f"sigil-cp RSS {first[3]:,} → {last[3]:,} KiB, descriptors {first[4]} → {last[4]}.\n")
 commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
