@@ -88,9 +88,12 @@ pub fn route(method: Method, path: &str) -> Target<'_> {
     if !is_get(method) {
         return Target::NotAllowed(Route::Other, "GET, HEAD");
     }
+    // Not `&path[1..]`: a request-target need not start with '/' nor with an ASCII character
+    // (httparse passes any byte ≥ 0x80), and slicing inside a character panics.
     Target::OcspGet(
         path.strip_prefix("/ocsp/")
-            .unwrap_or(&path[path.len().min(1)..]),
+            .or_else(|| path.strip_prefix('/'))
+            .unwrap_or(path),
     )
 }
 

@@ -102,6 +102,22 @@ fn the_path_table() {
     }
 }
 
+/// A request-target that does not start with '/' is taken whole, whatever its first
+/// character: httparse passes bytes ≥ 0x80, and `GET Ѯ HTTP/1.1` once panicked slicing inside
+/// 'Ѯ' (found by the `ocsp_get_path` fuzz target; fuzz/regressions/ocsp_get_path/).
+#[test]
+fn a_target_without_a_leading_slash_is_taken_whole() {
+    assert_eq!(route(Method::Get, "Ѯ"), Target::OcspGet("Ѯ"));
+    assert_eq!(route(Method::Head, "éMEIw"), Target::OcspGet("éMEIw"));
+    assert_eq!(route(Method::Get, "MEIw"), Target::OcspGet("MEIw"));
+    assert_eq!(route(Method::Get, "*"), Target::OcspGet("*"));
+    let router = core().router;
+    for target in ["Ѯ", "Ѯ?x=1", "\u{10ffff}"] {
+        let (status, _, _) = call(&router, Method::Get, target, &[], b"");
+        assert_eq!(status, 404, "{target}");
+    }
+}
+
 const ISSUER: &str = "ca1";
 
 fn cert_key(alg: HashAlg, serial: &[u8]) -> CertIdKey {
