@@ -19,6 +19,9 @@ mod ops;
 mod ssh;
 
 pub use error::{ApiError, ErrorCode};
+/// For the fuzz targets (`fuzzing/`) only.
+#[doc(hidden)]
+pub use kes::forward::import_body as kes_import_body;
 pub use openapi::OPENAPI_YAML;
 
 use std::sync::Arc;

@@ -1,6 +1,9 @@
 //! The key service: ciphertexts in KES's three formats, policy writes, and the JSON bodies
 //! of the data plane's generate/encrypt/decrypt/HMAC calls.
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use sigil_controlplane::api::kes_import_body;
 use sigil_dataplane::kes::wire::{
     self, push_b64_field, DecryptRequest, EncryptRequest, GenerateRequest, HmacRequest,
 };
@@ -58,6 +61,23 @@ pub fn kes_policy(data: &[u8]) {
     let _ = p.allows("/v1/key/decrypt/k");
 }
 
+/// `/v1/key/import/{name}`'s body, as the control plane reads a forwarded one.
+fn import(data: &[u8]) {
+    let Ok((key, algorithm)) = kes_import_body("my-key", data) else {
+        return;
+    };
+    let b64 = STANDARD.encode(key);
+    let body = serde_json::json!({ "key": b64, "cipher": algorithm.name() }).to_string();
+    let again = kes_import_body("my-key", body.as_bytes()).expect("KES's form reads");
+    assert_eq!(again, (key, algorithm));
+    let older = serde_json::json!({ "bytes": b64 }).to_string();
+    if algorithm == Algorithm::Aes256 {
+        let again = kes_import_body("my-key", older.as_bytes()).expect("the older form reads");
+        assert_eq!(again, (key, algorithm));
+    }
+    assert!(kes_import_body("not a name", data).is_err());
+}
+
 /// A version as a request names it is also read in its other spelling.
 fn check_version(v: &Option<String>) -> bool {
     match wire::version(v) {
@@ -75,8 +95,11 @@ fn check_version(v: &Option<String>) -> bool {
 /// empty, an empty body `{}`), then answered as the data plane does with fixed keys:
 /// generated and encrypted plaintexts decrypt back (also through the JSON the answer
 /// carries), a ciphertext that decrypts is the encryption of its plaintext, HMACs differ per
-/// key.
+/// key. And as the body of `/v1/key/import/{name}`, which the control plane reads: an
+/// imported key reads the same from the body KES's clients write for it, and from the older
+/// form.
 pub fn kes_request(data: &[u8]) {
+    import(data);
     if let Some(req) = wire::parse::<GenerateRequest>(data) {
         if check_version(&req.version) {
             for key in keys() {

@@ -130,8 +130,10 @@ impl Op {
 }
 
 /// An import's body: KES's `{"key", "cipher"}`, or the older `{"bytes", "algorithm"}` whose
-/// algorithm defaults to AES256. The key name is checked first, as KES does.
-fn import_body(name: &str, body: &[u8]) -> Result<([u8; 32], sigil_kes::Algorithm), KesError> {
+/// algorithm defaults to AES256. The key name is checked first, as KES does. Public for the
+/// fuzz targets (`fuzzing/`) only.
+#[doc(hidden)]
+pub fn import_body(name: &str, body: &[u8]) -> Result<([u8; 32], sigil_kes::Algorithm), KesError> {
     #[derive(Deserialize)]
     struct Import {
         key: Option<String>,
