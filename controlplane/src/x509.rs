@@ -124,12 +124,43 @@ pub fn cert_pem(der: &[u8]) -> String {
 
 /// Decodes a certificate from PEM or DER.
 pub fn decode_cert(input: &[u8]) -> Result<Certificate, der::Error> {
-    use der::DecodePem;
     // Only PEM is trimmed: DER is binary and may end in a byte that looks like whitespace.
     let t = input.trim_ascii();
     if t.starts_with(b"-----BEGIN") {
-        Certificate::from_pem(t)
+        decode_pem(t)
     } else {
         Certificate::from_der(input)
+    }
+}
+
+/// A `T` from a PEM document with `T`'s label, decoded into memory first. Not der's
+/// `DecodePem::from_pem`: its streaming reader (der 0.7) never returns on some malformed
+/// bodies (`MIIB` then a line ending `\n\r`; found by the `csr` fuzz target), which would
+/// hold a blocking thread forever per request.
+pub fn decode_pem<T: der::DecodeOwned + der::pem::PemLabel>(text: &[u8]) -> der::Result<T> {
+    let (label, der) = der::pem::decode_vec(text)?;
+    T::validate_pem_label(label)?;
+    T::from_der(&der)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use x509_cert::request::CertReq;
+
+    /// Inputs der's streaming PEM reader looped on forever: refused, at once.
+    #[test]
+    fn malformed_pem_is_refused_not_looped_on() {
+        for label in ["CERTIFICATE", "CERTIFICATE REQUEST"] {
+            let pem = format!("-----BEGIN {label}-----\nMIIB\n\r-----END {label}-----\n");
+            assert!(decode_cert(pem.as_bytes()).is_err());
+            assert!(decode_pem::<CertReq>(pem.as_bytes()).is_err());
+            assert!(crate::crypto::verify_csr(pem.as_bytes()).is_err());
+        }
+        let pem = "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n";
+        assert!(
+            decode_pem::<CertReq>(pem.as_bytes()).is_err(),
+            "another label"
+        );
     }
 }

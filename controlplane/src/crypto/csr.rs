@@ -2,7 +2,7 @@
 
 use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use const_oid::db::{rfc5912, rfc8410};
-use der::{Decode, DecodePem, Encode};
+use der::{Decode, Encode};
 use thiserror::Error;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::SubjectAltName;
@@ -39,7 +39,7 @@ pub struct VerifiedCsr {
 pub fn verify_csr(input: &[u8]) -> Result<VerifiedCsr, CsrError> {
     let trimmed = input.trim_ascii();
     let req = if trimmed.starts_with(b"-----BEGIN") {
-        CertReq::from_pem(trimmed).map_err(|e| CsrError::Decode(e.to_string()))?
+        crate::x509::decode_pem::<CertReq>(trimmed).map_err(|e| CsrError::Decode(e.to_string()))?
     } else {
         // DER is binary: never trimmed (a signature may end in a whitespace-valued byte).
         CertReq::from_der(input).map_err(|e| CsrError::Decode(e.to_string()))?
