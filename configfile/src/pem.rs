@@ -61,16 +61,24 @@ pub fn certs(key: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, Pem
     if list.is_empty() {
         return Err(PemFileError::invalid(key, path, "no PEM certificate"));
     }
+    // A block with nothing between its lines parses as an empty certificate.
+    if list.iter().any(|c| c.is_empty()) {
+        return Err(PemFileError::invalid(key, path, "empty PEM certificate"));
+    }
     Ok(list)
 }
 
 /// The first private key of the file (PKCS#8, SEC1 or PKCS#1).
 pub fn private_key(key: &str, path: &Path) -> Result<PrivateKeyDer<'static>, PemFileError> {
     let text = read(key, path)?;
-    PrivateKeyDer::from_pem_slice(&text).map_err(|e| {
+    let found = PrivateKeyDer::from_pem_slice(&text).map_err(|e| {
         let none = "no PKCS#8, SEC1 or PKCS#1 private key";
         PemFileError::invalid(key, path, detail(e, none))
-    })
+    })?;
+    if found.secret_der().is_empty() {
+        return Err(PemFileError::invalid(key, path, "empty PEM private key"));
+    }
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -109,5 +117,30 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("bad PEM"));
+    }
+
+    /// Blocks with nothing inside are not a certificate or a key (found by the
+    /// `config_files` fuzz target: the empty key was returned, for TLS to refuse later with a
+    /// vaguer message).
+    #[test]
+    fn empty_blocks_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty.pem");
+        for label in ["PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY"] {
+            std::fs::write(
+                &path,
+                format!("-----BEGIN {label}-----\n\n-----END {label}-----\n"),
+            )
+            .unwrap();
+            let e = private_key("tls.key", &path).unwrap_err();
+            assert!(e.to_string().ends_with("empty PEM private key"), "{e}");
+        }
+        std::fs::write(
+            &path,
+            "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let e = certs("tls.cert", &path).unwrap_err();
+        assert!(e.to_string().ends_with("empty PEM certificate"), "{e}");
     }
 }
