@@ -94,11 +94,24 @@ impl AuditLog {
         event: AuditEvent,
         write: impl FnOnce(WriteBatch) -> Result<T, DbError>,
     ) -> Result<T, AuditError> {
+        self.chain_group(|chainer| {
+            chainer.stage(&mut batch, event)?;
+            Ok(write(batch)?)
+        })
+    }
+
+    /// Holds the head while `write` chains any number of records ([`AuditChainer::stage`])
+    /// into batches it writes (synced); the head moves to the last staged record only if
+    /// `write` succeeds. Group commit: several commits' records, chained in order, made
+    /// durable by one write. Lock order as [`AuditLog::chain`].
+    pub fn chain_group<T>(
+        &self,
+        write: impl FnOnce(&mut AuditChainer) -> Result<T, AuditError>,
+    ) -> Result<T, AuditError> {
         let mut head = self.head.lock().unwrap_or_else(|e| e.into_inner());
-        let rec = chain::next_record(*head, now_us(), event);
-        stage(&mut batch, &rec)?;
-        let out = write(batch)?;
-        *head = (rec.id, rec.hash);
+        let mut chainer = AuditChainer { head: *head };
+        let out = write(&mut chainer)?;
+        *head = chainer.head;
         Ok(out)
     }
 
@@ -142,6 +155,33 @@ impl AuditLog {
 }
 
 /// Adds `rec` to `batch`.
+/// The chain's head while [`AuditLog::chain_group`] stages records.
+#[derive(Debug)]
+pub struct AuditChainer {
+    head: Head,
+}
+
+impl AuditChainer {
+    /// Chains the record of `event` after the last one staged (or the log's newest) and adds
+    /// it to `batch`.
+    pub fn stage(&mut self, batch: &mut WriteBatch, event: AuditEvent) -> Result<(), AuditError> {
+        let rec = chain::next_record(self.head, now_us(), event);
+        stage(batch, &rec)?;
+        self.head = (rec.id, rec.hash);
+        Ok(())
+    }
+
+    /// Where the chain stands: pass to [`AuditChainer::rewind`] to drop records staged after
+    /// (their batch was not written).
+    pub fn mark(&self) -> (u64, [u8; 32]) {
+        self.head
+    }
+
+    pub fn rewind(&mut self, mark: (u64, [u8; 32])) {
+        self.head = mark;
+    }
+}
+
 fn stage(batch: &mut WriteBatch, rec: &AuditRecord) -> Result<(), AuditError> {
     let v = postcard::to_stdvec(rec).map_err(|e| DbError::Encode(e.to_string()))?;
     batch.put(cf::AUDIT, rec.id.to_be_bytes().to_vec(), v);

@@ -21,17 +21,18 @@
 //! | `kes_identities` | identity                      | `KesIdentityState`             |
 //! | `meta`        | name                             | value                          |
 
+mod log_writer;
 mod records;
 pub mod secrets;
 pub mod ssh;
 
+pub use log_writer::LogWriter;
 pub use records::*;
 
 use std::sync::{Arc, Mutex};
 
 use sigil_shared::replication::{Change, Record};
-use sigil_shared::time::now_unix;
-use sigil_storage::{Durability, ReadView, Store, StoreError, WriteBatch};
+use sigil_storage::{ReadView, Store, StoreError, WriteBatch};
 use thiserror::Error;
 use tokio::sync::watch;
 
@@ -220,48 +221,14 @@ impl Db {
 
     /// Writes `batch` and appends `changes` to the replication log, atomically and synced.
     /// Returns the new head. Writes are serialised so the log has no gaps or reordering.
-    /// Called by the services' one commit path (`services::context::Context::commit`); with
-    /// no changes it is a plain synced write.
+    /// With no changes it is a plain synced write. (The services commit through
+    /// [`Db::write_group`], several commits at a time.)
     pub fn write_replicated(
         &self,
-        mut batch: WriteBatch,
+        batch: WriteBatch,
         changes: Vec<Change>,
     ) -> Result<u64, DbError> {
-        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
-        let now = now_unix();
-        let mut seq = log.head;
-        for change in changes {
-            seq += 1;
-            let rec = Record {
-                seq,
-                committed_at: now,
-                change,
-            };
-            batch.put(
-                cf::REPL_LOG,
-                seq.to_be_bytes().to_vec(),
-                rec.to_bytes().map_err(|e| DbError::Encode(e.to_string()))?,
-            );
-        }
-        let mut oldest = log.oldest;
-        if seq != log.head {
-            batch.put(cf::META, META_HEAD.to_vec(), seq.to_be_bytes().to_vec());
-            if seq + 1 - oldest > self.retain {
-                let new_oldest = seq + 1 - self.retain;
-                batch.delete_range(
-                    cf::REPL_LOG,
-                    oldest.to_be_bytes().to_vec(),
-                    new_oldest.to_be_bytes().to_vec(),
-                );
-                oldest = new_oldest;
-            }
-        }
-        self.store.write(batch, Durability::Sync)?;
-        log.head = seq;
-        log.oldest = oldest;
-        drop(log);
-        self.head_tx.send_replace(seq);
-        Ok(seq)
+        self.write_group(|log| log.append(batch, changes))?
     }
 
     /// Up to `limit` log records with sequence > `after`, in order.

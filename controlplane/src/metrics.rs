@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 
 use crate::ca::CaRuntime;
@@ -34,6 +35,8 @@ pub struct Metrics {
     latency_registered: Arc<Mutex<HashSet<String>>>,
     pub http_requests: IntCounterVec,
     pub http_latency: HistogramVec,
+    /// Commits made durable by each synced write (group commit).
+    pub commit_group_size: Histogram,
     /// Signatures per CA (its key and its responders'), synced from the CAs at each scrape.
     pub ca_signatures: IntCounterVec,
     /// 2 healthy, 1 degraded, 0 unhealthy, per CA, at each scrape.
@@ -151,7 +154,19 @@ impl Metrics {
         registry
             .register(Box::new(http_latency.clone()))
             .expect("unique metric");
+        let commit_group_size = Histogram::with_opts(
+            HistogramOpts::new(
+                "commit_group_size",
+                "Commits (each a change with its replication and audit records) made durable by one synced write",
+            )
+            .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]),
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(commit_group_size.clone()))
+            .expect("unique metric");
         Self {
+            commit_group_size,
             issued,
             revoked,
             ocsp_signed,

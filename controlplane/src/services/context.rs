@@ -5,7 +5,11 @@
 //! A service stages its state change in a [`Commit`] (the write batch, the replication records
 //! the data planes need, the audit record) and calls [`Context::commit`]: one synced write
 //! that assigns the records their sequence numbers and chains the audit record, so that a
-//! change is never durable without its records, nor a record without its change.
+//! change is never durable without its records, nor a record without its change. Concurrent
+//! commits are written together (group commit, [`group`]): one fsync for all of them, each
+//! still returning only once its own change is durable.
+
+mod group;
 
 use std::sync::Arc;
 
@@ -91,6 +95,7 @@ pub(super) struct Context {
     metrics: Metrics,
     settings: Arc<CpConfig>,
     kek: Arc<dyn KeyWrapper>,
+    group: group::Group<Commit, Result<u64, Internal>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -120,6 +125,7 @@ impl Context {
             metrics,
             settings,
             kek,
+            group: group::Group::new(),
         })
     }
 
@@ -146,20 +152,61 @@ impl Context {
     }
 
     /// Makes `c` durable: one synced write of the batch, the replication records (numbered
-    /// after the current head) and the audit record (chained after the newest). Returns the
-    /// replication head after the write. Nothing is acknowledged before this returns.
+    /// after the current head) and the audit record (chained after the newest), shared with
+    /// the commits made concurrently. Returns the replication head after this commit's
+    /// records. Nothing is acknowledged before this returns.
     pub(super) fn commit(&self, c: Commit) -> Result<u64, Internal> {
-        let Commit {
-            batch,
-            changes,
-            audit,
-        } = c;
-        match audit {
-            // Lock order: the audit head, then the replication log (inside the write).
-            Some(event) => Ok(self.audit.chain(batch, event, |batch| {
-                self.db.write_replicated(batch, changes)
-            })?),
-            None => Ok(self.db.write_replicated(batch, changes)?),
+        self.group.run(
+            c,
+            |commits| self.write_group(commits),
+            || Err(Internal::GroupCommit("the write panicked".into())),
+        )
+    }
+
+    /// Writes `commits` in one synced write, in order: one result per commit. A commit whose
+    /// records cannot be encoded fails alone; if the write fails, every commit fails (the
+    /// first with the error itself) and none was written.
+    fn write_group(&self, commits: Vec<Commit>) -> Vec<Result<u64, Internal>> {
+        let n = commits.len();
+        // Lock order: the audit head, then the replication log (inside the write).
+        let written = self.audit.chain_group(|chainer| {
+            Ok(self.db.write_group(|log| {
+                commits
+                    .into_iter()
+                    .map(|c| {
+                        let mark = chainer.mark();
+                        let Commit {
+                            mut batch,
+                            changes,
+                            audit,
+                        } = c;
+                        let staged = match audit {
+                            Some(event) => chainer.stage(&mut batch, event).map_err(Internal::from),
+                            None => Ok(()),
+                        }
+                        .and_then(|()| Ok(log.append(batch, changes)?));
+                        if staged.is_err() {
+                            chainer.rewind(mark);
+                        }
+                        staged
+                    })
+                    .collect::<Vec<_>>()
+            })?)
+        });
+        self.metrics.commit_group_size.observe(n as f64);
+        match written {
+            Ok(results) => results,
+            Err(e) => {
+                let detail = e.to_string();
+                let mut first = Some(Internal::from(e));
+                (0..n)
+                    .map(|_| {
+                        Err(first
+                            .take()
+                            .unwrap_or_else(|| Internal::GroupCommit(detail.clone())))
+                    })
+                    .collect()
+            }
         }
     }
 }

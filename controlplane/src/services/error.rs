@@ -61,6 +61,10 @@ pub enum Internal {
     Der(#[from] der::Error),
     #[error("random generator failed")]
     Random,
+    /// The write of a group of commits failed with this (every commit in it failed; the
+    /// first one's caller got the error itself).
+    #[error("group commit: {0}")]
+    GroupCommit(String),
     #[error(transparent)]
     Wrap(#[from] sigil_kes::WrapError),
     #[error("secret: {0}")]
