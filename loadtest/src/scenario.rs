@@ -7,6 +7,7 @@ pub mod crl;
 pub mod kes;
 pub mod ocsp_get;
 pub mod ocsp_post;
+pub mod post;
 
 use crate::http::{Request, Response};
 use crate::ocsp_der::response_status;
@@ -17,6 +18,7 @@ pub use crl::Crl;
 pub use kes::{Kes, KesOp};
 pub use ocsp_get::OcspGet;
 pub use ocsp_post::OcspPost;
+pub use post::Post;
 
 /// One kind of request against one service.
 pub trait Scenario: Send + Sync {

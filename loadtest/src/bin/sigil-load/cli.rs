@@ -47,6 +47,9 @@ pub enum ScenarioName {
     /// SSH authorized keys (`GET /api/authkeys?username=…&host=…`) over (user, host) pairs:
     /// --corpus PAIRS_FILE or --synthetic fill.json (of `sigil-fill-replica --ssh`).
     Authkeys,
+    /// `POST --path` with a body from a --body file (one item per file), the --header
+    /// headers, answered with --expect-status (e.g. issuance on sigil-cp or cfssl).
+    Post,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,6 +95,22 @@ pub struct RunArgs {
     /// kes-decrypt: the key's algorithm.
     #[arg(long, value_enum, default_value = "aes256")]
     pub kes_cipher: KesCipher,
+    /// post: the request path (after the URL's prefix).
+    #[arg(long, default_value = "/", conflicts_with = "path_file")]
+    pub path: String,
+    /// post: a file of request paths, one per line (one item each; e.g. revocations, with
+    /// `--dist sequential`).
+    #[arg(long)]
+    pub path_file: Option<PathBuf>,
+    /// post: a request body file (repeat for several items, chosen by --dist).
+    #[arg(long = "body")]
+    pub bodies: Vec<PathBuf>,
+    /// post: a request header, `Name: value` (repeat).
+    #[arg(long = "header")]
+    pub headers: Vec<String>,
+    /// post: the status every answer must have.
+    #[arg(long, default_value_t = 200)]
+    pub expect_status: u16,
     /// CRL scenario: issuer ids (repeat or comma-separate).
     #[arg(long = "issuer-id", value_delimiter = ',')]
     pub issuer_ids: Vec<String>,
@@ -122,7 +141,8 @@ pub struct RunArgs {
     /// A request without a complete response after this long fails (`timeout`).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub timeout: Duration,
-    /// Item choice: `uniform`, `zipf` or `zipf:EXPONENT`.
+    /// Item choice: `uniform`, `zipf`, `zipf:EXPONENT` or `sequential` (each item once per
+    /// pass, in order, across all connections: one-shot requests such as revocations).
     #[arg(long, default_value = "uniform")]
     pub dist: Dist,
     /// Random seed (default: from the clock).

@@ -16,7 +16,7 @@ use sigil_loadtest::corpus::synthetic::Synthetic;
 use sigil_loadtest::corpus::{parse_hashes, Corpus, RequestSource};
 use sigil_loadtest::engine::{self, window_seconds, Mode, RunConfig};
 use sigil_loadtest::report::{self, Report, Round, Rounds};
-use sigil_loadtest::scenario::{Authkeys, Crl, Kes, OcspGet, OcspPost, Scenario};
+use sigil_loadtest::scenario::{post, Authkeys, Crl, Kes, OcspGet, OcspPost, Post, Scenario};
 use sigil_loadtest::target::Target;
 
 use cli::{Cli, Command, CorpusArgs, KesCipher, ModeName, RunArgs, ScenarioName};
@@ -133,6 +133,34 @@ fn scenario(a: &RunArgs) -> anyhow::Result<Arc<dyn Scenario>> {
             bail!("authkeys: no (user, host) pairs");
         }
         return Ok(Arc::new(Authkeys::new(&pairs)));
+    }
+    if a.scenario == ScenarioName::Post {
+        let headers = a
+            .headers
+            .iter()
+            .map(|h| post::parse_header(h))
+            .collect::<Result<Vec<_>, _>>()?;
+        let bodies = a
+            .bodies
+            .iter()
+            .map(|f| std::fs::read(f).with_context(|| format!("reading {}", f.display())))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let paths = match &a.path_file {
+            Some(f) => std::fs::read_to_string(f)
+                .with_context(|| format!("reading {}", f.display()))?
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect(),
+            None => vec![a.path.clone()],
+        };
+        return Ok(Arc::new(Post::new(
+            paths,
+            headers,
+            bodies,
+            a.expect_status,
+        )?));
     }
     if a.scenario == ScenarioName::Crl {
         if a.issuer_ids.is_empty() {
