@@ -10,6 +10,12 @@ use sigil_controlplane::cli::{self, Cli, RunError};
 
 const EX_USAGE: u8 = 64;
 
+/// mimalloc rather than glibc's malloc: an issuance makes a few hundred small allocations
+/// (DER, JSON, records, batches) and glibc's malloc/free took ~13 % of the control plane's
+/// CPU on that path (docs/PERFORMANCE.md, "Issuance").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // Usage errors exit 64 like configuration errors; --help/--version exit 0.
     let cli = match Cli::try_parse() {
