@@ -145,7 +145,7 @@ pub struct Workload {
     pub ledger: Arc<Mutex<Vec<Entry>>>,
     pub gate: Arc<RwLock<()>>,
     stop: Arc<AtomicBool>,
-    handle: Option<std::thread::JoinHandle<()>>,
+    handles: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Workload {
@@ -180,13 +180,50 @@ impl Workload {
             ledger,
             gate,
             stop,
-            handle: Some(handle),
+            handles: vec![handle],
+        }
+    }
+
+    /// Adds `threads` threads that only issue certificates (each with a CN of its own), into
+    /// the same ledger: concurrent commits, which the control plane writes in groups — so
+    /// that kills also land in the middle of a group's write.
+    pub fn add_issuers(&mut self, target: Arc<Target>, threads: usize) {
+        for t in 0..threads {
+            let (l, g, s, target) = (
+                self.ledger.clone(),
+                self.gate.clone(),
+                self.stop.clone(),
+                target.clone(),
+            );
+            self.handles.push(std::thread::spawn(move || {
+                let client = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .connect_timeout(Duration::from_secs(2))
+                    .build()
+                    .expect("http client");
+                let mut n = 0u64;
+                while !s.load(Ordering::SeqCst) {
+                    n += 1;
+                    let op = Op::Issue {
+                        cn: format!("group-{t}-{n}.chaos.test"),
+                    };
+                    let _open = g.read().unwrap_or_else(|p| p.into_inner());
+                    let epoch = target.epoch.load(Ordering::SeqCst);
+                    let outcome = perform(&client, &target, &op);
+                    let failed = outcome == Outcome::NoAnswer;
+                    l.lock().unwrap().push(Entry { op, outcome, epoch });
+                    drop(_open);
+                    if failed {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                }
+            }));
         }
     }
 
     pub fn stop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(h) = self.handle.take() {
+        for h in self.handles.drain(..) {
             h.join().expect("workload thread");
         }
     }
