@@ -10,13 +10,14 @@ mod issue;
 mod query;
 mod refresh;
 mod revoke;
+mod status_locks;
 
 pub use issue::{san_string, CheckedIssue, IssueRequest};
 pub use query::{normalize_id, status_of, CertFilter, StatusFilter};
 pub use refresh::Due;
 pub use revoke::BulkRevocation;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use sigil_shared::ocsp::{HashAlg, RevocationReason};
 use sigil_shared::replication::{Change, OcspEntry};
@@ -96,7 +97,7 @@ pub type Result<T, E = CertError> = std::result::Result<T, E>;
 pub struct Certificates {
     cx: Arc<Context>,
     issuers: Arc<Issuers>,
-    status_lock: Mutex<()>,
+    status_locks: status_locks::StatusLocks,
 }
 
 impl std::fmt::Debug for Certificates {
@@ -110,7 +111,7 @@ impl Certificates {
         Self {
             cx,
             issuers,
-            status_lock: Mutex::new(()),
+            status_locks: status_locks::StatusLocks::new(),
         }
     }
 

@@ -1,6 +1,6 @@
 //! Re-signing ageing OCSP responses (for the OCSP refresh job). Due certificates are found
 //! through the `ocsp_due` index (ordered by due time), signed outside any lock, then committed
-//! under `status_lock` after re-checking that no revocation happened meanwhile.
+//! under every status lock (`status_locks::StatusLocks::all`) after re-checking that no revocation happened meanwhile.
 
 use sigil_shared::replication::{Change, OcspEntry};
 use sigil_storage::WriteBatch;
@@ -89,7 +89,7 @@ impl Certificates {
             });
         }
 
-        let _g = self.status_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = self.status_locks.all();
         let mut batch = WriteBatch::new();
         let mut changes = Vec::new();
         let mut handled = 0;

@@ -26,7 +26,7 @@ pub struct BulkRevocation {
 impl Certificates {
     /// Revokes certificate `id`. Allowed: active → revoked(any), hold → revoked(permanent).
     pub fn revoke(&self, id: &str, reason: RevocationReason) -> Result<CertRecord> {
-        let _g = self.status_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = self.status_locks.one(id);
         let cert = self.cert(id)?;
         let now = now_unix();
         let time = match cert.state {
@@ -129,7 +129,7 @@ impl Certificates {
 
     /// Releases a certificate from `certificateHold`.
     pub fn unhold(&self, id: &str) -> Result<CertRecord> {
-        let _g = self.status_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = self.status_locks.one(id);
         let cert = self.cert(id)?;
         match cert.state {
             CertState::Revoked {
@@ -151,7 +151,7 @@ impl Certificates {
     }
 
     /// Signs responses for the new state and commits record, revocation entry and responses
-    /// together (one commit). Caller holds `status_lock`.
+    /// together (one commit). Caller holds the certificate's status lock.
     fn change_state(&self, mut cert: CertRecord, state: CertState, now: i64) -> Result<CertRecord> {
         let ca = self.issuers.ca(&cert.issuer_id)?;
         let validity = self.ocsp_validity_secs();
