@@ -61,6 +61,15 @@ impl RocksStore {
         opts.create_missing_column_families(true);
         opts.set_max_background_jobs(tuning.background_jobs);
         opts.set_keep_log_file_num(4);
+        // Flushes and compactions run at the lowest CPU priority: a request preempts them.
+        // (On a busy core, a memtable flush — hundreds of ms of CPU — otherwise shares the core
+        // with the requests and shows in their tail: docs/PERFORMANCE.md, "Issuance".) Under
+        // sustained overload RocksDB's own write stall lets them catch up.
+        if let Ok(mut env) = rocksdb::Env::new() {
+            env.lower_thread_pool_cpu_priority();
+            env.lower_high_priority_thread_pool_cpu_priority();
+            opts.set_env(&env);
+        }
         let cache = rocksdb::Cache::new_lru_cache(tuning.block_cache_bytes);
         // Point lookups dominate (OCSP by CertID key). Index and filter blocks live in the
         // block cache, so memory stays bounded by `block_cache_bytes`, but partitioned, with
