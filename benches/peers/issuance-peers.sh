@@ -90,12 +90,17 @@ args_for() { # server → sigil-load arguments (the body and the headers are in 
 cpu_ticks() { awk -v c="cpu$SERVER_CPU" '$1==c {t=0; for(i=2;i<=NF;i++) t+=$i; printf "%s %s %s %s", t, $5, $6, $9}' /proc/stat; }
 proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 run() { # label server-name pid mode conns [rate]: one run, a JSON line into results
-  local label="$1" name="$2" pid="$3" mode="$4" conns="$5" rate="${6:-}" before after p0 p1
-  before="$(cpu_ticks)" p0="$(proc_ticks "$pid")"
+  local label="$1" name="$2" pid="$3" mode="$4" conns="$5" rate="${6:-}" before after p0 p1 snap
+  # The CPU window starts after the warm-up (if any) and ends with the run.
+  rm -f "$work/snap"
+  (sleep "${WARMUP:-0}"; echo "$(cpu_ticks)|$(proc_ticks "$pid")" >"$work/snap") &
+  snap=$!
   # shellcheck disable=SC2046
   taskset -c "$LOAD_CPU" "$load" run $(args_for "$name") --scenario post --header "$auth" \
     --header 'Content-Type: application/json' --mode "$mode" ${rate:+--rate "$rate"} --connections "$conns" \
-    --duration "${DURATION}s" --warmup 0s --quiet --json "$work/run.json" >/dev/null 2>&1 || true
+    --duration "${DURATION}s" --warmup "${WARMUP:-0}s" --quiet --json "$work/run.json" >/dev/null 2>&1 || true
+  wait "$snap"
+  before="$(cut -d'|' -f1 "$work/snap")" p0="$(cut -d'|' -f2 "$work/snap")"
   after="$(cpu_ticks)" p1="$(proc_ticks "$pid")"
   python3 - "$label" "$mode" "$conns" "$work/run.json" "$before" "$after" "$p0" "$p1" "$(getconf CLK_TCK)" <<'PY' | tee -a "$work/results" >&2
 import json, sys
@@ -140,7 +145,8 @@ print(max(statistics.median(r["tput"] for r in rows if r["label"] == "sigil" and
 PY
 )"
 rate="$(python3 -c "print(round($peak * $OPEN_FRACTION))")"
-run sigil-open sigil "$sigil_pid" open 64 "$rate"
+# (2 s of warm-up at the rate, not measured: the connections and the blocking pool's threads.)
+WARMUP=2 run sigil-open sigil "$sigil_pid" open 64 "$rate"
 
 # Revocation on one CPU: certificates issued above, each revoked once.
 paths_for() { # count → revoke.paths: that many active certificates (revoked ones are not listed)
