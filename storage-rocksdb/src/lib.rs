@@ -61,12 +61,13 @@ impl RocksStore {
         opts.create_missing_column_families(true);
         opts.set_max_background_jobs(tuning.background_jobs);
         opts.set_keep_log_file_num(4);
-        // Flushes and compactions run at the lowest CPU priority: a request preempts them.
-        // (On a busy core, a memtable flush — hundreds of ms of CPU — otherwise shares the core
-        // with the requests and shows in their tail: docs/PERFORMANCE.md, "Issuance".) Under
-        // sustained overload RocksDB's own write stall lets them catch up.
+        // Memtable flushes (RocksDB's high-priority pool) run at the lowest CPU priority: a
+        // request preempts them, and a flush — hundreds of ms of CPU in one burst — no longer
+        // shares a busy core with the requests (issuance's open-loop p99 at 70 % of the peak on
+        // one core: 117 ms → 9 ms; docs/PERFORMANCE.md, "Issuance"). Compactions keep the
+        // normal priority: at the lowest one they fell behind on a busy core and the tail got
+        // far worse (560 ms).
         if let Ok(mut env) = rocksdb::Env::new() {
-            env.lower_thread_pool_cpu_priority();
             env.lower_high_priority_thread_pool_cpu_priority();
             opts.set_env(&env);
         }
