@@ -80,7 +80,8 @@ for t in "${targets[@]}"; do
     # A timeout (or slow unit) that does not happen again when the input runs alone was the
     # machine's stall (a shared host's steal, a stopped process), not the input's: kept
     # aside, and the run goes on.
-    if [ "$status" -ne 0 ]; then
+    # (Checked after every run: a slow unit does not stop libFuzzer.)
+    if [ "$(count "$work/$t/artifacts")" -gt 0 ]; then
       for a in "$work/$t/artifacts/"timeout-* "$work/$t/artifacts/"slow-unit-*; do
         [ -e "$a" ] || continue
         if timeout 60 taskset -c "$cpu" "$bin" -timeout=10 -rss_limit_mb=2048 -runs=1 "$a" >>"$work/$t/recheck" 2>&1; then
@@ -89,7 +90,7 @@ for t in "${targets[@]}"; do
           rm -f "$a"
         fi
       done
-      [ "$(count "$work/$t/artifacts")" -eq 0 ] && status=0
+      [ "$status" -ne 0 ] && [ "$(count "$work/$t/artifacts")" -eq 0 ] && status=0
     fi
     [ "$status" -ne 0 ] && break
   done
