@@ -84,10 +84,9 @@ impl AuditLog {
         *self.head.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Chains the record of `event` after the newest one, adds it to `batch` and hands the
-    /// batch to `write` (which must write it synced); the head moves only if `write`
-    /// succeeds. Returns what `write` returned. Lock order: the audit head, then whatever
-    /// `write` takes (the replication log).
+    /// One record: chains `event` after the newest one into `batch` and hands the batch to
+    /// `write` (tests; the services commit through [`AuditLog::chain_group`]).
+    #[cfg(test)]
     pub fn chain<T>(
         &self,
         mut batch: WriteBatch,
@@ -103,7 +102,8 @@ impl AuditLog {
     /// Holds the head while `write` chains any number of records ([`AuditChainer::stage`])
     /// into batches it writes (synced); the head moves to the last staged record only if
     /// `write` succeeds. Group commit: several commits' records, chained in order, made
-    /// durable by one write. Lock order as [`AuditLog::chain`].
+    /// durable by one write. Lock order: the audit head, then whatever `write` takes (the
+    /// replication log).
     pub fn chain_group<T>(
         &self,
         write: impl FnOnce(&mut AuditChainer) -> Result<T, AuditError>,
@@ -154,7 +154,6 @@ impl AuditLog {
     }
 }
 
-/// Adds `rec` to `batch`.
 /// The chain's head while [`AuditLog::chain_group`] stages records.
 #[derive(Debug)]
 pub struct AuditChainer {
@@ -182,6 +181,7 @@ impl AuditChainer {
     }
 }
 
+/// Adds `rec` to `batch`.
 fn stage(batch: &mut WriteBatch, rec: &AuditRecord) -> Result<(), AuditError> {
     let v = postcard::to_stdvec(rec).map_err(|e| DbError::Encode(e.to_string()))?;
     batch.put(cf::AUDIT, rec.id.to_be_bytes().to_vec(), v);

@@ -1,6 +1,6 @@
 //! The control plane's durable state on a [`Store`]: column families, typed records and the
 //! replication log, whose records are appended in the same write batch as the change
-//! ([`Db::write_replicated`], under `services::context::Context::commit`).
+//! ([`Db::write_group`], under `services::context::Context::commit`).
 //!
 //! Layout (see ARCHITECTURE.md):
 //! | cf            | key                              | value                          |
@@ -31,8 +31,8 @@ pub use records::*;
 
 use std::sync::{Arc, Mutex};
 
-use sigil_shared::replication::{Change, Record};
-use sigil_storage::{ReadView, Store, StoreError, WriteBatch};
+use sigil_shared::replication::Record;
+use sigil_storage::{ReadView, Store, StoreError};
 use thiserror::Error;
 use tokio::sync::watch;
 
@@ -219,14 +219,13 @@ impl Db {
         self.head_tx.subscribe()
     }
 
-    /// Writes `batch` and appends `changes` to the replication log, atomically and synced.
-    /// Returns the new head. Writes are serialised so the log has no gaps or reordering.
-    /// With no changes it is a plain synced write. (The services commit through
-    /// [`Db::write_group`], several commits at a time.)
+    /// One commit: `batch` and `changes` through [`Db::write_group`], returning the new head
+    /// (tests; the services commit several at a time).
+    #[cfg(test)]
     pub fn write_replicated(
         &self,
-        batch: WriteBatch,
-        changes: Vec<Change>,
+        batch: sigil_storage::WriteBatch,
+        changes: Vec<sigil_shared::replication::Change>,
     ) -> Result<u64, DbError> {
         self.write_group(|log| log.append(batch, changes))?
     }
@@ -322,7 +321,7 @@ pub fn decode<T: serde::de::DeserializeOwned>(cf: &'static str, v: &[u8]) -> Res
 mod tests {
     use super::*;
     use sigil_shared::replication::Change;
-    use sigil_storage::MemStore;
+    use sigil_storage::{MemStore, WriteBatch};
 
     fn db(retain: u64) -> Db {
         Db::open(Arc::new(MemStore::new(cf::ALL)), retain).unwrap()

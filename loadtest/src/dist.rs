@@ -76,15 +76,12 @@ impl Chooser {
     }
 
     pub fn choose(&self, rng: &mut SmallRng) -> u64 {
-        match &self.zipf {
+        match (&self.zipf, &self.next) {
             _ if self.n == 1 => 0,
-            None if self.next.is_some() => {
-                let next = self.next.as_ref().expect("checked");
-                next.fetch_add(1, Ordering::Relaxed) % self.n
-            }
-            None => rng.random_range(0..self.n),
+            (_, Some(next)) => next.fetch_add(1, Ordering::Relaxed) % self.n,
+            (None, None) => rng.random_range(0..self.n),
             // Zipf samples ranks 1..=n as floats.
-            Some(z) => (z.sample(rng) as u64).clamp(1, self.n) - 1,
+            (Some(z), None) => (z.sample(rng) as u64).clamp(1, self.n) - 1,
         }
     }
 }

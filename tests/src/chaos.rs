@@ -150,11 +150,37 @@ pub struct Workload {
 
 impl Workload {
     pub fn start(target: Arc<Target>, mut rng: Rng) -> Self {
-        let ledger = Arc::new(Mutex::new(Vec::new()));
-        let gate = Arc::new(RwLock::new(()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (l, g, s) = (ledger.clone(), gate.clone(), stop.clone());
-        let handle = std::thread::spawn(move || {
+        let mut w = Workload {
+            ledger: Arc::new(Mutex::new(Vec::new())),
+            gate: Arc::new(RwLock::new(())),
+            stop: Arc::new(AtomicBool::new(false)),
+            handles: Vec::new(),
+        };
+        let work = target.work.clone();
+        w.spawn(target, move |ledger, n| next_op(&mut rng, ledger, n, &work));
+        w
+    }
+
+    /// Adds `threads` threads that only issue certificates (each with a CN of its own), into
+    /// the same ledger: concurrent commits, which the control plane writes in groups — so
+    /// that kills also land in the middle of a group's write.
+    pub fn add_issuers(&mut self, target: Arc<Target>, threads: usize) {
+        for t in 0..threads {
+            self.spawn(target.clone(), move |_, n| Op::Issue {
+                cn: format!("group-{t}-{n}.chaos.test"),
+            });
+        }
+    }
+
+    /// A thread sending the changes `next(ledger, n)` picks, one at a time, each under the
+    /// gate and recorded in the ledger with what it got back.
+    fn spawn(
+        &mut self,
+        target: Arc<Target>,
+        mut next: impl FnMut(&[Entry], u64) -> Op + Send + 'static,
+    ) {
+        let (l, g, s) = (self.ledger.clone(), self.gate.clone(), self.stop.clone());
+        self.handles.push(std::thread::spawn(move || {
             let client = reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .connect_timeout(Duration::from_secs(2))
@@ -164,7 +190,7 @@ impl Workload {
             while !s.load(Ordering::SeqCst) {
                 let _open = g.read().unwrap_or_else(|p| p.into_inner());
                 n += 1;
-                let op = next_op(&mut rng, &l.lock().unwrap(), n, &target.work);
+                let op = next(&l.lock().unwrap(), n);
                 let epoch = target.epoch.load(Ordering::SeqCst);
                 let outcome = perform(&client, &target, &op);
                 let failed = outcome == Outcome::NoAnswer;
@@ -175,50 +201,7 @@ impl Workload {
                     std::thread::sleep(Duration::from_millis(50));
                 }
             }
-        });
-        Workload {
-            ledger,
-            gate,
-            stop,
-            handles: vec![handle],
-        }
-    }
-
-    /// Adds `threads` threads that only issue certificates (each with a CN of its own), into
-    /// the same ledger: concurrent commits, which the control plane writes in groups — so
-    /// that kills also land in the middle of a group's write.
-    pub fn add_issuers(&mut self, target: Arc<Target>, threads: usize) {
-        for t in 0..threads {
-            let (l, g, s, target) = (
-                self.ledger.clone(),
-                self.gate.clone(),
-                self.stop.clone(),
-                target.clone(),
-            );
-            self.handles.push(std::thread::spawn(move || {
-                let client = reqwest::blocking::Client::builder()
-                    .timeout(Duration::from_secs(10))
-                    .connect_timeout(Duration::from_secs(2))
-                    .build()
-                    .expect("http client");
-                let mut n = 0u64;
-                while !s.load(Ordering::SeqCst) {
-                    n += 1;
-                    let op = Op::Issue {
-                        cn: format!("group-{t}-{n}.chaos.test"),
-                    };
-                    let _open = g.read().unwrap_or_else(|p| p.into_inner());
-                    let epoch = target.epoch.load(Ordering::SeqCst);
-                    let outcome = perform(&client, &target, &op);
-                    let failed = outcome == Outcome::NoAnswer;
-                    l.lock().unwrap().push(Entry { op, outcome, epoch });
-                    drop(_open);
-                    if failed {
-                        std::thread::sleep(Duration::from_millis(50));
-                    }
-                }
-            }));
-        }
+        }));
     }
 
     pub fn stop(&mut self) {

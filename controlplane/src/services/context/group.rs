@@ -18,7 +18,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// The most items one group takes (a bound on one write's size and on the wait of its first
 /// caller).
-pub(super) const MAX_GROUP: usize = 256;
+const MAX_GROUP: usize = 256;
 
 enum Slot<R> {
     Queued,
@@ -123,13 +123,11 @@ impl<T, R> Group<T, R> {
             Ok(_) => ((0..n).map(|_| on_panic()).collect(), None),
             Err(p) => ((0..n).map(|_| on_panic()).collect(), Some(p)),
         };
-        let mut mine = None;
-        for (w, r) in waiters.iter().zip(results) {
-            if Arc::ptr_eq(w, me) {
-                mine = Some(r);
-            } else {
-                w.set(Slot::Done(r));
-            }
+        // The leader's own result is the first; the others wake with theirs.
+        let mut results = results.into_iter();
+        let mine = results.next().expect("the leader's item is in its group");
+        for (w, r) in waiters[1..].iter().zip(results) {
+            w.set(Slot::Done(r));
         }
         {
             let mut q = lock(&self.queue);
@@ -141,7 +139,7 @@ impl<T, R> Group<T, R> {
         if let Some(p) = panicked {
             panic::resume_unwind(p);
         }
-        mine.expect("the leader's item is in its group")
+        mine
     }
 }
 
