@@ -8,10 +8,20 @@
 #   softhsm2, opensc    PKCS#11 token for HSM tests
 #   openssh-*           SSH authorized-keys tests
 #   wrk, nginx, cfssl   benchmark load generator and peers (static file, cfssl ocspserve)
+#   prometheus          promtool only (`promtool check metrics|rules`, `test rules` in the
+#                       end-to-end tests); its server is not left running (below)
+#   postgresql          the control plane's PostgreSQL backend (tests start their own clusters)
+#   chromium            headless browser for the web console's tests (tests/tests/console.rs)
+#   nodejs, npm         run playwright-core there (tests/console/); only when no `node` is on
+#                       the machine already (a newer Node.js, >= 20, is kept)
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(build-essential pkg-config clang libclang-dev cmake openssl curl ca-certificates
-      python3 python3-cryptography python3-venv softhsm2 opensc openssh-client openssh-server wrk nginx-light util-linux jq golang-cfssl)
+      python3 python3-cryptography python3-venv softhsm2 opensc openssh-client openssh-server wrk nginx-light util-linux jq golang-cfssl postgresql)
+pkgs+=(prometheus chromium)
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  pkgs+=(nodejs npm)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -20,7 +30,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-# Python tools (schemathesis, for tests/tests/api_schemathesis.rs), pinned with their
+# Debian's prometheus package is installed for promtool; its server, started by the package on
+# systemd hosts, would take port 9090 (the data plane's metrics port in scripts/demo.sh).
+if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null; then
+  systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+fi
+# Python tools (schemathesis for tests/tests/api_schemathesis.rs, kubernetes-validate for
+# tests/tests/deploy_kit.rs), pinned with their
 # dependencies, in a venv of Debian's python3 (PEP 668: no pip into the system Python).
 # Reinstalled only when the pins change.
 venv=/opt/sigil-venv

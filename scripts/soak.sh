@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
 # Soak (issue 19, item 4; docs/RELIABILITY.md "Soak"): one sigil-cp and one sigil-dp
-# (--threads 1, CPU 0) under a mixed open-loop load at LOAD (default 0.7) of the measured peak
-# of the mix (all scenarios at once, closed loop, connections split by SHARES), for DURATION
-# seconds, while changes flow:
+# (--threads 1, CPU 0) under a mixed open-loop load for DURATION seconds while changes flow:
 #
 #   ocsp-get, ocsp-post (https, a corpus of CERTS certificates), crl (https),
 #   kes-decrypt (the [kes] mTLS listener), authkeys (USERS SSH users on one host)
 #   + every 2 s: a certificate issued and revoked, a KES key created and deleted through the
 #     data plane (forwarded), an SSH user locked and unlocked
 #
-# sigil-load instances run on CPU 1, each at LOAD × its throughput in the mixed peak, so the
-# machine (server core and load generators) runs at LOAD of what it can do with that mix. Every 10 s the data plane's and control
-# plane's RSS and open descriptors are sampled. Pass/fail: no error response (and no failed
-# change), every scenario's p99 under P99_BOUND_MS, the data plane's RSS growth (last minute
-# against the sample at a third of the run) under RSS_DRIFT_MIB — RocksDB's memtables take in
-# every change (a CRL rewritten per revocation) until they flush, 64 MiB each, so a few tens of
-# MiB of growth is the state, not a leak —, descriptors flat.
+# The rate: first the closed-loop peak of the mix (all scenarios at once, 64 connections split
+# by SHARES, 10 s: each scenario's throughput is its part of what this machine — the server's
+# core and the load generators' — does with that mix); then the mix's open-loop capacity, the
+# largest fraction of that peak it sustains for SEARCH_SECS (≥ 99 % of intended requests
+# answered, no error, every p99 ≤ P99_BOUND_MS; CAPACITY=F skips the search); the soak runs
+# every scenario at LOAD (default 0.7) × the capacity × its share. sigil-load instances run on
+# CPU 1. Every 10 s the data plane's and control plane's RSS and open descriptors are sampled.
+# Pass/fail: no error response (and no failed change), every scenario's p99 under
+# P99_BOUND_MS, the data plane's RSS growth (last minute against the sample at a third of the
+# run) under RSS_DRIFT_MIB — RocksDB's memtables take in every change (a CRL rewritten per
+# revocation) until they flush, 64 MiB each, so a few tens of MiB of growth is the state, not a
+# leak —, descriptors flat.
 #   DURATION=1800 bash scripts/soak.sh            # the documented 30 minutes
 #   DURATION=120 WRITE_DOC=1 bash scripts/soak.sh # a short run written into the doc
 set -euo pipefail
@@ -207,19 +210,85 @@ sampler() {
   done
 }
 
-# The soak: every scenario at its share of LOAD × its peak, open loop, all at once.
-load_pids=()
-i=0
-for s in "${scenarios[@]}"; do
-  rate="$(python3 -c 'import json,sys; print(max(1, round(json.load(open(sys.argv[1]))["throughput"] * float(sys.argv[2]))))' "$work/peak-$s.json" "$LOAD")"
-  echo "$s $rate" >>"$work/rates"
-  # shellcheck disable=SC2046
-  taskset -c 1 "$bin/sigil-load" run $(target "$s") --mode open --rate "$rate" \
-    --connections "$CONNS" --duration "${DURATION}s" --warmup 5s --timeout 5s \
-    --json "$work/soak-$s.json" --quiet >/dev/null 2>&1 &
-  load_pids+=($!)
-  i=$((i + 1))
-done
+# Open loop at FRACTION of each scenario's closed-loop share of the mix, all at once, for SECS:
+# sigil-load instances on CPU 1, their reports in $work/<prefix>-<scenario>.json.
+mix_open() { # fraction seconds prefix warmup
+  local s rate
+  mix_pids=()
+  for s in "${scenarios[@]}"; do
+    rate="$(python3 -c 'import json,sys; print(max(1, round(json.load(open(sys.argv[1]))["throughput"] * float(sys.argv[2]))))' "$work/peak-$s.json" "$1")"
+    echo "$s $rate" >>"$work/rates-$3"
+    # shellcheck disable=SC2046
+    taskset -c 1 "$bin/sigil-load" run $(target "$s") --mode open --rate "$rate" \
+      --connections "$CONNS" --duration "${2}s" --warmup "${4}s" --timeout 5s \
+      --json "$work/$3-$s.json" --quiet >/dev/null 2>&1 &
+    mix_pids+=($!)
+  done
+}
+# Sustained: every scenario answered ≥ 99 % of what it intended to send, no error, and its
+# p99 within P99_BOUND_MS.
+sustained() { # prefix
+  python3 - "$work" "$1" "$P99_BOUND_MS" "${scenarios[@]}" <<'PY'
+import json, sys
+work, prefix, bound = sys.argv[1], sys.argv[2], float(sys.argv[3])
+ok = True
+for s in sys.argv[4:]:
+    try:
+        r = json.load(open(f"{work}/{prefix}-{s}.json"))
+    except Exception:
+        ok = False
+        continue
+    intended = r.get("intended") or 0
+    why = []
+    if r["errors"]["total"]:
+        why.append(f"{r['errors']['total']} errors {r['errors']['by_kind']}")
+    if r["ok"] < 0.99 * intended:
+        why.append(f"{r['ok']} of {intended} answered")
+    if r["latency_us"]["p99"] > bound * 1000:
+        why.append(f"p99 {r['latency_us']['p99'] / 1000:.1f} ms")
+    if why:
+        ok = False
+        print(f"  {s}: " + ", ".join(why), file=sys.stderr)
+print("yes" if ok else "no")
+PY
+}
+
+# The open-loop capacity of the mix: the largest fraction of the closed-loop peak (steps of
+# 0.05 up to 1, then one halving step between the last that held and the first that did not)
+# that the mix sustains for SEARCH_SECS. An open-loop request costs both sides more than a
+# closed-loop one (docs/PERFORMANCE.md "Open loop and the tail"), so this is well below the
+# closed-loop peak; the soak runs at LOAD of it. CAPACITY=F skips the search.
+SEARCH_SECS="${SEARCH_SECS:-8}"
+capacity="${CAPACITY:-}"
+if [ -z "$capacity" ]; then
+  held=0 failed=""
+  for f in 0.05 0.1 0.15 0.2 0.25 0.3 0.35 0.4 0.45 0.5 0.6 0.7 0.8 0.9 1.0; do
+    mix_open "$f" "$SEARCH_SECS" "probe-$f" 2
+    for p in "${mix_pids[@]}"; do wait "$p" || true; done
+    verdict="$(sustained "probe-$f")"
+    echo "capacity search: $f of the closed-loop mix: $verdict" >&2
+    echo "$f $verdict" >>"$work/search"
+    if [ "$verdict" = yes ]; then held="$f"; else failed="$f"; break; fi
+    sleep 2
+  done
+  if [ -n "$failed" ] && [ "$held" != 0 ]; then
+    mid="$(python3 -c "print(round(($held + $failed) / 2, 3))")"
+    mix_open "$mid" "$SEARCH_SECS" "probe-$mid" 2
+    for p in "${mix_pids[@]}"; do wait "$p" || true; done
+    verdict="$(sustained "probe-$mid")"
+    echo "$mid $verdict" >>"$work/search"
+    [ "$verdict" = yes ] && held="$mid"
+  fi
+  capacity="$held"
+fi
+[ "$capacity" != 0 ] || { echo "soak: the mix sustains no tested rate (see $work/search)" >&2; cat "$work/search" >&2 || true; exit 1; }
+fraction="$(python3 -c "print(round($LOAD * $capacity, 4))")"
+echo "soak: open-loop capacity $capacity of the closed-loop mix; soaking at $fraction" >&2
+
+# The soak: every scenario at LOAD × the capacity's rate, open loop, all at once.
+mix_open "$fraction" "$DURATION" soak 5
+cp "$work/rates-soak" "$work/rates"
+load_pids=("${mix_pids[@]}")
 sleep 5
 churn &
 pids+=($!)
@@ -228,14 +297,21 @@ pids+=($!)
 for p in "${load_pids[@]}"; do wait "$p" || true; done
 cp "$work/samples" "$work/samples.final"
 
-python3 - "$work" "$DURATION" "$LOAD" "$P99_BOUND_MS" "$RSS_DRIFT_MIB" "${scenarios[@]}" <<'PY' | tee "$work/report.md"
+# A failing run is reported and written into the doc too (exit status at the end).
+set +e
+python3 - "$work" "$DURATION" "$LOAD" "$P99_BOUND_MS" "$RSS_DRIFT_MIB" "$capacity" "${scenarios[@]}" <<'PY' | tee "$work/report.md"
 import json, os, platform, subprocess, sys
 work, duration, load, bound, drift_max = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
-scenarios = sys.argv[6:]
+capacity = float(sys.argv[6])
+scenarios = sys.argv[7:]
 rates = dict(l.split() for l in open(f"{work}/rates"))
 ok = True
-print(f"Soak: {duration} s at {load:.0%} of the peak of the mix (each scenario's closed-loop throughput with all running at once), "
-      f"open loop, sigil-dp --threads 1 on CPU 0, sigil-load on CPU 1, changes every 2 s.\n")
+search = open(f"{work}/search").read().split("\n") if os.path.exists(f"{work}/search") else []
+probes = ", ".join(f"{l.split()[0]} {'held' if l.split()[1] == 'yes' else 'failed'}" for l in search if l.strip())
+print(f"Soak: {duration} s at {load:.0%} of the mix's open-loop capacity, which is {capacity:g} of its closed-loop peak "
+      f"(each scenario's closed-loop throughput with all running at once; the capacity is the largest fraction the mix "
+      f"sustained for a probe: ≥ 99 % answered, no error, p99 ≤ {bound:g} ms{'; probes: ' + probes if probes else ''}), "
+      f"so {load * capacity:.3g} of the closed-loop peak; open loop, sigil-dp --threads 1 on CPU 0, sigil-load on CPU 1, changes every 2 s.\n")
 print("| scenario | peak in the mix (closed loop) | rate | answered | errors | p50 / p99 / max ms | worst 1-s p99 ms |")
 print("|---|---:|---:|---:|---:|---:|---:|")
 for s in scenarios:
@@ -271,6 +347,7 @@ print(f"{'PASS' if ok else 'FAIL'} — {commit} on {os.cpu_count()} × {cpu}, Li
 sys.exit(0 if ok else 1)
 PY
 status=${PIPESTATUS[0]}
+set -e
 if [ -n "${WRITE_DOC:-}" ]; then
   python3 - "$work/report.md" docs/RELIABILITY.md <<'PY'
 import sys

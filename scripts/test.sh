@@ -14,3 +14,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # End-to-end tests run the real binaries: build them first.
 cargo build --workspace --bins --locked
 cargo test --workspace --locked -- --test-threads=2
+# The end-to-end suite again with every control plane on PostgreSQL (docs/STORAGE.md): one
+# throwaway cluster, a fresh database per control plane.
+pgdir="$(mktemp -d /tmp/sigil-pg-suite.XXXXXX)"
+trap 'bash scripts/postgres.sh stop "$pgdir"' EXIT
+SIGIL_TEST_POSTGRES_URL="$(bash scripts/postgres.sh start "$pgdir")" \
+  cargo test -p sigil-tests --locked --no-fail-fast -- --test-threads=2

@@ -153,21 +153,7 @@ WARMUP=2 run sigil-open sigil "$sigil_pid" open 64 "$rate"
 
 # Revocation on one CPU: certificates issued above, each revoked once.
 paths_for() { # count → revoke.paths: that many active certificates (revoked ones are not listed)
-  python3 - "$CP" "$1" "$work/revoke.paths" <<'PY'
-import json, os, sys, urllib.request
-cp, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-ids, page = [], 1
-auth = {"Authorization": "Bearer " + os.environ["SIGIL_ADMIN_TOKEN"]}
-while len(ids) < n:
-    req = urllib.request.Request(f"http://{cp}/api/v1/certificates?status=active&per_page=500&page={page}", headers=auth)
-    data = json.load(urllib.request.urlopen(req))["data"]
-    if not data:
-        break
-    ids += [c["id"] for c in data]
-    page += 1
-open(out, "w").write("".join(f"/api/v1/certificates/{i}/revoke\n" for i in ids[:n]))
-print(len(ids[:n]))
-PY
+  python3 benches/peers/active_cert_paths.py "$CP" "$1" "$work/revoke.paths"
 }
 revoke_round() { # label pid conns
   local n

@@ -18,6 +18,10 @@ mod openapi;
 mod ops;
 mod ssh;
 
+/// For the web console (`crate::ui`): decoded certificate fields, time filters, and its sign-in.
+pub(crate) use admin_ca::chain::{entry as chain_entry, ChainEntry};
+pub(crate) use audit::time_bound;
+pub(crate) use auth::console_sign_in;
 pub use error::{ApiError, ErrorCode};
 /// For the fuzz targets (`fuzzing/`) only.
 #[doc(hidden)]
@@ -74,6 +78,13 @@ impl AppState {
             replication_token,
             auth_limit,
         }
+    }
+}
+
+impl AppState {
+    /// The services, for the web console (`crate::ui`), which calls them as the handlers do.
+    pub(crate) fn services(&self) -> &Arc<Services> {
+        &self.services
     }
 }
 
@@ -188,6 +199,7 @@ pub fn router(state: Shared) -> Router {
         ));
     Router::new()
         .merge(api)
+        .merge(crate::ui::router(state.clone()))
         .route("/api/v1/replication/stream", get(ops::replication_stream))
         .route(
             "/api/v1/replication/kes/{*path}",

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use sigil_configfile::LogFormat;
 use sigil_kes::KeyWrapper;
 
 use crate::config::{self, CpConfig, KekSource};
@@ -23,8 +24,26 @@ pub struct Cli {
     /// Check the configuration and exit (0 valid, 64 invalid).
     #[arg(long, global = true)]
     validate: bool,
+    /// Log lines on stderr: text, or json (one JSON object per line, for log collectors).
+    /// Colour only when stderr is a terminal and NO_COLOR is unset; level from RUST_LOG.
+    #[arg(
+        long,
+        global = true,
+        env = "SIGIL_LOG_FORMAT",
+        value_name = "text|json",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+impl Cli {
+    /// `--log-format` / `SIGIL_LOG_FORMAT` (read before the configuration: `main` sets up the
+    /// log first).
+    pub fn log_format(&self) -> LogFormat {
+        self.log_format
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -308,10 +327,12 @@ pub fn run(plan: Plan) -> Result<bool, RunError> {
 
 /// Offline chain verification (UCM's `{valid, checked, errors}`); true when valid.
 fn audit_verify(cfg: &CpConfig, start_id: u64, end_id: u64) -> Result<bool, RunError> {
-    if !cfg.data_dir.join("db").exists() {
+    if cfg.storage.backend == crate::config::StorageBackend::Rocksdb
+        && !cfg.data_dir.join("db").exists()
+    {
         return Err(RunError::NoDatabase(cfg.data_dir.clone()));
     }
-    let store = server::open_store(&cfg.data_dir)?;
+    let store = server::open_store(cfg)?;
     let v = crate::audit::verify(store.as_ref(), start_id, end_id)?;
     println!(
         "{}",
@@ -328,7 +349,7 @@ fn init(
     source: KekSource,
     kek: Option<Arc<dyn KeyWrapper>>,
 ) -> Result<(), RunError> {
-    let store = server::open_store(&cfg.data_dir)?;
+    let store = server::open_store(&cfg)?;
     let (kek, created) = match (kek, &source) {
         (Some(k), _) => (k, false),
         (None, KekSource::Missing(path)) => {

@@ -4,19 +4,23 @@
 //! in [`signing`] (OCSP, CRLs, profiles).
 
 mod auth_limit;
+mod console;
 mod kek;
 mod load;
 pub mod signing;
 pub mod ssh;
+mod storage;
 mod validate;
 
 pub use auth_limit::AuthLimitConfig;
+pub use console::ConsoleConfig;
 pub use kek::{create_kek_file, default_kek_file, load_kek, KekSource, KEK_ENV, KES_KEK_ENV};
 pub use load::tokens;
 pub use signing::{
     CrlConfig, OcspConfig, OcspSignerMode, Profile, SanType, EKU_NAMES, KEY_USAGE_NAMES,
 };
 pub use ssh::{SshCaConfig, SshConfig, SshKeyStore, SshPkcs11};
+pub use storage::{StorageBackend, StorageConfig, POSTGRES_URL_ENV};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -27,8 +31,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CpConfig {
-    /// RocksDB directory (`--data-dir`).
+    /// RocksDB directory (`--data-dir`); with PostgreSQL storage, only the default KEK file's
+    /// place.
     pub data_dir: PathBuf,
+    /// Where the state lives: RocksDB (default) or PostgreSQL.
+    pub storage: StorageConfig,
     pub admin: AdminConfig,
     pub public: PublicConfig,
     pub distribution: DistributionConfig,
@@ -50,6 +57,7 @@ impl Default for CpConfig {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("/var/lib/sigil-cp"),
+            storage: StorageConfig::default(),
             admin: AdminConfig::default(),
             public: PublicConfig::default(),
             distribution: DistributionConfig::default(),
@@ -84,6 +92,8 @@ pub struct AdminConfig {
     pub allow_plaintext: bool,
     /// Limits on failed authentication, per source address.
     pub auth_limit: AuthLimitConfig,
+    /// The web console's sessions (`/ui/`).
+    pub console: ConsoleConfig,
 }
 
 impl std::fmt::Debug for AdminConfig {
@@ -98,6 +108,7 @@ impl std::fmt::Debug for AdminConfig {
             .field("tls", &self.tls)
             .field("allow_plaintext", &self.allow_plaintext)
             .field("auth_limit", &self.auth_limit)
+            .field("console", &self.console)
             .finish()
     }
 }
@@ -111,6 +122,7 @@ impl Default for AdminConfig {
             tls: None,
             allow_plaintext: false,
             auth_limit: AuthLimitConfig::default(),
+            console: ConsoleConfig::default(),
         }
     }
 }

@@ -25,4 +25,5 @@ pub mod replication;
 pub mod server;
 pub mod services;
 pub mod tls;
+pub mod ui;
 pub mod x509;

@@ -29,12 +29,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    sigil_configfile::logging::init(cli.log_format());
     let plan = match cli::load(&cli) {
         Ok(p) => p,
         Err(errs) => {

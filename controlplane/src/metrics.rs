@@ -267,6 +267,19 @@ impl Metrics {
         ) as i64);
     }
 
+    /// Each connected replication subscriber's position (the last sequence sent to it), in the
+    /// order they connected (the web console's dashboard).
+    pub fn subscriber_positions(&self) -> Vec<u64> {
+        let s = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<(u64, u64)> = s
+            .positions
+            .iter()
+            .map(|(id, p)| (*id, p.load(Ordering::Relaxed)))
+            .collect();
+        all.sort_unstable();
+        all.into_iter().map(|(_, p)| p).collect()
+    }
+
     /// Text exposition format.
     pub fn render(&self) -> String {
         let mut buf = String::new();
@@ -367,6 +380,11 @@ mod tests {
         a.sent(9);
         m.sync_replication(10);
         assert_eq!(m.replication_lag.get(), 3);
+        assert_eq!(
+            m.subscriber_positions(),
+            [9, 7],
+            "in the order they connected"
+        );
         drop(b);
         m.sync_replication(10);
         assert_eq!(

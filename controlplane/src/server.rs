@@ -2,15 +2,16 @@
 //! (every CA loaded) before any port is bound; on SIGINT/SIGTERM the listeners drain, then the
 //! jobs stop.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use sigil_storage::Store;
+use sigil_storage_postgres::PgStore;
 use sigil_storage_rocksdb::{RocksOptions, RocksStore};
 use tokio::sync::watch;
 
 use crate::api::{self, AppState};
-use crate::config::CpConfig;
+use crate::config::{CpConfig, StorageBackend};
 use crate::db::cf;
 use crate::jobs::Jobs;
 use crate::metrics::Metrics;
@@ -46,6 +47,8 @@ pub enum OpenStoreError {
     },
     #[error("opening {}: {detail}", dir.display())]
     Open { dir: PathBuf, detail: String },
+    #[error("{0}")]
+    Postgres(String),
 }
 
 /// The listeners' TLS configurations, loaded (and checked) before the runtime starts.
@@ -94,8 +97,17 @@ impl std::fmt::Debug for Secrets {
     }
 }
 
-/// Opens (creating) the RocksDB data directory with owner-only permissions.
-pub fn open_store(dir: &Path) -> Result<Arc<dyn Store>, OpenStoreError> {
+/// Opens the configured store: PostgreSQL (`[storage] backend = "postgres"`: connects, waits
+/// for the database and brings its schema up to date), or RocksDB under the data directory,
+/// created with owner-only permissions.
+pub fn open_store(cfg: &CpConfig) -> Result<Arc<dyn Store>, OpenStoreError> {
+    if cfg.storage.backend == StorageBackend::Postgres {
+        let options = cfg.storage.postgres().map_err(OpenStoreError::Postgres)?;
+        let store = PgStore::open(&options, cf::ALL)
+            .map_err(|e| OpenStoreError::Postgres(e.to_string()))?;
+        return Ok(Arc::new(store));
+    }
+    let dir = &cfg.data_dir;
     let create = |source| OpenStoreError::Create {
         dir: dir.to_owned(),
         source,
@@ -152,7 +164,7 @@ pub async fn serve(cfg: CpConfig, tls: TlsConfigs, secrets: Secrets) -> Result<(
             );
         }
     }
-    let store = open_store(&cfg.data_dir)?;
+    let store = open_store(&cfg)?;
     let (listen, public_listen) = (cfg.admin.listen, cfg.public.listen);
     // Opening checks the stored secrets against the KEK (and seals any left in the clear by
     // an older version) before any listener is bound.

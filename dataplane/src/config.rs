@@ -4,13 +4,17 @@
 
 mod control_plane;
 mod kes;
+mod relay;
 #[cfg(test)]
 mod tests;
 mod tls_listener;
+mod urls;
 
 pub use control_plane::ControlPlaneLink;
 pub use kes::{KesConfig, KES_MAX_BODY};
+pub use relay::{RelayConfig, RelayTls, MAX_RELAY_RETAIN};
 pub use tls_listener::TlsListener;
+pub use urls::{ControlPlaneUrls, MAX_CONTROL_PLANE_URLS};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -63,6 +67,9 @@ pub struct DpConfig {
     pub tls: Option<TlsListener>,
     /// Optional KES-compatible key service listener (docs/KES.md); absent by default.
     pub kes: Option<KesConfig>,
+    /// Optional relay listener re-serving the replication stream to other data planes
+    /// (docs/replication.md "Relays"); absent by default.
+    pub relay: Option<RelayConfig>,
 }
 
 impl Default for DpConfig {
@@ -81,6 +88,7 @@ impl Default for DpConfig {
             metrics: MetricsConfig::default(),
             tls: None,
             kes: None,
+            relay: None,
         }
     }
 }
@@ -236,10 +244,36 @@ impl DpConfig {
         if let Some(kes) = &self.kes {
             kes.validate(self, &mut errs);
         }
+        if let Some(relay) = &self.relay {
+            relay.validate(self, &mut errs);
+        }
         if errs.is_empty() {
             Ok(())
         } else {
             Err(errs)
+        }
+    }
+}
+
+/// Reports `name` = `listen` sharing its port with any of `others` (config keys and their
+/// addresses; an unspecified address clashes with every address on its port).
+fn no_shared_port(
+    name: &str,
+    listen: SocketAddr,
+    others: &[(&str, Option<SocketAddr>)],
+    errs: &mut Vec<String>,
+) {
+    for (key, other) in others {
+        let clash = other.is_some_and(|o| {
+            o.port() == listen.port()
+                && (o.ip() == listen.ip()
+                    || o.ip().is_unspecified()
+                    || listen.ip().is_unspecified())
+        });
+        if clash {
+            errs.push(format!(
+                "{name} {listen} must not share its port with {key}"
+            ));
         }
     }
 }

@@ -31,7 +31,7 @@ pub use forward::Forwarder;
 pub use handler::{KesHandler, KesShared};
 pub use keyring::Keyring;
 pub use logs::LogHub;
-pub use stats::KesStats;
+pub use stats::{totals as kes_totals, KesStats};
 
 /// Why the key service cannot start.
 #[derive(Debug, thiserror::Error)]

@@ -3,6 +3,7 @@
 //! ARCHITECTURE.md).
 
 pub mod answer;
+pub mod blocking_stream;
 pub mod cache;
 pub mod config;
 pub mod core;
@@ -11,6 +12,7 @@ pub mod index;
 pub mod kes;
 pub mod ocsp;
 pub mod ops;
+pub mod relay;
 pub mod render;
 pub mod replica;
 pub mod routes;

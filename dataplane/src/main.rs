@@ -1,5 +1,5 @@
 //! `sigil-dp`: parses the flags, loads the configuration (`sigil_dataplane::setup`), sets up
-//! tracing, runs the thread-per-core data plane. Exit status 64 (EX_USAGE) for bad
+//! the log (`sigil_configfile::logging`), runs the thread-per-core data plane. Exit status 64 (EX_USAGE) for bad
 //! configuration, before any port is bound.
 
 use std::process::ExitCode;
@@ -21,12 +21,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    sigil_configfile::logging::init(flags.log_format);
     let loaded = match setup::load(&flags) {
         Ok(loaded) => loaded,
         Err(e) => {

@@ -4,6 +4,7 @@
 //! time is plenty for scrapes.
 
 pub mod degraded;
+mod metrics;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -30,6 +31,10 @@ pub struct Ops {
     /// then until it is first reached.
     pub started: i64,
     pub data_dir: std::path::PathBuf,
+    /// The key service's per-core counters when `[kes]` is on (`sigil_dp_kes_requests_total`).
+    pub kes: Option<Vec<Arc<crate::kes::KesStats>>>,
+    /// The relay when `[relay]` is on (`sigil_dp_relay_*`).
+    pub relay: Option<Arc<crate::relay::RelayLog>>,
 }
 
 /// Binds the listener (so a bad address fails start-up) and serves it on a thread.
@@ -155,114 +160,6 @@ impl Ops {
             window_secs: self.degraded_window_secs,
         }
     }
-
-    fn metrics(&self) -> String {
-        let mut out = String::with_capacity(16 * 1024);
-        stats::render(&self.cores, &mut out);
-        let r = &self.replication;
-        let ix = &self.index;
-        let d = self.degraded();
-        let gauges: [(&str, &str, i64); 21] = [
-            (
-                "replication_applied_sequence",
-                "gauge",
-                r.applied.load(Relaxed) as i64,
-            ),
-            (
-                "replication_head_sequence",
-                "gauge",
-                r.head.load(Relaxed) as i64,
-            ),
-            ("replication_lag_records", "gauge", r.lag_records() as i64),
-            ("replication_lag_seconds", "gauge", r.lag_seconds()),
-            (
-                "replication_connected",
-                "gauge",
-                i64::from(r.connected.load(Relaxed)),
-            ),
-            (
-                "replication_synced",
-                "gauge",
-                i64::from(r.synced.load(Relaxed)),
-            ),
-            (
-                "replication_snapshots_total",
-                "counter",
-                r.snapshots.load(Relaxed) as i64,
-            ),
-            (
-                "replication_reconnects_total",
-                "counter",
-                r.reconnects.load(Relaxed) as i64,
-            ),
-            (
-                "replication_records_applied_total",
-                "counter",
-                r.records_applied.load(Relaxed) as i64,
-            ),
-            ("index_entries", "gauge", ix.entries.load(Relaxed) as i64),
-            (
-                "index_memory_bytes",
-                "gauge",
-                ix.memory_bytes.load(Relaxed) as i64,
-            ),
-            (
-                "index_file_bytes",
-                "gauge",
-                ix.file_bytes.load(Relaxed) as i64,
-            ),
-            ("index_sequence", "gauge", ix.seq.load(Relaxed) as i64),
-            (
-                "index_builds_total",
-                "counter",
-                ix.builds.load(Relaxed) as i64,
-            ),
-            (
-                "index_build_failures_total",
-                "counter",
-                ix.failures.load(Relaxed) as i64,
-            ),
-            (
-                "index_skipped_records",
-                "gauge",
-                ix.skipped.load(Relaxed) as i64,
-            ),
-            (
-                "index_last_build_milliseconds",
-                "gauge",
-                ix.last_build_ms.load(Relaxed) as i64,
-            ),
-            (
-                "replication_unreachable_seconds",
-                "gauge",
-                d.unreachable_secs(),
-            ),
-            ("crls_stale", "gauge", d.crls.stale as i64),
-            ("crl_stale_seconds", "gauge", d.crls.oldest_secs),
-            ("degraded", "gauge", i64::from(!d.reasons().is_empty())),
-        ];
-        for (name, kind, v) in gauges {
-            out.push_str(&format!(
-                "# TYPE sigil_dp_{name} {kind}\nsigil_dp_{name} {v}\n"
-            ));
-        }
-        if let Some(rss) = resident_bytes() {
-            out.push_str(&format!("# TYPE sigil_dp_resident_memory_bytes gauge\nsigil_dp_resident_memory_bytes {rss}\n"));
-        }
-        // Resident memory split: anonymous (heap: caches, index table) and file-backed
-        // (mapped index file and binaries: page cache the kernel can reclaim).
-        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        for (field, name) in [("RssAnon:", "anon"), ("RssFile:", "file")] {
-            if let Some(kib) = status_kib(&status, field) {
-                out.push_str(&format!("# TYPE sigil_dp_resident_{name}_bytes gauge\nsigil_dp_resident_{name}_bytes {}\n", kib * 1024));
-            }
-        }
-        out.push_str(&format!(
-            "# TYPE sigil_dp_replica_disk_bytes gauge\nsigil_dp_replica_disk_bytes {}\n",
-            dir_size(&self.data_dir)
-        ));
-        out
-    }
 }
 
 /// An ops connection, and whether its request is HEAD.
@@ -286,30 +183,4 @@ fn respond(
     let length = body.len();
     let body = if conn.head { "" } else { body };
     write!(conn.stream, "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{body}")
-}
-
-/// Resident set size from /proc/self/statm (Linux).
-pub fn resident_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
-}
-
-/// A `kB` field of the text of /proc/self/status (Linux).
-fn status_kib(status: &str, field: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    line[field.len()..].split_whitespace().next()?.parse().ok()
-}
-
-fn dir_size(p: &std::path::Path) -> u64 {
-    let Ok(rd) = std::fs::read_dir(p) else {
-        return 0;
-    };
-    rd.flatten()
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_size(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
 }

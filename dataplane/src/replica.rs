@@ -1,6 +1,7 @@
 //! The local replica: a RocksDB directory holding what the control plane pushed, and the
 //! subscriber thread that keeps it current. The stream comes over plain HTTP/1.1 or, for an
-//! `https://` control plane, over TLS ([`Upstream`], [`tls_client`]).
+//! `https://` control plane, over TLS ([`Upstream`], [`tls_client`]), from the first of the
+//! configured URLs that works ([`Upstreams`], [`failover`]).
 //!
 //! Layout under `data_dir`: `CURRENT` names the active replica directory (`replica-<n>`),
 //! whose column families `crate::schema` describes.
@@ -11,18 +12,21 @@
 mod apply;
 mod crl_deadlines;
 pub mod digest;
+pub mod failover;
 mod stream_client;
 mod subscriber;
 pub mod tls_client;
 mod transport;
 mod upstream;
+mod upstreams;
 
 pub use apply::apply_changes;
 pub use crl_deadlines::{CrlDeadlines, StaleCrls};
 pub(crate) use stream_client::request;
 pub use stream_client::OpenError;
-pub use subscriber::{spawn_subscriber, ReplicationStatus, SessionError};
+pub use subscriber::{spawn_subscriber, Consumers, ReplicationStatus, SessionError};
 pub use upstream::{BaseUrl, Scheme, Upstream, UpstreamError};
+pub use upstreams::{UpstreamStatus, Upstreams};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use crate::http::{self, ConnectionSlots, HttpStats, Limits, Plain};
 use crate::index::{Index, IndexStatus, IndexTrigger};
 use crate::kes::{Forwarder, KesHandler, KesShared, KesStats, Keyring};
 use crate::ops::{self, Ops};
+use crate::relay::{RelayLog, RelayServer, Subscribed};
 use crate::replica::{self, ReplicaDir, ReplicaError, ReplicationStatus};
 use crate::routes::Router;
 use crate::schema::applied_seq;
@@ -49,6 +51,15 @@ pub enum StartError {
     Core { core: usize, source: CoreError },
     #[error("the [kes] section was not loaded (its TLS files and key-encryption key)")]
     KesNotLoaded,
+    #[error("the [relay] section was not loaded (its token and TLS files)")]
+    RelayNotLoaded,
+    #[error("opening the relay's retained log: {0}")]
+    RelayLog(sigil_storage::StoreError),
+    #[error("relay listener {addr}: {source}")]
+    Relay {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("serving cores exited during start-up")]
     CoresExited,
     #[error("all serving cores exited")]
@@ -110,8 +121,8 @@ struct KesSetup {
 
 /// Runs the data plane until the process is stopped.
 ///
-/// `loaded` is [`crate::setup::load`]'s: the configuration, the replication source
-/// ([`replica::Upstream::load`] of `cfg.control_plane`, TLS files included; without one the
+/// `loaded` is [`crate::setup::load`]'s: the configuration, the replication sources
+/// ([`replica::Upstreams::load`] of `cfg.control_plane`, TLS files included; without one the
 /// replica is served as it is), the https listener's TLS configuration ([`tls::load`] of
 /// `cfg.tls`) and the key service's. `sigil-dp` loads them while checking its configuration so
 /// that a bad file exits 64; when `tls` is `None` while `cfg.tls` is set, the files are loaded
@@ -122,9 +133,13 @@ pub fn run(loaded: crate::setup::Loaded) -> Result<(), StartError> {
         upstream,
         tls,
         kes,
+        relay,
     } = loaded;
     if cfg.kes.is_some() && kes.is_none() {
         return Err(StartError::KesNotLoaded);
+    }
+    if cfg.relay.is_some() && relay.is_none() {
+        return Err(StartError::RelayNotLoaded);
     }
     let tls = match (&cfg.tls, tls) {
         (None, _) => None,
@@ -190,6 +205,10 @@ pub fn run(loaded: crate::setup::Loaded) -> Result<(), StartError> {
     } else {
         None
     };
+    let relay = match (&cfg.relay, relay) {
+        (Some(r), Some(loaded)) => Some(start_relay(r, loaded, &store, &status)?),
+        _ => None,
+    };
     let core_stats: Vec<Arc<CoreStats>> = (0..threads)
         .map(|_| Arc::new(CoreStats::default()))
         .collect();
@@ -205,6 +224,8 @@ pub fn run(loaded: crate::setup::Loaded) -> Result<(), StartError> {
                 control_plane: upstream.is_some(),
                 started: sigil_shared::time::now_unix(),
                 data_dir: cfg.data_dir.clone(),
+                kes: kes.as_ref().map(|k| k.shared.stats.clone()),
+                relay: relay.clone(),
             },
         )
         .map_err(|source| StartError::Metrics { addr, source })?;
@@ -279,7 +300,11 @@ pub fn run(loaded: crate::setup::Loaded) -> Result<(), StartError> {
                 upstream,
                 dir,
                 (name, store),
-                (broadcaster, index),
+                replica::Consumers {
+                    broadcaster,
+                    index,
+                    relay,
+                },
                 status,
                 kek,
             )
@@ -291,6 +316,42 @@ pub fn run(loaded: crate::setup::Loaded) -> Result<(), StartError> {
         let _ = h.join();
     }
     Err(StartError::Stopped)
+}
+
+/// Opens the relay's retained log over the replica and starts its listener
+/// ([`crate::relay`]).
+fn start_relay(
+    r: &crate::config::RelayConfig,
+    loaded: crate::setup::RelayLoaded,
+    store: &Arc<dyn Store>,
+    status: &Arc<ReplicationStatus>,
+) -> Result<Arc<RelayLog>, StartError> {
+    let log =
+        Arc::new(RelayLog::open(store.clone(), r.retain_records).map_err(StartError::RelayLog)?);
+    let view = log.view();
+    let server = RelayServer {
+        log: log.clone(),
+        upstream: {
+            let status = status.clone();
+            Box::new(move || Subscribed {
+                synced: status.synced.load(Relaxed),
+                upstream_head: status
+                    .connected
+                    .load(Relaxed)
+                    .then(|| status.head.load(Relaxed)),
+            })
+        },
+        token: loaded.token,
+        tls: loaded.tls,
+        heartbeat: Duration::from_secs(r.heartbeat_secs),
+        max_downstreams: r.max_downstreams,
+    };
+    let tls = server.tls.is_some();
+    let addr = r.listen;
+    let local =
+        crate::relay::spawn(addr, server).map_err(|source| StartError::Relay { addr, source })?;
+    tracing::info!(relay = %local, tls, head = view.head, oldest_retained = view.oldest, "relay listener up");
+    Ok(log)
 }
 
 fn run_core(s: CoreSetup, bound: &mpsc::Sender<Bound>) -> Result<(), CoreError> {

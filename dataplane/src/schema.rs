@@ -29,6 +29,9 @@ pub mod cf {
     pub const SSH_GROUPS: &str = "ssh_groups";
     /// `user` / `host` → `SshCaState`; `krl` → `SshKrlState`.
     pub const SSH_CA: &str = "ssh_ca";
+    /// The relay's retained log (`[relay]`, docs/replication.md "Relays"): sequence (u64 BE)
+    /// → the applied `Record` as postcard bytes, written in the batch that applies it.
+    pub const RELAY_LOG: &str = "relay_log";
     pub const ALL: &[&str] = &[
         OCSP,
         CAS,
@@ -41,6 +44,7 @@ pub mod cf {
         SSH_HOSTS,
         SSH_GROUPS,
         SSH_CA,
+        RELAY_LOG,
     ];
     /// Keys in [`SSH_CA`].
     pub const SSH_CA_USER: &[u8] = b"user";

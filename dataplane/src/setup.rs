@@ -2,8 +2,9 @@
 //! configuration file (or the defaults), checked, and everything read that must be read before
 //! a port is bound — the https listener's PEM files, the replication token
 //! (`SIGIL_REPLICATION_TOKEN`, else `control_plane.token` with `${VAR}` expansion) and the
-//! replication source's URL and TLS files, and with `[kes]` the key service's PEM files and
-//! key-encryption key (`SIGIL_KES_KEK`, else `kes.kek_file`). Any failure is a [`ConfigError`]: `sigil-dp` prints
+//! replication sources' URLs and TLS files, and with `[kes]` the key service's PEM files and
+//! key-encryption key (`SIGIL_KES_KEK`, else `kes.kek_file`), and with `[relay]` its token
+//! (`SIGIL_RELAY_TOKEN`, else `relay.token`) and PEM files. Any failure is a [`ConfigError`]: `sigil-dp` prints
 //! its [`messages`](ConfigError::messages) and exits 64 (EX_USAGE).
 
 use std::net::SocketAddr;
@@ -11,10 +12,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustls::ServerConfig;
-use sigil_configfile::{EnvError, TomlFileError};
+use sigil_configfile::{EnvError, LogFormat, TomlFileError};
 
-use crate::config::{DpConfig, Driver, TlsListener};
-use crate::replica::{Upstream, UpstreamError};
+use crate::config::{ControlPlaneUrls, DpConfig, Driver, TlsListener};
+use crate::replica::{UpstreamError, Upstreams};
 use crate::tls::TlsError;
 
 /// Command-line flags of `sigil-dp`; each overrides its key of the configuration file.
@@ -33,9 +34,10 @@ pub struct Flags {
     #[arg(long)]
     pub listen: Option<SocketAddr>,
     /// Control plane admin base URL to replicate from, http:// or https:// (token:
-    /// SIGIL_REPLICATION_TOKEN).
-    #[arg(long)]
-    pub control_plane: Option<String>,
+    /// SIGIL_REPLICATION_TOKEN). Repeat it or separate URLs with commas for failover: they are
+    /// tried in order (`[control_plane] url` as a list).
+    #[arg(long, value_name = "URL", value_delimiter = ',')]
+    pub control_plane: Vec<String>,
     /// PEM CA certificates trusted for an https:// control plane (`[control_plane] ca_file`).
     #[arg(long, value_name = "FILE")]
     pub control_plane_ca: Option<PathBuf>,
@@ -60,6 +62,15 @@ pub struct Flags {
     /// PEM private key of the https listener (`[tls] key`).
     #[arg(long, value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
+    /// Log lines on stderr: text, or json (one JSON object per line, for log collectors).
+    /// Colour only when stderr is a terminal and NO_COLOR is unset; level from RUST_LOG.
+    #[arg(
+        long,
+        env = "SIGIL_LOG_FORMAT",
+        value_name = "text|json",
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
 }
 
 /// Why the configuration cannot be used; every message says what to fix.
@@ -81,7 +92,9 @@ pub enum ConfigError {
     Token(#[from] EnvError),
     #[error("a control plane is configured but SIGIL_REPLICATION_TOKEN is not set")]
     NoToken,
-    /// The replication source's URL or TLS files.
+    #[error("[relay] needs the token downstreams present: relay.token or SIGIL_RELAY_TOKEN")]
+    NoRelayToken,
+    /// The replication sources' URLs or TLS files.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
     /// The key service's key-encryption key.
@@ -103,13 +116,32 @@ impl ConfigError {
 #[derive(Debug)]
 pub struct Loaded {
     pub config: DpConfig,
-    /// The replication source (URL, token, TLS client configuration); `None` without
-    /// `control_plane.url`.
-    pub upstream: Option<Upstream>,
+    /// The replication sources (URLs in order, token, TLS client configuration); `None`
+    /// without `control_plane.url`.
+    pub upstream: Option<Upstreams>,
     /// The https listener's TLS configuration; `None` without `[tls]`.
     pub tls: Option<Arc<ServerConfig>>,
     /// The key service's TLS configuration and key-encryption key; `None` without `[kes]`.
     pub kes: Option<KesLoaded>,
+    /// The relay's token and TLS configuration; `None` without `[relay]`.
+    pub relay: Option<RelayLoaded>,
+}
+
+/// What `[relay]` needed read before any port is bound.
+pub struct RelayLoaded {
+    /// The token downstreams present: `SIGIL_RELAY_TOKEN`, else `relay.token` (`${VAR}`
+    /// expanded).
+    pub token: String,
+    pub tls: Option<Arc<ServerConfig>>,
+}
+
+impl std::fmt::Debug for RelayLoaded {
+    /// Never the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayLoaded")
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// What `[kes]` needed read before any port is bound.
@@ -151,6 +183,10 @@ pub fn load_with_token(flags: &Flags, env_token: Option<String>) -> Result<Loade
         }),
         None => None,
     };
+    let relay = match &cfg.relay {
+        Some(r) => Some(load_relay(r, std::env::var("SIGIL_RELAY_TOKEN").ok())?),
+        None => None,
+    };
     let token = match (env_token, &cfg.control_plane.token) {
         (Some(t), _) => Some(t),
         (None, Some(from_file)) => Some(sigil_configfile::expand_env(from_file)?),
@@ -159,15 +195,38 @@ pub fn load_with_token(flags: &Flags, env_token: Option<String>) -> Result<Loade
     let upstream = match (&cfg.control_plane.url, token.filter(|t| !t.is_empty())) {
         (None, _) => None,
         (Some(_), None) => return Err(ConfigError::NoToken),
-        // The URL is parsed and its TLS files are read here, before any port is bound.
-        (Some(url), Some(token)) => Some(Upstream::load(url, token, &cfg.control_plane)?),
+        // The URLs are parsed and the TLS files read here, before any port is bound.
+        (Some(urls), Some(token)) => {
+            Some(Upstreams::load(urls.as_slice(), token, &cfg.control_plane)?)
+        }
     };
     Ok(Loaded {
         config: cfg,
         upstream,
         tls,
         kes,
+        relay,
     })
+}
+
+/// The relay's token (`env_token` first) and TLS files.
+fn load_relay(
+    r: &crate::config::RelayConfig,
+    env_token: Option<String>,
+) -> Result<RelayLoaded, ConfigError> {
+    let token = match (env_token, &r.token) {
+        (Some(t), _) => t,
+        (None, Some(from_file)) => sigil_configfile::expand_env(from_file)?,
+        (None, None) => String::new(),
+    };
+    if token.is_empty() {
+        return Err(ConfigError::NoRelayToken);
+    }
+    let tls = match &r.tls {
+        Some(t) => Some(crate::tls::load_relay(t)?),
+        None => None,
+    };
+    Ok(RelayLoaded { token, tls })
 }
 
 /// Overrides the file's keys with the flags given.
@@ -178,8 +237,15 @@ fn apply_flags(flags: &Flags, cfg: &mut DpConfig) -> Result<(), ConfigError> {
     if let Some(l) = flags.listen {
         cfg.listen = l;
     }
-    if let Some(u) = &flags.control_plane {
-        cfg.control_plane.url = Some(u.clone());
+    let urls: Vec<String> = flags
+        .control_plane
+        .iter()
+        .map(|u| u.trim())
+        .filter(|u| !u.is_empty())
+        .map(str::to_string)
+        .collect();
+    if !urls.is_empty() {
+        cfg.control_plane.url = Some(ControlPlaneUrls::new(urls));
     }
     if let Some(ca) = &flags.control_plane_ca {
         cfg.control_plane.ca_file = Some(ca.clone());

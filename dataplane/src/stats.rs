@@ -68,15 +68,40 @@ pub struct CoreStats {
     pub http: [AtomicU64; HTTP_COUNTERS.len()],
 }
 
-pub const HTTP_COUNTERS: [&str; 8] = [
-    "connections_accepted_total",
-    "connections_open",
-    "connections_rejected_total",
-    "http_requests_parsed_total",
-    "http_bad_requests_total",
-    "http_timeouts_total",
-    "http_too_large_total",
-    "tls_handshake_failures_total",
+/// The HTTP layer's counters (`http::HttpStats`, in this order): name and help text.
+pub const HTTP_COUNTERS: [(&str, &str); 8] = [
+    (
+        "connections_accepted_total",
+        "Connections accepted on the public listeners (http, https, KES).",
+    ),
+    (
+        "connections_open",
+        "Connections open on the public listeners.",
+    ),
+    (
+        "connections_rejected_total",
+        "Connections closed at once because max_connections_per_core were open.",
+    ),
+    (
+        "http_requests_parsed_total",
+        "Requests parsed and passed to a handler.",
+    ),
+    (
+        "http_bad_requests_total",
+        "Requests answered 400 (malformed or ambiguous framing) or 501 (unknown transfer coding).",
+    ),
+    (
+        "http_timeouts_total",
+        "Requests answered 408, and writes abandoned after write_timeout_secs.",
+    ),
+    (
+        "http_too_large_total",
+        "Requests answered 413 (body) or 431 (header section).",
+    ),
+    (
+        "tls_handshake_failures_total",
+        "TLS connections closed before their handshake completed.",
+    ),
 ];
 
 /// Adds `n` to a counter that only the calling core writes (see the module comment).
@@ -215,53 +240,64 @@ pub fn render(cores: &[std::sync::Arc<CoreStats>], out: &mut String) {
             sum(cores, |c| c.ocsp[i].load(Relaxed))
         );
     }
-    let counters: [(&str, &str, u64); 6] = [
+    let families: [(&str, &str, &str, u64); 6] = [
         (
             "cache_hits_total",
             "counter",
+            "OCSP lookups answered from the per-core response cache.",
             sum(cores, |c| c.cache_hits.load(Relaxed)),
         ),
         (
             "cache_misses_total",
             "counter",
+            "OCSP lookups the per-core response cache did not hold.",
             sum(cores, |c| c.cache_misses.load(Relaxed)),
         ),
         (
             "index_lookups_total",
             "counter",
+            "OCSP lookups answered from the memory-mapped index (after a cache miss).",
             sum(cores, |c| c.index_lookups.load(Relaxed)),
         ),
         (
             "cache_entries",
             "gauge",
+            "Rendered responses in the per-core caches, all cores.",
             sum(cores, |c| c.cache_entries.load(Relaxed)),
         ),
         (
             "cache_bytes",
             "gauge",
+            "Bytes of rendered responses in the per-core caches, all cores.",
             sum(cores, |c| c.cache_bytes.load(Relaxed)),
         ),
         (
             "ssh_cache_entries",
             "gauge",
+            "SSH users and hosts (unknown names included) in the per-core caches, all cores.",
             sum(cores, |c| c.ssh_cache_entries.load(Relaxed)),
         ),
     ];
-    for (name, kind, v) in counters {
-        let _ = writeln!(out, "# TYPE sigil_dp_{name} {kind}\nsigil_dp_{name} {v}");
+    for (name, kind, help, v) in families {
+        family(out, name, kind, help, v);
     }
-    for (i, name) in HTTP_COUNTERS.iter().enumerate() {
+    for (i, (name, help)) in HTTP_COUNTERS.iter().enumerate() {
         let kind = if name.ends_with("_total") {
             "counter"
         } else {
             "gauge"
         };
-        let _ = writeln!(
-            out,
-            "# TYPE sigil_dp_{name} {kind}\nsigil_dp_{name} {}",
-            sum(cores, |c| c.http[i].load(Relaxed))
-        );
+        let v = sum(cores, |c| c.http[i].load(Relaxed));
+        family(out, name, kind, help, v);
     }
+}
+
+/// One sample-less-labels family `sigil_dp_{name}`: its `# HELP`, `# TYPE` and value.
+pub fn family(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(
+        out,
+        "# HELP sigil_dp_{name} {help}\n# TYPE sigil_dp_{name} {kind}\nsigil_dp_{name} {value}"
+    );
 }
 
 #[cfg(test)]

@@ -61,6 +61,17 @@ pub fn load(cfg: &TlsListener) -> Result<Arc<ServerConfig>, TlsError> {
     build(&files, false)
 }
 
+/// [`load`] for the relay listener's `[relay.tls]` (errors name `relay.tls.cert` etc.).
+pub fn load_relay(cfg: &crate::config::RelayTls) -> Result<Arc<ServerConfig>, TlsError> {
+    let files = Files {
+        section: "relay.tls",
+        cert: &cfg.cert,
+        key: &cfg.key,
+        client_ca: cfg.client_ca.as_deref(),
+    };
+    build(&files, false)
+}
+
 /// [`load`] for a listener that takes client certificates as identities (the key service's
 /// `[kes]`, for [`TlsAccept::with_peer_certificates`]): a client certificate is asked for,
 /// not required (its absence is the handler's error), its chain verified only against

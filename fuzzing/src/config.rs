@@ -41,8 +41,8 @@ pub fn config_toml(data: &[u8]) {
     if let Ok(cfg) = read_toml::<DpConfig>(path) {
         let again: DpConfig = round_trip(&cfg);
         assert_eq!(again.validate(), cfg.validate());
-        if let Some(url) = &cfg.control_plane.url {
-            base_url(url);
+        if let Some(urls) = &cfg.control_plane.url {
+            urls.as_slice().iter().for_each(|u| base_url(u));
         }
     }
     if let Ok(cfg) = read_toml::<CpConfig>(path) {

@@ -9,11 +9,14 @@ use rocksdb::{
     ColumnFamilyDescriptor, Direction, IteratorMode, Options, ReadOptions, SnapshotWithThreadMode,
     WriteOptions, DB,
 };
-use sigil_storage::{BatchOp, Durability, ReadView, Result, Store, StoreError, WriteBatch};
+use sigil_storage::{BatchOp, Durability, Expect, ReadView, Result, Store, StoreError, WriteBatch};
 
 /// A RocksDB database opened with a fixed set of column families.
 pub struct RocksStore {
     db: Arc<DB>,
+    /// Held by [`Store::write_checked`] from its check to its write (one process owns a
+    /// RocksDB database, so a process-wide lock makes the check atomic with the write).
+    checked: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for RocksStore {
@@ -106,7 +109,10 @@ impl RocksStore {
             .iter()
             .map(|n| ColumnFamilyDescriptor::new(n, opts.clone()));
         let db = DB::open_cf_descriptors(&opts, path, descriptors).map_err(io)?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self {
+            db: Arc::new(db),
+            checked: std::sync::Mutex::new(()),
+        })
     }
 
     fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily> {
@@ -225,6 +231,25 @@ impl Store for RocksStore {
         let mut wo = WriteOptions::default();
         wo.set_sync(durability == Durability::Sync);
         self.db.write_opt(wb, &wo).map_err(io)
+    }
+
+    fn write_checked(
+        &self,
+        expect: &[Expect],
+        batch: WriteBatch,
+        durability: Durability,
+    ) -> Result<()> {
+        if expect.is_empty() {
+            return self.write(batch, durability);
+        }
+        let _held = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+        for e in expect {
+            let cf = self.cf(e.cf)?;
+            if self.db.get_cf(cf, &e.key).map_err(io)? != e.value {
+                return Err(e.conflict());
+            }
+        }
+        self.write(batch, durability)
     }
 
     fn with_snapshot(&self, f: &mut dyn FnMut(&dyn ReadView) -> Result<()>) -> Result<()> {

@@ -1,7 +1,7 @@
 //! Behaviour every [`Store`] implementation must have. Implementations call [`run_all`] from
 //! their tests with a constructor for a fresh, empty store.
 
-use crate::{Durability, ReadView, Store, WriteBatch};
+use crate::{Durability, Expect, ReadView, Store, StoreError, WriteBatch};
 
 /// Column families the suite uses.
 pub const CFS: &[&str] = &["a", "b"];
@@ -14,6 +14,85 @@ pub fn run_all(make: &dyn Fn(&[&str]) -> Box<dyn Store>) {
     snapshot_isolation(make(CFS).as_ref());
     delete_range_and_last(make(CFS).as_ref());
     unknown_cf_is_an_error(make(CFS).as_ref());
+    checked_writes_see_every_other_checked_write(make(CFS).as_ref());
+}
+
+fn counter(s: &dyn ReadView) -> Option<u64> {
+    s.get("a", b"head")
+        .unwrap()
+        .map(|v| u64::from_be_bytes(v.try_into().unwrap()))
+}
+
+/// One increment of the counter under `a/head` by read, then `write_checked`; false on a
+/// conflict.
+pub fn try_increment(s: &dyn Store, tag: &[u8]) -> bool {
+    let seen = counter(s);
+    let next = seen.unwrap_or(0) + 1;
+    let mut b = WriteBatch::new();
+    b.put("a", b"head".to_vec(), next.to_be_bytes().to_vec());
+    let mut entry = next.to_be_bytes().to_vec();
+    entry.extend_from_slice(tag);
+    b.put("b", entry, Vec::new());
+    let expect = [Expect {
+        cf: "a",
+        key: b"head".to_vec(),
+        value: seen.map(|v| v.to_be_bytes().to_vec()),
+    }];
+    match s.write_checked(&expect, b, Durability::Sync) {
+        Ok(()) => true,
+        Err(StoreError::Conflict { .. }) => false,
+        Err(e) => panic!("write_checked: {e}"),
+    }
+}
+
+/// Entries under `b` and the counter: every successful increment wrote one entry numbered
+/// with its own value, so no two writers got the same number.
+pub fn assert_counted(s: &dyn Store, increments: u64) {
+    assert_eq!(counter(s), Some(increments));
+    let mut numbers = Vec::new();
+    s.scan("b", &[], None, &mut |k, _| {
+        numbers.push(u64::from_be_bytes(k[..8].try_into().unwrap()));
+        true
+    })
+    .unwrap();
+    assert_eq!(
+        numbers,
+        (1..=increments).collect::<Vec<_>>(),
+        "one entry per number"
+    );
+}
+
+fn checked_writes_see_every_other_checked_write(s: &dyn Store) {
+    // A stale expectation writes nothing, not even the batch's other keys.
+    let mut b = WriteBatch::new();
+    b.put("b", b"side".to_vec(), b"x".to_vec());
+    let stale = [Expect {
+        cf: "a",
+        key: b"head".to_vec(),
+        value: Some(7u64.to_be_bytes().to_vec()),
+    }];
+    assert!(matches!(
+        s.write_checked(&stale, b, Durability::Sync),
+        Err(StoreError::Conflict { .. })
+    ));
+    assert_eq!(s.get("b", b"side").unwrap(), None);
+    // Four writers racing: each success is one number, none lost, none twice.
+    let done = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|scope| {
+        for t in 0..4u8 {
+            let done = &done;
+            scope.spawn(move || {
+                let mut mine = 0;
+                while mine < 25 {
+                    if try_increment(s, &[t]) {
+                        mine += 1;
+                        done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    assert_counted(s, done.into_inner());
 }
 
 fn collect(s: &dyn ReadView, cf: &str, from: &[u8], to: Option<&[u8]>) -> Vec<Vec<u8>> {

@@ -26,6 +26,9 @@ pub enum StoreError {
     Io(String),
     #[error("corrupt record in {cf}: {detail}")]
     Corrupt { cf: String, detail: String },
+    /// A [`Store::write_checked`] precondition did not hold: another writer changed the key.
+    #[error("write conflict: {cf}/{key} changed")]
+    Conflict { cf: String, key: String },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -39,6 +42,24 @@ pub enum Durability {
     /// The write is in the WAL but may be lost on power failure (not on process crash);
     /// used for state that can be recomputed, such as refreshed OCSP responses.
     Buffered,
+}
+
+/// A precondition of [`Store::write_checked`]: the key holds `value` (`None`: is absent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expect {
+    pub cf: &'static str,
+    pub key: Vec<u8>,
+    pub value: Option<Vec<u8>>,
+}
+
+impl Expect {
+    /// The error when this expectation fails.
+    pub fn conflict(&self) -> StoreError {
+        StoreError::Conflict {
+            cf: self.cf.to_string(),
+            key: String::from_utf8_lossy(&self.key).into_owned(),
+        }
+    }
 }
 
 /// Read access to a store or to a snapshot of it.
@@ -78,6 +99,20 @@ pub trait Store: ReadView + Send + Sync + 'static {
     /// Applies every operation of `batch` atomically: after a crash either all or none of
     /// them are visible.
     fn write(&self, batch: WriteBatch, durability: Durability) -> Result<()>;
+
+    /// Like [`Store::write`], but only if every key of `expect` still holds the value expected,
+    /// checked atomically with the write: otherwise nothing is written and the result is
+    /// [`StoreError::Conflict`]. The check is guaranteed against every other `write_checked`
+    /// that expects one of those keys, from this process or another sharing the store (a
+    /// PostgreSQL database): writers of a fenced key must all go through `write_checked`. The
+    /// control plane fences its replication log's head this way, so two writers can never
+    /// number records alike.
+    fn write_checked(
+        &self,
+        expect: &[Expect],
+        batch: WriteBatch,
+        durability: Durability,
+    ) -> Result<()>;
 
     /// Runs `f` against a consistent point-in-time view: writes committed after the snapshot
     /// was taken are not visible to it. The snapshot lives as long as `f` runs.

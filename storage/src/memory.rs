@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::{Arc, RwLock};
 
-use crate::{BatchOp, ReadView, Result, Store, StoreError, WriteBatch};
+use crate::{BatchOp, Expect, ReadView, Result, Store, StoreError, WriteBatch};
 
 type Tables = HashMap<String, BTreeMap<Vec<u8>, Vec<u8>>>;
 
@@ -104,8 +104,22 @@ impl ReadView for MemSnapshot {
 }
 
 impl Store for MemStore {
-    fn write(&self, batch: WriteBatch, _durability: crate::Durability) -> Result<()> {
+    fn write(&self, batch: WriteBatch, durability: crate::Durability) -> Result<()> {
+        self.write_checked(&[], batch, durability)
+    }
+
+    fn write_checked(
+        &self,
+        expect: &[Expect],
+        batch: WriteBatch,
+        _durability: crate::Durability,
+    ) -> Result<()> {
         let mut t = self.tables.write().unwrap_or_else(|e| e.into_inner());
+        for e in expect {
+            if table(&t, e.cf)?.get(&e.key) != e.value.as_ref() {
+                return Err(e.conflict());
+            }
+        }
         // Validate first so a bad batch changes nothing (atomicity).
         for op in batch.ops() {
             let cf = match op {

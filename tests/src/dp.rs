@@ -170,8 +170,10 @@ impl DataPlane {
                 .args(&self.extra_args)
                 .env("SIGIL_REPLICATION_TOKEN", REPLICATION_TOKEN)
                 .env("RUST_LOG", "info")
+                // Colour is off because stderr is a file, not because of NO_COLOR
+                // (tests/tests/observability.rs checks that).
+                .env_remove("NO_COLOR")
                 .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
-                .env("NO_COLOR", "1")
                 .stdin(Stdio::null())
                 .stdout(self.log_file("stdout.log"))
                 .stderr(self.log_file("stderr.log"))

@@ -14,7 +14,9 @@
 
 pub mod api;
 pub mod chaos;
+pub mod converge;
 pub mod cp_http;
+pub mod deploy_kit;
 pub mod dp;
 pub mod est;
 pub mod hsm;
@@ -25,8 +27,10 @@ pub mod process;
 pub mod proxy;
 pub mod rawhttp;
 pub mod sshd;
+pub mod storage;
 pub mod stream;
 pub mod tls;
+pub mod tools;
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -194,9 +198,10 @@ impl ControlPlane {
     fn bare(
         dir: tempfile::TempDir,
         data_dir: PathBuf,
-        extra_args: Vec<String>,
-        extra_env: Vec<(String, String)>,
+        mut extra_args: Vec<String>,
+        mut extra_env: Vec<(String, String)>,
     ) -> Self {
+        storage::prepare(dir.path(), &mut extra_args, &mut extra_env);
         std::fs::create_dir_all(dir.path().join("work")).expect("mkdir work");
         let client = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(60))
@@ -272,35 +277,42 @@ impl ControlPlane {
     }
 
     /// Spawns `serve` on a fresh port and waits for `/health`; retries on a port race.
+    /// Spawns `serve` on a fresh port without waiting for it.
+    fn spawn_child(&mut self) {
+        self.starts += 1;
+        self.port = free_port();
+        for f in ["stdout.log", "stderr.log"] {
+            writeln!(
+                self.log_file(f),
+                "===== start #{} on port {} =====",
+                self.starts,
+                self.port
+            )
+            .unwrap();
+        }
+        let child = Command::new(bin_path("sigil-cp"))
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--admin-listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .args(&self.extra_args)
+            .envs(Self::env())
+            // Colour is off because stderr is a file (tests/tests/observability.rs).
+            .env_remove("NO_COLOR")
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(self.log_file("stdout.log"))
+            .stderr(self.log_file("stderr.log"))
+            .spawn()
+            .expect("spawn sigil-cp serve");
+        self.child = Some(child);
+    }
+
     fn spawn_and_wait(&mut self) {
         let mut last_err = String::new();
         for _attempt in 0..3 {
-            self.starts += 1;
-            self.port = free_port();
-            for f in ["stdout.log", "stderr.log"] {
-                writeln!(
-                    self.log_file(f),
-                    "===== start #{} on port {} =====",
-                    self.starts,
-                    self.port
-                )
-                .unwrap();
-            }
-            let child = Command::new(bin_path("sigil-cp"))
-                .arg("serve")
-                .arg("--data-dir")
-                .arg(&self.data_dir)
-                .arg("--admin-listen")
-                .arg(format!("127.0.0.1:{}", self.port))
-                .args(&self.extra_args)
-                .envs(Self::env())
-                .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
-                .stdin(Stdio::null())
-                .stdout(self.log_file("stdout.log"))
-                .stderr(self.log_file("stderr.log"))
-                .spawn()
-                .expect("spawn sigil-cp serve");
-            self.child = Some(child);
+            self.spawn_child();
             match self.wait_healthy(Duration::from_secs(30)) {
                 Ok(()) => return,
                 Err(e) => {

@@ -3,7 +3,7 @@
 //! (`sigil-cp audit verify`), and the records survive `kill -9`.
 
 use serde_json::Value;
-use sigil_tests::{bin_path, ControlPlane};
+use sigil_tests::ControlPlane;
 
 fn events(cp: &ControlPlane, query: &str) -> (u64, Vec<Value>) {
     let (status, body) = cp.api("GET", &format!("/api/v1/audit{query}"), None);
@@ -94,9 +94,8 @@ fn mutations_and_auth_failures_are_audited_and_the_chain_verifies() {
 
     // Acknowledged records survive kill -9; the chain verifies offline.
     cp.kill9();
-    let out = std::process::Command::new(bin_path("sigil-cp"))
-        .args(["audit", "verify", "--data-dir"])
-        .arg(cp.data_dir())
+    let out = cp
+        .offline_command(&["audit", "verify"])
         .output()
         .expect("run sigil-cp audit verify");
     let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");

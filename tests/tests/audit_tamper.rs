@@ -1,18 +1,15 @@
 //! The audit chain against an attacker with disk access: one record of a stopped control
-//! plane is edited in place in RocksDB (same length, so it still decodes); the offline
+//! plane is edited in place in its store, RocksDB or PostgreSQL (same length, so it still
+//! decodes); the offline
 //! `sigil-cp audit verify` and the online `GET /api/v1/audit/verify` both report it.
 
-use std::process::Command;
-
 use sigil_controlplane::db::cf;
-use sigil_storage::{Durability, ReadView, Store, WriteBatch};
-use sigil_storage_rocksdb::{RocksOptions, RocksStore};
-use sigil_tests::{bin_path, ControlPlane};
+use sigil_storage::{Durability, WriteBatch};
+use sigil_tests::ControlPlane;
 
 /// Replaces the first `from` in audit record `id` with `to` (same length); true if found.
-fn tamper(data_dir: &std::path::Path, id: u64, from: &[u8], to: &[u8]) -> bool {
-    let store = RocksStore::open(&data_dir.join("db"), cf::ALL, &RocksOptions::default())
-        .expect("open the stopped control plane's store");
+fn tamper(cp: &ControlPlane, id: u64, from: &[u8], to: &[u8]) -> bool {
+    let store = cp.open_store();
     let key = id.to_be_bytes();
     let mut value = store.get(cf::AUDIT, &key).unwrap().expect("audit record");
     let Some(pos) = value.windows(from.len()).position(|w| w == from) else {
@@ -26,11 +23,7 @@ fn tamper(data_dir: &std::path::Path, id: u64, from: &[u8], to: &[u8]) -> bool {
 }
 
 fn offline_verify(cp: &ControlPlane) -> (i32, serde_json::Value) {
-    let out = Command::new(bin_path("sigil-cp"))
-        .args(["audit", "verify", "--data-dir"])
-        .arg(cp.data_dir())
-        .output()
-        .unwrap();
+    let out = cp.offline_command(&["audit", "verify"]).output().unwrap();
     let json = serde_json::from_slice(&out.stdout).unwrap_or_default();
     (out.status.code().unwrap_or(-1), json)
 }
@@ -55,12 +48,7 @@ fn a_modified_audit_record_is_detected_offline_and_online() {
     assert_eq!(offline_verify(&cp).0, 0);
 
     // Turn the revocation's reason into another of the same length.
-    assert!(tamper(
-        cp.data_dir(),
-        revoke_id,
-        b"keyCompromise",
-        b"keyCompromisX"
-    ));
+    assert!(tamper(&cp, revoke_id, b"keyCompromise", b"keyCompromisX"));
     let (code, report) = offline_verify(&cp);
     assert_eq!(code, 1, "{report}");
     assert_eq!(report["valid"], false, "{report}");

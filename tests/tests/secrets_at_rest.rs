@@ -27,6 +27,12 @@ use sigil_tests::{bin_path, free_port, ControlPlane};
 
 #[test]
 fn no_private_key_or_secret_lies_in_either_data_directory() {
+    if sigil_tests::storage::skip_on_postgres(
+        "no_private_key_or_secret_lies_in_either_data_directory",
+        "hsm.rs and admin_otp.rs search the PostgreSQL cluster's files for private keys and OTPs",
+    ) {
+        return;
+    }
     let mut cp = ControlPlane::start_with_config(CONFIG);
     // `init` made the KEK: beside the data directory, not in it, owner-only.
     let kek_file = cp.kek_file();
@@ -222,6 +228,12 @@ fn no_private_key_or_secret_lies_in_either_data_directory() {
 
 #[test]
 fn an_old_data_directory_is_sealed_at_start_up_even_when_killed_midway() {
+    if sigil_tests::storage::skip_on_postgres(
+        "an_old_data_directory_is_sealed_at_start_up_even_when_killed_midway",
+        "nothing to migrate: a PostgreSQL database is created sealed by this version",
+    ) {
+        return;
+    }
     let mut cp = ControlPlane::start();
     let issuer = cp.demo_issuer_id();
     cp.issue_new(&issuer, "old.example.com");

@@ -364,3 +364,38 @@ pub(super) fn spawn_summaries(services: &Arc<Services>, limiter: &Arc<Mutex<limi
         }
     });
 }
+
+/// The web console's sign-in (`crate::ui`) with the admin token or an API key (`secret`),
+/// limited and audited like a management request's credentials: a source that failed too
+/// often is refused (429) before the secret is looked at; a wrong secret counts against its
+/// limit and is audited (`auth.failure`, within the window's budget). Returns the actor id and
+/// its permissions, `None` for a wrong secret. Keyper logins and client certificates are not
+/// accepted here (yet).
+pub(crate) async fn console_sign_in(
+    state: &Shared,
+    secret: &str,
+    peer: Option<SocketAddr>,
+    path: &str,
+) -> Result<Option<(String, Vec<String>)>, ApiError> {
+    admit(state, peer.as_ref(), "POST", path).await?;
+    let secret = secret.trim();
+    let who = if looks_like_jwt(secret) || secret.is_empty() {
+        None
+    } else {
+        identify(state, Some(secret.to_string()), None).await?
+    };
+    if let Some(p) = who {
+        return Ok(Some((p.id, p.permissions)));
+    }
+    let source = peer.map_or_else(String::new, |a| a.to_string());
+    if failed(state, peer.as_ref()).await {
+        tracing::warn!(%path, %source, "console sign-in failed");
+        let details = serde_json::json!({"method": "POST", "credentials": "invalid"});
+        record(
+            state,
+            event("anonymous", &source, "auth.failure", path, details),
+        )
+        .await?;
+    }
+    Ok(None)
+}

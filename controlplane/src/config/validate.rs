@@ -36,6 +36,7 @@ impl CpConfig {
     /// Checks every constraint; returns all problems found, not just the first.
     pub fn validate(&self) -> Result<(), Vec<String>> {
         let mut errs = Vec::new();
+        self.storage.validate(&mut errs);
         let o = &self.ocsp;
         if !(8..=240).contains(&o.validity_hours) {
             errs.push(format!(
@@ -118,6 +119,7 @@ impl CpConfig {
             errs.push("admin.max_body_bytes must be at least 1024".into());
         }
         self.admin.auth_limit.check(&mut errs);
+        self.admin.console.check(&mut errs);
         self.ssh.check(&self.hsm.allowed_modules, &mut errs);
         for (name, p) in &self.profiles {
             if p.validity_days == 0 || p.validity_days > p.max_validity_days {

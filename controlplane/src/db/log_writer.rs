@@ -5,7 +5,7 @@
 
 use sigil_shared::replication::{Change, Record};
 use sigil_shared::time::now_unix;
-use sigil_storage::{Durability, WriteBatch};
+use sigil_storage::{Durability, Expect, WriteBatch};
 
 use super::{cf, Db, DbError, META_HEAD};
 
@@ -15,6 +15,8 @@ pub struct LogWriter {
     batch: WriteBatch,
     seq: u64,
     now: i64,
+    /// Fences of the write ([`sigil_storage::Store::write_checked`]).
+    expect: Vec<Expect>,
 }
 
 impl LogWriter {
@@ -42,6 +44,13 @@ impl LogWriter {
     pub fn head(&self) -> u64 {
         self.seq
     }
+
+    /// Makes the write conditional on `e` ([`sigil_storage::Store::write_checked`]): the next
+    /// record of a chain being absent (no other writer appended it), a commit's own
+    /// precondition (a new serial not yet taken).
+    pub fn expect(&mut self, e: Expect) {
+        self.expect.push(e);
+    }
 }
 
 impl Db {
@@ -56,11 +65,26 @@ impl Db {
             batch: WriteBatch::new(),
             seq: log.head,
             now: now_unix(),
+            expect: Vec::new(),
         };
         let out = stage(&mut w);
-        let LogWriter { mut batch, seq, .. } = w;
+        let LogWriter {
+            mut batch,
+            seq,
+            mut expect,
+            ..
+        } = w;
         let mut oldest = log.oldest;
         if seq != log.head {
+            // The fence: this process numbers records from its own head; if another writer
+            // on the same store (a second control-plane node on one PostgreSQL database)
+            // appended record head + 1 meanwhile, the write fails instead of numbering two
+            // records alike.
+            expect.push(Expect {
+                cf: cf::REPL_LOG,
+                key: (log.head + 1).to_be_bytes().to_vec(),
+                value: None,
+            });
             batch.put(cf::META, META_HEAD.to_vec(), seq.to_be_bytes().to_vec());
             if seq + 1 - oldest > self.retain {
                 let new_oldest = seq + 1 - self.retain;
@@ -72,7 +96,12 @@ impl Db {
                 oldest = new_oldest;
             }
         }
-        self.store.write(batch, Durability::Sync)?;
+        if let Err(e) = self.store.write_checked(&expect, batch, Durability::Sync) {
+            if matches!(e, sigil_storage::StoreError::Conflict { .. }) {
+                tracing::error!(error = %e, "write conflict, nothing of this group was written: a key a commit expected absent is present (a certificate serial taken, or another writer appended to the replication or audit log: two active control planes on one database?)");
+            }
+            return Err(e.into());
+        }
         log.head = seq;
         log.oldest = oldest;
         drop(log);
@@ -140,5 +169,36 @@ mod tests {
                 .unwrap(),
             1
         );
+    }
+
+    #[test]
+    fn two_writers_on_one_store_never_number_records_alike() {
+        let store: Arc<dyn sigil_storage::Store> = Arc::new(MemStore::new(cf::ALL));
+        let a = Db::open(store.clone(), 100).unwrap();
+        let b = Db::open(store.clone(), 100).unwrap();
+        assert_eq!(
+            a.write_replicated(WriteBatch::new(), vec![change(1)])
+                .unwrap(),
+            1
+        );
+        // `b` still believes the head is 0: its record 1 would be a second record 1.
+        let mut side = WriteBatch::new();
+        side.put(cf::META, b"b".to_vec(), b"1".to_vec());
+        let err = b.write_replicated(side, vec![change(2)]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DbError::Store(sigil_storage::StoreError::Conflict { .. })
+            ),
+            "{err}"
+        );
+        assert_eq!(b.head(), 0, "the failed writer's head did not move");
+        assert!(
+            b.get_raw(cf::META, b"b").unwrap().is_none(),
+            "nothing written"
+        );
+        let recs = a.read_log(0, 10).unwrap();
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].change, change(1));
     }
 }

@@ -15,12 +15,12 @@ use std::sync::Arc;
 
 use sigil_kes::KeyWrapper;
 use sigil_shared::replication::Change;
-use sigil_storage::{Store, WriteBatch};
+use sigil_storage::{Expect, Store, WriteBatch};
 
 use super::error::Internal;
 use crate::audit::{current_actor, AuditEvent, AuditLog};
 use crate::config::CpConfig;
-use crate::db::Db;
+use crate::db::{cf, Db};
 use crate::metrics::Metrics;
 
 /// A change staged for [`Context::commit`].
@@ -29,6 +29,8 @@ pub(super) struct Commit {
     batch: WriteBatch,
     changes: Vec<Change>,
     audit: Option<AuditEvent>,
+    /// Preconditions checked atomically with the write (`Store::write_checked`).
+    expect: Vec<Expect>,
 }
 
 impl Commit {
@@ -46,6 +48,18 @@ impl Commit {
             audit: Some(event),
             ..Self::default()
         }
+    }
+
+    /// Written only if `cf`/`key` is still absent when the write happens (e.g. a new
+    /// certificate's serial: unique without a read before the write, across nodes too). If it
+    /// is not, nothing of this commit's group is written and the commit fails.
+    pub(super) fn expect_absent(mut self, cf: &'static str, key: Vec<u8>) -> Self {
+        self.expect.push(Expect {
+            cf,
+            key,
+            value: None,
+        });
+        self
     }
 
     /// Replication records for the data planes, in the order given.
@@ -170,8 +184,9 @@ impl Context {
         let n = commits.len();
         // Lock order: the audit head, then the replication log (inside the write).
         let written = self.audit.chain_group(|chainer| {
+            let start = chainer.mark();
             Ok(self.db.write_group(|log| {
-                commits
+                let results = commits
                     .into_iter()
                     .map(|c| {
                         let mark = chainer.mark();
@@ -179,18 +194,30 @@ impl Context {
                             mut batch,
                             changes,
                             audit,
+                            expect,
                         } = c;
                         let staged = match audit {
                             Some(event) => chainer.stage(&mut batch, event).map_err(Internal::from),
                             None => Ok(()),
                         }
                         .and_then(|()| Ok(log.append(batch, changes)?));
-                        if staged.is_err() {
-                            chainer.rewind(mark);
+                        match &staged {
+                            Ok(_) => expect.into_iter().for_each(|e| log.expect(e)),
+                            Err(_) => chainer.rewind(mark),
                         }
                         staged
                     })
-                    .collect::<Vec<_>>()
+                    .collect::<Vec<_>>();
+                // Fenced like the replication log: the audit chain continues from this
+                // process's head only if no other writer appended its next record.
+                if chainer.mark().0 != start.0 {
+                    log.expect(Expect {
+                        cf: cf::AUDIT,
+                        key: (start.0 + 1).to_be_bytes().to_vec(),
+                        value: None,
+                    });
+                }
+                results
             })?)
         });
         self.metrics.commit_group_size.observe(n as f64);
@@ -230,6 +257,33 @@ mod tests {
             crate::services::secrets::test_kek(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_commit_expecting_a_taken_key_writes_nothing_and_the_next_one_goes_on() {
+        let cx = context();
+        let mut taken = WriteBatch::new();
+        taken.put(cf::CERT_IDS, b"serial-1".to_vec(), b"demo".to_vec());
+        cx.commit(Commit::new(taken)).unwrap();
+        let change = || Change::CaDelete {
+            issuer_id: "a".into(),
+        };
+        let mut batch = WriteBatch::new();
+        batch.put(cf::META, b"x".to_vec(), b"1".to_vec());
+        let clash = Commit::new(batch)
+            .expect_absent(cf::CERT_IDS, b"serial-1".to_vec())
+            .replicate(vec![change()]);
+        assert!(cx.commit(clash).is_err());
+        assert_eq!(
+            cx.db().get_raw(cf::META, b"x").unwrap(),
+            None,
+            "nothing written"
+        );
+        assert_eq!(cx.db().head(), 0, "no record numbered");
+        let ok = Commit::new(WriteBatch::new())
+            .expect_absent(cf::CERT_IDS, b"serial-2".to_vec())
+            .replicate(vec![change()]);
+        assert_eq!(cx.commit(ok).unwrap(), 1, "numbered from the same head");
     }
 
     #[test]

@@ -40,8 +40,8 @@ pub fn authority(cfg: CpConfig) -> Arc<Services> {
     Arc::new(a)
 }
 
-/// A P-256 CSR for `subject` (RFC 4514) with no attributes, as base64 DER.
-pub fn csr(subject: &str) -> String {
+/// A P-256 CSR for `subject` (RFC 4514) with no attributes, DER.
+pub fn csr_der(subject: &str) -> Vec<u8> {
     let (signer, _) = SoftwareSigner::generate(KeyAlgorithm::EcdsaP256).unwrap();
     let info = CertReqInfo {
         version: x509_cert::request::Version::V1,
@@ -55,7 +55,12 @@ pub fn csr(subject: &str) -> String {
         algorithm: AlgorithmIdentifierOwned::from_der(signer.signature_algorithm_der()).unwrap(),
         signature: der::asn1::BitString::from_bytes(&sig).unwrap(),
     };
-    wire::encode_base64(&req.to_der().unwrap())
+    req.to_der().unwrap()
+}
+
+/// [`csr_der`] as base64 (EST's wire form).
+pub fn csr(subject: &str) -> String {
+    wire::encode_base64(&csr_der(subject))
 }
 
 pub struct Reply {

@@ -4,13 +4,16 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::ControlPlaneUrls;
+
 /// The `[control_plane]` section.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ControlPlaneLink {
     /// Base URL of the control plane's admin listener, `http://` or `https://` (HTTP over TLS,
-    /// RFC 9110 §4.2.2); no replication when absent.
-    pub url: Option<String>,
+    /// RFC 9110 §4.2.2), or a list of them tried in order (failover); no replication when
+    /// absent.
+    pub url: Option<ControlPlaneUrls>,
     /// Bearer token; `SIGIL_REPLICATION_TOKEN` overrides it.
     pub token: Option<String>,
     pub reconnect_min_ms: u64,
@@ -44,21 +47,15 @@ impl std::fmt::Debug for ControlPlaneLink {
 }
 
 impl ControlPlaneLink {
-    /// Whether the URL asks for TLS (`https://`).
+    /// Whether a URL asks for TLS (`https://`; a valid list does not mix schemes).
     pub fn is_https(&self) -> bool {
-        self.url
-            .as_deref()
-            .is_some_and(|u| u.starts_with("https://"))
+        self.url.as_ref().is_some_and(ControlPlaneUrls::any_https)
     }
 
-    /// Checks the URL and the TLS keys without reading the files.
+    /// Checks the URLs and the TLS keys without reading the files.
     pub(super) fn validate(&self, errs: &mut Vec<String>) {
-        if let Some(url) = &self.url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                errs.push(format!(
-                    "control_plane.url {url:?} must be an http:// or https:// URL"
-                ));
-            }
+        if let Some(urls) = &self.url {
+            urls.validate(errs);
         }
         let files = [
             ("control_plane.ca_file", &self.ca_file),
@@ -81,12 +78,7 @@ impl ControlPlaneLink {
                  system trust anchors are not used)"
                     .into(),
             );
-        } else if any_tls
-            && self
-                .url
-                .as_deref()
-                .is_some_and(|u| u.starts_with("http://"))
-        {
+        } else if any_tls && self.url.as_ref().is_some_and(ControlPlaneUrls::any_http) {
             errs.push(
                 "control_plane.ca_file, client_cert and client_key need an https:// \
                  control_plane.url; they would be ignored for http://"

@@ -60,25 +60,16 @@ pub const KES_MAX_BODY: usize = 1 << 20;
 impl KesConfig {
     /// Checks what can be checked without reading the files.
     pub(super) fn validate(&self, cfg: &DpConfig, errs: &mut Vec<String>) {
-        let clash = |other: SocketAddr| {
-            other.port() == self.listen.port()
-                && (other.ip() == self.listen.ip()
-                    || other.ip().is_unspecified()
-                    || self.listen.ip().is_unspecified())
-        };
-        let others = [
-            ("listen", Some(cfg.listen)),
-            ("tls.listen", cfg.tls.as_ref().map(|t| t.listen)),
-            ("metrics.listen", cfg.metrics.listen),
-        ];
-        for (key, addr) in others {
-            if addr.is_some_and(clash) {
-                errs.push(format!(
-                    "kes.listen {} must not share its port with {key}",
-                    self.listen
-                ));
-            }
-        }
+        super::no_shared_port(
+            "kes.listen",
+            self.listen,
+            &[
+                ("listen", Some(cfg.listen)),
+                ("tls.listen", cfg.tls.as_ref().map(|t| t.listen)),
+                ("metrics.listen", cfg.metrics.listen),
+            ],
+            errs,
+        );
         let files = [
             ("kes.cert", Some(&self.cert)),
             ("kes.key", Some(&self.key)),

@@ -23,7 +23,8 @@ pub struct IndexStatus {
     pub seq: AtomicU64,
     pub builds: AtomicU64,
     pub failures: AtomicU64,
-    pub last_build_ms: AtomicU64,
+    /// Duration of the last completed build (µs; `/metrics` shows seconds).
+    pub last_build_micros: AtomicU64,
     /// Records a build could not use (bad key or value).
     pub skipped: AtomicU64,
 }
@@ -116,7 +117,7 @@ fn run(
         let start = Instant::now();
         match build::build(req.store.as_ref(), dir, req.epoch) {
             Ok((index, skipped)) => {
-                let ms = start.elapsed().as_millis() as u64;
+                let micros = start.elapsed().as_micros() as u64;
                 status.entries.store(index.entries() as u64, Relaxed);
                 status
                     .memory_bytes
@@ -124,7 +125,7 @@ fn run(
                 status.file_bytes.store(index.file_bytes() as u64, Relaxed);
                 status.seq.store(index.seq, Relaxed);
                 status.builds.fetch_add(1, Relaxed);
-                status.last_build_ms.store(ms, Relaxed);
+                status.last_build_micros.store(micros, Relaxed);
                 let skipped_total = skipped.bad_keys + skipped.bad_values;
                 status.skipped.store(skipped_total, Relaxed);
                 if skipped_total > 0 {
@@ -140,7 +141,7 @@ fn run(
                     epoch = index.epoch,
                     memory_mib = index.memory_bytes() >> 20,
                     file_mib = index.file_bytes() >> 20,
-                    ms,
+                    ms = micros / 1000,
                     "OCSP index built"
                 );
                 sink(Arc::new(index));

@@ -7,13 +7,15 @@
 //! The call is a blocking HTTP/1.1 request on a short-lived thread (mutations are rare; the
 //! serving core never blocks): the core's deferred response polls for its result. Without a
 //! control plane, or while it is unreachable, mutations fail with KES's 502 and clients fail
-//! over; everything that only reads keeps working from the replica.
+//! over; everything that only reads keeps working from the replica. With several
+//! `control_plane.url`s, a mutation goes to the one the replication stream was last
+//! established on, and is not retried elsewhere (it may have been committed).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::replica::{self, Upstream};
+use crate::replica::{self, Upstreams};
 
 /// Forwarded calls in flight per process at most; beyond, 503.
 const MAX_IN_FLIGHT: usize = 64;
@@ -63,13 +65,13 @@ pub enum ForwardError {
 /// Where mutations go.
 #[derive(Debug)]
 pub struct Forwarder {
-    upstream: Option<Upstream>,
+    upstream: Option<Upstreams>,
     pub timeout: Duration,
     in_flight: AtomicUsize,
 }
 
 impl Forwarder {
-    pub fn new(upstream: Option<Upstream>, timeout: Duration) -> Self {
+    pub fn new(upstream: Option<Upstreams>, timeout: Duration) -> Self {
         Self {
             upstream,
             timeout,
@@ -114,7 +116,11 @@ impl Forwarder {
     /// The blocking request (on the forwarding thread).
     fn send(&self, call: &Call) -> Result<Reply, ForwardError> {
         use std::io::Read;
-        let upstream = self.upstream.as_ref().ok_or(ForwardError::NoControlPlane)?;
+        let upstream = self
+            .upstream
+            .as_ref()
+            .ok_or(ForwardError::NoControlPlane)?
+            .active();
         let path = format!("/api/v1/replication/kes{}", call.path);
         let admin = if call.admin { "true" } else { "false" };
         let headers = [

@@ -53,6 +53,13 @@ impl KesStats {
     }
 }
 
+/// Requests answered so far, summed over the cores: (success, error (4xx), failure (5xx)),
+/// for the ops listener's `sigil_dp_kes_requests_total`.
+pub fn totals(cores: &[std::sync::Arc<KesStats>]) -> [u64; 3] {
+    let sum = |f: fn(&KesStats) -> &AtomicU64| cores.iter().map(|c| f(c).load(Relaxed)).sum();
+    [sum(|c| &c.success), sum(|c| &c.error), sum(|c| &c.failure)]
+}
+
 /// Process-wide values shown beside the counters.
 #[derive(Debug, Clone, Copy)]
 pub struct System {
@@ -155,6 +162,7 @@ mod tests {
         a.record(200, Duration::from_millis(1));
         a.record(404, Duration::from_millis(20));
         b.record(502, Duration::from_secs(20));
+        assert_eq!(totals(&[a.clone(), b.clone()]), [1, 1, 1]);
         let text = render(
             &[a, b],
             System {

@@ -1,5 +1,6 @@
 //! The replication subscriber: one thread that keeps the replica in step with the control
-//! plane (protocol: docs/replication.md).
+//! plane (protocol: docs/replication.md), trying the configured URLs in order
+//! ([`super::failover`]).
 
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -10,12 +11,14 @@ use sigil_shared::replication::{Frame, FrameError, Record, PROTOCOL_VERSION};
 use sigil_shared::time::now_unix;
 use sigil_storage::{Durability, Store, StoreError, WriteBatch};
 
+use super::failover::{jitter, Failover};
 use super::stream_client::{self, OpenError};
-use super::upstream::Upstream;
+use super::upstreams::{UpstreamStatus, Upstreams};
 use super::{apply_changes, ReplicaDir, ReplicaError};
 use crate::config::ControlPlaneLink;
 use crate::index::IndexTrigger;
 use crate::kes::Keyring;
+use crate::relay::RelayLog;
 use crate::updates::{Applied, Broadcaster, Update};
 use sigil_kes::KeyWrapper;
 
@@ -64,6 +67,8 @@ pub struct ReplicationStatus {
     pub current: super::digest::CurrentReplica,
     /// The nextUpdate of each CRL the replica holds (for `/health/ready` and `/metrics`).
     pub crls: super::CrlDeadlines,
+    /// Which control-plane URL the stream is on, and the failovers so far.
+    pub upstreams: UpstreamStatus,
 }
 
 impl ReplicationStatus {
@@ -102,7 +107,11 @@ const SNAPSHOT_BATCH: usize = 4096;
 
 struct Subscriber {
     link: ControlPlaneLink,
-    upstream: Upstream,
+    upstreams: Upstreams,
+    /// Which URL to try next, and when.
+    plan: Failover,
+    /// How logs name each URL.
+    names: Vec<String>,
     dir: ReplicaDir,
     name: String,
     store: Arc<dyn Store>,
@@ -113,21 +122,43 @@ struct Subscriber {
     retired: Option<(String, Arc<dyn Store>)>,
     /// With `[kes]`: the key-encryption key the cores' keyring is unwrapped with.
     kek: Option<Arc<dyn KeyWrapper>>,
+    /// With `[relay]`: the retained log each record is stored in, with the record.
+    relay: Option<Arc<RelayLog>>,
+}
+
+/// Who learns of what the subscriber applies: the serving cores, the index builder and, with
+/// `[relay]`, the relay's downstream streams.
+pub struct Consumers {
+    pub broadcaster: Broadcaster,
+    pub index: Option<IndexTrigger>,
+    pub relay: Option<Arc<RelayLog>>,
 }
 
 /// Starts the subscriber thread.
 pub fn spawn_subscriber(
     link: ControlPlaneLink,
-    upstream: Upstream,
+    upstreams: Upstreams,
     dir: ReplicaDir,
     current: (String, Arc<dyn Store>),
-    (broadcaster, index): (Broadcaster, Option<IndexTrigger>),
+    Consumers {
+        broadcaster,
+        index,
+        relay,
+    }: Consumers,
     status: Arc<ReplicationStatus>,
     kek: Option<Arc<dyn KeyWrapper>>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let names = upstreams.names();
+    status.upstreams.set_names(names.clone());
     let mut sub = Subscriber {
+        plan: Failover::new(
+            upstreams.len(),
+            Duration::from_millis(link.reconnect_min_ms),
+            Duration::from_millis(link.reconnect_max_ms),
+        ),
         link,
-        upstream,
+        upstreams,
+        names,
         dir,
         name: current.0,
         store: current.1,
@@ -136,6 +167,7 @@ pub fn spawn_subscriber(
         status,
         retired: None,
         kek,
+        relay,
     };
     std::thread::Builder::new()
         .name("sigil-replica".into())
@@ -144,37 +176,68 @@ pub fn spawn_subscriber(
 
 impl Subscriber {
     fn run(&mut self) {
-        let min = Duration::from_millis(self.link.reconnect_min_ms);
-        let max = Duration::from_millis(self.link.reconnect_max_ms);
-        let mut backoff = min;
         loop {
-            match self.session() {
-                Ok(()) => tracing::warn!("replication stream ended; reconnecting"),
+            let index = self.plan.current();
+            let result = self.session(index);
+            let established = self.status.connected.swap(false, Ordering::Relaxed);
+            self.status.upstreams.set_connected(None);
+            let next = self.plan.ended(established);
+            let delay = jitter(next.delay);
+            let (url, next_url) = (&self.names[index], &self.names[next.index]);
+            let retry_in_ms = delay.as_millis() as u64;
+            match result {
+                Ok(()) => {
+                    tracing::warn!(%url, %next_url, retry_in_ms, "replication stream ended")
+                }
+                Err(SessionError::Open(OpenError::Status { status: 401, body })) => {
+                    tracing::error!(
+                        %url, %next_url, retry_in_ms, answer = %body,
+                        "the control plane refused the replication token (401): check \
+                         SIGIL_REPLICATION_TOKEN or control_plane.token"
+                    )
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "replication stream failed")
+                    tracing::warn!(%url, error = %e, %next_url, retry_in_ms, "replication stream failed")
                 }
             }
-            let progressed = self.status.connected.swap(false, Ordering::Relaxed);
-            if progressed {
-                backoff = min;
-            }
             self.status.reconnects.fetch_add(1, Ordering::Relaxed);
-            std::thread::sleep(jitter(backoff));
-            backoff = (backoff * 2).min(max);
+            std::thread::sleep(delay);
         }
     }
 
-    /// One connection: Hello, optional snapshot, then records until the stream breaks.
-    fn session(&mut self) -> Result<(), SessionError> {
+    /// The stream on URL `index` is established (its `Hello` arrived): shown in `/metrics`,
+    /// used by the key service's forwarder, logged when it is a failover.
+    fn established(&mut self, index: usize) {
+        self.status.upstreams.set_connected(Some(index));
+        self.upstreams.set_active(index);
+        if let Some(previous) = self.plan.established() {
+            self.status
+                .upstreams
+                .failovers
+                .fetch_add(1, Ordering::Relaxed);
+            let (url, from) = (&self.names[index], &self.names[previous]);
+            if index == 0 {
+                tracing::info!(%url, %from, "replication failed back to the first control_plane.url");
+            } else {
+                tracing::warn!(%url, %from, "replication failed over to another control_plane.url");
+            }
+        }
+    }
+
+    /// One connection to URL `index`: Hello, optional snapshot, then records until the stream
+    /// breaks.
+    fn session(&mut self, index: usize) -> Result<(), SessionError> {
         let after = self.status.applied.load(Ordering::Relaxed);
         let timeout = Duration::from_secs(self.link.read_timeout_secs);
+        let upstream = self.upstreams.get(index);
+        let tls = upstream.tls.is_some();
         let mut body = stream_client::get(
-            &self.upstream,
+            upstream,
             &format!("/api/v1/replication/stream?after={after}"),
             timeout,
         )?;
-        let tls = self.upstream.tls.is_some();
-        tracing::info!(after, tls, "replication stream open");
+        let url = &self.names[index];
+        tracing::info!(%url, after, tls, "replication stream open");
         let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
         let mut pos = 0;
         let mut chunk = vec![0u8; 256 * 1024];
@@ -186,7 +249,11 @@ impl Subscriber {
                 self.status
                     .last_contact
                     .store(now_unix(), Ordering::Relaxed);
+                let hello = matches!(frame, Frame::Hello { .. });
                 self.handle(frame, &mut pending)?;
+                if hello {
+                    self.established(index);
+                }
                 if pending.records >= MAX_BATCH {
                     self.flush(&mut pending)?;
                 }
@@ -260,6 +327,9 @@ impl Subscriber {
                 let old_name = std::mem::replace(&mut self.name, name);
                 self.retired = Some((old_name, old));
                 self.broadcaster.send(&Update::Reset(store.clone()));
+                if let Some(relay) = &self.relay {
+                    relay.reset(store.clone(), as_of);
+                }
                 if let Some(index) = &mut self.index {
                     index.reset(&store);
                 }
@@ -269,15 +339,23 @@ impl Subscriber {
                 self.status.synced.store(true, Ordering::Relaxed);
                 tracing::info!(as_of, items = count, "snapshot applied and switched in");
             }
-            Frame::Record(Record {
-                seq,
-                committed_at,
-                change,
-            }) => {
+            Frame::Record(record) => {
                 let expected = self.status.applied.load(Ordering::Relaxed) + p.records as u64 + 1;
-                if seq != expected {
-                    return Err(SessionError::Gap { got: seq, expected });
+                if record.seq != expected {
+                    return Err(SessionError::Gap {
+                        got: record.seq,
+                        expected,
+                    });
                 }
+                if let Some(relay) = &self.relay {
+                    // Kept for downstreams in the batch that applies it (atomically).
+                    relay.append(&mut p.batch, &record)?;
+                }
+                let Record {
+                    seq,
+                    committed_at,
+                    change,
+                } = record;
                 apply_changes(&mut p.batch, [change], Some(seq), &mut p.applied)?;
                 p.records += 1;
                 p.last_seq = seq;
@@ -303,6 +381,9 @@ impl Subscriber {
             .write(std::mem::take(&mut p.batch), Durability::Buffered)?;
         let mut applied = std::mem::take(&mut p.applied);
         applied.seq = p.last_seq;
+        if let Some(relay) = &self.relay {
+            relay.applied(p.last_seq);
+        }
         if let Some(index) = &mut self.index {
             index.changed(applied.ocsp_keys.len(), &self.store);
         }
@@ -363,13 +444,4 @@ struct Pending {
     last_commit: i64,
     snapshot: Option<(String, Arc<dyn Store>, u64)>,
     snapshot_batch: WriteBatch,
-}
-
-/// ±25 % so that a fleet of data planes does not reconnect in lockstep.
-fn jitter(d: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |t| t.subsec_nanos());
-    let factor = 0.75 + (nanos % 1000) as f64 / 2000.0;
-    d.mul_f64(factor)
 }

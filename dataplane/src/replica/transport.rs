@@ -2,7 +2,7 @@
 //! (rustls `StreamOwned`, RFC 8446 / RFC 5246). The socket's read timeout applies beneath the
 //! TLS record layer as well: a silent control plane fails a read either way.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,11 +16,8 @@ use super::upstream::{BaseUrl, Scheme};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// An open connection to the control plane.
-pub enum Transport {
-    Plain(TcpStream),
-    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
-}
+/// An open connection to the control plane (or a relay).
+pub type Transport = crate::blocking_stream::MaybeTls<ClientConnection>;
 
 /// A TLS failure with a hint at the configuration key that usually fixes it.
 #[derive(Debug)]
@@ -93,29 +90,4 @@ pub fn connect(
     }
     tcp.set_read_timeout(Some(read_timeout))?;
     Ok(Transport::Tls(Box::new(StreamOwned::new(conn, tcp))))
-}
-
-impl Read for Transport {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Self::Plain(s) => s.read(buf),
-            Self::Tls(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Transport {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Self::Plain(s) => s.write(buf),
-            Self::Tls(s) => s.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Self::Plain(s) => s.flush(),
-            Self::Tls(s) => s.flush(),
-        }
-    }
 }

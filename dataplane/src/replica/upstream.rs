@@ -102,11 +102,29 @@ impl BaseUrl {
     }
 }
 
+impl std::fmt::Display for BaseUrl {
+    /// `scheme://host:port[/base]`, the port always written: how logs and `/metrics` name a
+    /// control-plane URL.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = match self.scheme {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        };
+        write!(
+            f,
+            "{scheme}://{}:{}{}",
+            self.host, self.port, self.base_path
+        )
+    }
+}
+
 /// Why the replication source cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
     #[error("control_plane.url {0}")]
     Url(String),
+    #[error("control_plane.url lists {0} more than once")]
+    Duplicate(String),
     #[error(transparent)]
     Tls(#[from] TlsClientError),
 }
@@ -165,6 +183,14 @@ mod tests {
             "/sigil"
         );
         assert_eq!(BaseUrl::parse("http://cp.example").unwrap().port, 80);
+        let shown = BaseUrl::parse("http://cp.example/sigil/")
+            .unwrap()
+            .to_string();
+        assert_eq!(shown, "http://cp.example:80/sigil");
+        assert_eq!(
+            BaseUrl::parse("https://[::1]").unwrap().to_string(),
+            "https://[::1]:443"
+        );
         assert_eq!(BaseUrl::parse("http://[::1]:9444").unwrap().port, 9444);
         assert_eq!(BaseUrl::parse("http://[::1]").unwrap().host, "[::1]");
         assert!(BaseUrl::parse("http://[::1").is_err());

@@ -138,7 +138,7 @@ fn tls_flags_make_a_section_only_together() {
 #[test]
 fn the_replication_token_comes_from_the_environment_or_the_file() {
     let url = Flags {
-        control_plane: Some("http://127.0.0.1:9444".into()),
+        control_plane: vec!["http://127.0.0.1:9444".into()],
         ..Flags::default()
     };
     assert_eq!(
@@ -150,6 +150,7 @@ fn the_replication_token_comes_from_the_environment_or_the_file() {
         .unwrap()
         .upstream
         .unwrap();
+    let up = up.get(0);
     assert_eq!((up.token.as_str(), up.url.port), ("from-env", 9444));
 
     let f = file("[control_plane]\ntoken = \"${SIGIL_SURELY_UNSET_VARIABLE_2}\"\n");
@@ -166,20 +167,105 @@ fn the_replication_token_comes_from_the_environment_or_the_file() {
         .unwrap()
         .upstream
         .unwrap();
-    assert_eq!(up.token, "from-env");
+    assert_eq!(up.get(0).token, "from-env");
     let f = file("[control_plane]\ntoken = \"literal-token\"\n");
     let literal = Flags {
         config: Some(f.path().into()),
         ..from_file
     };
     let up = load_with_token(&literal, None).unwrap().upstream.unwrap();
-    assert_eq!(up.token, "literal-token");
+    assert_eq!(up.get(0).token, "literal-token");
 
     let bad_url = Flags {
-        control_plane: Some("https://cp example".into()),
+        control_plane: vec!["https://cp example".into()],
         control_plane_ca: Some("/nonexistent/ca.pem".into()),
         ..Flags::default()
     };
     let m = messages(&bad_url, Some("t"));
     assert!(m[0].starts_with("control_plane.url"), "{m:?}");
+}
+
+#[test]
+fn several_control_plane_urls_from_the_file_or_the_flags() {
+    let f = file("[control_plane]\nurl = [\"http://cp-a:9444\", \"http://cp-b:9444\"]\n");
+    let from_file = Flags {
+        config: Some(f.path().into()),
+        ..Flags::default()
+    };
+    let ups = load_with_token(&from_file, Some("t".into()))
+        .unwrap()
+        .upstream
+        .unwrap();
+    assert_eq!(ups.names(), ["http://cp-a:9444", "http://cp-b:9444"]);
+    // Repeated or comma-separated flags (blanks trimmed), replacing the file's list.
+    let flags = Flags::try_parse_from([
+        "sigil-dp",
+        "--config",
+        f.path().to_str().unwrap(),
+        "--control-plane",
+        "http://cp-c:1, http://cp-d:2",
+        "--control-plane",
+        "http://cp-e:3",
+    ])
+    .unwrap();
+    let ups = load_with_token(&flags, Some("t".into()))
+        .unwrap()
+        .upstream
+        .unwrap();
+    assert_eq!(
+        ups.names(),
+        ["http://cp-c:1", "http://cp-d:2", "http://cp-e:3"]
+    );
+    let ups = load_with_token(&from_file, Some("t".into())).unwrap();
+    assert_eq!(ups.config.control_plane.url.unwrap().as_slice().len(), 2);
+
+    let bad = |args: &[&str]| {
+        let mut all = vec!["sigil-dp"];
+        all.extend(args);
+        messages(&Flags::try_parse_from(all).unwrap(), Some("t"))
+    };
+    assert_eq!(
+        bad(&["--control-plane", "http://a:1,http://A:1/"]),
+        ["control_plane.url lists http://A:1 more than once"]
+    );
+    let m = bad(&["--control-plane", "http://a:1,https://b:2"]);
+    assert!(
+        m.iter().any(|m| m.contains("mixes http:// and https://")),
+        "{m:?}"
+    );
+    let seventeen: Vec<String> = (0..17).map(|i| format!("http://cp-{i}")).collect();
+    let m = bad(&["--control-plane", &seventeen.join(",")]);
+    assert_eq!(m, ["control_plane.url names 17 URLs; at most 16"]);
+    let m = bad(&["--control-plane", "https://a:1,https://b:2"]);
+    assert!(m[0].contains("control_plane.ca_file is required"), "{m:?}");
+}
+
+#[test]
+fn the_relay_token_comes_from_the_environment_or_the_file() {
+    let cfg: crate::config::RelayConfig = toml::from_str("listen = \"127.0.0.1:9500\"\n").unwrap();
+    assert!(matches!(
+        super::load_relay(&cfg, None),
+        Err(ConfigError::NoRelayToken)
+    ));
+    assert!(matches!(
+        super::load_relay(&cfg, Some(String::new())),
+        Err(ConfigError::NoRelayToken)
+    ));
+    assert_eq!(
+        super::load_relay(&cfg, Some("env".into())).unwrap().token,
+        "env"
+    );
+    let with_file = crate::config::RelayConfig {
+        token: Some("from-file".into()),
+        ..cfg.clone()
+    };
+    let loaded = super::load_relay(&with_file, None).unwrap();
+    assert_eq!(loaded.token, "from-file");
+    assert!(!format!("{loaded:?}").contains("from-file"));
+    assert_eq!(
+        super::load_relay(&with_file, Some("env".into()))
+            .unwrap()
+            .token,
+        "env"
+    );
 }

@@ -188,13 +188,11 @@ impl Certificates {
             )?);
         }
 
-        // Serial numbers are unique across all issuers: the certificate id is the serial.
-        let serial = loop {
-            let s = x509::random_serial();
-            if self.cx.db().get_raw(cf::CERT_IDS, &s)?.is_none() {
-                break s;
-            }
-        };
+        // Serial numbers are unique across all issuers (the certificate id is the serial): the
+        // commit below is written only if the serial is still free (`expect_absent`, checked
+        // atomically with the write), so no read is needed first. A collision of two random
+        // 159-bit serials fails the request rather than overwriting a certificate.
+        let serial = x509::random_serial();
         let spec = CertSpec {
             serial: serial.clone(),
             issuer: ca.subject.clone(),
@@ -244,6 +242,7 @@ impl Certificates {
         self.stage_responses(&mut batch, id, entries, &mut changes)?;
         self.cx.commit(
             Commit::new(batch)
+                .expect_absent(cf::CERT_IDS, serial.clone())
                 .replicate(changes)
                 .audit(("certificate.issue", "certificate", &record.id), details),
         )?;

@@ -59,6 +59,18 @@ impl Store for Flaky {
         self.inner.write(batch, durability)
     }
 
+    fn write_checked(
+        &self,
+        expect: &[sigil_storage::Expect],
+        batch: WriteBatch,
+        durability: Durability,
+    ) -> sigil_storage::Result<()> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(StoreError::Io("killed before the write".into()));
+        }
+        self.inner.write_checked(expect, batch, durability)
+    }
+
     fn with_snapshot(
         &self,
         f: &mut dyn FnMut(&dyn ReadView) -> sigil_storage::Result<()>,

@@ -1,0 +1,177 @@
+//! The web console under `/ui/` on the admin listener (docs/CONSOLE.md): server-rendered HTML
+//! (maud templates, escaped by default), one CSS and one JS file built into the binary, no
+//! inline script or style. Pages call the same services the API handlers call, as the
+//! signed-in actor (`audit::with_actor`), with the same RBAC permissions; never the store.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`session`] | sessions in memory: random ids, CSRF tokens, idle timeout, lifetime |
+//! | [`auth`] | sign-in, sign-out, the session and CSRF middleware, permission checks |
+//! | [`layout`] | the page shell, navigation, paging links, error pages |
+//! | [`assets`] | the CSS and JS, under a versioned path with long caching |
+//! | [`dashboard`], [`cas`], [`certificates`], [`audit`], [`otps`] | the pages |
+
+mod assets;
+mod audit;
+mod auth;
+mod cas;
+mod certificates;
+mod dashboard;
+mod layout;
+mod otps;
+pub mod session;
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::api::{ApiError, Shared};
+use crate::audit::{with_actor, Actor};
+use crate::services::Services;
+
+/// The Content-Security-Policy of every console response: nothing inline, nothing from
+/// elsewhere, no framing.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// The console's state: the API's state (services, tokens, limiter) and the sessions.
+#[derive(Debug)]
+pub struct Console {
+    app: Shared,
+    sessions: session::Sessions,
+    /// Whether the admin listener is on TLS (the cookies are then `Secure`).
+    tls: bool,
+}
+
+impl Console {
+    fn services(&self) -> &Arc<Services> {
+        self.app.services()
+    }
+}
+
+type State = axum::extract::State<Arc<Console>>;
+
+/// The console's routes (none when `[admin.console] enabled = false`), to merge into the
+/// admin router.
+pub fn router(app: Shared) -> Router<Shared> {
+    let settings = app.services().settings();
+    if !settings.admin.console.enabled {
+        return Router::new();
+    }
+    let console = Arc::new(Console {
+        sessions: session::Sessions::new(&settings.admin.console),
+        tls: settings.admin.tls.is_some(),
+        app,
+    });
+    let pages = Router::new()
+        .route("/ui/", get(dashboard::page))
+        .route("/ui/logout", post(auth::logout))
+        .route("/ui/cas", get(cas::list))
+        .route("/ui/cas/{id}", get(cas::detail))
+        .route("/ui/cas/{id}/enabled", post(cas::set_enabled))
+        .route("/ui/certificates", get(certificates::list))
+        .route(
+            "/ui/certificates/issue",
+            get(certificates::issue_form).post(certificates::issue),
+        )
+        .route("/ui/certificates/{id}", get(certificates::detail))
+        .route(
+            "/ui/certificates/{id}/revoke",
+            get(certificates::revoke_form).post(certificates::revoke),
+        )
+        .route("/ui/certificates/{id}/unhold", post(certificates::unhold))
+        .route(
+            "/ui/certificates/{id}/export/{kind}",
+            get(certificates::export),
+        )
+        .route("/ui/audit", get(audit::list))
+        .route("/ui/audit/verify", get(audit::verify))
+        .route("/ui/otps", get(otps::list).post(otps::create))
+        .route("/ui/otps/{id}/delete", post(otps::delete))
+        .route(
+            "/ui/{*rest}",
+            get(layout::not_found).post(layout::not_found),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            console.clone(),
+            auth::require_session,
+        ));
+    Router::new()
+        .merge(pages)
+        .route("/ui", get(|| async { Redirect::to("/ui/") }))
+        .route("/ui/login", get(auth::login_page).post(auth::login))
+        .route("/ui/static/{version}/{file}", get(assets::serve))
+        .layer(middleware::from_fn(secure_headers))
+        .with_state(console)
+}
+
+/// Every console response: CSP, `nosniff`, no referrer, no framing; pages are not cached
+/// (the static files set their own caching).
+async fn secure_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ] {
+        h.insert(name, HeaderValue::from_static(value));
+    }
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
+}
+
+/// A failed console request: an HTML page with the status and a stable message (the API's
+/// message for a service error).
+#[derive(Debug)]
+pub struct UiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl UiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ApiError> for UiError {
+    fn from(e: ApiError) -> Self {
+        Self::new(e.code.status(), e.message)
+    }
+}
+
+impl IntoResponse for UiError {
+    fn into_response(self) -> Response {
+        (self.status, layout::error_page(self.status, &self.message)).into_response()
+    }
+}
+
+/// Runs blocking service code off the async workers as `actor` (the audit records the
+/// services write name it); errors as the API maps them.
+pub async fn run<T: Send + 'static, E: Into<ApiError> + Send + 'static>(
+    actor: Actor,
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, UiError> {
+    match tokio::task::spawn_blocking(move || with_actor(actor, f)).await {
+        Ok(r) => r.map_err(|e| UiError::from(e.into())),
+        Err(e) => {
+            tracing::error!(error = %e, "console handler panicked");
+            Err(UiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error",
+            ))
+        }
+    }
+}

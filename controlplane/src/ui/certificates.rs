@@ -1,0 +1,241 @@
+//! `/ui/certificates`: the paged list with filters (the API list's query:
+//! `Certificates::find_certs` over a `CertFilter`) and a certificate's detail (decoded fields,
+//! status, OCSP response age, chain, PEM). Issuance, revocation, release from hold and export
+//! are in
+//! [`actions`].
+
+mod actions;
+
+pub use actions::{export, issue, issue_form, revoke, revoke_form, unhold};
+
+use axum::extract::{Path, Query};
+use axum::Extension;
+use maud::{html, Markup};
+use serde::Deserialize;
+use sigil_shared::ocsp::{HashAlg, RevocationReason};
+use sigil_shared::time::{now_unix, rfc3339};
+
+use super::auth::Signed;
+use super::dashboard::ago;
+use super::{layout, run, State, UiError};
+use crate::api::{chain_entry, ChainEntry};
+use crate::db::{CertRecord, CertState};
+use crate::services::certificates::{normalize_id, status_of, CertError, CertFilter, StatusFilter};
+use crate::services::ServiceError;
+use crate::x509::cert_pem;
+
+const PER_PAGE: u64 = 25;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    issuer: String,
+    /// Subject or SAN substring (the API's `search`).
+    #[serde(default)]
+    q: String,
+    page: Option<u64>,
+    done: Option<String>,
+}
+
+pub async fn list(
+    axum::extract::State(console): State,
+    Extension(signed): Extension<Signed>,
+    Query(q): Query<ListQuery>,
+) -> Result<Markup, UiError> {
+    signed.require(&console, "read:certificates").await?;
+    let status = match q.status.as_str() {
+        "" => None,
+        s => Some(StatusFilter::parse(s).ok_or_else(|| {
+            UiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "status must be active, expiring, expired or revoked",
+            )
+        })?),
+    };
+    let filter = CertFilter {
+        issuer_id: (!q.issuer.is_empty()).then(|| q.issuer.clone()),
+        status,
+        search: (!q.q.trim().is_empty()).then(|| q.q.trim().to_string()),
+        ..CertFilter::default()
+    };
+    let page = q.page.unwrap_or(1).max(1);
+    let s = console.services().clone();
+    let (certs, total, issuers) = run(signed.actor(), move || {
+        let (certs, total) = s.certificates.find_certs(&filter, page, PER_PAGE)?;
+        let issuers: Vec<String> = s
+            .issuers
+            .list_cas()
+            .iter()
+            .map(|c| c.record.id.clone())
+            .collect();
+        Ok::<_, CertError>((certs, total, issuers))
+    })
+    .await?;
+    let now = now_unix();
+    let link = |p: u64| {
+        let p = p.to_string();
+        format!(
+            "/ui/certificates?{}",
+            layout::query(&[
+                ("status", &q.status),
+                ("issuer", &q.issuer),
+                ("q", &q.q),
+                ("page", &p)
+            ])
+        )
+    };
+    let body = html! {
+        (layout::notice(q.done.as_deref()))
+        form class="filters" method="get" action="/ui/certificates" {
+            div class="field" { label for="f-status" { "Status" }
+                select id="f-status" name="status" {
+                    @for (v, l) in [("", "any"), ("active", "active"), ("expiring", "expiring (30 days)"), ("expired", "expired"), ("revoked", "revoked")] {
+                        option value=(v) selected[q.status == v] { (l) }
+                    }
+                }
+            }
+            div class="field" { label for="f-issuer" { "Issuer" }
+                select id="f-issuer" name="issuer" {
+                    option value="" selected[q.issuer.is_empty()] { "any" }
+                    @for id in &issuers { option value=(id) selected[q.issuer == *id] { (id) } }
+                }
+            }
+            div class="field" { label for="f-q" { "Name contains" } input id="f-q" type="search" name="q" value=(q.q); }
+            button type="submit" { "Filter" }
+            @if signed.can("write:certificates") {
+                a class="button secondary" href="/ui/certificates/issue" { "Issue from a CSR" }
+            }
+        }
+        div class="table-wrap" {
+            table {
+                thead { tr { th { "Serial" } th { "Subject" } th { "Names" } th { "Issuer" } th { "Status" } th { "Not after" } } }
+                tbody {
+                    @for c in &certs {
+                        tr {
+                            td class="mono" { a href={ "/ui/certificates/" (c.id) } { (c.id) } }
+                            td class="mono" { (c.subject) }
+                            td { (c.sans.join(", ")) }
+                            td { (c.issuer_id) }
+                            td { (layout::badge(status_of(c, now))) }
+                            td { (rfc3339(c.not_after)) }
+                        }
+                    }
+                    @if certs.is_empty() { tr { td colspan="6" { "No certificate matches." } } }
+                }
+            }
+        }
+        (layout::pager(page, PER_PAGE, total, link))
+    };
+    Ok(layout::page(
+        &signed,
+        "/ui/certificates",
+        "Certificates",
+        body,
+    ))
+}
+
+struct Detail {
+    cert: CertRecord,
+    decoded: Option<ChainEntry>,
+    chain: Vec<ChainEntry>,
+    /// thisUpdate and nextUpdate of the stored SHA-256 response.
+    ocsp: Option<(i64, i64)>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+pub async fn detail(
+    axum::extract::State(console): State,
+    Extension(signed): Extension<Signed>,
+    Path(id): Path<String>,
+    Query(q): Query<Done>,
+) -> Result<Markup, UiError> {
+    signed.require(&console, "read:certificates").await?;
+    let s = console.services().clone();
+    let id = normalize_id(&id);
+    let d = run(signed.actor(), move || {
+        let cert = s.certificates.cert(&id)?;
+        let ca = s.issuers.ca(&cert.issuer_id)?;
+        let chain = std::iter::once(&ca.record.cert_der)
+            .chain(ca.record.chain_der.iter())
+            .filter_map(|der| chain_entry(der).ok())
+            .collect();
+        let ocsp = match s.certificates.ocsp_response(&id, HashAlg::Sha256) {
+            Ok(e) => Some((e.this_update, e.next_update)),
+            Err(CertError::NoOcspResponse { .. }) => None,
+            Err(e) => return Err(ServiceError::from(e)),
+        };
+        Ok(Detail {
+            decoded: chain_entry(&cert.der).ok(),
+            cert,
+            chain,
+            ocsp,
+        })
+    })
+    .await?;
+    let c = &d.cert;
+    let now = now_unix();
+    let status = status_of(c, now);
+    let body = html! {
+        (layout::notice(q.done.as_deref()))
+        dl class="fields" {
+            dt { "Status" } dd {
+                (layout::badge(status))
+                @if let CertState::Revoked { time, reason } = c.state { " " (reason.name()) " at " (rfc3339(time)) }
+            }
+            dt { "Serial" } dd class="mono" { (d.decoded.as_ref().map_or_else(|| c.id.clone(), |e| e.serial.clone())) }
+            dt { "Subject" } dd class="mono" { (c.subject) }
+            dt { "Names" } dd { (c.sans.join(", ")) }
+            dt { "Issuer" } dd { a href={ "/ui/cas/" (c.issuer_id) } { (c.issuer_id) } @if let Some(e) = &d.decoded { " " span class="mono hint" { (e.issuer) } } }
+            dt { "Valid" } dd { (rfc3339(c.not_before)) " – " (rfc3339(c.not_after)) }
+            @if let Some(e) = &d.decoded { dt { "Key" } dd { (e.key_algorithm) } }
+            dt { "Profile" } dd { (c.profile) }
+            dt { "Issued" } dd { (rfc3339(c.created_at)) }
+            dt { "OCSP response" } dd {
+                @match d.ocsp {
+                    Some((this, next)) => { "signed " (ago(now - this)) " ago (" (rfc3339(this)) "), next update " (rfc3339(next)) }
+                    None => { "none stored (expired certificates have none)" }
+                }
+            }
+        }
+        div class="actions" {
+            a class="button secondary" href={ "/ui/certificates/" (c.id) "/export/pem" } { "Download PEM" }
+            a class="button secondary" href={ "/ui/certificates/" (c.id) "/export/der" } { "Download DER" }
+            a class="button secondary" href={ "/ui/certificates/" (c.id) "/export/chain" } { "Download chain" }
+            @if signed.can("delete:certificates") && !matches!(c.state, CertState::Revoked { reason, .. } if reason != RevocationReason::CertificateHold) {
+                a class="button danger" href={ "/ui/certificates/" (c.id) "/revoke" } { "Revoke…" }
+            }
+            @if signed.can("write:certificates") && matches!(c.state, CertState::Revoked { reason: RevocationReason::CertificateHold, .. }) {
+                form class="inline" method="post" action={ "/ui/certificates/" (c.id) "/unhold" } {
+                    (layout::csrf(&signed))
+                    button type="submit" { "Release from hold" }
+                }
+            }
+        }
+        h2 { "Chain" }
+        div class="table-wrap" {
+            table {
+                thead { tr { th { "Subject" } th { "Serial" } th { "Not after" } th { "Key" } } }
+                tbody {
+                    @for e in &d.chain {
+                        tr { td class="mono" { (e.subject) } td class="mono" { (e.serial) } td { (e.not_after) } td { (e.key_algorithm) } }
+                    }
+                }
+            }
+        }
+        h2 { "PEM" }
+        pre id="pem" { (cert_pem(&c.der)) }
+        button type="button" class="secondary" data-copy="pem" hidden { "Copy PEM" }
+    };
+    Ok(layout::page(
+        &signed,
+        "/ui/certificates",
+        &format!("Certificate {}", c.id),
+        body,
+    ))
+}

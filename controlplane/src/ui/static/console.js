@@ -1,0 +1,26 @@
+// Sigil console: the only script (no inline scripts: the Content-Security-Policy forbids them).
+// Copy buttons: <button data-copy="ELEMENT-ID"> copies that element's text.
+"use strict";
+document.addEventListener("DOMContentLoaded", () => {
+  for (const button of document.querySelectorAll("button[data-copy]")) {
+    button.hidden = false;
+    button.addEventListener("click", async () => {
+      const source = document.getElementById(button.dataset.copy);
+      if (!source) return;
+      const text = source.textContent.trim();
+      let copied = false;
+      try {
+        await navigator.clipboard.writeText(text);
+        copied = true;
+      } catch (_) {
+        const range = document.createRange();
+        range.selectNodeContents(source);
+        const selection = window.getSelection();
+        selection.removeAllRanges();
+        selection.addRange(range);
+        copied = document.execCommand("copy");
+      }
+      button.textContent = copied ? "Copied" : "Select and copy by hand";
+    });
+  }
+});
