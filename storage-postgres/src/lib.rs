@@ -9,6 +9,12 @@
 //! Snapshots and scans are `REPEATABLE READ, READ ONLY` transactions, read in pages.
 //! The schema is versioned ([`migrations`]) and brought up to date when the store opens.
 //!
+//! Several nodes on one database coordinate through it: a lease ([`Store::try_lease`]) is an
+//! advisory lock on a connection of its own (`lease`), so a periodic job runs on one node at
+//! a time; a write announced with `pg_notify` ([`PgOptions::notify_writes`]) wakes the other
+//! nodes' listeners ([`Store::watch_writes`], `notify`), so their replication streams push
+//! records those nodes did not write themselves.
+//!
 //! The [`Store`] trait is synchronous and the control plane calls it from async handlers as
 //! well as from blocking threads, so the store runs its own small tokio runtime on a thread of
 //! its own and every call waits for its answer on a channel — like a RocksDB call that waits
@@ -17,7 +23,9 @@
 mod bridge;
 mod error;
 mod exclusive;
+mod lease;
 pub mod migrations;
+mod notify;
 mod options;
 mod session;
 mod sql;
@@ -30,7 +38,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use deadpool_postgres::Pool;
-use sigil_storage::{Durability, Expect, ReadView, Result, Store, StoreError, WriteBatch};
+use sigil_storage::{Durability, Expect, Lease, ReadView, Result, Store, StoreError, WriteBatch};
+use tokio_postgres::Config;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 pub use error::OpenError;
 pub use options::PgOptions;
@@ -64,6 +74,16 @@ pub struct PgStore {
     _lock: Option<tokio_postgres::Client>,
     /// Set when the lock's connection closed: this node refuses to write from then on.
     lock_lost: Arc<AtomicBool>,
+    /// How the store opens connections of its own, outside the pool (leases, write
+    /// listeners): held open for long and mostly idle, so with tight TCP keepalives.
+    dedicated: Config,
+    tls: MakeRustlsConnect,
+    /// This store's id in write notifications, so its listeners ignore its own writes.
+    instance: Arc<str>,
+    /// Whether its writes are announced ([`PgOptions::notify_writes`]).
+    notify_writes: bool,
+    /// Write listeners stop when this is dropped with the store.
+    listeners_stop: tokio::sync::watch::Sender<()>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -80,8 +100,11 @@ impl PgStore {
     pub fn open(options: &PgOptions, cfs: &[&str]) -> std::result::Result<Self, OpenError> {
         let (config, tls) = options.client_config()?;
         let target = options::describe(&config);
+        let dedicated = options::dedicated(config.clone());
+        let instance: Arc<str> = notify::instance_id()?.into();
         let bridge = Bridge::start()?;
         let pool = options::pool(config.clone(), tls.clone(), options.pool_size)?;
+        let lease_tls = tls.clone();
         let wait = options.connect_timeout;
         let migrate_pool = pool.clone();
         let outcome = bridge
@@ -117,7 +140,7 @@ impl PgStore {
         } else {
             None
         };
-        tracing::info!(%target, schema = migrations::LATEST, "PostgreSQL store open");
+        tracing::info!(%target, schema = migrations::LATEST, %instance, "PostgreSQL store open");
         Ok(Self {
             bridge,
             pool,
@@ -125,6 +148,11 @@ impl PgStore {
             target,
             _lock: lock,
             lock_lost,
+            dedicated,
+            tls: lease_tls,
+            instance,
+            notify_writes: options.notify_writes,
+            listeners_stop: tokio::sync::watch::channel(()).0,
         })
     }
 
@@ -193,13 +221,38 @@ impl Store for PgStore {
             return Ok(());
         }
         let (pool, expect) = (self.pool.clone(), expect.to_vec());
-        self.bridge
-            .call(async move { write::apply(&pool, expect, batch, durability).await })?
+        let announce_as = self.notify_writes.then(|| self.instance.clone());
+        self.bridge.call(async move {
+            write::apply(&pool, expect, batch, durability, announce_as.as_deref()).await
+        })?
     }
 
     fn with_snapshot(&self, f: &mut dyn FnMut(&dyn ReadView) -> Result<()>) -> Result<()> {
         let session = self.session()?;
         f(&session)
+    }
+
+    /// An advisory lock on a new connection of its own (`lease`): exclusive among every
+    /// session on the database, released by PostgreSQL when that connection closes.
+    fn try_lease(&self, name: &str) -> Result<Option<Lease>> {
+        let (config, tls) = (self.dedicated.clone(), self.tls.clone());
+        let name = name.to_string();
+        self.bridge.call(lease::take(config, tls, name))?
+    }
+
+    /// Starts a listener (`notify`) on the store's runtime, on a connection of its own, until
+    /// the store is dropped; `wake` runs on that runtime and should only signal. Other nodes'
+    /// writes wake it only if they were opened with [`PgOptions::notify_writes`].
+    fn watch_writes(&self, wake: Arc<dyn Fn() + Send + Sync>) -> Result<bool> {
+        let listener = notify::Listener {
+            config: self.dedicated.clone(),
+            tls: self.tls.clone(),
+            own: self.instance.clone(),
+            wake,
+            stop: self.listeners_stop.subscribe(),
+        };
+        self.bridge.handle().spawn(listener.run());
+        Ok(true)
     }
 
     /// `VACUUM FULL sigil_kv`: rewrites the table so that overwritten values no longer lie in

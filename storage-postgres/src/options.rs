@@ -35,6 +35,14 @@ pub struct PgOptions {
     /// With `exclusive`: wait for the node lock for as long as it takes (a standby node that
     /// becomes the active one when the active one goes away) instead of `connect_timeout`.
     pub standby: bool,
+    /// Announce every write this store commits to the other processes sharing the database
+    /// (`pg_notify('sigil_kv_writes', <this store's instance id>)` inside the writing
+    /// transaction, so only committed writes are announced), which is what wakes their
+    /// [`sigil_storage::Store::watch_writes`] callbacks. Set it on every node when several
+    /// control-plane nodes share one database. Off by default: a lone node has nobody to tell,
+    /// and PostgreSQL serialises the commits of notifying transactions on one database-wide
+    /// lock.
+    pub notify_writes: bool,
 }
 
 impl std::fmt::Debug for PgOptions {
@@ -46,6 +54,7 @@ impl std::fmt::Debug for PgOptions {
             .field("connect_timeout", &self.connect_timeout)
             .field("exclusive", &self.exclusive)
             .field("standby", &self.standby)
+            .field("notify_writes", &self.notify_writes)
             .finish()
     }
 }
@@ -59,6 +68,7 @@ impl PgOptions {
             connect_timeout: Duration::from_secs(30),
             exclusive: true,
             standby: false,
+            notify_writes: false,
         }
     }
 
@@ -138,6 +148,19 @@ pub(crate) fn pool(config: Config, tls: MakeRustlsConnect, size: usize) -> Resul
         .create_timeout(Some(Duration::from_secs(10)))
         .build()
         .map_err(|e| OpenError::Pool(e.to_string()))
+}
+
+/// The settings of a connection the store keeps open on its own, mostly idle, for as long as
+/// it holds something on it (a lease's lock, the write listener): TCP keepalives probe an idle
+/// connection after 5 s, every 2 s, 3 times, so a vanished peer or path is noticed within about
+/// 11 s instead of the system's default of over two hours.
+pub(crate) fn dedicated(mut config: Config) -> Config {
+    config
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(5))
+        .keepalives_interval(Duration::from_secs(2))
+        .keepalives_retries(3);
+    config
 }
 
 /// `host:port/dbname` for logs and errors.

@@ -1,12 +1,13 @@
 //! A [`WriteBatch`] as one transaction: its operations in order, consecutive puts (and
-//! consecutive deletes) sent as one `unnest` statement of up to [`CHUNK`] rows each.
+//! consecutive deletes) sent as one `unnest` statement of up to [`CHUNK`] rows each, then
+//! (with [`crate::PgOptions::notify_writes`]) the notification that tells the other nodes.
 
 use std::collections::HashMap;
 
 use deadpool_postgres::Pool;
 use sigil_storage::{BatchOp, Durability, Expect, Result, WriteBatch};
 
-use crate::{bridge, error, sql};
+use crate::{bridge, error, notify, sql};
 
 /// Rows per statement: bounds the size of one message on a bulk write.
 const CHUNK: usize = 4096;
@@ -68,11 +69,14 @@ fn last_put_wins(puts: &mut Vec<(&'static str, Vec<u8>, Vec<u8>)>) {
     });
 }
 
+/// Writes `batch` if `expect` holds; `announce_as`: this store's instance id, when it announces
+/// its writes.
 pub(crate) async fn apply(
     pool: &Pool,
     mut expect: Vec<Expect>,
     batch: WriteBatch,
     durability: Durability,
+    announce_as: Option<&str>,
 ) -> Result<()> {
     let mut client = bridge::client(pool).await?;
     let tx = client.transaction().await.map_err(error::pg)?;
@@ -96,6 +100,7 @@ pub(crate) async fn apply(
             .await
             .map_err(error::pg)?;
     }
+    let announce = announce_as.filter(|_| !batch.is_empty());
     for run in runs(batch.into_ops()) {
         match run {
             Run::Puts(puts) => {
@@ -127,6 +132,12 @@ pub(crate) async fn apply(
                     .map_err(error::pg)?;
             }
         }
+    }
+    if let Some(id) = announce {
+        // Inside the transaction: PostgreSQL delivers it if and when the transaction commits,
+        // so no node is woken for a write that rolled back.
+        let stmt = tx.prepare_cached(notify::NOTIFY).await.map_err(error::pg)?;
+        tx.execute(&stmt, &[&id]).await.map_err(error::pg)?;
     }
     // Nothing is acknowledged before this returns: with `Durability::Sync` the commit is on
     // the server's disk (and on its synchronous standbys, if it has any) when it does.

@@ -9,7 +9,10 @@ use rocksdb::{
     ColumnFamilyDescriptor, Direction, IteratorMode, Options, ReadOptions, SnapshotWithThreadMode,
     WriteOptions, DB,
 };
-use sigil_storage::{BatchOp, Durability, Expect, ReadView, Result, Store, StoreError, WriteBatch};
+use sigil_storage::{
+    BatchOp, Durability, Expect, Lease, LocalLeases, ReadView, Result, Store, StoreError,
+    WriteBatch,
+};
 
 /// A RocksDB database opened with a fixed set of column families.
 pub struct RocksStore {
@@ -17,6 +20,8 @@ pub struct RocksStore {
     /// Held by [`Store::write_checked`] from its check to its write (one process owns a
     /// RocksDB database, so a process-wide lock makes the check atomic with the write).
     checked: std::sync::Mutex<()>,
+    /// One process owns the database (RocksDB's LOCK file): leases are the process's own.
+    leases: LocalLeases,
 }
 
 impl std::fmt::Debug for RocksStore {
@@ -112,6 +117,7 @@ impl RocksStore {
         Ok(Self {
             db: Arc::new(db),
             checked: std::sync::Mutex::new(()),
+            leases: LocalLeases::new(),
         })
     }
 
@@ -250,6 +256,10 @@ impl Store for RocksStore {
             }
         }
         self.write(batch, durability)
+    }
+
+    fn try_lease(&self, name: &str) -> Result<Option<Lease>> {
+        Ok(self.leases.try_take(name))
     }
 
     fn with_snapshot(&self, f: &mut dyn FnMut(&dyn ReadView) -> Result<()>) -> Result<()> {

@@ -15,6 +15,25 @@ pub fn run_all(make: &dyn Fn(&[&str]) -> Box<dyn Store>) {
     delete_range_and_last(make(CFS).as_ref());
     unknown_cf_is_an_error(make(CFS).as_ref());
     checked_writes_see_every_other_checked_write(make(CFS).as_ref());
+    a_lease_has_one_holder(make(CFS).as_ref());
+}
+
+/// A lease is held by one holder at a time, is free again once dropped, and names are
+/// independent. (Backends shared by several processes test the same across processes.)
+pub fn a_lease_has_one_holder(s: &dyn Store) {
+    let jobs = s.try_lease("jobs").unwrap().expect("a free lease is taken");
+    assert!(jobs.is_held());
+    assert!(
+        s.try_lease("jobs").unwrap().is_none(),
+        "held: not taken twice"
+    );
+    let other = s.try_lease("other").unwrap().expect("another name is free");
+    drop(jobs);
+    let again = s
+        .try_lease("jobs")
+        .unwrap()
+        .expect("free again once dropped");
+    assert!(again.is_held() && other.is_held());
 }
 
 fn counter(s: &dyn ReadView) -> Option<u64> {

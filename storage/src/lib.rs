@@ -6,12 +6,14 @@
 //! `conformance`), so code written against the trait behaves the same on either.
 
 mod batch;
+mod lease;
 mod memory;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
 pub use batch::{BatchOp, WriteBatch};
+pub use lease::{Lease, LocalLeases};
 pub use memory::MemStore;
 
 use thiserror::Error;
@@ -117,6 +119,22 @@ pub trait Store: ReadView + Send + Sync + 'static {
     /// Runs `f` against a consistent point-in-time view: writes committed after the snapshot
     /// was taken are not visible to it. The snapshot lives as long as `f` runs.
     fn with_snapshot(&self, f: &mut dyn FnMut(&dyn ReadView) -> Result<()>) -> Result<()>;
+
+    /// Takes the lease `name` unless another holder has it — in this process or, where
+    /// several processes share the store (PostgreSQL), in any of them: `None` then. The
+    /// holder keeps it until it drops the [`Lease`] or loses it ([`Lease::is_held`] turns
+    /// false when PostgreSQL may have released it: the holding connection closed).
+    fn try_lease(&self, name: &str) -> Result<Option<Lease>>;
+
+    /// Asks for `wake` to be called after writes that *other processes* sharing this store
+    /// commit (PostgreSQL: `LISTEN/NOTIFY`), and whenever some may have gone unnoticed (after
+    /// a reconnection), from a thread of the store's. Returns `false` where no other process
+    /// can write (memory, RocksDB): the caller sees every write it makes itself. Wake-ups
+    /// carry no data and may be spurious or coalesced: re-read what matters.
+    fn watch_writes(&self, wake: std::sync::Arc<dyn Fn() + Send + Sync>) -> Result<bool> {
+        let _ = wake;
+        Ok(false)
+    }
 
     /// Rewrites `cf`'s files so that overwritten and deleted values no longer lie in them
     /// (e.g. after values written in the clear were rewritten sealed). Slow on a large column

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::{Arc, RwLock};
 
-use crate::{BatchOp, Expect, ReadView, Result, Store, StoreError, WriteBatch};
+use crate::{BatchOp, Expect, Lease, LocalLeases, ReadView, Result, Store, StoreError, WriteBatch};
 
 type Tables = HashMap<String, BTreeMap<Vec<u8>, Vec<u8>>>;
 
@@ -14,6 +14,7 @@ type Tables = HashMap<String, BTreeMap<Vec<u8>, Vec<u8>>>;
 #[derive(Debug, Clone)]
 pub struct MemStore {
     tables: Arc<RwLock<Tables>>,
+    leases: LocalLeases,
 }
 
 impl MemStore {
@@ -25,6 +26,7 @@ impl MemStore {
             .collect();
         Self {
             tables: Arc::new(RwLock::new(tables)),
+            leases: LocalLeases::new(),
         }
     }
 
@@ -148,6 +150,10 @@ impl Store for MemStore {
             }
         }
         Ok(())
+    }
+
+    fn try_lease(&self, name: &str) -> Result<Option<Lease>> {
+        Ok(self.leases.try_take(name))
     }
 
     fn with_snapshot(&self, f: &mut dyn FnMut(&dyn ReadView) -> Result<()>) -> Result<()> {

@@ -59,6 +59,10 @@ impl Store for Flaky {
         self.inner.write(batch, durability)
     }
 
+    fn try_lease(&self, name: &str) -> sigil_storage::Result<Option<sigil_storage::Lease>> {
+        self.inner.try_lease(name)
+    }
+
     fn write_checked(
         &self,
         expect: &[sigil_storage::Expect],
