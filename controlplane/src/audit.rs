@@ -80,6 +80,19 @@ impl AuditLog {
         })
     }
 
+    /// Continues the chain after the newest record in the store: another control-plane node
+    /// on the same database may have appended since this one last wrote.
+    pub fn refresh(&self) -> Result<Head, AuditError> {
+        let mut head = self.head.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((k, v)) = self.store.last(cf::AUDIT)? {
+            let rec = decode(key_id(&k), &v)?;
+            if rec.id > head.0 {
+                *head = (rec.id, rec.hash);
+            }
+        }
+        Ok(*head)
+    }
+
     pub fn head(&self) -> Head {
         *self.head.lock().unwrap_or_else(|e| e.into_inner())
     }

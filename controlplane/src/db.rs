@@ -175,15 +175,7 @@ pub fn parse_due_key(k: &[u8]) -> Option<(i64, String, Vec<u8>)> {
 impl Db {
     /// Opens the typed layer; `retain` is the number of log records kept.
     pub fn open(store: Arc<dyn Store>, retain: u64) -> Result<Self, DbError> {
-        let head = match store.get(cf::META, META_HEAD)? {
-            Some(v) => {
-                u64::from_be_bytes(v.as_slice().try_into().map_err(|_| DbError::Corrupt {
-                    what: "replication head",
-                    detail: format!("{} bytes", v.len()),
-                })?)
-            }
-            None => 0,
-        };
+        let head = read_head(store.as_ref())?;
         let mut oldest = head + 1;
         store.scan(cf::REPL_LOG, &[], None, &mut |k, _| {
             if let Ok(b) = <[u8; 8]>::try_from(k) {
@@ -198,6 +190,30 @@ impl Db {
             head_tx,
             retain: retain.max(1),
         })
+    }
+
+    /// Catches up with records that other writers sharing the store appended (other
+    /// control-plane nodes on one PostgreSQL database): the head and the oldest retained
+    /// record as the store has them; this node's streams are told of a new head. Returns the
+    /// head.
+    pub fn refresh(&self) -> Result<u64, DbError> {
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        let head = read_head(self.store.as_ref())?;
+        if head <= log.head {
+            return Ok(log.head);
+        }
+        let mut oldest = head + 1;
+        self.store.scan(cf::REPL_LOG, &[], None, &mut |k, _| {
+            if let Ok(b) = <[u8; 8]>::try_from(k) {
+                oldest = u64::from_be_bytes(b);
+            }
+            false
+        })?;
+        log.head = head;
+        log.oldest = oldest;
+        drop(log);
+        self.head_tx.send_replace(head);
+        Ok(head)
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -275,6 +291,17 @@ impl Db {
     pub fn get_raw(&self, cf: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, DbError> {
         Ok(self.store.get(cf, key)?)
     }
+}
+
+/// The newest committed sequence number as the store has it.
+fn read_head(store: &dyn Store) -> Result<u64, DbError> {
+    Ok(match store.get(cf::META, META_HEAD)? {
+        Some(v) => u64::from_be_bytes(v.as_slice().try_into().map_err(|_| DbError::Corrupt {
+            what: "replication head",
+            detail: format!("{} bytes", v.len()),
+        })?),
+        None => 0,
+    })
 }
 
 pub fn get_from<T: serde::de::DeserializeOwned>(

@@ -12,6 +12,7 @@ pub mod api;
 pub mod audit;
 pub mod ca;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod crl;
 pub mod crypto;

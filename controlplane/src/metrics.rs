@@ -37,6 +37,13 @@ pub struct Metrics {
     pub http_latency: HistogramVec,
     /// Commits made durable by each synced write (group commit).
     pub commit_group_size: Histogram,
+    /// Group writes tried again because another node on the same database appended to the
+    /// replication log or the audit chain first (several active nodes).
+    pub commit_head_conflicts: IntCounter,
+    /// 1 while this node holds the jobs lease and runs the periodic jobs, else 0.
+    pub jobs_leader: IntGauge,
+    /// Times this node took the jobs lease.
+    pub jobs_lease_taken: IntCounter,
     /// Signatures per CA (its key and its responders'), synced from the CAs at each scrape.
     pub ca_signatures: IntCounterVec,
     /// 2 healthy, 1 degraded, 0 unhealthy, per CA, at each scrape.
@@ -165,7 +172,28 @@ impl Metrics {
         registry
             .register(Box::new(commit_group_size.clone()))
             .expect("unique metric");
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let commit_head_conflicts = counter(
+            "commit_head_conflicts_total",
+            "Group writes tried again because another node appended to the replication log or the audit chain first",
+        );
+        let jobs_lease_taken = counter(
+            "jobs_lease_taken_total",
+            "Times this node took the jobs lease (became the node running the periodic jobs)",
+        );
         Self {
+            commit_head_conflicts,
+            jobs_lease_taken,
+            jobs_leader: gauge(
+                "jobs_leader",
+                "1 while this node holds the jobs lease and runs the periodic jobs (OCSP refresh, CRL schedule), else 0",
+            ),
             commit_group_size,
             issued,
             revoked,

@@ -166,13 +166,19 @@ pub async fn serve(cfg: CpConfig, tls: TlsConfigs, secrets: Secrets) -> Result<(
     }
     let store = open_store(&cfg)?;
     let (listen, public_listen) = (cfg.admin.listen, cfg.public.listen);
+    let node = (cfg.storage.backend == StorageBackend::Postgres
+        && cfg.storage.postgres_multi_active)
+        .then(crate::cluster::node_name);
     // Opening checks the stored secrets against the KEK (and seals any left in the clear by
     // an older version) before any listener is bound.
     let (services, crl_requests) =
         tokio::task::spawn_blocking(move || Services::open(store, cfg, Metrics::new(), kek))
             .await??;
     let services = Arc::new(services);
-    let jobs = Jobs::start(&services, crl_requests);
+    if let Some(node) = &node {
+        tracing::info!(%node, "one of several active control-plane nodes on this database");
+    }
+    let jobs = Jobs::start(&services, crl_requests, node);
     let state = Arc::new(AppState::new(
         services.clone(),
         admin_token,

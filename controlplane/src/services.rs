@@ -34,6 +34,7 @@ pub mod ssh;
 pub use api_keys::{ApiKeyError, ApiKeys};
 pub use audit_trail::AuditTrail;
 pub use certificates::{CertError, Certificates};
+pub use context::with_fence;
 pub(crate) use error::into_protocol_error;
 pub use error::{ErrorKind, Internal, ServiceError, SIGNER_UNAVAILABLE};
 pub use issuers::{CrlRequests, IssuerError, Issuers};
@@ -48,6 +49,7 @@ use std::sync::Arc;
 use sigil_kes::KeyWrapper;
 use sigil_storage::Store;
 
+use crate::audit;
 use crate::config::CpConfig;
 use crate::metrics::Metrics;
 use context::Context;
@@ -68,6 +70,9 @@ pub struct Services {
     pub replication: Arc<Replication>,
     metrics: Metrics,
     settings: Arc<CpConfig>,
+    cx: Arc<Context>,
+    /// The replication record up to which [`Services::catch_up`] has looked.
+    followed: Arc<std::sync::Mutex<u64>>,
 }
 
 impl Services {
@@ -104,11 +109,111 @@ impl Services {
             kes: Arc::new(Kes::new(cx.clone())),
             ssh,
             audit: Arc::new(AuditTrail::new(cx.clone())),
-            replication: Arc::new(Replication::new(cx)),
+            replication: Arc::new(Replication::new(cx.clone())),
             metrics,
             settings,
+            followed: Arc::new(std::sync::Mutex::new(cx.db().head())),
+            cx,
         };
         Ok((services, requests))
+    }
+
+    /// Catches up with what other control-plane nodes on the same database committed
+    /// (several active nodes, `crate::cluster`): the replication log's and the audit chain's
+    /// heads (this node's replication streams then send the new records) and the CAs those
+    /// records created, changed or deleted (loaded again). Blocking. Returns the head.
+    pub fn catch_up(&self) -> Result<u64, ServiceError> {
+        self.cx.catch_up()?;
+        let mut followed = self.followed.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let records = self
+                .cx
+                .db()
+                .read_log(*followed, 1024)
+                .map_err(Internal::from)?;
+            let Some(last) = records.last().map(|r| r.seq) else {
+                break;
+            };
+            for r in &records {
+                let id = match &r.change {
+                    sigil_shared::replication::Change::CaPut(s) => &s.issuer_id,
+                    sigil_shared::replication::Change::CaDelete { issuer_id } => issuer_id,
+                    _ => continue,
+                };
+                if let Err(e) = self.issuers.reload(id) {
+                    tracing::error!(issuer = %id, error = %e, "loading a CA another node changed failed");
+                }
+            }
+            *followed = last;
+        }
+        // Records trimmed past retention before this node looked: nothing to reload from.
+        *followed = (*followed).max(self.cx.db().head());
+        Ok(*followed)
+    }
+
+    /// The jobs lease if it is free (`crate::cluster::lease`).
+    pub fn jobs_lease(&self) -> Result<Option<sigil_storage::Lease>, ServiceError> {
+        Ok(self
+            .cx
+            .db()
+            .store()
+            .try_lease("jobs")
+            .map_err(|e| Internal::from(crate::db::DbError::from(e)))?)
+    }
+
+    /// Has `wake` called when other nodes commit (`crate::cluster::follow`); false where the
+    /// store sends no such notifications.
+    pub fn watch_writes(&self, wake: Arc<dyn Fn() + Send + Sync>) -> Result<bool, ServiceError> {
+        Ok(self
+            .cx
+            .db()
+            .store()
+            .watch_writes(wake)
+            .map_err(|e| Internal::from(crate::db::DbError::from(e)))?)
+    }
+
+    /// Takes over the periodic jobs (this node just took the jobs lease, `crate::cluster`):
+    /// bumps the lease's epoch record (`meta/jobs_lease`: a counter and `node`) and returns
+    /// the fence every job commit carries from now on — a commit of a node that lost the lease
+    /// (and has not noticed yet) then fails instead of landing after the new holder's. Audited
+    /// (`jobs.lease`).
+    pub fn take_jobs_lease(&self, node: &str) -> Result<sigil_storage::Expect, ServiceError> {
+        context::retry_conflicts(
+            || self.try_take_jobs_lease(node),
+            |e: &ServiceError| matches!(e, ServiceError::Internal(i) if i.is_write_conflict()),
+        )
+    }
+
+    fn try_take_jobs_lease(&self, node: &str) -> Result<sigil_storage::Expect, ServiceError> {
+        const KEY: &[u8] = b"jobs_lease";
+        let read = self
+            .cx
+            .db()
+            .get_raw(crate::db::cf::META, KEY)
+            .map_err(Internal::from)?;
+        let epoch = read
+            .as_deref()
+            .and_then(|v| v.get(..8))
+            .map_or(0, |b| u64::from_be_bytes(b.try_into().unwrap_or_default()))
+            + 1;
+        let mut value = epoch.to_be_bytes().to_vec();
+        value.extend_from_slice(node.as_bytes());
+        let mut batch = sigil_storage::WriteBatch::new();
+        batch.put(crate::db::cf::META, KEY.to_vec(), value.clone());
+        let commit = audit::with_actor(audit::Actor::system(), || {
+            context::Commit::new(batch)
+                .expect_value(crate::db::cf::META, KEY.to_vec(), read)
+                .audit(
+                    ("jobs.lease", "node", node),
+                    serde_json::json!({ "epoch": epoch }),
+                )
+        });
+        self.cx.commit(commit)?;
+        Ok(sigil_storage::Expect {
+            cf: crate::db::cf::META,
+            key: KEY.to_vec(),
+            value: Some(value),
+        })
     }
 
     /// The configuration the services run with (read-only), for setting up listeners and jobs.

@@ -40,6 +40,11 @@ pub struct StorageConfig {
     /// Start as a standby: wait (without binding any port) for the active node's lock and take
     /// over when that node goes away, instead of refusing to start (docs/STORAGE.md).
     pub postgres_standby: bool,
+    /// Run as one of several active nodes on the database (docs/STORAGE.md, "Several active
+    /// nodes"): every node serves; the periodic jobs run on the node holding the jobs lease.
+    /// Every node on the database must say so (a node without it takes the single-node lock
+    /// and waits for the others to go).
+    pub postgres_multi_active: bool,
 }
 
 impl Default for StorageConfig {
@@ -51,6 +56,7 @@ impl Default for StorageConfig {
             postgres_pool_size: 16,
             postgres_connect_timeout_secs: 30,
             postgres_standby: false,
+            postgres_multi_active: false,
         }
     }
 }
@@ -71,6 +77,11 @@ impl StorageConfig {
         o.pool_size = self.postgres_pool_size;
         o.connect_timeout = Duration::from_secs(self.postgres_connect_timeout_secs);
         o.standby = self.postgres_standby;
+        if self.postgres_multi_active {
+            // No single-node lock; commits notify the other nodes.
+            o.exclusive = false;
+            o.notify_writes = true;
+        }
         o.client_config()
             .map_err(|e| format!("storage ({}): {e}", self.postgres_url_env))?;
         Ok(o)
@@ -85,6 +96,13 @@ impl StorageConfig {
                 "storage.postgres_pool_size = {}: must be between 2 and 1000",
                 self.postgres_pool_size
             ));
+        }
+        if self.postgres_standby && self.postgres_multi_active {
+            errs.push(
+                "storage.postgres_standby and storage.postgres_multi_active exclude each other: \
+                 with several active nodes every node serves (docs/STORAGE.md)"
+                    .into(),
+            );
         }
         if let Err(e) = self.postgres() {
             errs.push(e);

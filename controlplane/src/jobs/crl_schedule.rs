@@ -10,18 +10,25 @@ use std::time::Duration;
 use sigil_shared::time::now_unix;
 use tokio::sync::watch;
 
-use crate::services::{CrlRequests, Issuers};
+use sigil_storage::Expect;
+
+use crate::cluster::Leadership;
+use crate::services::{with_fence, CrlRequests, Issuers};
 
 async fn regenerate(
     issuers: &Arc<Issuers>,
     trigger: &'static str,
     ids: impl IntoIterator<Item = String>,
+    fence: Option<Expect>,
 ) {
     for id in ids {
         let i = issuers.clone();
         let issuer = id.clone();
-        if let Err(e) =
-            tokio::task::spawn_blocking(move || i.regenerate_crl_for(&issuer, trigger)).await
+        let fence = fence.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || {
+            with_fence(fence, || i.regenerate_crl_for(&issuer, trigger))
+        })
+        .await
         {
             tracing::error!(issuer = %id, error = %e, "CRL generation panicked");
         }
@@ -29,10 +36,14 @@ async fn regenerate(
 }
 
 /// Runs until `shutdown` turns true. `debounce` is how long to collect further revocations.
+/// The CRLs this node's revocations ask for are regenerated here whichever node runs the
+/// periodic jobs (the revocation's own consequence, fenced on the CRL number); the periodic
+/// regeneration only while `leadership` says so.
 pub fn spawn(
     issuers: Arc<Issuers>,
     mut requests: CrlRequests,
     debounce: Duration,
+    leadership: Leadership,
     mut shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -48,12 +59,13 @@ pub fn spawn(
                     while let Some(id) = requests.try_next() {
                         pending.insert(id);
                     }
-                    regenerate(&issuers, "revocation", pending).await;
+                    regenerate(&issuers, "revocation", pending, None).await;
                 }
                 _ = tick.tick() => {
+                    let Some(fence) = leadership.current() else { continue };
                     let i = issuers.clone();
                     if let Ok(ids) = tokio::task::spawn_blocking(move || i.stale_crls(now_unix())).await {
-                        regenerate(&issuers, "periodic", ids).await;
+                        regenerate(&issuers, "periodic", ids, fence).await;
                     }
                 }
                 _ = shutdown.changed() => return,

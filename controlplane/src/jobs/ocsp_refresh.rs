@@ -8,15 +8,17 @@ use sigil_shared::time::now_unix;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
+use crate::cluster::Leadership;
 use crate::config::OcspConfig;
 use crate::metrics::Metrics;
-use crate::services::Certificates;
+use crate::services::{with_fence, Certificates};
 
 /// Runs until `shutdown` turns true.
 pub fn spawn(
     certificates: Arc<Certificates>,
     cfg: OcspConfig,
     metrics: Metrics,
+    leadership: Leadership,
     mut shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -33,6 +35,11 @@ pub fn spawn(
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => return,
             }
+            // Another node holds the jobs lease: look again soon (it may die).
+            let Some(fence) = leadership.current() else {
+                wait = crate::cluster::lease::POLL;
+                continue;
+            };
             let now = now_unix();
             let c = certificates.clone();
             let due = match tokio::task::spawn_blocking(move || c.due_before(now, scan_limit)).await
@@ -63,9 +70,10 @@ pub fn spawn(
                     .expect("semaphore never closed");
                 let c = certificates.clone();
                 let chunk = chunk.to_vec();
+                let fence = fence.clone();
                 set.spawn_blocking(move || {
                     let _permit = permit;
-                    c.refresh(&chunk, now)
+                    with_fence(fence, || c.refresh(&chunk, now))
                 });
             }
             let mut done = 0;

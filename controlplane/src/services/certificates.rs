@@ -75,6 +75,12 @@ pub enum CertError {
 }
 
 impl CertError {
+    /// What the operation read changed before its commit (another node's write): run it
+    /// again ([`crate::services::context::retry_conflicts`]).
+    pub(super) fn is_write_conflict(&self) -> bool {
+        matches!(self, Self::Internal(i) if i.is_write_conflict())
+    }
+
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::NotFound { .. } | Self::NoOcspResponse { .. } => ErrorKind::NotFound,

@@ -18,10 +18,65 @@ use sigil_shared::replication::Change;
 use sigil_storage::{Expect, Store, WriteBatch};
 
 use super::error::Internal;
-use crate::audit::{current_actor, AuditEvent, AuditLog};
+use crate::audit::{current_actor, AuditError, AuditEvent, AuditLog};
 use crate::config::CpConfig;
 use crate::db::{cf, Db};
 use crate::metrics::Metrics;
+
+/// How many times a group is written again after conflicts on the logs' heads (another node
+/// appended first) before its commits fail.
+const MAX_HEAD_RETRIES: usize = 16;
+
+/// How many times [`retry_conflicts`] runs an operation again.
+const MAX_OPERATION_RETRIES: usize = 4;
+
+/// Runs `op` — an operation that reads, checks and commits with fences on what it read
+/// ([`Commit::expect_value`]) — again from its reads when its commit failed because what it
+/// read changed meanwhile (another control-plane node on the same database wrote it: the
+/// in-process locks only order this node's operations). The second run sees the other
+/// node's change and answers accordingly (e.g. "already revoked"). Gives up after a few
+/// tries with the conflict itself.
+pub(super) fn retry_conflicts<T, E>(
+    mut op: impl FnMut() -> Result<T, E>,
+    is_conflict: impl Fn(&E) -> bool,
+) -> Result<T, E> {
+    let mut tries = 0;
+    loop {
+        match op() {
+            Err(e) if is_conflict(&e) && tries < MAX_OPERATION_RETRIES => {
+                tries += 1;
+                tracing::debug!(
+                    tries,
+                    "what the operation read changed before its commit: running it again"
+                );
+            }
+            r => return r,
+        }
+    }
+}
+
+thread_local! {
+    /// Fences every commit made on this thread carries while set ([`with_fence`]).
+    static FENCES: std::cell::RefCell<Vec<Expect>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with `fence` added to every commit it makes on this thread: a background job
+/// running under the jobs lease passes the lease's epoch record, so that nothing it commits
+/// lands after another node has taken the lease over (`crate::cluster`).
+pub fn with_fence<T>(fence: Option<Expect>, f: impl FnOnce() -> T) -> T {
+    let Some(fence) = fence else { return f() };
+    FENCES.with(|v| v.borrow_mut().push(fence));
+    struct Pop;
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            FENCES.with(|v| {
+                v.borrow_mut().pop();
+            });
+        }
+    }
+    let _pop = Pop;
+    f()
+}
 
 /// A change staged for [`Context::commit`].
 #[derive(Debug, Default)]
@@ -59,6 +114,26 @@ impl Commit {
             key,
             value: None,
         });
+        self
+    }
+
+    /// Written only if `cf`/`key` still holds `value` (`None`: is still absent) when the
+    /// write happens: a fence on what the operation read, so that a change another node made
+    /// to it meanwhile fails this commit instead of being overwritten (then run the operation
+    /// again: [`retry_conflicts`]). Every writer of a fenced key must fence it.
+    pub(super) fn expect_value(
+        mut self,
+        cf: &'static str,
+        key: Vec<u8>,
+        value: Option<Vec<u8>>,
+    ) -> Self {
+        self.expect.push(Expect { cf, key, value });
+        self
+    }
+
+    /// Adds `batch` to the commit's writes.
+    pub(super) fn append(mut self, batch: WriteBatch) -> Self {
+        self.batch.append(batch);
         self
     }
 
@@ -169,7 +244,8 @@ impl Context {
     /// after the current head) and the audit record (chained after the newest), shared with
     /// the commits made concurrently. Returns the replication head after this commit's
     /// records. Nothing is acknowledged before this returns.
-    pub(super) fn commit(&self, c: Commit) -> Result<u64, Internal> {
+    pub(super) fn commit(&self, mut c: Commit) -> Result<u64, Internal> {
+        FENCES.with(|v| c.expect.extend(v.borrow().iter().cloned()));
         self.group.run(
             c,
             |commits| self.write_group(commits),
@@ -178,31 +254,104 @@ impl Context {
     }
 
     /// Writes `commits` in one synced write, in order: one result per commit. A commit whose
-    /// records cannot be encoded fails alone; if the write fails, every commit fails (the
-    /// first with the error itself) and none was written.
+    /// records cannot be encoded fails alone. When the write fails on a conflict, nothing was
+    /// written and it is tried again: after a conflict on the replication log's or the audit
+    /// chain's next record (another node on the same database appended first) from the
+    /// store's heads, renumbered; after a conflict on one commit's own fence, without that
+    /// commit, which fails with the conflict. Any other failure fails every commit (the first
+    /// with the error itself).
     fn write_group(&self, commits: Vec<Commit>) -> Vec<Result<u64, Internal>> {
         let n = commits.len();
+        self.metrics.commit_group_size.observe(n as f64);
+        let mut results: Vec<Option<Result<u64, Internal>>> = (0..n).map(|_| None).collect();
+        let mut pending: Vec<usize> = (0..n).collect();
+        let mut head_retries = 0;
+        while !pending.is_empty() {
+            let e = match self.write_once(&commits, &pending) {
+                Ok(written) => {
+                    for (i, r) in pending.iter().zip(written) {
+                        results[*i] = Some(r);
+                    }
+                    break;
+                }
+                Err(e) => e,
+            };
+            let fenced_by = conflict_of(&e).map(|(cf, key)| {
+                pending.iter().position(|i| {
+                    commits[*i]
+                        .expect
+                        .iter()
+                        .any(|x| x.cf == cf && String::from_utf8_lossy(&x.key) == key)
+                })
+            });
+            match fenced_by {
+                // One commit's own precondition: it fails; the others are written without it.
+                Some(Some(pos)) => {
+                    let i = pending.remove(pos);
+                    results[i] = Some(Err(e));
+                    continue;
+                }
+                // The logs' heads moved under this node: catch up and number again.
+                Some(None) if head_retries < MAX_HEAD_RETRIES => {
+                    head_retries += 1;
+                    self.metrics.commit_head_conflicts.inc();
+                    match self.catch_up() {
+                        Ok(()) => continue,
+                        Err(caught) => {
+                            tracing::error!(error = %caught, "catching up after a write conflict failed");
+                        }
+                    }
+                }
+                _ => {}
+            }
+            let detail = e.to_string();
+            let mut first = Some(e);
+            for i in pending.drain(..) {
+                results[i] = Some(Err(first
+                    .take()
+                    .unwrap_or_else(|| Internal::GroupCommit(detail.clone()))));
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(Internal::GroupCommit("not written".into()))))
+            .collect()
+    }
+
+    /// Re-reads the replication log's head and the audit chain's from the store (records
+    /// other nodes appended) and tells this node's replication streams.
+    pub(super) fn catch_up(&self) -> Result<(), Internal> {
+        self.db.refresh()?;
+        self.audit.refresh()?;
+        Ok(())
+    }
+
+    /// One attempt at writing the commits `pending` (indexes into `commits`): the result per
+    /// pending commit, or the write's error (then nothing was written).
+    fn write_once(
+        &self,
+        commits: &[Commit],
+        pending: &[usize],
+    ) -> Result<Vec<Result<u64, Internal>>, Internal> {
         // Lock order: the audit head, then the replication log (inside the write).
         let written = self.audit.chain_group(|chainer| {
             let start = chainer.mark();
             Ok(self.db.write_group(|log| {
-                let results = commits
-                    .into_iter()
-                    .map(|c| {
+                let results = pending
+                    .iter()
+                    .map(|i| {
+                        let c = &commits[*i];
                         let mark = chainer.mark();
-                        let Commit {
-                            mut batch,
-                            changes,
-                            audit,
-                            expect,
-                        } = c;
-                        let staged = match audit {
-                            Some(event) => chainer.stage(&mut batch, event).map_err(Internal::from),
+                        let mut batch = c.batch.clone();
+                        let staged = match &c.audit {
+                            Some(event) => chainer
+                                .stage(&mut batch, event.clone())
+                                .map_err(Internal::from),
                             None => Ok(()),
                         }
-                        .and_then(|()| Ok(log.append(batch, changes)?));
+                        .and_then(|()| Ok(log.append(batch, c.changes.clone())?));
                         match &staged {
-                            Ok(_) => expect.into_iter().for_each(|e| log.expect(e)),
+                            Ok(_) => c.expect.iter().for_each(|e| log.expect(e.clone())),
                             Err(_) => chainer.rewind(mark),
                         }
                         staged
@@ -220,133 +369,25 @@ impl Context {
                 results
             })?)
         });
-        self.metrics.commit_group_size.observe(n as f64);
-        match written {
-            Ok(results) => results,
-            Err(e) => {
-                let detail = e.to_string();
-                let mut first = Some(Internal::from(e));
-                (0..n)
-                    .map(|_| {
-                        Err(first
-                            .take()
-                            .unwrap_or_else(|| Internal::GroupCommit(detail.clone())))
-                    })
-                    .collect()
-            }
-        }
+        // The store's failure as the store's, so that a conflict is seen as one.
+        written.map_err(|e| match e {
+            AuditError::Db(d) => Internal::Db(d),
+            AuditError::Store(s) => Internal::Db(crate::db::DbError::Store(s)),
+            other => Internal::Audit(other),
+        })
+    }
+}
+
+/// The key a write conflicted on, if the error is a conflict.
+fn conflict_of(e: &Internal) -> Option<(&str, &str)> {
+    match e {
+        Internal::Db(crate::db::DbError::Store(sigil_storage::StoreError::Conflict {
+            cf,
+            key,
+        })) => Some((cf, key)),
+        _ => None,
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use sigil_shared::replication::Change;
-    use sigil_storage::{MemStore, WriteBatch};
-
-    use super::*;
-    use crate::audit::with_actor;
-    use crate::audit::Actor;
-    use crate::db::cf;
-
-    fn context() -> Context {
-        let store: Arc<dyn Store> = Arc::new(MemStore::new(cf::ALL));
-        Context::open(
-            store,
-            Arc::new(CpConfig::default()),
-            Metrics::new(),
-            crate::services::secrets::test_kek(),
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn a_commit_expecting_a_taken_key_writes_nothing_and_the_next_one_goes_on() {
-        let cx = context();
-        let mut taken = WriteBatch::new();
-        taken.put(cf::CERT_IDS, b"serial-1".to_vec(), b"demo".to_vec());
-        cx.commit(Commit::new(taken)).unwrap();
-        let change = || Change::CaDelete {
-            issuer_id: "a".into(),
-        };
-        let mut batch = WriteBatch::new();
-        batch.put(cf::META, b"x".to_vec(), b"1".to_vec());
-        let clash = Commit::new(batch)
-            .expect_absent(cf::CERT_IDS, b"serial-1".to_vec())
-            .replicate(vec![change()]);
-        assert!(cx.commit(clash).is_err());
-        assert_eq!(
-            cx.db().get_raw(cf::META, b"x").unwrap(),
-            None,
-            "nothing written"
-        );
-        assert_eq!(cx.db().head(), 0, "no record numbered");
-        let ok = Commit::new(WriteBatch::new())
-            .expect_absent(cf::CERT_IDS, b"serial-2".to_vec())
-            .replicate(vec![change()]);
-        assert_eq!(cx.commit(ok).unwrap(), 1, "numbered from the same head");
-    }
-
-    #[test]
-    fn one_commit_writes_state_records_and_audit_together() {
-        let cx = context();
-        let mut batch = WriteBatch::new();
-        batch.put(cf::META, b"x".to_vec(), b"1".to_vec());
-        let actor = Actor {
-            id: "bearer:admin".into(),
-            actor_type: "User",
-            source: "127.0.0.1:1".into(),
-        };
-        let commit = with_actor(actor, || {
-            Commit::new(batch)
-                .replicate(vec![
-                    Change::CaDelete {
-                        issuer_id: "a".into(),
-                    },
-                    Change::CaDelete {
-                        issuer_id: "b".into(),
-                    },
-                ])
-                .audit(("issuer.delete", "issuer", "a"), serde_json::json!({}))
-        });
-        assert_eq!(cx.commit(commit).unwrap(), 2);
-        assert_eq!(
-            cx.db().get_raw(cf::META, b"x").unwrap().as_deref(),
-            Some(&b"1"[..])
-        );
-        assert_eq!(cx.db().read_log(0, 10).unwrap().len(), 2);
-        let (records, total) = cx.audit_log().list(1, u64::MAX, 1, 10, &|_| true).unwrap();
-        assert_eq!(total, 1);
-        assert_eq!(records[0].event.actor, "bearer:admin");
-        assert!(records[0].event.success);
-
-        // A record alone (a failed authentication) does not move the replication log.
-        let mut failure = records[0].event.clone();
-        failure.success = false;
-        assert_eq!(cx.commit(Commit::record(failure)).unwrap(), 2);
-        assert_eq!(cx.audit_log().head().0, 2);
-        // An unaudited, unreplicated write (a responder's key) moves neither.
-        let mut batch = WriteBatch::new();
-        batch.put(cf::META, b"y".to_vec(), b"2".to_vec());
-        assert_eq!(cx.commit(Commit::new(batch)).unwrap(), 2);
-        assert_eq!(cx.audit_log().head().0, 2);
-        assert!(crate::audit::verify(cx.db().store().as_ref(), 1, u64::MAX)
-            .unwrap()
-            .valid());
-    }
-
-    #[test]
-    fn a_failed_bulk_action_is_audited_as_failed() {
-        let cx = context();
-        let c = Commit::new(WriteBatch::new())
-            .audit(
-                ("certificate.bulk_revoke", "certificate", ""),
-                serde_json::json!({}),
-            )
-            .succeeded(false);
-        assert!(!c.is_empty());
-        cx.commit(c).unwrap();
-        let (records, _) = cx.audit_log().list(1, u64::MAX, 1, 10, &|_| true).unwrap();
-        assert!(!records[0].event.success);
-        assert_eq!(records[0].event.actor, "system");
-    }
-}
+mod tests;

@@ -83,6 +83,17 @@ pub enum Internal {
 }
 
 impl Internal {
+    /// A precondition of the commit failed ([`sigil_storage::StoreError::Conflict`]): what
+    /// the operation read changed before it was written — another control-plane node on the
+    /// same database changed it (or took the serial). Nothing was written; running the
+    /// operation again from its reads is safe ([`super::context::retry_conflicts`]).
+    pub fn is_write_conflict(&self) -> bool {
+        matches!(
+            self,
+            Self::Db(DbError::Store(sigil_storage::StoreError::Conflict { .. }))
+        )
+    }
+
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::Sign(SignError::Unavailable(_))

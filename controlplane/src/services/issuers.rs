@@ -134,6 +134,27 @@ impl std::fmt::Debug for Issuers {
     }
 }
 
+/// A stored CA ready to sign: its signer and, if it has one, its delegated responder.
+fn runtime(cx: &Context, rec: CaRecord) -> Result<CaRuntime> {
+    let pkcs8 = match rec.key {
+        KeyRef::Software => cx.secret(&SecretName::ca_key(&rec.id))?,
+        KeyRef::Pkcs11 { .. } => None,
+    };
+    let signer = ca::keys::ca_signer(&rec, pkcs8.as_deref().map(Vec::as_slice))?;
+    let rt = CaRuntime::new(rec, signer)?;
+    if let Some(resp) = &rt.record.responder {
+        let pkcs8 = cx.secret(&SecretName::responder_key(&rt.record.id))?;
+        if pkcs8.is_some() || matches!(rt.record.key, KeyRef::Pkcs11 { .. }) {
+            *rt.responder.lock().unwrap_or_else(|e| e.into_inner()) = Some(ca::load_responder(
+                &rt,
+                resp,
+                pkcs8.as_deref().map(Vec::as_slice),
+            )?);
+        }
+    }
+    Ok(rt)
+}
+
 impl Issuers {
     /// Loads every stored CA (and its responder). `trigger` is where revocations ask for CRLs.
     pub(super) fn load(cx: Arc<Context>, trigger: CrlTrigger) -> Result<Self> {
@@ -141,20 +162,7 @@ impl Issuers {
         let records: Vec<CaRecord> = db.list(cf::CAS, &[])?;
         let mut cas = BTreeMap::new();
         for rec in records {
-            let pkcs8 = match rec.key {
-                KeyRef::Software => cx.secret(&SecretName::ca_key(&rec.id))?,
-                KeyRef::Pkcs11 { .. } => None,
-            };
-            let signer = ca::keys::ca_signer(&rec, pkcs8.as_deref().map(Vec::as_slice))?;
-            let rt = CaRuntime::new(rec, signer)?;
-            if let Some(resp) = &rt.record.responder {
-                let pkcs8 = cx.secret(&SecretName::responder_key(&rt.record.id))?;
-                if pkcs8.is_some() || matches!(rt.record.key, KeyRef::Pkcs11 { .. }) {
-                    *rt.responder.lock().unwrap_or_else(|e| e.into_inner()) = Some(
-                        ca::load_responder(&rt, resp, pkcs8.as_deref().map(Vec::as_slice))?,
-                    );
-                }
-            }
+            let rt = runtime(&cx, rec)?;
             cas.insert(rt.record.id.clone(), Arc::new(rt));
         }
         Ok(Self {
@@ -165,6 +173,36 @@ impl Issuers {
             issuer_lock: RwLock::new(()),
             crl: crl::CrlState::new(trigger),
         })
+    }
+
+    /// Loads CA `id` again from the store — created, changed or deleted by another
+    /// control-plane node on the same database (`crate::cluster`): this node signs with what
+    /// the store holds. A CA whose stored record equals the loaded one is left as it is (its
+    /// signer and sessions kept).
+    pub fn reload(&self, id: &str) -> Result<()> {
+        let _g = self.ca_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let stored: Option<CaRecord> = self.cx.db().get(cf::CAS, id.as_bytes())?;
+        let mut cas = self.cas.write().unwrap_or_else(|e| e.into_inner());
+        match stored {
+            None => {
+                if cas.remove(id).is_some() {
+                    tracing::info!(issuer = %id, "CA deleted by another node: unloaded");
+                }
+            }
+            Some(rec) => {
+                if cas.get(id).is_some_and(|rt| rt.record == rec) {
+                    return Ok(());
+                }
+                drop(cas);
+                let rt = Arc::new(runtime(&self.cx, rec)?);
+                self.cas
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(id.to_string(), rt);
+                tracing::info!(issuer = %id, "CA created or changed by another node: loaded");
+            }
+        }
+        Ok(())
     }
 
     /// Every loaded CA, by id.

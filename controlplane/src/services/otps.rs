@@ -20,7 +20,7 @@ use sigil_shared::time::now_unix;
 use sigil_storage::WriteBatch;
 use thiserror::Error;
 
-use super::context::{Commit, Context};
+use super::context::{retry_conflicts, Commit, Context};
 use super::error::{ErrorKind, Internal};
 use crate::db::{cf, encode};
 
@@ -73,6 +73,12 @@ pub enum OtpError {
 }
 
 impl OtpError {
+    /// What the operation read changed before its commit (another node's write): run it
+    /// again ([`crate::services::context::retry_conflicts`]).
+    pub(super) fn is_write_conflict(&self) -> bool {
+        matches!(self, Self::Internal(i) if i.is_write_conflict())
+    }
+
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::NotFound { .. } => ErrorKind::NotFound,
@@ -255,7 +261,13 @@ impl Otps {
             Some(r) if r.active(now_unix()) => {
                 let mut batch = WriteBatch::new();
                 batch.delete(cf::OTPS, id.as_bytes().to_vec());
-                self.cx.commit(Commit::new(batch).audit(
+                // Fenced as read: a use on another node meanwhile is not undone silently.
+                let fenced = Commit::new(batch).expect_value(
+                    cf::OTPS,
+                    id.as_bytes().to_vec(),
+                    Some(encode(&r)?),
+                );
+                self.cx.commit(fenced.audit(
                     ("otp.delete", "otp", id),
                     serde_json::json!({"entity_id": r.entity_id}),
                 ))?;
@@ -274,7 +286,22 @@ impl Otps {
     /// `Unknown`), then dummies. The time taken reveals neither whether the entity has OTPs nor
     /// how many. (Only active OTPs stored before the cap existed could exceed it; they are all
     /// checked, never refused.)
+    ///
+    /// The use is fenced on the OTP's record as read: if another node used it meanwhile, the
+    /// commit fails and the check runs again against what that node left (a one-use OTP is
+    /// then used up).
     pub fn use_otp(
+        &self,
+        entity_id: &str,
+        otp: &str,
+    ) -> Result<std::result::Result<OtpRecord, OtpRejected>> {
+        retry_conflicts(
+            || self.use_otp_once(entity_id, otp),
+            OtpError::is_write_conflict,
+        )
+    }
+
+    fn use_otp_once(
         &self,
         entity_id: &str,
         otp: &str,
@@ -299,10 +326,13 @@ impl Otps {
             Some(r) if r.expires <= now => Err(OtpRejected::Expired),
             Some(r) if r.remaining_uses == 0 => Err(OtpRejected::UsedUp),
             Some(mut r) => {
+                let read = encode(&r)?;
                 r.remaining_uses -= 1;
                 let mut batch = WriteBatch::new();
                 batch.put(cf::OTPS, r.id.as_bytes().to_vec(), encode(&r)?);
-                self.cx.commit(Commit::new(batch).audit(
+                let fenced =
+                    Commit::new(batch).expect_value(cf::OTPS, r.id.as_bytes().to_vec(), Some(read));
+                self.cx.commit(fenced.audit(
                     ("otp.use", "otp", &r.id),
                     serde_json::json!({"entity_id": r.entity_id, "remaining_uses": r.remaining_uses}),
                 ))?;

@@ -137,7 +137,18 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 
 impl Ssh {
     /// Loads the CAs and the token secret, creating what is missing (module documentation).
+    /// Loads the SSH CAs and the token secret, creating what is missing (first start). Two
+    /// nodes starting together on an empty database (several active nodes) both create them:
+    /// what one creates is fenced on its absence, so the second's commit fails and it loads
+    /// what the first created.
     pub(super) fn open(cx: Arc<Context>) -> Result<Self> {
+        crate::services::context::retry_conflicts(
+            || Self::open_once(cx.clone()),
+            SshError::is_write_conflict,
+        )
+    }
+
+    fn open_once(cx: Arc<Context>) -> Result<Self> {
         let cfg = cx.settings().ssh.clone();
         let allowed = cx.settings().hsm.allowed_modules.clone();
         let db = cx.db();
@@ -251,7 +262,18 @@ impl Ssh {
         }
         if !created.is_empty() {
             let Staged { batch, changes, .. } = staged;
-            let commit = Commit::new(batch)
+            // Everything written here was missing when read: fenced on its absence.
+            let created_keys: Vec<_> = batch
+                .ops()
+                .iter()
+                .filter_map(|op| match op {
+                    sigil_storage::BatchOp::Put { cf, key, .. } => Some((*cf, key.clone())),
+                    _ => None,
+                })
+                .collect();
+            let commit = created_keys
+                .into_iter()
+                .fold(Commit::new(batch), |c, (cf, key)| c.expect_absent(cf, key))
                 .replicate(changes)
                 .audit(("ssh.init", "ssh", ""), serde_json::Value::Object(created));
             ssh.cx.commit(commit)?;

@@ -8,7 +8,7 @@ use sigil_storage::WriteBatch;
 use super::{Certificates, Result};
 use crate::db::{cf, due_key, encode, parse_due_key, serial_key, CertRecord, CertState};
 use crate::ocsp::sign_responses;
-use crate::services::context::Commit;
+use crate::services::context::{retry_conflicts, Commit};
 
 /// A certificate whose responses are due.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +55,17 @@ impl Certificates {
     }
 
     /// Re-signs one chunk of due certificates and commits it; returns how many were handled.
+    /// Each certificate's record is fenced as read, so a revocation another node commits
+    /// meanwhile fails the chunk's commit (instead of being overwritten by a response signed
+    /// for the old state), which is then signed again from the new state.
     pub fn refresh(&self, chunk: &[Due], now: i64) -> Result<usize> {
+        retry_conflicts(
+            || self.refresh_once(chunk, now),
+            super::CertError::is_write_conflict,
+        )
+    }
+
+    fn refresh_once(&self, chunk: &[Due], now: i64) -> Result<usize> {
         let validity = self.ocsp_validity_secs();
         let mut outcomes = Vec::with_capacity(chunk.len());
         for d in chunk {
@@ -92,6 +102,7 @@ impl Certificates {
         let _g = self.status_locks.all();
         let mut batch = WriteBatch::new();
         let mut changes = Vec::new();
+        let mut fences = Vec::new();
         let mut handled = 0;
         for o in outcomes {
             match o {
@@ -126,19 +137,22 @@ impl Certificates {
                     if current.state != signed_state || current.ocsp_due_at != cert.ocsp_due_at {
                         continue; // newer responses were written by revoke/unhold
                     }
+                    let key = serial_key(&current.issuer_id, &current.serial);
+                    fences.push((key.clone(), encode(&current)?));
                     self.reschedule(&mut batch, &mut current, now);
-                    batch.put(
-                        cf::CERTS,
-                        serial_key(&current.issuer_id, &current.serial),
-                        encode(&current)?,
-                    );
+                    batch.put(cf::CERTS, key, encode(&current)?);
                     self.stage_responses(&mut batch, &current.issuer_id, entries, &mut changes)?;
                 }
             }
             handled += 1;
         }
         // Not audited: refreshes would flood the log; they are in the replication log.
-        let refreshed = Commit::new(batch).replicate(changes);
+        let refreshed = fences
+            .into_iter()
+            .fold(Commit::new(batch), |c, (key, read)| {
+                c.expect_value(cf::CERTS, key, Some(read))
+            })
+            .replicate(changes);
         if !refreshed.is_empty() {
             self.cx.commit(refreshed)?;
         }

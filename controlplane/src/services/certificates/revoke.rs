@@ -9,7 +9,7 @@ use super::query::{status_of, CertFilter};
 use super::{CertError, Certificates, Result};
 use crate::db::{cf, encode, serial_key, CertRecord, CertState, RevocationRecord};
 use crate::ocsp::sign_responses;
-use crate::services::context::Commit;
+use crate::services::context::{retry_conflicts, Commit};
 use crate::services::{ErrorKind, SIGNER_UNAVAILABLE};
 
 /// What a bulk revocation did, per certificate id.
@@ -25,7 +25,16 @@ pub struct BulkRevocation {
 
 impl Certificates {
     /// Revokes certificate `id`. Allowed: active → revoked(any), hold → revoked(permanent).
+    /// Run again from its reads if another node changed the certificate meanwhile (then it
+    /// answers as the other node's change makes it: e.g. already revoked).
     pub fn revoke(&self, id: &str, reason: RevocationReason) -> Result<CertRecord> {
+        retry_conflicts(
+            || self.revoke_once(id, reason),
+            CertError::is_write_conflict,
+        )
+    }
+
+    fn revoke_once(&self, id: &str, reason: RevocationReason) -> Result<CertRecord> {
         let _g = self.status_locks.one(id);
         let cert = self.cert(id)?;
         let now = now_unix();
@@ -127,8 +136,13 @@ impl Certificates {
         Ok(out)
     }
 
-    /// Releases a certificate from `certificateHold`.
+    /// Releases a certificate from `certificateHold` (run again from its reads after a
+    /// conflict, as [`Certificates::revoke`]).
     pub fn unhold(&self, id: &str) -> Result<CertRecord> {
+        retry_conflicts(|| self.unhold_once(id), CertError::is_write_conflict)
+    }
+
+    fn unhold_once(&self, id: &str) -> Result<CertRecord> {
         let _g = self.status_locks.one(id);
         let cert = self.cert(id)?;
         match cert.state {
@@ -151,8 +165,10 @@ impl Certificates {
     }
 
     /// Signs responses for the new state and commits record, revocation entry and responses
-    /// together (one commit). Caller holds the certificate's status lock.
+    /// together (one commit), fenced on the certificate's record as read: the status lock
+    /// orders this node's changes, the fence another node's. Caller holds the status lock.
     fn change_state(&self, mut cert: CertRecord, state: CertState, now: i64) -> Result<CertRecord> {
+        let read = encode(&cert)?;
         let ca = self.issuers.ca(&cert.issuer_id)?;
         let validity = self.ocsp_validity_secs();
         let responder = self.issuers.responder_for(&ca, now + validity, now)?;
@@ -179,7 +195,7 @@ impl Certificates {
         }
         self.reschedule(&mut batch, &mut cert, now);
         cert.state = state;
-        batch.put(cf::CERTS, key, encode(&cert)?);
+        batch.put(cf::CERTS, key.clone(), encode(&cert)?);
         let mut changes = Vec::with_capacity(entries.len());
         self.stage_responses(&mut batch, &cert.issuer_id, entries, &mut changes)?;
         let (action, details) = match state {
@@ -194,6 +210,7 @@ impl Certificates {
         };
         self.cx.commit(
             Commit::new(batch)
+                .expect_value(cf::CERTS, key, Some(read))
                 .replicate(changes)
                 .audit((action, "certificate", &cert.id), details),
         )?;

@@ -12,7 +12,6 @@ use crate::ca::{self, CaRuntime, NewCa};
 use crate::crypto::KeyAlgorithm;
 use crate::db::secrets::SecretName;
 use crate::db::{cf, encode, KeyRef};
-use crate::services::context::Commit;
 use crate::x509;
 
 /// A request to create (or import) a CA; also the JSON body of `POST /api/v1/issuers`. Its
@@ -168,10 +167,13 @@ impl Issuers {
                 .stage_secret(&mut batch, &SecretName::ca_key(&id), &pkcs8)?;
         }
         batch.put(cf::CAS, id.as_bytes().to_vec(), encode(&record)?);
-        let (crl_batch, crl) = self.crl_batch(&rt, now)?;
-        batch.append(crl_batch);
+        let (crl_commit, crl) = self.crl_batch(&rt, now)?;
         self.cx.commit(
-            Commit::new(batch)
+            crl_commit
+                .append(batch)
+                // Unique across nodes too: another node creating the same id meanwhile fails
+                // this commit.
+                .expect_absent(cf::CAS, id.as_bytes().to_vec())
                 .replicate(vec![Change::CaPut(rt.state()), Change::CrlPut(crl)])
                 .audit(
                     ("issuer.create", "issuer", &id),

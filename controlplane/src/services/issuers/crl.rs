@@ -15,7 +15,7 @@ use super::{IssuerError, Issuers, Result};
 use crate::ca::CaRuntime;
 use crate::crl::{build_crl, RevokedEntry};
 use crate::db::{cf, decode, encode, issuer_prefix, DbError, RevocationRecord};
-use crate::services::context::Commit;
+use crate::services::context::{retry_conflicts, Commit};
 use crate::services::error::Internal;
 
 /// Generation events kept per issuer.
@@ -119,9 +119,15 @@ impl Issuers {
     pub fn regenerate_crl(&self, issuer_id: &str) -> Result<CrlEntry> {
         let ca = self.ca(issuer_id)?;
         let _g = self.crl_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let (batch, entry) = self.crl_batch(&ca, now_unix())?;
-        self.cx
-            .commit(Commit::new(batch).replicate(vec![Change::CrlPut(entry.clone())]))?;
+        let entry = retry_conflicts(
+            || {
+                let (commit, entry) = self.crl_batch(&ca, now_unix())?;
+                self.cx
+                    .commit(commit.replicate(vec![Change::CrlPut(entry.clone())]))?;
+                Ok(entry)
+            },
+            |e: &IssuerError| matches!(e, IssuerError::Internal(i) if i.is_write_conflict()),
+        )?;
         self.cx
             .metrics()
             .crl_generated
@@ -170,8 +176,10 @@ impl Issuers {
             .unwrap_or_default()
     }
 
-    /// Builds the next CRL of `ca` and the batch that stores it with its number.
-    pub(super) fn crl_batch(&self, ca: &CaRuntime, now: i64) -> Result<(WriteBatch, CrlEntry)> {
+    /// Builds the next CRL of `ca` and the commit that stores it with its number, fenced on
+    /// the number as read: two nodes never store two CRLs under one number (the second's
+    /// commit fails and it builds the next one).
+    pub(super) fn crl_batch(&self, ca: &CaRuntime, now: i64) -> Result<(Commit, CrlEntry)> {
         let db = self.cx.db();
         let mut revoked = Vec::new();
         let prefix = issuer_prefix(&ca.record.id);
@@ -193,7 +201,8 @@ impl Issuers {
             return Err(e.into());
         }
         let number_key = format!("crl_number/{}", ca.record.id).into_bytes();
-        let number = match db.get_raw(cf::META, &number_key)? {
+        let read = db.get_raw(cf::META, &number_key)?;
+        let number = match &read {
             Some(v) => {
                 let corrupt = || Internal::CorruptCrlNumber {
                     issuer_id: ca.record.id.clone(),
@@ -212,8 +221,11 @@ impl Issuers {
             next_update: next,
         };
         let mut batch = WriteBatch::new();
-        batch.put(cf::META, number_key, number.to_be_bytes().to_vec());
+        batch.put(cf::META, number_key.clone(), number.to_be_bytes().to_vec());
         batch.put(cf::CRLS, ca.record.id.as_bytes().to_vec(), encode(&entry)?);
-        Ok((batch, entry))
+        Ok((
+            Commit::new(batch).expect_value(cf::META, number_key, read),
+            entry,
+        ))
     }
 }

@@ -50,6 +50,12 @@ pub enum KesError {
 }
 
 impl KesError {
+    /// What the operation read changed before its commit (another node's write): run it
+    /// again ([`crate::services::context::retry_conflicts`]).
+    pub(in crate::services) fn is_write_conflict(&self) -> bool {
+        matches!(self, Self::Internal(i) if i.is_write_conflict())
+    }
+
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::KeyExists { .. } | Self::TooManyVersions { .. } => ErrorKind::Conflict,

@@ -10,7 +10,7 @@ use sigil_storage::WriteBatch;
 
 use super::{check_pattern, lock, Kes, KesError, Result, MAX_VERSIONS};
 use crate::db::{cf, encode, DbError};
-use crate::services::context::Commit;
+use crate::services::context::{retry_conflicts, Commit};
 use crate::services::otps::random;
 
 /// `name` checked as KES checks key names.
@@ -84,7 +84,23 @@ impl Kes {
         self.add_key(name, algorithm, Some(key), created_by)
     }
 
+    /// Creates or imports key `name`: fenced on its absence, so that of two nodes creating
+    /// the same name at once one answers "key already exists" (the commit of the second
+    /// fails and the check runs again).
     fn add_key(
+        &self,
+        name: &str,
+        algorithm: Algorithm,
+        imported: Option<[u8; KEY_SIZE]>,
+        created_by: &str,
+    ) -> Result<(KesKeyState, u64)> {
+        retry_conflicts(
+            || self.add_key_once(name, algorithm, imported, created_by),
+            KesError::is_write_conflict,
+        )
+    }
+
+    fn add_key_once(
         &self,
         name: &str,
         algorithm: Algorithm,
@@ -121,17 +137,23 @@ impl Kes {
             Some(_) => "kes.key.import",
             None => "kes.key.create",
         };
-        let seq = self.commit_key(&state, action, details)?;
+        let seq = self.commit_key(&state, None, action, details)?;
         Ok((state, seq))
     }
 
     /// Adds a version to key `name`: fresh key and HMAC key, the newest version's algorithm.
     /// Returns the key (its newest version is the new one) and the commit's sequence number.
+    /// Fenced on the key as read (run again if another node changed it meanwhile).
     pub fn rotate_key(&self, name: &str) -> Result<(KesKeyState, u64)> {
+        retry_conflicts(|| self.rotate_key_once(name), KesError::is_write_conflict)
+    }
+
+    fn rotate_key_once(&self, name: &str) -> Result<(KesKeyState, u64)> {
         check_name(name)?;
         let kek = self.kek();
         let _g = lock(&self.keys_lock);
         let mut state = self.describe_key(name)?;
+        let read = encode(&state)?;
         let newest = match state.versions.last() {
             Some(v) if state.versions.len() < MAX_VERSIONS => v,
             _ => return Err(KesError::TooManyVersions { name: name.into() }),
@@ -143,18 +165,28 @@ impl Kes {
             "algorithm": algorithm.name(), "version": version, "kek_id": sealed.kek_id,
         });
         state.versions.push(sealed);
-        let seq = self.commit_key(&state, "kes.key.rotate", details)?;
+        let seq = self.commit_key(&state, Some(read), "kes.key.rotate", details)?;
         Ok((state, seq))
     }
 
     /// Deletes key `name` and every version of it; returns the commit's sequence number.
+    /// Fenced on the key as read.
     pub fn delete_key(&self, name: &str) -> Result<u64> {
+        retry_conflicts(|| self.delete_key_once(name), KesError::is_write_conflict)
+    }
+
+    fn delete_key_once(&self, name: &str) -> Result<u64> {
         check_name(name)?;
         let _g = lock(&self.keys_lock);
         let state = self.describe_key(name)?;
         let mut batch = WriteBatch::new();
         batch.delete(cf::KES_KEYS, name.as_bytes().to_vec());
         let commit = Commit::new(batch)
+            .expect_value(
+                cf::KES_KEYS,
+                name.as_bytes().to_vec(),
+                Some(encode(&state)?),
+            )
             .replicate(vec![Change::KesKeyDelete { name: name.into() }])
             .audit(
                 ("kes.key.delete", "kes_key", name),
@@ -179,15 +211,18 @@ impl Kes {
         Ok(self.cx.db().list(cf::KES_KEYS, prefix.as_bytes())?)
     }
 
+    /// Stores `state`, fenced on the key's record being `read` (`None`: absent).
     fn commit_key(
         &self,
         state: &KesKeyState,
+        read: Option<Vec<u8>>,
         action: &str,
         details: serde_json::Value,
     ) -> Result<u64> {
         let mut batch = WriteBatch::new();
         batch.put(cf::KES_KEYS, state.name.as_bytes().to_vec(), encode(state)?);
         let commit = Commit::new(batch)
+            .expect_value(cf::KES_KEYS, state.name.as_bytes().to_vec(), read)
             .replicate(vec![Change::KesKeyPut(state.clone())])
             .audit((action, "kes_key", &state.name), details);
         Ok(self.cx.commit(commit)?)

@@ -60,6 +60,11 @@ pub enum SshError {
 }
 
 impl SshError {
+    /// What the operation read changed before its commit (another node's write).
+    pub(in crate::services) fn is_write_conflict(&self) -> bool {
+        matches!(self, Self::Internal(i) if i.is_write_conflict())
+    }
+
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::UserNotFound(_)
