@@ -4,8 +4,14 @@
 #
 #   ocsp-get, ocsp-post (https, a corpus of CERTS certificates), crl (https),
 #   kes-decrypt (the [kes] mTLS listener), authkeys (USERS SSH users on one host)
-#   + every 2 s: a certificate issued and revoked, a KES key created and deleted through the
-#     data plane (forwarded), an SSH user locked and unlocked
+#   + every 2 s: a certificate issued (from a CA of its own, "soak-churn") and revoked, a KES key
+#     created and deleted through the data plane (forwarded), an SSH user locked and unlocked
+#
+# The CRL scenario fetches the demo CA's CRL, which holds CRL_REVOKED revocations made before
+# the load starts (default 200: ~10 KB), so its size stays what the rate was searched with.
+# (Revoking the churn's certificates from that CA grew its CRL by an entry every 2 s while the
+# CRL rate stayed fixed: the bytes a second grew with the run until the load generator's core
+# gave way — the 2026-12-07 run in docs/RELIABILITY.md.)
 #
 # The rate: first the closed-loop peak of the mix (all scenarios at once, 64 connections split
 # by SHARES, 10 s: each scenario's throughput is its part of what this machine — the server's
@@ -27,6 +33,7 @@ DURATION="${DURATION:-1800}"
 LOAD="${LOAD:-0.7}"
 CERTS="${CERTS:-50}"
 USERS="${USERS:-200}"
+CRL_REVOKED="${CRL_REVOKED:-200}"
 P99_BOUND_MS="${P99_BOUND_MS:-50}"
 RSS_DRIFT_MIB="${RSS_DRIFT_MIB:-128}"
 CONNS="${CONNS:-16}"
@@ -89,9 +96,9 @@ for _ in $(seq 600); do curl -sf "http://$MX/health/ready" >/dev/null && break; 
 curl -sf "http://$MX/health/ready" >/dev/null || { tail -20 "$work/dp.log" >&2; exit 1; }
 
 # The state: certificates (corpus), a KES key, SSH users with one key each on host soak-host.
-python3 - "$work" "$CP" "$CERTS" "$USERS" <<'PY'
+python3 - "$work" "$CP" "$CERTS" "$USERS" "$CRL_REVOKED" <<'PY'
 import json, os, subprocess, sys, urllib.request
-work, cp, certs, users = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+work, cp, certs, users, crl_revoked = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 tok = os.environ["SIGIL_ADMIN_TOKEN"]
 def api(method, path, body):
     req = urllib.request.Request(f"http://{cp}{path}", json.dumps(body).encode(), method=method,
@@ -106,6 +113,15 @@ for i in range(certs):
     open(f"{work}/certs/{i}.pem", "w").write(d["certificate"])
     open(f"{work}/issuing.pem", "w").write(d["chain"][0])
     open(f"{work}/issuer_id", "w").write(d["issuer_id"])
+# The CRL scenario's CRL: CRL_REVOKED revoked certificates of the demo CA (one CSR, new serials).
+csr = open(f"{work}/certs/0.csr").read()
+for i in range(crl_revoked):
+    d = api("POST", "/api/v1/certificates", {"issuer_id": "demo", "csr": csr})
+    api("POST", f"/api/v1/certificates/{d['id']}/revoke", {"reason": "superseded"})
+# The churn's own CA: its revocations do not grow the CRL the load fetches.
+c = api("POST", "/api/v1/issuers", {"name": "soak-churn", "subject": "CN=Soak churn CA",
+    "key_algorithm": "ecdsa-p256"})
+open(f"{work}/churn_issuer", "w").write(c["id"])
 dn = lambda g: f"cn={g},ou=groups,dc=sigil,dc=local"
 api("POST", "/api/hosts", {"cn": "soak-host", "description": "soak"})
 api("POST", "/api/groups", {"cn": "soak", "description": "soak",
@@ -172,6 +188,7 @@ churn() {
     if python3 - "$work" "$CP" "$n" "$CERTS" "$USERS" >/dev/null 2>&1 <<'PY'
 import json, os, subprocess, sys, urllib.request
 work, cp, n, certs, users = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+churn_issuer = open(f"{work}/churn_issuer").read()
 tok = os.environ["SIGIL_ADMIN_TOKEN"]
 def api(method, path, body=None):
     data = json.dumps(body).encode() if body is not None else None
@@ -180,7 +197,7 @@ def api(method, path, body=None):
     r = urllib.request.urlopen(req)
     return json.loads(r.read() or b"null")
 csr = open(f"{work}/certs/{n % certs}.csr").read()
-d = api("POST", "/api/v1/certificates", {"issuer_id": "demo", "csr": csr})
+d = api("POST", "/api/v1/certificates", {"issuer_id": churn_issuer, "csr": csr})
 api("POST", f"/api/v1/certificates/{d['id']}/revoke", {"reason": "superseded"})
 u = f"soak{n % users}"
 api("PUT", f"/api/users/{u}", {"accountLocked": True})
