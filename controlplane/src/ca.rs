@@ -45,6 +45,11 @@ pub struct CaRuntime {
 }
 
 impl CaRuntime {
+    /// The CA's certificate, then its parents' up to the root (DER).
+    pub fn chain_der(&self) -> impl Iterator<Item = &Vec<u8>> {
+        std::iter::once(&self.record.cert_der).chain(self.record.chain_der.iter())
+    }
+
     /// `signer` is wrapped so that its signatures count in [`CaRuntime::stats`].
     pub fn new(record: CaRecord, signer: Arc<dyn Signer>) -> Result<Self, PkiError> {
         let cert = x509::decode_cert(&record.cert_der)?;

@@ -71,8 +71,8 @@ pub struct Services {
     metrics: Metrics,
     settings: Arc<CpConfig>,
     cx: Arc<Context>,
-    /// The replication record up to which [`Services::catch_up`] has looked.
-    followed: Arc<std::sync::Mutex<u64>>,
+    /// The replication head at which [`Services::catch_up`] last synced the CAs.
+    cas_synced_at: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Services {
@@ -110,9 +110,9 @@ impl Services {
             ssh,
             audit: Arc::new(AuditTrail::new(cx.clone())),
             replication: Arc::new(Replication::new(cx.clone())),
+            cas_synced_at: Arc::new(cx.db().head().into()),
             metrics,
             settings,
-            followed: Arc::new(std::sync::Mutex::new(cx.db().head())),
             cx,
         };
         Ok((services, requests))
@@ -120,35 +120,20 @@ impl Services {
 
     /// Catches up with what other control-plane nodes on the same database committed
     /// (several active nodes, `crate::cluster`): the replication log's and the audit chain's
-    /// heads (this node's replication streams then send the new records) and the CAs those
-    /// records created, changed or deleted (loaded again). Blocking. Returns the head.
+    /// heads (this node's replication streams then send the new records) and, when the log
+    /// moved, the CAs (loaded again where the store's differ). Blocking. Returns the head.
     pub fn catch_up(&self) -> Result<u64, ServiceError> {
+        use std::sync::atomic::Ordering;
         self.cx.catch_up()?;
-        let mut followed = self.followed.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            let records = self
-                .cx
-                .db()
-                .read_log(*followed, 1024)
-                .map_err(Internal::from)?;
-            let Some(last) = records.last().map(|r| r.seq) else {
-                break;
-            };
-            for r in &records {
-                let id = match &r.change {
-                    sigil_shared::replication::Change::CaPut(s) => &s.issuer_id,
-                    sigil_shared::replication::Change::CaDelete { issuer_id } => issuer_id,
-                    _ => continue,
-                };
-                if let Err(e) = self.issuers.reload(id) {
-                    tracing::error!(issuer = %id, error = %e, "loading a CA another node changed failed");
-                }
-            }
-            *followed = last;
+        // Compared with the head the CAs were last synced at, not with the head before this
+        // call: a commit's own catch-up (after a conflict) may have moved it past other
+        // nodes' records already.
+        let head = self.cx.db().head();
+        if self.cas_synced_at.load(Ordering::SeqCst) != head {
+            self.issuers.sync_with_store()?;
+            self.cas_synced_at.store(head, Ordering::SeqCst);
         }
-        // Records trimmed past retention before this node looked: nothing to reload from.
-        *followed = (*followed).max(self.cx.db().head());
-        Ok(*followed)
+        Ok(head)
     }
 
     /// The jobs lease if it is free (`crate::cluster::lease`).
@@ -244,3 +229,6 @@ impl Services {
         m.render()
     }
 }
+
+#[cfg(test)]
+mod tests;

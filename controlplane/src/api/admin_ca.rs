@@ -206,8 +206,8 @@ pub async fn get_one(
             key_label: key_label.clone(),
         }),
     };
-    let certificate_chain = std::iter::once(&ca.record.cert_der)
-        .chain(ca.record.chain_der.iter())
+    let certificate_chain = ca
+        .chain_der()
         .map(|d| chain::entry(d))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|source| {

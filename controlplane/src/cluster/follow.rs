@@ -15,6 +15,10 @@ use crate::services::Services;
 /// The longest a node goes without looking, notified or not.
 pub const FALLBACK: Duration = Duration::from_secs(1);
 
+/// The shortest time between two looks: while another node commits continuously, a node
+/// looks at most this often (notifications meanwhile make one wake-up), not once per commit.
+pub const SPACING: Duration = Duration::from_millis(5);
+
 /// Runs until `shutdown` turns true.
 pub fn spawn(services: Arc<Services>, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -45,6 +49,10 @@ pub fn spawn(services: Arc<Services>, mut shutdown: watch::Receiver<bool>) -> Jo
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::warn!(error = %e, "catching up with other nodes failed"),
                 Err(e) => tracing::error!(error = %e, "catching up with other nodes panicked"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(SPACING) => {}
+                _ = shutdown.changed() => return,
             }
         }
     })

@@ -30,7 +30,9 @@ pub fn spawn(
             match &held {
                 Some(lease) if lease.is_held() => {}
                 Some(_) => {
-                    held = None;
+                    // Dropping a lease waits for its unlock: not on an async worker.
+                    let lost = held.take();
+                    tokio::task::spawn_blocking(move || drop(lost));
                     tx.send_replace(None);
                     metrics.jobs_leader.set(0);
                     tracing::error!(
@@ -67,6 +69,7 @@ pub fn spawn(
                 _ = shutdown.changed() => {
                     tx.send_replace(None);
                     metrics.jobs_leader.set(0);
+                    let _ = tokio::task::spawn_blocking(move || drop(held)).await;
                     return;
                 }
             }

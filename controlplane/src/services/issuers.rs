@@ -175,32 +175,44 @@ impl Issuers {
         })
     }
 
-    /// Loads CA `id` again from the store — created, changed or deleted by another
+    /// Makes the loaded CAs what the store holds — CAs created, changed or deleted by another
     /// control-plane node on the same database (`crate::cluster`): this node signs with what
     /// the store holds. A CA whose stored record equals the loaded one is left as it is (its
-    /// signer and sessions kept).
-    pub fn reload(&self, id: &str) -> Result<()> {
+    /// signer and sessions kept). One scan of the (small) `cas` column family. A CA that
+    /// fails to load is logged and left as it was.
+    pub fn sync_with_store(&self) -> Result<()> {
+        // Held across the scan and the swap: this node's own creations (under the same lock)
+        // are either in the scan or not yet in the map.
         let _g = self.ca_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let stored: Option<CaRecord> = self.cx.db().get(cf::CAS, id.as_bytes())?;
+        let stored: Vec<CaRecord> = self.cx.db().list(cf::CAS, &[])?;
+        let loaded = self.cas.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut fresh = Vec::new();
+        for rec in &stored {
+            if loaded.get(&rec.id).is_some_and(|rt| rt.record == *rec) {
+                continue;
+            }
+            match runtime(&self.cx, rec.clone()) {
+                Ok(rt) => fresh.push(Arc::new(rt)),
+                Err(e) => {
+                    tracing::error!(issuer = %rec.id, error = %e, "loading a CA another node changed failed")
+                }
+            }
+        }
+        let gone: Vec<&String> = loaded
+            .keys()
+            .filter(|id| !stored.iter().any(|r| &r.id == *id))
+            .collect();
+        if fresh.is_empty() && gone.is_empty() {
+            return Ok(());
+        }
         let mut cas = self.cas.write().unwrap_or_else(|e| e.into_inner());
-        match stored {
-            None => {
-                if cas.remove(id).is_some() {
-                    tracing::info!(issuer = %id, "CA deleted by another node: unloaded");
-                }
-            }
-            Some(rec) => {
-                if cas.get(id).is_some_and(|rt| rt.record == rec) {
-                    return Ok(());
-                }
-                drop(cas);
-                let rt = Arc::new(runtime(&self.cx, rec)?);
-                self.cas
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(id.to_string(), rt);
-                tracing::info!(issuer = %id, "CA created or changed by another node: loaded");
-            }
+        for id in gone {
+            cas.remove(id);
+            tracing::info!(issuer = %id, "CA deleted by another node: unloaded");
+        }
+        for rt in fresh {
+            tracing::info!(issuer = %rt.record.id, "CA created or changed by another node: loaded");
+            cas.insert(rt.record.id.clone(), rt);
         }
         Ok(())
     }
@@ -227,10 +239,7 @@ impl Issuers {
     /// PEM chain of an issuer: the issuer itself, then its parents up to the root.
     pub fn chain_pem(&self, issuer_id: &str) -> Result<Vec<String>> {
         let ca = self.ca(issuer_id)?;
-        Ok(std::iter::once(&ca.record.cert_der)
-            .chain(ca.record.chain_der.iter())
-            .map(|d| x509::cert_pem(d))
-            .collect())
+        Ok(ca.chain_der().map(|d| x509::cert_pem(d)).collect())
     }
 
     /// Base URL of the data planes (`distribution.base_url`, no trailing slash): where

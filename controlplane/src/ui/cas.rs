@@ -125,8 +125,8 @@ pub async fn detail(
     let s = console.services().clone();
     let d = run(signed.actor(), move || {
         let ca = s.issuers.ca(&id)?;
-        let chain = std::iter::once(&ca.record.cert_der)
-            .chain(ca.record.chain_der.iter())
+        let chain = ca
+            .chain_der()
             .filter_map(|der| chain_entry(der).ok())
             .collect();
         Ok::<_, ServiceError>(Detail {

@@ -161,8 +161,8 @@ pub async fn detail(
     let d = run(signed.actor(), move || {
         let cert = s.certificates.cert(&id)?;
         let ca = s.issuers.ca(&cert.issuer_id)?;
-        let chain = std::iter::once(&ca.record.cert_der)
-            .chain(ca.record.chain_der.iter())
+        let chain = ca
+            .chain_der()
             .filter_map(|der| chain_entry(der).ok())
             .collect();
         let ocsp = match s.certificates.ocsp_response(&id, HashAlg::Sha256) {
