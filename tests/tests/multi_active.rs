@@ -61,6 +61,29 @@ fn race<T: Send + 'static>(
     (first.join().expect("racing thread"), second)
 }
 
+/// A new Ed25519 public key (one OpenSSH line) from `ssh-keygen`.
+fn ssh_public_key(dir: &std::path::Path, name: &str) -> String {
+    let path = dir.join(format!("{name}.ssh"));
+    sigil_tests::run(
+        "ssh-keygen",
+        &[
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            name,
+            "-f",
+            path.to_str().unwrap(),
+        ],
+    );
+    std::fs::read_to_string(path.with_extension("ssh.pub"))
+        .expect("public key")
+        .trim()
+        .to_string()
+}
+
 /// The audit records of `action` (successful ones), oldest first.
 fn audited(cp: &ControlPlane, action: &str) -> Vec<Value> {
     let (s, body) = cp.api(
@@ -261,6 +284,66 @@ fn two_active_nodes_serve_one_database() {
             .filter(|e| details(e)["entity_id"] == entity.as_str())
             .count();
         assert_eq!(uses, 1, "OTP {i} used once");
+    }
+
+    // SSH changes on both nodes at once are serial across nodes (the `ssh_version` fence):
+    // the same user created on both, one 201; a key added to one user on each node, both
+    // kept (no lost update); the same API key revoked on both, one 204.
+    for i in 0..3 {
+        let user = format!("racer-{i}");
+        let new_user = json!({
+            "cn": user, "userPassword": "correct horse battery",
+            "confirmPassword": "correct horse battery", "givenName": "Race", "sn": "E2E",
+            "principal": user, "duration": 1, "durationUnit": "Days",
+        });
+        let (x, y, body) = (a.clone(), b.clone(), new_user.clone());
+        let ((sa, ba), (sb, bb)) = race(
+            move || x.api("POST", "/api/users", Some(&body)),
+            move || y.api("POST", "/api/users", Some(&new_user)),
+        );
+        let mut got = [sa, sb];
+        got.sort_unstable();
+        assert_eq!(got, [201, 409], "user {i}: A {sa} {ba}, B {sb} {bb}");
+        assert_eq!(successes(&a, "ssh.user.create", &user), 1);
+
+        let add = |cp: Arc<ControlPlane>, user: String, name: &str| {
+            let key = ssh_public_key(&dir, &format!("{user}-{name}"));
+            let body = json!({"sshPublicKeys": [{"name": name, "key": key}]});
+            move || cp.api("PUT", &format!("/api/users/{user}"), Some(&body))
+        };
+        let ((sa, ba), (sb, bb)) = race(
+            add(a.clone(), user.clone(), "on-a"),
+            add(b.clone(), user.clone(), "on-b"),
+        );
+        assert_eq!((sa, sb), (200, 200), "keys of {user}: A {ba}, B {bb}");
+        let (s, v) = b.api("GET", &format!("/api/users/{user}"), None);
+        assert_eq!(s, 200, "{v}");
+        let mut names: Vec<&str> = v[0]["sshPublicKeys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .filter_map(|k| k["name"].as_str())
+            .collect();
+        names.sort_unstable();
+        assert_eq!(names, ["on-a", "on-b"], "both nodes' keys kept: {v}");
+
+        let (s, key) = a.api(
+            "POST",
+            "/api/v1/apikeys",
+            Some(&json!({"name": format!("race {i}"), "role": "viewer"})),
+        );
+        assert_eq!(s, 201, "{key}");
+        let id = key["data"]["id"].as_str().expect("id").to_string();
+        let (x, y, path) = (a.clone(), b.clone(), format!("/api/v1/apikeys/{id}"));
+        let p = path.clone();
+        let (ra, rb) = race(
+            move || x.api("DELETE", &path, None).0,
+            move || y.api("DELETE", &p, None).0,
+        );
+        let mut got = [ra, rb];
+        got.sort_unstable();
+        assert_eq!(got, [204, 409], "API key {i}: A {ra}, B {rb}");
+        assert_eq!(successes(&a, "apikey.revoke", &id), 1);
     }
 
     // The jobs: on exactly one node, never on both at a sample; they move on kill -9.

@@ -34,6 +34,9 @@ pub const KEY_HOST_CA: &[u8] = b"ssh/host-ca";
 pub const KEY_JWT: &[u8] = b"ssh/jwt";
 /// `meta` entry of the newest KRL version.
 pub const META_KRL_VERSION: &[u8] = b"ssh_krl_version";
+/// `meta` entry every SSH change gives a new value: the fence that makes SSH changes serial
+/// across control-plane nodes (`services::ssh::Ssh::serially`).
+pub const META_SSH_VERSION: &[u8] = b"ssh_version";
 /// `ssh_krl` key of the current KRL.
 pub const KRL_KEY: &[u8] = b"krl";
 

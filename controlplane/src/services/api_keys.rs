@@ -5,6 +5,8 @@
 //! A key is `sgk_<id>_<secret>`: the id (16 hex digits) finds the record, the secret (256
 //! random bits, so a fast hash is enough: nothing to brute-force) is compared in constant
 //! time. Revoked keys keep their record (with `revoked`) so the audit trail can name them.
+//! A revocation is written only if the record is still what it read (one revocation, and
+//! one audit record, even when two control-plane nodes revoke the same key at once).
 
 use std::sync::{Arc, Mutex};
 
@@ -13,7 +15,7 @@ use sigil_shared::time::now_unix;
 use sigil_storage::WriteBatch;
 use thiserror::Error;
 
-use super::context::{Commit, Context};
+use super::context::{retry_conflicts, Commit, Context};
 use super::error::{ErrorKind, Internal};
 use super::otps::random;
 use crate::db::{cf, encode};
@@ -39,6 +41,11 @@ pub enum ApiKeyError {
 }
 
 impl ApiKeyError {
+    /// What the operation read changed before its commit (another node's write).
+    fn is_write_conflict(&self) -> bool {
+        matches!(self, Self::Internal(i) if i.is_write_conflict())
+    }
+
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::NotFound { .. } => ErrorKind::NotFound,
@@ -195,17 +202,30 @@ impl ApiKeys {
     /// Revokes a key at once; `NotFound` if unknown, `Conflict` if already revoked.
     pub fn revoke_api_key(&self, id: &str) -> Result<ApiKeyRecord> {
         let _g = self.revoke_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let mut rec = self.api_key(id)?;
+        retry_conflicts(|| self.revoke_once(id), ApiKeyError::is_write_conflict)
+    }
+
+    fn revoke_once(&self, id: &str) -> Result<ApiKeyRecord> {
+        let read = self
+            .cx
+            .db()
+            .get_raw(cf::API_KEYS, id.as_bytes())?
+            .ok_or_else(|| ApiKeyError::NotFound { id: id.into() })?;
+        let mut rec: ApiKeyRecord = crate::db::decode(cf::API_KEYS, &read)?;
         if rec.revoked.is_some() {
             return Err(ApiKeyError::AlreadyRevoked { id: id.into() });
         }
         rec.revoked = Some(now_unix());
         let mut batch = WriteBatch::new();
         batch.put(cf::API_KEYS, id.as_bytes().to_vec(), encode(&rec)?);
-        self.cx.commit(Commit::new(batch).audit(
-            ("apikey.revoke", "apikey", id),
-            serde_json::json!({"name": rec.name}),
-        ))?;
+        self.cx.commit(
+            Commit::new(batch)
+                .expect_value(cf::API_KEYS, id.as_bytes().to_vec(), Some(read))
+                .audit(
+                    ("apikey.revoke", "apikey", id),
+                    serde_json::json!({"name": rec.name}),
+                ),
+        )?;
         Ok(rec)
     }
 

@@ -28,14 +28,16 @@ use crate::metrics::Metrics;
 const MAX_HEAD_RETRIES: usize = 16;
 
 /// How many times [`retry_conflicts`] runs an operation again.
-const MAX_OPERATION_RETRIES: usize = 4;
+const MAX_OPERATION_RETRIES: usize = 8;
 
 /// Runs `op` — an operation that reads, checks and commits with fences on what it read
 /// ([`Commit::expect_value`]) — again from its reads when its commit failed because what it
 /// read changed meanwhile (another control-plane node on the same database wrote it: the
 /// in-process locks only order this node's operations). The second run sees the other
-/// node's change and answers accordingly (e.g. "already revoked"). Gives up after a few
-/// tries with the conflict itself.
+/// node's change and answers accordingly (e.g. "already revoked"). Between runs it waits a
+/// random time up to 1, 2, 4, … ms (two nodes changing one record over and over would
+/// otherwise keep beating each other in lock step). Gives up after a few tries with the
+/// conflict itself.
 pub(super) fn retry_conflicts<T, E>(
     mut op: impl FnMut() -> Result<T, E>,
     is_conflict: impl Fn(&E) -> bool,
@@ -49,10 +51,21 @@ pub(super) fn retry_conflicts<T, E>(
                     tries,
                     "what the operation read changed before its commit: running it again"
                 );
+                std::thread::sleep(backoff(tries));
             }
             r => return r,
         }
     }
+}
+
+/// A random wait below `2^(tries - 1)` ms (at most 64 ms). Jitter, not secrets: the clock's
+/// nanoseconds are random enough.
+fn backoff(tries: usize) -> std::time::Duration {
+    let cap_us = 1000u64 << (tries - 1).min(6);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    std::time::Duration::from_micros(u64::from(nanos) % cap_us)
 }
 
 thread_local! {

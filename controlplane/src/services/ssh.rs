@@ -16,7 +16,11 @@
 //! Software CA keys and the token secret are stored sealed under the key-encryption key
 //! (`services::secrets`).
 //!
-//! One lock guards every mutation (each check and the write it guards happen under it).
+//! Every mutation runs serially ([`Ssh::serially`]): its checks and the write they guard
+//! happen under one lock in this process and, across control-plane nodes sharing a database
+//! (several active nodes), under a fence on the `ssh_version` record every SSH commit
+//! changes: a change whose reads another node's SSH commit made stale is not written but run
+//! again from its reads.
 
 pub mod auth;
 mod ca;
@@ -42,11 +46,12 @@ use sigil_ssh::keyper::{Dn, OU_GROUPS};
 use sigil_storage::WriteBatch;
 use zeroize::Zeroizing;
 
-use super::context::{Commit, Context};
+use super::context::{retry_conflicts, with_fence, Commit, Context};
 use crate::config::SshConfig;
 use crate::db::secrets::SecretName;
 use crate::db::ssh::{
     ca_key, RevokedCertRecord, RevokedKeyRecord, SshCaRecord, SshGroupRecord, KRL_KEY,
+    META_SSH_VERSION,
 };
 use crate::db::{cf, encode, DbError};
 use crate::est::limit::Buckets;
@@ -331,8 +336,30 @@ impl Ssh {
         Ok(sorted(out))
     }
 
+    /// Runs `op` — the reads and checks of one change and its [`Ssh::commit`] — serially with
+    /// every other SSH change: under the service's lock, and fenced on `meta/ssh_version` as
+    /// `op` found it, so that its commit is written only if no other node committed an SSH
+    /// change in between. If one did, `op` runs again (up to the context's retry bound) and
+    /// sees that change.
+    fn serially<T>(&self, mut op: impl FnMut() -> Result<T>) -> Result<T> {
+        retry_conflicts(
+            || {
+                let _g = lock(&self.lock);
+                let read = self.cx.db().get_raw(cf::META, META_SSH_VERSION)?;
+                let fence = sigil_storage::Expect {
+                    cf: cf::META,
+                    key: META_SSH_VERSION.to_vec(),
+                    value: read,
+                };
+                with_fence(Some(fence), &mut op)
+            },
+            SshError::is_write_conflict,
+        )
+    }
+
     /// Commits `staged` with its audit record, regenerating the KRL first if it revokes
-    /// anything. Returns the commit's sequence number.
+    /// anything, and gives `meta/ssh_version` a new value (16 random bytes: only that it
+    /// changed matters to [`Ssh::serially`]'s fence). Returns the commit's sequence number.
     fn commit(
         &self,
         mut staged: Staged,
@@ -342,7 +369,11 @@ impl Ssh {
         if staged.is_revoking() {
             self.stage_krl(&mut staged)?;
         }
-        let Staged { batch, changes, .. } = staged;
+        let Staged {
+            mut batch, changes, ..
+        } = staged;
+        let version: [u8; 16] = crate::services::otps::random()?;
+        batch.put(cf::META, META_SSH_VERSION.to_vec(), version.to_vec());
         Ok(self
             .cx
             .commit(Commit::new(batch).replicate(changes).audit(what, details))?)

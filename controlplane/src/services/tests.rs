@@ -33,3 +33,43 @@ fn catch_up_loads_the_cas_another_node_created_even_past_its_own_catch_up() {
     b.catch_up().unwrap();
     assert!(Arc::ptr_eq(&demo, &b.issuers.ca("demo").unwrap()));
 }
+
+/// Two nodes adding keys to one user at the same moment: each node's lock is its own, so
+/// only the `ssh_version` fence keeps one node's update from writing over the other's.
+#[test]
+fn ssh_changes_on_two_nodes_at_once_lose_nothing() {
+    use sigil_ssh::keyper::{NewUser, UserUpdate};
+    use sigil_ssh::{CaAlgorithm, SoftwareCa};
+
+    let store: Arc<dyn Store> = Arc::new(MemStore::new(cf::ALL));
+    let (a, b) = (node(&store), node(&store));
+    let user: NewUser = serde_json::from_value(serde_json::json!({
+        "cn": "alice", "userPassword": "correct horse battery",
+        "confirmPassword": "correct horse battery", "givenName": "Al", "sn": "Ice",
+    }))
+    .unwrap();
+    a.ssh.create_user(user.clone()).unwrap();
+    assert!(matches!(
+        b.ssh.create_user(user),
+        Err(ssh::SshError::UserExists(_))
+    ));
+    let add = |node: &Services, name: String| {
+        let key = SoftwareCa::generate(CaAlgorithm::Ed25519)
+            .unwrap()
+            .public_openssh();
+        let req: UserUpdate = serde_json::from_value(
+            serde_json::json!({"sshPublicKeys": [{"name": name, "key": key}]}),
+        )
+        .unwrap();
+        node.ssh
+            .update_user(&ssh::Caller::Admin, "alice", req)
+            .unwrap();
+    };
+    const ROUNDS: usize = 20;
+    std::thread::scope(|s| {
+        s.spawn(|| (0..ROUNDS).for_each(|i| add(&a, format!("a{i}"))));
+        s.spawn(|| (0..ROUNDS).for_each(|i| add(&b, format!("b{i}"))));
+    });
+    let keys = a.ssh.get_user(&ssh::Caller::Admin, "alice").unwrap();
+    assert_eq!(keys.ssh_public_keys.len(), 2 * ROUNDS, "{keys:?}");
+}

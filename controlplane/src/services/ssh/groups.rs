@@ -11,7 +11,7 @@ use sigil_shared::time::now_unix;
 use sigil_ssh::keyper::{Dn, GroupUpdate, GroupView, NewGroup, OU_HOSTS, OU_PEOPLE};
 use sigil_ssh::lookup::valid_group_name;
 
-use super::{check_text, lock, Result, Ssh, SshError, Staged};
+use super::{check_text, Result, Ssh, SshError, Staged};
 use crate::db::cf;
 use crate::db::ssh::{SshGroupRecord, SshHostRecord, SshUserRecord};
 
@@ -193,34 +193,37 @@ impl Ssh {
     /// the commit's sequence number.
     pub fn create_group(&self, req: NewGroup) -> Result<(GroupView, u64)> {
         check_name(&req.cn)?;
-        let description = req.description.unwrap_or_default();
+        let description = req.description.clone().unwrap_or_default();
         check_text("description", &description, MAX_DESCRIPTION, true)?;
-        let _g = lock(&self.lock);
-        if self
-            .cx
-            .db()
-            .get_raw(cf::SSH_GROUPS, req.cn.as_bytes())?
-            .is_some()
-        {
-            return Err(SshError::GroupExists(req.cn));
-        }
-        let members = self.parse_members(&req.members)?;
-        let g = SshGroupRecord {
-            name: req.cn.clone(),
-            description,
-            autocreated_for: None,
-            created_at: now_unix(),
-        };
-        let mut staged = Staged::default();
-        staged.put(cf::SSH_GROUPS, g.name.as_bytes(), &g)?;
-        staged.changes.push(Change::SshGroupPut(g.state()));
-        self.stage_membership(&mut staged, &g.name, &members)?;
-        let details = serde_json::json!({
-            "description": g.description, "users": members.users, "hosts": members.hosts,
-        });
-        let seq = self.commit(staged, ("ssh.group.create", "ssh_group", &g.name), details)?;
-        let view = self.get_group(&g.name)?;
-        Ok((view, seq))
+        self.serially(|| {
+            let req = req.clone();
+            let description = description.clone();
+            if self
+                .cx
+                .db()
+                .get_raw(cf::SSH_GROUPS, req.cn.as_bytes())?
+                .is_some()
+            {
+                return Err(SshError::GroupExists(req.cn));
+            }
+            let members = self.parse_members(&req.members)?;
+            let g = SshGroupRecord {
+                name: req.cn.clone(),
+                description,
+                autocreated_for: None,
+                created_at: now_unix(),
+            };
+            let mut staged = Staged::default();
+            staged.put(cf::SSH_GROUPS, g.name.as_bytes(), &g)?;
+            staged.changes.push(Change::SshGroupPut(g.state()));
+            self.stage_membership(&mut staged, &g.name, &members)?;
+            let details = serde_json::json!({
+                "description": g.description, "users": members.users, "hosts": members.hosts,
+            });
+            let seq = self.commit(staged, ("ssh.group.create", "ssh_group", &g.name), details)?;
+            let view = self.get_group(&g.name)?;
+            Ok((view, seq))
+        })
     }
 
     /// `PUT /groups/{name}`: description and, when given, exactly these members. Returns the
@@ -229,38 +232,41 @@ impl Ssh {
         if let Some(d) = &req.description {
             check_text("description", d, MAX_DESCRIPTION, true)?;
         }
-        let _g = lock(&self.lock);
-        let mut g = self.load_group(name)?;
-        let mut staged = Staged::default();
-        let mut details = serde_json::json!({});
-        if let Some(d) = req.description {
-            details["description"] = d.clone().into();
-            g.description = d;
-        }
-        if let Some(dns) = &req.members {
-            let members = self.parse_members(dns)?;
-            self.stage_membership(&mut staged, name, &members)?;
-            details["users"] = serde_json::json!(members.users);
-            details["hosts"] = serde_json::json!(members.hosts);
-        }
-        staged.put(cf::SSH_GROUPS, name.as_bytes(), &g)?;
-        staged.changes.insert(0, Change::SshGroupPut(g.state()));
-        let seq = self.commit(staged, ("ssh.group.update", "ssh_group", name), details)?;
-        let view = self.get_group(name)?;
-        Ok((view, seq))
+        self.serially(|| {
+            let req = req.clone();
+            let mut g = self.load_group(name)?;
+            let mut staged = Staged::default();
+            let mut details = serde_json::json!({});
+            if let Some(d) = req.description {
+                details["description"] = d.clone().into();
+                g.description = d;
+            }
+            if let Some(dns) = &req.members {
+                let members = self.parse_members(dns)?;
+                self.stage_membership(&mut staged, name, &members)?;
+                details["users"] = serde_json::json!(members.users);
+                details["hosts"] = serde_json::json!(members.hosts);
+            }
+            staged.put(cf::SSH_GROUPS, name.as_bytes(), &g)?;
+            staged.changes.insert(0, Change::SshGroupPut(g.state()));
+            let seq = self.commit(staged, ("ssh.group.update", "ssh_group", name), details)?;
+            let view = self.get_group(name)?;
+            Ok((view, seq))
+        })
     }
 
     /// `DELETE /groups/{name}`; the admin group cannot be deleted (409). Returns the commit's
     /// sequence number.
     pub fn delete_group(&self, name: &str) -> Result<u64> {
-        let _g = lock(&self.lock);
-        self.load_group(name)?;
-        if name == self.settings().admin_group {
-            return Err(SshError::AdminGroup(name.into()));
-        }
-        let mut staged = Staged::default();
-        let (users, hosts) = self.stage_group_delete(&mut staged, name, None)?;
-        let details = serde_json::json!({"users_changed": users, "hosts_changed": hosts});
-        self.commit(staged, ("ssh.group.delete", "ssh_group", name), details)
+        self.serially(|| {
+            self.load_group(name)?;
+            if name == self.settings().admin_group {
+                return Err(SshError::AdminGroup(name.into()));
+            }
+            let mut staged = Staged::default();
+            let (users, hosts) = self.stage_group_delete(&mut staged, name, None)?;
+            let details = serde_json::json!({"users_changed": users, "hosts_changed": hosts});
+            self.commit(staged, ("ssh.group.delete", "ssh_group", name), details)
+        })
     }
 }

@@ -10,7 +10,7 @@ use sigil_ssh::keyper::{NewUser, SshCertView, SshKeyView, UserUpdate, UserView};
 use sigil_ssh::lookup::valid_username;
 
 use super::keys::{check_duration, principals, MAX_ENTRIES};
-use super::{check_text, lock, password, Caller, Result, Ssh, SshError, Staged};
+use super::{check_text, password, Caller, Result, Ssh, SshError, Staged};
 use crate::db::cf;
 use crate::db::ssh::SshUserRecord;
 
@@ -212,51 +212,55 @@ impl Ssh {
         }
         // The slow hash before the lock.
         let hash = password::hash(&req.user_password)?;
-        let _g = lock(&self.lock);
-        if self.find_user(&req.cn)?.is_some() {
-            return Err(SshError::UserExists(req.cn));
-        }
-        let groups = self.group_names("memberOfs", &req.member_ofs)?;
-        let now = now_unix();
-        let mut u = SshUserRecord {
-            username: req.cn.clone(),
-            given_name: req.given_name,
-            sn: req.sn,
-            display_name: req.display_name,
-            mail: req.mail,
-            locked: req.account_locked.unwrap_or(false),
-            groups,
-            principals,
-            duration,
-            duration_unit: unit,
-            password: Some(hash),
-            keys: Vec::new(),
-            certs: Vec::new(),
-            created_at: now,
-            updated_at: now,
-        };
-        let mut staged = Staged::default();
-        let mut done = KeyChanges::default();
-        self.apply_entries(
-            &mut staged,
-            &mut u,
-            &req.ssh_public_keys,
-            &req.ssh_public_certs,
-            None,
-            &mut done,
-        )?;
-        staged.put(cf::SSH_USERS, u.username.as_bytes(), &u)?;
-        staged.changes.push(Change::SshUserPut(u.state()));
-        let mut details = done.json();
-        details["groups"] = u.groups.clone().into();
-        details["principals"] = u.principals.clone().into();
-        details["locked"] = u.locked.into();
-        let seq = self.commit(
-            staged,
-            ("ssh.user.create", "ssh_user", &u.username),
-            details,
-        )?;
-        Ok((self.user_view(&u), seq))
+        self.serially(|| {
+            let req = req.clone();
+            let principals = principals.clone();
+            let hash = hash.clone();
+            if self.find_user(&req.cn)?.is_some() {
+                return Err(SshError::UserExists(req.cn));
+            }
+            let groups = self.group_names("memberOfs", &req.member_ofs)?;
+            let now = now_unix();
+            let mut u = SshUserRecord {
+                username: req.cn.clone(),
+                given_name: req.given_name,
+                sn: req.sn,
+                display_name: req.display_name,
+                mail: req.mail,
+                locked: req.account_locked.unwrap_or(false),
+                groups,
+                principals,
+                duration,
+                duration_unit: unit,
+                password: Some(hash),
+                keys: Vec::new(),
+                certs: Vec::new(),
+                created_at: now,
+                updated_at: now,
+            };
+            let mut staged = Staged::default();
+            let mut done = KeyChanges::default();
+            self.apply_entries(
+                &mut staged,
+                &mut u,
+                &req.ssh_public_keys,
+                &req.ssh_public_certs,
+                None,
+                &mut done,
+            )?;
+            staged.put(cf::SSH_USERS, u.username.as_bytes(), &u)?;
+            staged.changes.push(Change::SshUserPut(u.state()));
+            let mut details = done.json();
+            details["groups"] = u.groups.clone().into();
+            details["principals"] = u.principals.clone().into();
+            details["locked"] = u.locked.into();
+            let seq = self.commit(
+                staged,
+                ("ssh.user.create", "ssh_user", &u.username),
+                details,
+            )?;
+            Ok((self.user_view(&u), seq))
+        })
     }
 
     /// `PUT /users/{username}`. A user changing themselves may change only their password,
@@ -290,100 +294,105 @@ impl Ssh {
             .as_deref()
             .map(|p| principals("principal", p))
             .transpose()?;
-        let _g = lock(&self.lock);
-        let old = self.load_user(username)?;
-        let mut u = old.clone();
-        if let Some(v) = req.given_name {
-            u.given_name = v;
-        }
-        if let Some(v) = req.sn {
-            u.sn = v;
-        }
-        if let Some(v) = req.display_name {
-            u.display_name = Some(v);
-        }
-        if let Some(v) = req.mail {
-            u.mail = Some(v);
-        }
-        if let Some(v) = req.account_locked {
-            u.locked = v;
-        }
-        if let Some(dns) = &req.member_ofs {
-            u.groups = self.group_names("memberOfs", dns)?;
-        }
-        if let Some(p) = new_principals {
-            u.principals = p;
-        }
-        if let Some(d) = req.duration {
-            u.duration = d;
-        }
-        if let Some(unit) = req.duration_unit {
-            u.duration_unit = unit;
-        }
-        check_duration(u.duration, u.duration_unit)?;
-        let own = matches!(caller, Caller::User(_));
-        if own && !same_admin_fields(&old, &u) {
-            return Err(SshError::Forbidden(
-                "you may change only your password, keys and certificates".into(),
-            ));
-        }
-        let password_changed = hash.is_some();
-        if let Some(h) = hash {
-            u.password = Some(h);
-        }
-        let mut staged = Staged::default();
-        let mut done = KeyChanges::default();
-        let allowed = own.then(|| old.groups.clone());
-        self.apply_entries(
-            &mut staged,
-            &mut u,
-            req.ssh_public_keys.as_deref().unwrap_or_default(),
-            req.ssh_public_certs.as_deref().unwrap_or_default(),
-            allowed.as_deref(),
-            &mut done,
-        )?;
-        u.updated_at = now_unix();
-        staged.put(cf::SSH_USERS, u.username.as_bytes(), &u)?;
-        staged.changes.push(Change::SshUserPut(u.state()));
-        let mut details = done.json();
-        details["changed"] = changed_fields(&old, &u, password_changed).into();
-        let action = if done.only_revocations() && details["changed"] == serde_json::json!([]) {
-            "ssh.key.revoke"
-        } else {
-            "ssh.user.update"
-        };
-        let seq = self.commit(staged, (action, "ssh_user", username), details)?;
-        Ok((self.user_view(&u), seq))
+        self.serially(|| {
+            let req = req.clone();
+            let new_principals = new_principals.clone();
+            let hash = hash.clone();
+            let old = self.load_user(username)?;
+            let mut u = old.clone();
+            if let Some(v) = req.given_name {
+                u.given_name = v;
+            }
+            if let Some(v) = req.sn {
+                u.sn = v;
+            }
+            if let Some(v) = req.display_name {
+                u.display_name = Some(v);
+            }
+            if let Some(v) = req.mail {
+                u.mail = Some(v);
+            }
+            if let Some(v) = req.account_locked {
+                u.locked = v;
+            }
+            if let Some(dns) = &req.member_ofs {
+                u.groups = self.group_names("memberOfs", dns)?;
+            }
+            if let Some(p) = new_principals {
+                u.principals = p;
+            }
+            if let Some(d) = req.duration {
+                u.duration = d;
+            }
+            if let Some(unit) = req.duration_unit {
+                u.duration_unit = unit;
+            }
+            check_duration(u.duration, u.duration_unit)?;
+            let own = matches!(caller, Caller::User(_));
+            if own && !same_admin_fields(&old, &u) {
+                return Err(SshError::Forbidden(
+                    "you may change only your password, keys and certificates".into(),
+                ));
+            }
+            let password_changed = hash.is_some();
+            if let Some(h) = hash {
+                u.password = Some(h);
+            }
+            let mut staged = Staged::default();
+            let mut done = KeyChanges::default();
+            let allowed = own.then(|| old.groups.clone());
+            self.apply_entries(
+                &mut staged,
+                &mut u,
+                req.ssh_public_keys.as_deref().unwrap_or_default(),
+                req.ssh_public_certs.as_deref().unwrap_or_default(),
+                allowed.as_deref(),
+                &mut done,
+            )?;
+            u.updated_at = now_unix();
+            staged.put(cf::SSH_USERS, u.username.as_bytes(), &u)?;
+            staged.changes.push(Change::SshUserPut(u.state()));
+            let mut details = done.json();
+            details["changed"] = changed_fields(&old, &u, password_changed).into();
+            let action = if done.only_revocations() && details["changed"] == serde_json::json!([]) {
+                "ssh.key.revoke"
+            } else {
+                "ssh.user.update"
+            };
+            let seq = self.commit(staged, (action, "ssh_user", username), details)?;
+            Ok((self.user_view(&u), seq))
+        })
     }
 
     /// `DELETE /users/{username}`: every key and certificate of the user revoked. Returns the
     /// commit's sequence number.
     pub fn delete_user(&self, username: &str) -> Result<u64> {
-        let _g = lock(&self.lock);
-        let u = self.load_user(username)?;
-        let mut staged = Staged::default();
-        for k in &u.keys {
-            self.revoke_key(&mut staged, username, k)?;
-        }
-        for c in &u.certs {
-            self.revoke_cert(&mut staged, SshCaKind::User, username, c);
-        }
-        // No host keeps it as an owner (owners are not replicated).
-        for mut h in self.all_hosts()? {
-            if h.owners.iter().any(|o| o == username) {
-                h.owners.retain(|o| o != username);
-                staged.put(cf::SSH_HOSTS, h.hostname.as_bytes(), &h)?;
+        self.serially(|| {
+            let u = self.load_user(username)?;
+            let mut staged = Staged::default();
+            for k in &u.keys {
+                self.revoke_key(&mut staged, username, k)?;
             }
-        }
-        staged.delete(cf::SSH_USERS, username.as_bytes());
-        staged.changes.push(Change::SshUserDelete {
-            username: username.into(),
-        });
-        let details = serde_json::json!({
-            "keys_revoked": u.keys.iter().map(|k| k.fingerprint.clone()).collect::<Vec<_>>(),
-            "certs_revoked": u.certs.iter().map(|c| c.entry.serial).collect::<Vec<_>>(),
-        });
-        self.commit(staged, ("ssh.user.delete", "ssh_user", username), details)
+            for c in &u.certs {
+                self.revoke_cert(&mut staged, SshCaKind::User, username, c);
+            }
+            // No host keeps it as an owner (owners are not replicated).
+            for mut h in self.all_hosts()? {
+                if h.owners.iter().any(|o| o == username) {
+                    h.owners.retain(|o| o != username);
+                    staged.put(cf::SSH_HOSTS, h.hostname.as_bytes(), &h)?;
+                }
+            }
+            staged.delete(cf::SSH_USERS, username.as_bytes());
+            staged.changes.push(Change::SshUserDelete {
+                username: username.into(),
+            });
+            let details = serde_json::json!({
+                "keys_revoked": u.keys.iter().map(|k| k.fingerprint.clone()).collect::<Vec<_>>(),
+                "certs_revoked": u.certs.iter().map(|c| c.entry.serial).collect::<Vec<_>>(),
+            });
+            self.commit(staged, ("ssh.user.delete", "ssh_user", username), details)
+        })
     }
 }
 
