@@ -9,17 +9,20 @@
 //! | [`auth`] | sign-in, sign-out, the session and CSRF middleware, permission checks |
 //! | [`layout`] | the page shell, navigation, paging links, error pages |
 //! | [`assets`] | the CSS and JS, under a versioned path with long caching |
-//! | [`dashboard`], [`cas`], [`certificates`], [`audit`], [`otps`] | the pages |
+//! | [`dashboard`], [`cas`], [`certificates`], [`audit`], [`otps`], [`api_keys`], [`kes`], [`ssh`] | the pages |
 
+mod api_keys;
 mod assets;
 mod audit;
 mod auth;
 mod cas;
 mod certificates;
 mod dashboard;
+mod kes;
 mod layout;
 mod otps;
 pub mod session;
+mod ssh;
 
 use std::sync::Arc;
 
@@ -93,6 +96,23 @@ pub fn router(app: Shared) -> Router<Shared> {
         .route("/ui/audit/verify", get(audit::verify))
         .route("/ui/otps", get(otps::list).post(otps::create))
         .route("/ui/otps/{id}/delete", post(otps::delete))
+        .route("/ui/apikeys", get(api_keys::list).post(api_keys::create))
+        .route("/ui/apikeys/{id}/revoke", post(api_keys::revoke))
+        .route("/ui/kes", get(kes::page))
+        .route("/ui/kes/keys", post(kes::create_key))
+        .route("/ui/kes/keys/{name}/rotate", post(kes::rotate_key))
+        .route("/ui/kes/keys/{name}/delete", post(kes::delete_key))
+        .route("/ui/kes/policies", post(kes::write_policy))
+        .route("/ui/kes/policies/{name}/delete", post(kes::delete_policy))
+        .route("/ui/kes/identities", post(kes::assign))
+        .route("/ui/kes/identities/{identity}/forget", post(kes::forget))
+        .route("/ui/ssh", get(ssh::page))
+        .route("/ui/ssh/users", post(ssh::create_user))
+        .route("/ui/ssh/keys", post(ssh::add_key))
+        .route(
+            "/ui/ssh/users/{user}/keys/{keyid}/revoke",
+            post(ssh::revoke_key),
+        )
         .route(
             "/ui/{*rest}",
             get(layout::not_found).post(layout::not_found),

@@ -5,8 +5,9 @@
 //
 //   node tests/console/console.spec.mjs <base-url> <input.json>
 //
-// input.json: {admin_token, viewer_key, csr_pem, screenshots (a directory), result (a file)}.
-// Writes {cert_id, otp_secret, screenshots} to `result`. Any failed check throws: exit 1.
+// input.json: {admin_token, viewer_key, csr_pem, kes_identity, ssh_public_key, screenshots (a
+// directory), result (a file)}. Writes {cert_id, otp_secret, revoked_api_key, screenshots} to
+// `result`. Any failed check throws: exit 1.
 
 import { chromium } from "playwright-core";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -171,6 +172,59 @@ try {
   assert.equal(await page.locator("#otp-secret").count(), 0, "never shown again");
   assert.ok(await page.getByRole("cell", { name: "device-1" }).isVisible());
 
+  step("key service: create and rotate a key, write a policy, assign it to an identity");
+  await page.getByRole("link", { name: "Key service" }).click();
+  await page.getByLabel("New key name", { exact: true }).fill("console-key");
+  await page.getByRole("button", { name: "Create key" }).click();
+  await page.getByText("Key created.").waitFor();
+  await page.getByRole("button", { name: "Rotate key console-key" }).click();
+  await page.getByText("Key rotated").waitFor();
+  const row = page.getByRole("row").filter({ hasText: "console-key" });
+  assert.equal((await row.getByRole("cell").nth(1).textContent()).trim(), "2", "two versions");
+  await page.getByLabel("Policy name", { exact: true }).fill("console-app");
+  await page.getByLabel("Allow (one path pattern per line)").fill("/v1/key/generate/console-*\n/v1/key/decrypt/console-*");
+  await page.getByRole("button", { name: "Write policy" }).click();
+  await page.getByText("Policy written.").waitFor();
+  await page.getByLabel(/^Identity/).fill(input.kes_identity);
+  await page.getByRole("button", { name: "Assign" }).click();
+  await page.getByText("Policy assigned.").waitFor();
+  assert.equal(await page.getByRole("row").filter({ hasText: input.kes_identity }).count(), 1);
+  await shot(page, "kes");
+  await fits(page, 1024);
+
+  step("SSH: create a user, add a public key");
+  await page.getByRole("link", { name: "SSH", exact: true }).click();
+  await page.getByLabel("Username", { exact: true }).fill("console-user");
+  await page.getByLabel("Given name", { exact: true }).fill("Console");
+  await page.getByLabel("Surname", { exact: true }).fill("User");
+  await page.getByLabel("Password", { exact: true }).fill("correct horse battery");
+  await page.getByLabel("Groups", { exact: true }).selectOption("web");
+  await page.getByRole("button", { name: "Create user" }).click();
+  await page.getByText("User created.").waitFor();
+  await page.getByLabel("User", { exact: true }).selectOption("console-user");
+  await page.getByLabel("Key name", { exact: true }).fill("laptop");
+  await page.getByLabel("Public key (one OpenSSH line)").fill(input.ssh_public_key);
+  await page.getByLabel("Host groups", { exact: true }).selectOption("web");
+  await page.getByRole("button", { name: "Add key" }).click();
+  await page.getByText("Key added.").waitFor();
+  assert.ok(await page.getByRole("button", { name: "Remove key laptop of console-user" }).isVisible());
+  await shot(page, "ssh");
+  await fits(page, 1024);
+
+  step("API keys: create one (shown once), revoke it after a confirmation");
+  await page.getByRole("link", { name: "API keys" }).click();
+  await page.getByLabel("Name", { exact: true }).fill("console temporary");
+  await page.getByLabel("Role", { exact: true }).selectOption("operator");
+  await page.getByRole("button", { name: "Create key" }).click();
+  const apiKey = (await page.locator("#api-key-secret").textContent()).trim();
+  assert.match(apiKey, /^sgk_[0-9a-f]{16}_[0-9a-f]{64}$/);
+  await shot(page, "apikeys");
+  page.once("dialog", (d) => d.accept());
+  await page.getByRole("button", { name: "Revoke API key console temporary" }).click();
+  await page.getByText("API key revoked.").waitFor();
+  assert.equal(await page.locator("#api-key-secret").count(), 0, "never shown again");
+  result.revoked_api_key = apiKey;
+
   step("audit log and chain verification");
   await page.getByRole("link", { name: "Audit log" }).click();
   await page.getByRole("cell", { name: "certificate.revoke" }).first().waitFor();
@@ -199,7 +253,13 @@ try {
   const viewer = await newContext();
   await signIn(viewer.page, input.viewer_key);
   const nav = await viewer.page.getByRole("navigation", { name: "Main" }).textContent();
-  assert.ok(!nav.includes("Audit log") && !nav.includes("Enrollment OTPs"), nav);
+  assert.ok(!nav.includes("Audit log") && !nav.includes("Enrollment OTPs") && !nav.includes("API keys"), nav);
+  await viewer.page.goto(`${base}/ui/kes`);
+  await viewer.page.getByRole("cell", { name: "console-key" }).waitFor();
+  assert.equal(await viewer.page.getByRole("button", { name: "Create key" }).count(), 0);
+  assert.equal(await viewer.page.getByRole("button", { name: /^Rotate key/ }).count(), 0);
+  const apikeys = await viewer.context.request.get(`${base}/ui/apikeys`);
+  assert.equal(apikeys.status(), 403);
   await viewer.page.goto(`${base}/ui/certificates/${certId}`);
   await viewer.page.getByRole("heading", { name: `Certificate ${certId}` }).waitFor();
   assert.equal(await viewer.page.getByRole("link", { name: "Revoke…" }).count(), 0);

@@ -113,6 +113,33 @@ fn the_console_in_chromium() {
     assert_eq!(status, 201, "{key}");
     let key = key["data"].clone();
     let csr_pem = gen_csr(&work, "console.example.com", &["console.example.com"]);
+    // For the SSH page: a host group, and a key of the browser's user.
+    let (status, v) = cp.api(
+        "POST",
+        "/api/groups",
+        Some(&json!({"cn": "web", "description": "web servers"})),
+    );
+    assert_eq!(status, 201, "{v}");
+    let ssh_key = work.join("console-user-key");
+    sigil_tests::run(
+        "ssh-keygen",
+        &[
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "console-user",
+            "-f",
+            ssh_key.to_str().unwrap(),
+        ],
+    );
+    let ssh_public_key = std::fs::read_to_string(ssh_key.with_extension("pub"))
+        .expect("public key")
+        .trim()
+        .to_string();
+    let kes_identity = "5e".repeat(32);
     let screenshots = std::env::var_os("SIGIL_CONSOLE_SCREENSHOTS")
         .map_or_else(|| work.join("screenshots"), PathBuf::from);
     let input = work.join("console-input.json");
@@ -123,6 +150,8 @@ fn the_console_in_chromium() {
             "admin_token": ADMIN_TOKEN,
             "viewer_key": key["key"],
             "csr_pem": csr_pem,
+            "kes_identity": kes_identity,
+            "ssh_public_key": ssh_public_key,
             "screenshots": screenshots,
             "result": result,
         })
@@ -151,7 +180,7 @@ fn the_console_in_chromium() {
     let result: Value =
         serde_json::from_str(&std::fs::read_to_string(&result).expect("result")).unwrap();
     let cert_id = result["cert_id"].as_str().expect("cert_id").to_string();
-    assert_eq!(result["screenshots"].as_array().map(Vec::len), Some(11));
+    assert_eq!(result["screenshots"].as_array().map(Vec::len), Some(14));
 
     // The certificate the browser issued and revoked: revoked on the data plane.
     let (status, v) = cp.api("GET", &format!("/api/v1/certificates/{cert_id}"), None);
@@ -173,6 +202,29 @@ fn the_console_in_chromium() {
     );
     assert!(last.contains("Response verify OK"), "{last}");
     assert!(last.contains("Reason: keyCompromise"), "{last}");
+
+    // What the browser did on the key service, SSH and API keys pages, through the API.
+    let (status, v) = cp.api("GET", "/api/v1/kes/keys/console-key", None);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["versions"].as_array().map(Vec::len), Some(2), "{v}");
+    let (status, v) = cp.api(
+        "GET",
+        &format!("/api/v1/kes/identities/{kes_identity}"),
+        None,
+    );
+    assert_eq!(
+        (status, v["policy"].as_str()),
+        (200, Some("console-app")),
+        "{v}"
+    );
+    let (status, v) = cp.api("GET", "/api/users/console-user", None);
+    assert_eq!(status, 200, "{v}");
+    // Stored as type and key, without the comment.
+    let stored = v[0]["sshPublicKeys"][0]["key"].as_str().unwrap_or_default();
+    assert!(
+        ssh_public_key.starts_with(stored) && !stored.is_empty(),
+        "{v}"
+    );
 
     // The OTP the browser created enrolls device-1 over EST, once.
     let otp = result["otp_secret"].as_str().expect("otp_secret");
@@ -215,6 +267,11 @@ fn the_console_in_chromium() {
     assert!(actions("auth.failure")
         .iter()
         .any(|r| r["resource_id"] == "/ui/login"));
+    // The API key the browser revoked is refused (after the limiter's refill: a refusal
+    // counts as a failed authentication).
+    let revoked_key = result["revoked_api_key"].as_str().expect("revoked_api_key");
+    let refused = cp.request("GET", "/api/v1/certificates", Some(revoked_key), None, None);
+    assert_eq!(refused.status, 401, "a revoked API key is refused");
     drop(dp);
 }
 

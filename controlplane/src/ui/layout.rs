@@ -15,6 +15,9 @@ const NAV: &[(&str, &str, &str)] = &[
     ("/ui/cas", "CAs", "read:cas"),
     ("/ui/certificates", "Certificates", "read:certificates"),
     ("/ui/otps", "Enrollment OTPs", "read:otp"),
+    ("/ui/kes", "Key service", "read:kes"),
+    ("/ui/ssh", "SSH", "read:ssh"),
+    ("/ui/apikeys", "API keys", "read:apikeys"),
     ("/ui/audit", "Audit log", "read:audit"),
 ];
 
@@ -97,6 +100,17 @@ pub fn notice(done: Option<&str>) -> Markup {
         Some("enabled") => "Issuer enabled.",
         Some("disabled") => "Issuer disabled.",
         Some("otp-deleted") => "OTP deleted.",
+        Some("apikey-revoked") => "API key revoked.",
+        Some("kes-key-created") => "Key created.",
+        Some("kes-key-rotated") => "Key rotated: new encryptions use the new version.",
+        Some("kes-key-deleted") => "Key deleted.",
+        Some("kes-policy-written") => "Policy written.",
+        Some("kes-policy-deleted") => "Policy deleted.",
+        Some("kes-identity-assigned") => "Policy assigned.",
+        Some("kes-identity-forgotten") => "Identity forgotten.",
+        Some("ssh-user-created") => "User created.",
+        Some("ssh-key-added") => "Key added.",
+        Some("ssh-key-revoked") => "Key removed and revoked.",
         _ => return html! {},
     };
     html! { p class="notice" role="status" { (text) } }
@@ -133,7 +147,9 @@ pub fn badge(word: &str) -> Markup {
     let class = match word {
         "healthy" | "active" | "good" | "fresh" | "enabled" | "valid" | "yes" => "badge ok",
         "degraded" | "expiring" | "stale" => "badge warn",
-        "unhealthy" | "revoked" | "expired" | "disabled" | "invalid" | "no" => "badge bad",
+        "unhealthy" | "revoked" | "expired" | "disabled" | "invalid" | "no" | "locked" => {
+            "badge bad"
+        }
         _ => "badge",
     };
     html! { span class=(class) { (word) } }

@@ -15,7 +15,7 @@ use crate::services::otps::OtpRecord;
 
 #[derive(Debug, Deserialize)]
 pub struct Done {
-    done: Option<String>,
+    pub(super) done: Option<String>,
 }
 
 async fn page(

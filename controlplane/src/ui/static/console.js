@@ -24,3 +24,8 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 });
+// Forms with data-confirm="QUESTION" ask before they submit.
+document.addEventListener("submit", (event) => {
+  const question = event.target.dataset && event.target.dataset.confirm;
+  if (question && !window.confirm(question)) event.preventDefault();
+});

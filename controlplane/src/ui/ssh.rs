@@ -1,0 +1,277 @@
+//! `/ui/ssh`: the SSH key service (Keyper's directory): users with their keys and
+//! certificates, hosts, groups, the CAs' public keys and the KRL's version; create a user, add
+//! a public key to a user, remove (revoke) a key — through the SSH service as Keyper's
+//! `/api/users` calls it, as an administrator (`read:ssh`, `write:ssh`, `delete:ssh`).
+
+use axum::extract::{Path, Query};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
+use maud::{html, Markup};
+use serde::Deserialize;
+use sigil_ssh::keyper::{NewUser, SshKeyView, UserUpdate};
+
+use super::auth::Signed;
+use super::otps::Done;
+use super::{layout, run, State, UiError};
+use crate::services::ssh::Caller;
+use crate::services::SshError;
+
+/// The group name of a group DN (`cn=web,ou=groups,…` → `web`).
+fn cn(dn: &str) -> &str {
+    dn.strip_prefix("cn=")
+        .and_then(|r| r.split(',').next())
+        .unwrap_or(dn)
+}
+
+pub async fn page(
+    axum::extract::State(console): State,
+    Extension(signed): Extension<Signed>,
+    Query(q): Query<Done>,
+) -> Result<Markup, UiError> {
+    signed.require(&console, "read:ssh").await?;
+    let ssh = console.services().ssh.clone();
+    let (users, hosts, groups, krl) = run(signed.actor(), move || {
+        Ok::<_, SshError>((
+            ssh.list_users()?,
+            ssh.list_hosts()?,
+            ssh.list_groups()?,
+            ssh.krl()?.version,
+        ))
+    })
+    .await?;
+    let ssh = &console.services().ssh;
+    let (write, delete) = (signed.can("write:ssh"), signed.can("delete:ssh"));
+    let body = html! {
+        (layout::notice(q.done.as_deref()))
+        dl class="fields" {
+            dt { "User CA (TrustedUserCAKeys)" } dd class="mono" { (ssh.user_ca()) }
+            dt { "Host CA (@cert-authority)" } dd class="mono" { (ssh.host_ca()) }
+            dt { "KRL version" } dd { (krl) }
+        }
+        h2 { "Users" }
+        div class="table-wrap" {
+            table {
+                thead { tr { th { "User" } th { "Name" } th { "Groups" } th { "Keys" } th { "Certificates" } th { "Account" } } }
+                tbody {
+                    @for u in &users {
+                        tr {
+                            td class="mono" { (u.cn) }
+                            td { (u.given_name) " " (u.sn) }
+                            td { @for g in &u.member_ofs { (cn(g)) " " } }
+                            td {
+                                @for k in &u.ssh_public_keys {
+                                    div {
+                                        (k.name) " " span class="mono hint" { (k.fingerprint) }
+                                        @if delete {
+                                            @if let Some(id) = &k.keyid {
+                                                form class="inline" method="post" action={ "/ui/ssh/users/" (u.cn) "/keys/" (id) "/revoke" } data-confirm={ "Remove key " (k.name) " of " (u.cn) "? It is revoked (KRL) and cannot be registered again." } {
+                                                    (layout::csrf(&signed))
+                                                    button type="submit" class="secondary" aria-label={ "Remove key " (k.name) " of " (u.cn) } { "Remove" }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                            td { @for c in &u.ssh_public_certs { div { (c.name) " " span class="mono hint" { "serial " (c.serial.map(|s| s.to_string()).unwrap_or_default()) } } } }
+                            td { (layout::badge(if u.account_locked { "locked" } else { "active" })) }
+                        }
+                    }
+                    @if users.is_empty() { tr { td colspan="6" { "No users yet." } } }
+                }
+            }
+        }
+        @if write {
+            h2 { "Add a public key" }
+            @if users.is_empty() {
+                p class="hint" { "Create a user first." }
+            } @else {
+                form class="filters" method="post" action="/ui/ssh/keys" {
+                    (layout::csrf(&signed))
+                    div class="field" {
+                        label for="k-user" { "User" }
+                        select id="k-user" name="username" { @for u in &users { option value=(u.cn) { (u.cn) } } }
+                    }
+                    div class="field" { label for="k-name" { "Key name" } input id="k-name" name="name" required maxlength="128"; }
+                    div class="field grow" { label for="k-key" { "Public key (one OpenSSH line)" } input id="k-key" name="key" required class="mono" placeholder="ssh-ed25519 AAAA… comment"; }
+                    div class="field" {
+                        label for="k-groups" { "Host groups" }
+                        select id="k-groups" name="groups" multiple size="3" { @for g in &groups { option value=(g.cn) { (g.cn) } } }
+                    }
+                    div class="field" { label for="k-expire" { "Expires (YYYYMMDD, optional)" } input id="k-expire" name="date_expire" pattern="[0-9]{8}" inputmode="numeric"; }
+                    button type="submit" { "Add key" }
+                }
+            }
+            h2 { "Create a user" }
+            form class="filters" method="post" action="/ui/ssh/users" {
+                (layout::csrf(&signed))
+                div class="field" { label for="u-cn" { "Username" } input id="u-cn" name="cn" required maxlength="64"; }
+                div class="field" { label for="u-given" { "Given name" } input id="u-given" name="given_name" required; }
+                div class="field" { label for="u-sn" { "Surname" } input id="u-sn" name="sn" required; }
+                div class="field" { label for="u-password" { "Password" } input id="u-password" name="password" type="password" required autocomplete="new-password"; }
+                div class="field" {
+                    label for="u-groups" { "Groups" }
+                    select id="u-groups" name="groups" multiple size="3" { @for g in &groups { option value=(g.cn) { (g.cn) } } }
+                }
+                button type="submit" { "Create user" }
+            }
+        }
+        h2 { "Hosts" }
+        div class="table-wrap" {
+            table {
+                thead { tr { th { "Host" } th { "Description" } th { "Groups" } th { "Certificates" } } }
+                tbody {
+                    @for h in &hosts {
+                        tr {
+                            td class="mono" { (h.cn) }
+                            td { (h.description) }
+                            td { @for g in &h.member_ofs { (cn(g)) " " } }
+                            td { (h.ssh_public_certs.len()) }
+                        }
+                    }
+                    @if hosts.is_empty() { tr { td colspan="4" { "No hosts yet." } } }
+                }
+            }
+        }
+        h2 { "Groups" }
+        div class="table-wrap" {
+            table {
+                thead { tr { th { "Group" } th { "Description" } th { "Members" } } }
+                tbody {
+                    @for g in &groups {
+                        tr {
+                            td class="mono" { (g.cn) }
+                            td { (g.description) }
+                            td { (g.members.len()) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout::page(&signed, "/ui/ssh", "SSH keys", body))
+}
+
+fn done(what: &str) -> Response {
+    Redirect::to(&format!("/ui/ssh?done={what}")).into_response()
+}
+
+/// A form's repeated field (`groups=a&groups=b`, a multiple select) as a list.
+fn repeated(raw: &str, field: &str) -> Vec<String> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(raw)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, v)| k == field && !v.is_empty())
+        .map(|(_, v)| v)
+        .collect()
+}
+
+#[derive(Debug, Deserialize)]
+struct KeyForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    date_expire: String,
+}
+
+/// `POST /ui/ssh/keys`: adds a public key to a user.
+pub async fn add_key(
+    axum::extract::State(console): State,
+    Extension(signed): Extension<Signed>,
+    raw: String,
+) -> Result<Response, UiError> {
+    signed.require(&console, "write:ssh").await?;
+    let form: KeyForm = serde_urlencoded::from_str(&raw).map_err(bad_form)?;
+    let entry = SshKeyView {
+        name: form.name.trim().to_string(),
+        key: form.key.trim().to_string(),
+        host_groups: repeated(&raw, "groups"),
+        date_expire: Some(form.date_expire.trim().to_string()).filter(|d| !d.is_empty()),
+        ..SshKeyView::default()
+    };
+    let req = UserUpdate {
+        ssh_public_keys: Some(vec![entry]),
+        ..UserUpdate::default()
+    };
+    let ssh = console.services().ssh.clone();
+    let user = form.username;
+    run(signed.actor(), move || {
+        ssh.update_user(&Caller::Admin, &user, req)
+    })
+    .await?;
+    Ok(done("ssh-key-added"))
+}
+
+#[derive(Debug, Deserialize)]
+struct UserForm {
+    #[serde(default)]
+    cn: String,
+    #[serde(default)]
+    given_name: String,
+    #[serde(default)]
+    sn: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// `POST /ui/ssh/users`: a new user (no keys yet).
+pub async fn create_user(
+    axum::extract::State(console): State,
+    Extension(signed): Extension<Signed>,
+    raw: String,
+) -> Result<Response, UiError> {
+    signed.require(&console, "write:ssh").await?;
+    let form: UserForm = serde_urlencoded::from_str(&raw).map_err(bad_form)?;
+    let req = NewUser {
+        cn: form.cn.trim().to_string(),
+        user_password: form.password.clone(),
+        confirm_password: form.password,
+        given_name: form.given_name.trim().to_string(),
+        sn: form.sn.trim().to_string(),
+        display_name: None,
+        mail: None,
+        account_locked: None,
+        member_ofs: repeated(&raw, "groups"),
+        principal: None,
+        duration: None,
+        duration_unit: None,
+        ssh_public_keys: Vec::new(),
+        ssh_public_certs: Vec::new(),
+    };
+    let ssh = console.services().ssh.clone();
+    run(signed.actor(), move || ssh.create_user(req)).await?;
+    Ok(done("ssh-user-created"))
+}
+
+/// `POST /ui/ssh/users/{username}/keys/{keyid}/revoke`: removes (revokes) a key.
+pub async fn revoke_key(
+    axum::extract::State(console): State,
+    Extension(signed): Extension<Signed>,
+    Path((user, keyid)): Path<(String, String)>,
+) -> Result<Response, UiError> {
+    signed.require(&console, "delete:ssh").await?;
+    let req = UserUpdate {
+        ssh_public_keys: Some(vec![SshKeyView {
+            keyid: Some(keyid),
+            ..SshKeyView::default()
+        }]),
+        ..UserUpdate::default()
+    };
+    let ssh = console.services().ssh.clone();
+    run(signed.actor(), move || {
+        ssh.update_user(&Caller::Admin, &user, req)
+    })
+    .await?;
+    Ok(done("ssh-key-revoked"))
+}
+
+fn bad_form(e: serde_urlencoded::de::Error) -> UiError {
+    UiError::new(
+        axum::http::StatusCode::BAD_REQUEST,
+        format!("invalid form: {e}"),
+    )
+}

@@ -1,0 +1,107 @@
+//! The web console's key service, SSH and API keys pages in process (the client:
+//! support/console_client.rs; the same pages in a browser: tests/tests/console.rs).
+
+#[path = "support/console_client.rs"]
+mod console_client;
+
+use axum::http::StatusCode;
+use console_client::*;
+
+/// The key service, SSH and API keys pages: what they change, escaping, a multiple select's
+/// values, refusals for a viewer.
+#[tokio::test]
+async fn key_service_ssh_and_api_keys_pages() {
+    let cp = cp();
+    let admin = sign_in(&cp, ADMIN).await;
+    let post = |path: &str, form: String| {
+        let path = path.to_string();
+        let (cp, admin) = (&cp, admin.clone());
+        async move {
+            let page = send(cp, "GET", "/ui/", &admin, None).await;
+            let form = format!("csrf={}&{form}", page.csrf());
+            send(cp, "POST", &path, &admin, Some(&form)).await
+        }
+    };
+
+    // Key service: create, rotate, delete.
+    let r = post("/ui/kes/keys", "name=app-key".into()).await;
+    assert_eq!(r.location(), "/ui/kes?done=kes-key-created", "{}", r.body);
+    let r = post("/ui/kes/keys/app-key/rotate", String::new()).await;
+    assert_eq!(r.location(), "/ui/kes?done=kes-key-rotated", "{}", r.body);
+    assert_eq!(
+        cp.services
+            .kes
+            .describe_key("app-key")
+            .unwrap()
+            .versions
+            .len(),
+        2
+    );
+    let r = post("/ui/kes/keys", "name=app-key".into()).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "a taken name: {}", r.body);
+    let r = post("/ui/kes/keys/app-key/delete", String::new()).await;
+    assert_eq!(r.location(), "/ui/kes?done=kes-key-deleted", "{}", r.body);
+    assert!(cp.services.kes.describe_key("app-key").is_err());
+
+    // SSH: a user in two groups (a multiple select), a key added, then removed (revoked).
+    cp.services
+        .ssh
+        .create_group(sigil_ssh::keyper::NewGroup {
+            cn: "web".into(),
+            description: None,
+            members: vec![],
+        })
+        .unwrap();
+    let form = "cn=bob&given_name=%3Ci%3EBob%3C%2Fi%3E&sn=Builder&password=correct+horse+battery\
+                &groups=web&groups=KeyperAdmins";
+    let r = post("/ui/ssh/users", form.into()).await;
+    assert_eq!(r.location(), "/ui/ssh?done=ssh-user-created", "{}", r.body);
+    let key = sigil_ssh::SoftwareCa::generate(sigil_ssh::CaAlgorithm::Ed25519)
+        .unwrap()
+        .public_openssh();
+    let form = format!("username=bob&name=laptop&key={}&groups=web", enc(&key));
+    let r = post("/ui/ssh/keys", form).await;
+    assert_eq!(r.location(), "/ui/ssh?done=ssh-key-added", "{}", r.body);
+    let caller = sigil_controlplane::services::ssh::Caller::Admin;
+    let bob = cp.services.ssh.get_user(&caller, "bob").unwrap();
+    assert_eq!(bob.member_ofs.len(), 2, "{bob:?}");
+    assert_eq!(bob.ssh_public_keys.len(), 1);
+    let page = send(&cp, "GET", "/ui/ssh", &admin, None).await;
+    assert!(page.body.contains("&lt;i&gt;Bob&lt;/i&gt;"), "escaped");
+    assert!(!page.body.contains("<i>Bob"));
+    let krl = cp.services.ssh.krl().unwrap().version;
+    let keyid = bob.ssh_public_keys[0].keyid.clone().unwrap();
+    let path = format!("/ui/ssh/users/bob/keys/{keyid}/revoke");
+    let r = post(&path, String::new()).await;
+    assert_eq!(r.location(), "/ui/ssh?done=ssh-key-revoked", "{}", r.body);
+    assert_eq!(cp.services.ssh.krl().unwrap().version, krl + 1);
+    let r = post(
+        "/ui/ssh/keys",
+        format!("username=bob&name=again&key={}", enc(&key)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "a revoked key: {}", r.body);
+
+    // API keys: shown once.
+    let r = post("/ui/apikeys", "name=ci&role=viewer&expires_days=30".into()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let at = r.body.find("sgk_").expect("the key, once");
+    let shown = &r.body[at..at + 4 + 16 + 1 + 64];
+    let list = send(&cp, "GET", "/ui/apikeys", &admin, None).await;
+    assert!(!list.body.contains(shown) && list.body.contains(">ci<"));
+
+    // A viewer reads the key service and SSH pages without their buttons, and is refused
+    // the API keys page and every change.
+    let viewer = sign_in(&cp, shown).await;
+    let kes = send(&cp, "GET", "/ui/kes", &viewer, None).await;
+    assert_eq!(kes.status, StatusCode::OK);
+    assert!(!kes.body.contains("Create key"), "{}", kes.body);
+    let ssh = send(&cp, "GET", "/ui/ssh", &viewer, None).await;
+    assert!(ssh.status == StatusCode::OK && !ssh.body.contains("Add key"));
+    let r = send(&cp, "GET", "/ui/apikeys", &viewer, None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let form = format!("csrf={}&name=nope", kes.csrf());
+    let r = send(&cp, "POST", "/ui/kes/keys", &viewer, Some(&form)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(cp.services.kes.describe_key("nope").is_err());
+}
