@@ -75,7 +75,12 @@ pub fn router(app: Shared) -> Router<Shared> {
         .route("/ui/", get(dashboard::page))
         .route("/ui/logout", post(auth::logout))
         .route("/ui/cas", get(cas::list))
+        .route(
+            "/ui/cas/new",
+            get(cas::manage::new_form).post(cas::manage::create),
+        )
         .route("/ui/cas/{id}", get(cas::detail))
+        .route("/ui/cas/{id}/policy", post(cas::manage::set_policy))
         .route("/ui/cas/{id}/enabled", post(cas::set_enabled))
         .route("/ui/certificates", get(certificates::list))
         .route(

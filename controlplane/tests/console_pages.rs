@@ -105,3 +105,78 @@ async fn key_service_ssh_and_api_keys_pages() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert!(cp.services.kes.describe_key("nope").is_err());
 }
+
+/// Creating CAs from the console (a root, an intermediate under it; a refusal keeps the form
+/// but never the private key) and editing an issuer's policy.
+#[tokio::test]
+async fn cas_are_created_and_their_policy_edited() {
+    let cp = cp();
+    let admin = sign_in(&cp, ADMIN).await;
+    let page = send(&cp, "GET", "/ui/cas/new", &admin, None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let csrf = page.csrf();
+    let post = |path: String, form: String| {
+        let (cp, admin, csrf) = (&cp, admin.clone(), csrf.clone());
+        async move {
+            let form = format!("csrf={csrf}&{form}");
+            send(cp, "POST", &path, &admin, Some(&form)).await
+        }
+    };
+
+    let root = "kind=root&name=Console+Root&subject=CN%3DConsole+Root&key_algorithm=ecdsa-p384";
+    let r = post("/ui/cas/new".into(), root.into()).await;
+    assert_eq!(
+        r.location(),
+        "/ui/cas/console-root?done=ca-created",
+        "{}",
+        r.body
+    );
+    let sub = "kind=intermediate&name=Console+Sub&id=console-sub&subject=CN%3DConsole+Sub\
+               &key_algorithm=ecdsa-p256&parent_id=console-root&validity_days=365";
+    let r = post("/ui/cas/new".into(), sub.into()).await;
+    assert_eq!(r.location(), "/ui/cas/console-sub?done=ca-created");
+    let ca = cp.services.issuers.ca("console-sub").unwrap();
+    assert_eq!(ca.record.parent_id.as_deref(), Some("console-root"));
+    let detail = send(&cp, "GET", "/ui/cas/console-sub", &admin, None).await;
+    assert!(detail.body.contains("CN=Console Root"), "the chain");
+
+    // Refused: the reason, the form as typed, no private key echoed.
+    let import = "kind=import&name=Imported&certificate=not-a-pem&private_key=SECRET-KEY-MATERIAL";
+    let r = post("/ui/cas/new".into(), import.into()).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("class=\"error\"") && r.body.contains("not-a-pem"));
+    assert!(!r.body.contains("SECRET-KEY-MATERIAL"));
+    let r = post("/ui/cas/new".into(), "kind=intermediate&name=Orphan".into()).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("Choose the parent CA."));
+
+    // The policy: a validity cap and an allowed list, then cleared.
+    let r = post(
+        "/ui/cas/console-sub/policy".into(),
+        "default_profile=&allowed_profiles=default&max_validity_days=90".into(),
+    )
+    .await;
+    assert_eq!(
+        r.location(),
+        "/ui/cas/console-sub?done=policy-saved",
+        "{}",
+        r.body
+    );
+    let s = cp.services.issuers.issuer_settings("console-sub").unwrap();
+    assert_eq!(s.max_validity_days, Some(90));
+    assert_eq!(s.allowed_profiles, Some(vec!["default".to_string()]));
+    let r = post(
+        "/ui/cas/console-sub/policy".into(),
+        "default_profile=&max_validity_days=".into(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let s = cp.services.issuers.issuer_settings("console-sub").unwrap();
+    assert_eq!((s.max_validity_days, s.allowed_profiles), (None, None));
+    let r = post(
+        "/ui/cas/console-sub/policy".into(),
+        "max_validity_days=ninety".into(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}

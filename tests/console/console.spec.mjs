@@ -114,6 +114,23 @@ try {
   assert.ok(await page.getByRole("button", { name: "Disable issuance" }).isVisible());
   await shot(page, "ca-detail");
 
+  step("create a root CA");
+  await page.getByRole("link", { name: "CAs", exact: true }).click();
+  await page.getByRole("link", { name: "Create a CA" }).click();
+  await page.getByLabel("Root CA (self-signed)").check();
+  await page.getByLabel("Name", { exact: true }).fill("Browser Root");
+  await page.getByLabel(/^Subject/).fill("CN=Browser Root,O=Sigil console test");
+  await page.getByLabel("Key algorithm", { exact: true }).selectOption("ecdsa-p384");
+  await shot(page, "ca-new");
+  await page.getByRole("button", { name: "Create CA" }).click();
+  await page.waitForURL(/\/ui\/cas\/browser-root\?done=ca-created$/);
+  await page.getByText("CA created.").waitFor();
+  await page.getByRole("heading", { name: "Browser Root" }).waitFor();
+  await page.getByLabel(/^Max validity in days/).fill("90");
+  await page.getByRole("button", { name: "Save policy" }).click();
+  await page.getByText("Issuance policy saved.").waitFor();
+  assert.ok(await page.getByText("max validity 90 days").isVisible());
+
   step("issue from a pasted CSR");
   await page.getByRole("link", { name: "Certificates", exact: true }).click();
   await page.getByRole("link", { name: "Issue from a CSR" }).click();

@@ -180,7 +180,7 @@ fn the_console_in_chromium() {
     let result: Value =
         serde_json::from_str(&std::fs::read_to_string(&result).expect("result")).unwrap();
     let cert_id = result["cert_id"].as_str().expect("cert_id").to_string();
-    assert_eq!(result["screenshots"].as_array().map(Vec::len), Some(14));
+    assert_eq!(result["screenshots"].as_array().map(Vec::len), Some(15));
 
     // The certificate the browser issued and revoked: revoked on the data plane.
     let (status, v) = cp.api("GET", &format!("/api/v1/certificates/{cert_id}"), None);
@@ -203,7 +203,10 @@ fn the_console_in_chromium() {
     assert!(last.contains("Response verify OK"), "{last}");
     assert!(last.contains("Reason: keyCompromise"), "{last}");
 
-    // What the browser did on the key service, SSH and API keys pages, through the API.
+    // What the browser did on the CAs, key service, SSH and API keys pages, through the API.
+    let (status, v) = cp.api("GET", "/api/v1/issuers/browser-root", None);
+    assert_eq!(status, 200, "{v}");
+    assert!(v.to_string().contains("CN=Browser Root"), "{v}");
     let (status, v) = cp.api("GET", "/api/v1/kes/keys/console-key", None);
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["versions"].as_array().map(Vec::len), Some(2), "{v}");
@@ -230,9 +233,13 @@ fn the_console_in_chromium() {
     let otp = result["otp_secret"].as_str().expect("otp_secret");
     let (_, csr) = est.csr("device-1", None);
     let user = format!("device-1:{otp}");
-    let enrolled = est.post("simpleenroll", &csr, &["-u", &user]);
+    // (The demo CA by its label: with the browser's root there is no single default CA.)
+    let enrolled = est.post("demo/simpleenroll", &csr, &["-u", &user]);
     assert_eq!(enrolled.code(), 200, "{}", enrolled.stderr);
-    assert_eq!(est.post("simpleenroll", &csr, &["-u", &user]).code(), 401);
+    assert_eq!(
+        est.post("demo/simpleenroll", &csr, &["-u", &user]).code(),
+        401
+    );
 
     // The audit log names the console's actors.
     let actions = |action: &str| {

@@ -1,6 +1,9 @@
 //! `/ui/cas`: the CAs (list, detail with chain, CRL and settings) and enabling or disabling
 //! issuance through the issuer-settings service (`Issuers::update_issuer`, audited as
-//! `issuer.enable`/`issuer.disable` by the service).
+//! `issuer.enable`/`issuer.disable` by the service); creating CAs and editing the issuance
+//! policy in [`manage`].
+
+pub mod manage;
 
 use std::sync::Arc;
 
@@ -69,7 +72,9 @@ pub async fn list(
                 }
             }
         }
-        p class="hint" { "Creating CAs from the console is not built yet: use POST /api/v1/issuers or sigil-cp init." }
+        @if signed.can("write:cas") {
+            p { a class="button" href="/ui/cas/new" { "Create a CA" } }
+        }
     };
     Ok(layout::page(
         &signed,
@@ -144,6 +149,16 @@ pub async fn detail(
     let now = now_unix();
     let name = name_of(&d.ca, &d.settings);
     let base = console.services().issuers.distribution_base().to_string();
+    let mut profiles: Vec<String> = console
+        .services()
+        .settings()
+        .profiles
+        .keys()
+        .cloned()
+        .collect();
+    if !profiles.iter().any(|p| p == "default") {
+        profiles.insert(0, "default".into());
+    }
     let body = html! {
         (layout::notice(q.done.as_deref()))
         dl class="fields" {
@@ -174,6 +189,8 @@ pub async fn detail(
                 }
             }
             p class="hint" { "A disabled issuer refuses issuance but still revokes and serves OCSP and CRLs." }
+            h2 { "Issuance policy" }
+            (manage::policy_form(&signed, &r.id, &profiles, &d.settings))
         }
         h2 { "Chain" }
         (chain_table(&d.chain))

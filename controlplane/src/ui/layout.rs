@@ -100,6 +100,8 @@ pub fn notice(done: Option<&str>) -> Markup {
         Some("enabled") => "Issuer enabled.",
         Some("disabled") => "Issuer disabled.",
         Some("otp-deleted") => "OTP deleted.",
+        Some("ca-created") => "CA created.",
+        Some("policy-saved") => "Issuance policy saved.",
         Some("apikey-revoked") => "API key revoked.",
         Some("kes-key-created") => "Key created.",
         Some("kes-key-rotated") => "Key rotated: new encryptions use the new version.",
