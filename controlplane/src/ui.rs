@@ -49,6 +49,10 @@ pub struct Console {
     sessions: session::Sessions,
     /// Whether the admin listener is on TLS (the cookies are then `Secure`).
     tls: bool,
+    /// The dashboard's certificate figures.
+    stats: Arc<dashboard::stats::StatsCache>,
+    /// Bulk revocations started from the console.
+    bulk: certificates::bulk::BulkJobs,
 }
 
 impl Console {
@@ -69,8 +73,11 @@ pub fn router(app: Shared) -> Router<Shared> {
     let console = Arc::new(Console {
         sessions: session::Sessions::new(&settings.admin.console),
         tls: settings.admin.tls.is_some(),
+        stats: Arc::default(),
+        bulk: Default::default(),
         app,
     });
+    console.stats.warm(console.services());
     let pages = Router::new()
         .route("/ui/", get(dashboard::page))
         .route("/ui/logout", post(auth::logout))
@@ -86,6 +93,14 @@ pub fn router(app: Shared) -> Router<Shared> {
         .route(
             "/ui/certificates/issue",
             get(certificates::issue_form).post(certificates::issue),
+        )
+        .route(
+            "/ui/certificates/bulk",
+            get(certificates::bulk::preview).post(certificates::bulk::start),
+        )
+        .route(
+            "/ui/certificates/bulk/{job}",
+            get(certificates::bulk::status),
         )
         .route("/ui/certificates/{id}", get(certificates::detail))
         .route(

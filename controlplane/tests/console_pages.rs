@@ -3,6 +3,8 @@
 
 #[path = "support/console_client.rs"]
 mod console_client;
+#[path = "support/est_client.rs"]
+mod est_client;
 
 use axum::http::StatusCode;
 use console_client::*;
@@ -179,4 +181,168 @@ async fn cas_are_created_and_their_policy_edited() {
     )
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+/// The certificates list pages by key (each page a seek after the last one's key), and a
+/// filter that matches few certificates stops within its time budget and goes on from there.
+#[tokio::test]
+async fn the_certificate_list_pages_by_key_and_searches_within_a_budget() {
+    use sigil_controlplane::services::certificates::{CertFilter, IssueRequest};
+
+    let cp = cp();
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        let c = cp
+            .services
+            .certificates
+            .issue(IssueRequest {
+                issuer_id: "demo".into(),
+                csr: est_client::csr_der(&format!("CN=host-{i}.example")),
+                validity_days: None,
+                profile: None,
+            })
+            .unwrap();
+        ids.push(c.id);
+    }
+    let admin = sign_in(&cp, ADMIN).await;
+    let mut seen = Vec::new();
+    let mut path = "/ui/certificates".to_string();
+    for page in 1.. {
+        let r = send(&cp, "GET", &path, &admin, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        seen.extend(
+            ids.iter()
+                .filter(|id| r.body.contains(&format!(">{id}<")))
+                .cloned(),
+        );
+        assert!(
+            r.body.contains(&format!("Page {page} of 2 · 30 in all")),
+            "{}",
+            r.body
+        );
+        match r
+            .body
+            .split("rel=\"next\"")
+            .next()
+            .and_then(|b| b.rsplit("href=\"").next())
+        {
+            Some(next) if r.body.contains("rel=\"next\"") => {
+                path = next[..next.find('"').unwrap()].replace("&amp;", "&");
+            }
+            _ => break,
+        }
+    }
+    seen.sort();
+    ids.sort();
+    assert_eq!(seen, ids, "every certificate once, over two pages");
+
+    // A search with no time to spare: one certificate looked at per call, and going on from
+    // where it stopped finds every match once.
+    let filter = CertFilter {
+        search: Some("host-1".into()),
+        ..CertFilter::default()
+    };
+    let (mut found, mut after, mut calls) = (Vec::new(), None::<Vec<u8>>, 0);
+    loop {
+        let p = cp
+            .services
+            .certificates
+            .page_after(&filter, after.as_deref(), 25, std::time::Duration::ZERO)
+            .unwrap();
+        calls += 1;
+        assert!(p.scanned <= 1 && (p.out_of_time || p.next.is_none()));
+        found.extend(p.certs.into_iter().map(|c| c.subject));
+        match p.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    found.sort();
+    let mut want: Vec<String> = (0..30)
+        .map(|i| format!("CN=host-{i}.example"))
+        .filter(|s| s.contains("host-1"))
+        .collect();
+    want.sort();
+    assert_eq!(found, want);
+    assert!(calls >= 30, "{calls}");
+}
+
+/// Bulk revocation from the list's filter: a preview (nothing without a filter), then a job
+/// whose page shows its progress and outcome; every certificate revoked and audited.
+#[tokio::test]
+async fn bulk_revocation_is_previewed_then_followed() {
+    use sigil_controlplane::services::certificates::IssueRequest;
+
+    let cp = cp();
+    for name in ["bulk-1", "bulk-2", "bulk-3", "keep-1"] {
+        cp.services
+            .certificates
+            .issue(IssueRequest {
+                issuer_id: "demo".into(),
+                csr: est_client::csr_der(&format!("CN={name}.example")),
+                validity_days: None,
+                profile: None,
+            })
+            .unwrap();
+    }
+    let admin = sign_in(&cp, ADMIN).await;
+    let r = send(&cp, "GET", "/ui/certificates/bulk", &admin, None).await;
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "no filter, no bulk revocation"
+    );
+    let list = send(&cp, "GET", "/ui/certificates?q=bulk-", &admin, None).await;
+    assert!(
+        list.body.contains("/ui/certificates/bulk?q=bulk-"),
+        "the list links its preview"
+    );
+    let preview = send(&cp, "GET", "/ui/certificates/bulk?q=bulk-", &admin, None).await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+    assert!(
+        preview.body.contains("<strong>3</strong> would be revoked"),
+        "{}",
+        preview.body
+    );
+    assert!(preview.body.contains("CN=bulk-2.example") && !preview.body.contains("keep-1"));
+
+    let form = format!("csrf={}&q=bulk-&reason=superseded", preview.csrf());
+    let r = send(&cp, "POST", "/ui/certificates/bulk", &admin, Some(&form)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let job = r.location().to_string();
+    assert!(job.starts_with("/ui/certificates/bulk/"), "{job}");
+    let mut page = String::new();
+    for _ in 0..100 {
+        page = send(&cp, "GET", &job, &admin, None).await.body;
+        if page.contains("Done:") {
+            break;
+        }
+        assert!(page.contains("<progress"), "{page}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        page.contains("Done: 3 matched, 3 revoked, 0 skipped, 0 failed."),
+        "{page}"
+    );
+    let revoked = cp
+        .services
+        .certificates
+        .find_certs(
+            &sigil_controlplane::services::certificates::CertFilter {
+                status: Some(sigil_controlplane::services::certificates::StatusFilter::Revoked),
+                ..Default::default()
+            },
+            1,
+            10,
+        )
+        .unwrap()
+        .1;
+    assert_eq!(revoked, 3);
+    let summary = audit_records(&cp)
+        .into_iter()
+        .find(|a| a.event.action == "certificate.bulk_revoke")
+        .expect("the summary record");
+    assert_eq!(summary.event.actor, "bearer:admin");
+    let r = send(&cp, "GET", "/ui/certificates/bulk/unknown", &admin, None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
 }

@@ -13,9 +13,11 @@ mod revoke;
 mod status_locks;
 
 pub use issue::{san_string, CheckedIssue, IssueRequest};
-pub use query::{normalize_id, status_of, CertFilter, StatusFilter};
+pub use query::{
+    normalize_id, status_of, CertFilter, CertPage, StatusFilter, EXPIRING_WITHIN_SECS,
+};
 pub use refresh::Due;
-pub use revoke::BulkRevocation;
+pub use revoke::{BulkPreview, BulkRevocation};
 
 use std::sync::Arc;
 

@@ -95,7 +95,8 @@ struct Detail {
     chain: Vec<ChainEntry>,
     crl: Option<CrlEntry>,
     events: Vec<CrlEvent>,
-    issued: u64,
+    /// Certificates issued (the dashboard's counts) and when counted.
+    issued: (u64, i64),
     health: CaHealth,
 }
 
@@ -128,8 +129,10 @@ pub async fn detail(
 ) -> Result<Markup, UiError> {
     signed.require(&console, "read:cas").await?;
     let s = console.services().clone();
+    let stats = console.stats.clone();
     let d = run(signed.actor(), move || {
         let ca = s.issuers.ca(&id)?;
+        let counted = stats.get(&s)?;
         let chain = ca
             .chain_der()
             .filter_map(|der| chain_entry(der).ok())
@@ -138,7 +141,10 @@ pub async fn detail(
             settings: s.issuers.issuer_settings(&id)?,
             crl: s.issuers.current_crl(&id)?,
             events: s.issuers.crl_events(&id),
-            issued: s.certificates.count_issued(&id)?,
+            issued: (
+                counted.by_issuer.get(&id).copied().unwrap_or(0),
+                counted.counted_at,
+            ),
             health: ca.health(),
             chain,
             ca,
@@ -168,7 +174,7 @@ pub async fn detail(
             dt { "Parent" } dd { @if let Some(p) = &r.parent_id { a href={ "/ui/cas/" (p) } { (p) } } @else { "none (root)" } @if r.imported { " · imported" } }
             dt { "Valid" } dd { (rfc3339(r.not_before)) " – " (rfc3339(r.not_after)) }
             dt { "Health" } dd { (layout::badge(d.health.status.as_str())) " " (d.health.signatures_total) " signatures since start-up" @if let Some(e) = &d.health.error { " · " (e) } }
-            dt { "Certificates issued" } dd { a href={ "/ui/certificates?" (layout::query(&[("issuer", &r.id)])) } { (d.issued) } }
+            dt { "Certificates issued" } dd { a href={ "/ui/certificates?" (layout::query(&[("issuer", &r.id)])) } { (d.issued.0) } " " span class="hint" { "(counted " (super::dashboard::ago(now - d.issued.1)) " ago)" } }
             dt { "Issuance" } dd { (layout::badge(if d.settings.disabled { "disabled" } else { "enabled" })) @if let Some(t) = d.settings.disabled_at { " since " (rfc3339(t)) } }
             dt { "Policy" } dd {
                 "default profile " (d.settings.default_profile.as_deref().unwrap_or("default"))

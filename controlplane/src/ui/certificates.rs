@@ -1,10 +1,13 @@
-//! `/ui/certificates`: the paged list with filters (the API list's query:
-//! `Certificates::find_certs` over a `CertFilter`) and a certificate's detail (decoded fields,
+//! `/ui/certificates`: the paged list with filters (the API list's `CertFilter`; pages by
+//! `Certificates::page_after`: each page a seek after the previous page's last key, within a
+//! time budget, so that no page scans the whole table; totals from the dashboard's counts)
+//! and a certificate's detail (decoded fields,
 //! status, OCSP response age, chain, PEM). Issuance, revocation, release from hold and export
 //! are in
 //! [`actions`].
 
 mod actions;
+pub mod bulk;
 
 pub use actions::{export, issue, issue_form, revoke, revoke_form, unhold};
 
@@ -24,7 +27,10 @@ use crate::services::certificates::{normalize_id, status_of, CertError, CertFilt
 use crate::services::ServiceError;
 use crate::x509::cert_pem;
 
-const PER_PAGE: u64 = 25;
+const PER_PAGE: usize = 25;
+/// How long one page may scan for matches (a filter matching few certificates among many
+/// gives a page of what it found so far and a link to search on).
+const SCAN_BUDGET: std::time::Duration = std::time::Duration::from_millis(120);
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
@@ -35,7 +41,10 @@ pub struct ListQuery {
     /// Subject or SAN substring (the API's `search`).
     #[serde(default)]
     q: String,
+    /// The page's number (shown) and the key it starts after (hex; the previous page's last).
     page: Option<u64>,
+    #[serde(default)]
+    after: String,
     done: Option<String>,
 }
 
@@ -61,31 +70,56 @@ pub async fn list(
         ..CertFilter::default()
     };
     let page = q.page.unwrap_or(1).max(1);
+    let after =
+        match q.after.as_str() {
+            "" => None,
+            a => Some(hex::decode(a).map_err(|_| {
+                UiError::new(axum::http::StatusCode::BAD_REQUEST, "after must be hex")
+            })?),
+        };
     let s = console.services().clone();
-    let (certs, total, issuers) = run(signed.actor(), move || {
-        let (certs, total) = s.certificates.find_certs(&filter, page, PER_PAGE)?;
+    let stats = console.stats.clone();
+    let (issuer, status_q) = (filter.issuer_id.clone(), q.status.clone());
+    let only_issuer_status = filter.search.is_none();
+    let (found, total, issuers) = run(signed.actor(), move || {
+        let found = s
+            .certificates
+            .page_after(&filter, after.as_deref(), PER_PAGE, SCAN_BUDGET)?;
+        let total = if only_issuer_status {
+            let st = stats.get(&s)?;
+            st.matching(
+                issuer.as_deref(),
+                (!status_q.is_empty()).then_some(status_q.as_str()),
+            )
+            .map(|n| (n, st.counted_at))
+        } else {
+            None
+        };
         let issuers: Vec<String> = s
             .issuers
             .list_cas()
             .iter()
             .map(|c| c.record.id.clone())
             .collect();
-        Ok::<_, CertError>((certs, total, issuers))
+        Ok::<_, ServiceError>((found, total, issuers))
     })
     .await?;
+    let certs = &found.certs;
     let now = now_unix();
-    let link = |p: u64| {
-        let p = p.to_string();
+    let link = |p: u64, after: &[u8]| {
+        let (p, after) = (p.to_string(), hex::encode(after));
         format!(
             "/ui/certificates?{}",
             layout::query(&[
                 ("status", &q.status),
                 ("issuer", &q.issuer),
                 ("q", &q.q),
-                ("page", &p)
+                ("page", &p),
+                ("after", &after),
             ])
         )
     };
+    let first = link(1, &[]);
     let body = html! {
         (layout::notice(q.done.as_deref()))
         form class="filters" method="get" action="/ui/certificates" {
@@ -107,12 +141,15 @@ pub async fn list(
             @if signed.can("write:certificates") {
                 a class="button secondary" href="/ui/certificates/issue" { "Issue from a CSR" }
             }
+            @if signed.can("delete:certificates") && !(q.status.is_empty() && q.issuer.is_empty() && q.q.trim().is_empty()) {
+                a class="button secondary" href={ "/ui/certificates/bulk?" (layout::query(&[("status", &q.status), ("issuer", &q.issuer), ("q", &q.q)])) } { "Revoke all matching…" }
+            }
         }
         div class="table-wrap" {
             table {
                 thead { tr { th { "Serial" } th { "Subject" } th { "Names" } th { "Issuer" } th { "Status" } th { "Not after" } } }
                 tbody {
-                    @for c in &certs {
+                    @for c in certs {
                         tr {
                             td class="mono" { a href={ "/ui/certificates/" (c.id) } { (c.id) } }
                             td class="mono" { (c.subject) }
@@ -122,11 +159,27 @@ pub async fn list(
                             td { (rfc3339(c.not_after)) }
                         }
                     }
-                    @if certs.is_empty() { tr { td colspan="6" { "No certificate matches." } } }
+                    @if certs.is_empty() && found.next.is_none() { tr { td colspan="6" { "No certificate matches." } } }
                 }
             }
         }
-        (layout::pager(page, PER_PAGE, total, link))
+        nav class="pager" aria-label="Pages" {
+            @if page > 1 { a href=(first) { "← First page" } }
+            span {
+                "Page " (page)
+                @if let Some((n, at)) = total {
+                    " of " (n.div_ceil(PER_PAGE as u64).max(1)) " · " (n) " in all (counted " (ago(now - at)) " ago)"
+                }
+            }
+            @if let Some(next) = &found.next {
+                @if found.out_of_time {
+                    a href=(link(page, next)) rel="next" { "Search on →" }
+                    span class="hint" { (found.scanned) " certificates looked at so far on this page" }
+                } @else {
+                    a href=(link(page + 1, next)) rel="next" { "Next →" }
+                }
+            }
+        }
     };
     Ok(layout::page(
         &signed,

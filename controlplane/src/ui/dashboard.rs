@@ -1,7 +1,10 @@
-//! `GET /ui/`: the CAs and their health, CRL freshness, certificates by status, the
-//! replication log's head and each connected data plane's position, the OCSP refresh backlog.
+//! `GET /ui/`: the CAs and their health, CRL freshness, certificates by status and issued and
+//! revoked per day ([`stats`], drawn by [`chart`]), the replication log's head and each
+//! connected data plane's position, the OCSP refresh backlog.
 
-use std::collections::BTreeMap;
+mod chart;
+pub mod stats;
+
 use std::sync::Arc;
 
 use axum::Extension;
@@ -10,13 +13,11 @@ use sigil_shared::time::{now_unix, rfc3339};
 
 use super::auth::Signed;
 use super::{layout, run, State, UiError};
-use crate::services::certificates::{status_of, CertFilter};
 use crate::services::{ServiceError, Services};
+use stats::{CertStats, StatsCache};
 
 /// Upper bound of the backlog count (as at a metrics scrape).
 const BACKLOG_CAP: u64 = 1_000_000;
-/// Active certificates whose notAfter is this close are "expiring" (the API's filter).
-const EXPIRING_SECS: i64 = 30 * 86_400;
 
 struct CaRow {
     id: String,
@@ -30,8 +31,8 @@ struct CaRow {
 
 struct Overview {
     cas: Vec<CaRow>,
-    /// `active`, `expiring`, `revoked`, `expired` (None without `read:certificates`).
-    by_status: Option<BTreeMap<&'static str, u64>>,
+    /// None without `read:certificates`.
+    certs: Option<Arc<CertStats>>,
     head: u64,
     oldest_retained: u64,
     subscribers: i64,
@@ -44,7 +45,7 @@ struct Overview {
     db_ok: bool,
 }
 
-fn gather(s: &Services, certs: bool) -> Result<Overview, ServiceError> {
+fn gather(s: &Arc<Services>, certs: Option<&Arc<StatsCache>>) -> Result<Overview, ServiceError> {
     let now = now_unix();
     let mut cas = Vec::new();
     for ca in s.issuers.list_cas() {
@@ -65,22 +66,9 @@ fn gather(s: &Services, certs: bool) -> Result<Overview, ServiceError> {
             id,
         });
     }
-    let by_status = if certs {
-        let mut counts: BTreeMap<&'static str, u64> = ["active", "expiring", "revoked", "expired"]
-            .map(|k| (k, 0))
-            .into();
-        s.certificates
-            .scan_certs(&CertFilter::default(), &mut |c| {
-                let st = status_of(&c, now);
-                *counts.entry(st).or_default() += 1;
-                if st == "active" && c.not_after - now <= EXPIRING_SECS {
-                    *counts.entry("expiring").or_default() += 1;
-                }
-                true
-            })?;
-        Some(counts)
-    } else {
-        None
+    let certs = match certs {
+        Some(cache) => Some(cache.get(s)?),
+        None => None,
     };
     let head = s.replication.head();
     let m = s.metrics();
@@ -89,7 +77,7 @@ fn gather(s: &Services, certs: bool) -> Result<Overview, ServiceError> {
     let (latency, read) = s.replication.probe();
     Ok(Overview {
         cas,
-        by_status,
+        certs,
         head,
         oldest_retained: s.replication.oldest_retained(),
         subscribers: m.replication_subscribers.get(),
@@ -119,21 +107,26 @@ pub async fn page(
 ) -> Result<Markup, UiError> {
     signed.require(&console, "read:system").await?;
     let s: Arc<Services> = console.services().clone();
-    let certs = signed.can("read:certificates");
-    let o = run(signed.actor(), move || gather(&s, certs)).await?;
+    let cache = signed
+        .can("read:certificates")
+        .then(|| console.stats.clone());
+    let o = run(signed.actor(), move || gather(&s, cache.as_ref())).await?;
     let now = now_unix();
     let body = html! {
         h2 { "Certificates" }
-        @if let Some(counts) = &o.by_status {
+        @if let Some(c) = &o.certs {
             div class="cards" {
                 @for (k, label) in [("active", "Active"), ("expiring", "Expiring in 30 days"), ("revoked", "Revoked"), ("expired", "Expired")] {
-                    @let n = counts.get(k).copied().unwrap_or(0);
+                    @let n = c.by_status.get(k).copied().unwrap_or(0);
                     div class="card" {
                         span class="n" { (n) }
                         a href={ "/ui/certificates?" (layout::query(&[("status", k)])) } { (label) }
                     }
                 }
             }
+            h2 { "Issued and revoked per day" }
+            (chart::issued_and_revoked(&c.issued, &c.revoked, c.counted_at))
+            p class="hint" { "Counted " (ago(now - c.counted_at)) " ago in " (c.took.as_millis()) " ms (recounted in the background at most every 15 s)." }
         } @else {
             p class="hint" { "Your sign-in cannot read certificates." }
         }

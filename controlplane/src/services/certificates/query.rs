@@ -106,6 +106,16 @@ impl CertFilter {
             && self.ids.as_ref().is_none_or(Vec::is_empty)
     }
 
+    /// True when the only criterion is the issuer.
+    fn only_issuer(&self) -> bool {
+        self.issuer_id.is_some()
+            && Self {
+                issuer_id: None,
+                ..self.clone()
+            }
+            .is_empty()
+    }
+
     pub fn matches(&self, c: &CertRecord, now: i64) -> bool {
         let contains =
             |hay: &str, needle: &str| hay.to_lowercase().contains(&needle.to_lowercase());
@@ -126,6 +136,18 @@ impl CertFilter {
             && self.expires_before.is_none_or(|t| c.not_after <= t)
             && self.ids.as_ref().is_none_or(|ids| ids.contains(&c.id))
     }
+}
+
+/// One page of [`Certificates::page_after`].
+#[derive(Debug, Default)]
+pub struct CertPage {
+    pub certs: Vec<CertRecord>,
+    /// Where the next page starts (after this key), if more may match.
+    pub next: Option<Vec<u8>>,
+    /// Certificates looked at.
+    pub scanned: u64,
+    /// The time budget ran out before the page was full.
+    pub out_of_time: bool,
 }
 
 impl Certificates {
@@ -185,6 +207,33 @@ impl Certificates {
     ) -> Result<(Vec<CertRecord>, u64)> {
         let skip = page.saturating_sub(1).saturating_mul(per_page);
         let (mut total, mut out) = (0u64, Vec::new());
+        if filter.is_empty() || filter.only_issuer() {
+            // Every record matches: only the page's records are decoded, the others counted.
+            let prefix = filter
+                .issuer_id
+                .as_deref()
+                .map(issuer_prefix)
+                .unwrap_or_default();
+            let mut bad: Option<DbError> = None;
+            self.cx
+                .db()
+                .store()
+                .scan_prefix(cf::CERTS, &prefix, &mut |_, v| {
+                    if total >= skip && (out.len() as u64) < per_page {
+                        match decode::<CertRecord>(cf::CERTS, v) {
+                            Ok(c) => out.push(c),
+                            Err(e) => {
+                                bad = Some(e);
+                                return false;
+                            }
+                        }
+                    }
+                    total += 1;
+                    true
+                })
+                .map_err(DbError::from)?;
+            return bad.map_or(Ok((out, total)), |e| Err(e.into()));
+        }
         self.scan_certs(filter, &mut |c| {
             if total >= skip && (out.len() as u64) < per_page {
                 out.push(c);
@@ -193,6 +242,82 @@ impl Certificates {
             true
         })?;
         Ok((out, total))
+    }
+
+    /// Up to `per_page` certificates matching `filter` in key order after the key `after`
+    /// (the console's pages: each a seek, however deep), scanning for at most `budget`: a
+    /// filter that matches few certificates returns what it found so far and where to go on.
+    pub fn page_after(
+        &self,
+        filter: &CertFilter,
+        after: Option<&[u8]>,
+        per_page: usize,
+        budget: std::time::Duration,
+    ) -> Result<CertPage> {
+        let started = std::time::Instant::now();
+        let now = now_unix();
+        let prefix = filter
+            .issuer_id
+            .as_deref()
+            .map(issuer_prefix)
+            .unwrap_or_default();
+        // Keys are `issuer 0x00 serial`: an issuer's part ends before `issuer 0x01`.
+        let end = filter.issuer_id.as_deref().map(|i| {
+            let mut e = i.as_bytes().to_vec();
+            e.push(1);
+            e
+        });
+        let start = match after {
+            Some(a) if a >= prefix.as_slice() => {
+                let mut s = a.to_vec();
+                s.push(0);
+                s
+            }
+            _ => prefix,
+        };
+        let mut page = CertPage::default();
+        let (mut last_in, mut last_seen) = (Vec::new(), Vec::new());
+        let mut more = false;
+        let mut bad: Option<DbError> = None;
+        self.cx
+            .db()
+            .store()
+            .scan(cf::CERTS, &start, end.as_deref(), &mut |k, v| {
+                match decode::<CertRecord>(cf::CERTS, v) {
+                    Ok(c) if filter.matches(&c, now) => {
+                        if page.certs.len() == per_page {
+                            more = true;
+                            return false;
+                        }
+                        page.certs.push(c);
+                        last_in = k.to_vec();
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        bad = Some(e);
+                        return false;
+                    }
+                }
+                page.scanned += 1;
+                last_seen = k.to_vec();
+                if started.elapsed() >= budget {
+                    page.out_of_time = true;
+                    return false;
+                }
+                true
+            })
+            .map_err(DbError::from)?;
+        if let Some(e) = bad {
+            return Err(e.into());
+        }
+        page.next = if more {
+            Some(last_in)
+        } else if page.out_of_time {
+            Some(last_seen)
+        } else {
+            None
+        };
+        Ok(page)
     }
 
     /// OCSP refresh backlog at `now`: how many certificates are due for re-signing (counting

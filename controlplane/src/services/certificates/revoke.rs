@@ -23,6 +23,14 @@ pub struct BulkRevocation {
     pub failed: Vec<(String, String)>,
 }
 
+/// What a bulk revocation would do ([`Certificates::bulk_preview`]).
+#[derive(Debug, Clone, Default)]
+pub struct BulkPreview {
+    pub matched: u64,
+    pub to_revoke: u64,
+    pub sample: Vec<CertRecord>,
+}
+
 impl Certificates {
     /// Revokes certificate `id`. Allowed: active → revoked(any), hold → revoked(permanent).
     /// Run again from its reads if another node changed the certificate meanwhile (then it
@@ -73,6 +81,16 @@ impl Certificates {
         filter: &CertFilter,
         reason: RevocationReason,
     ) -> Result<BulkRevocation> {
+        self.bulk_revoke_with(filter, reason, &mut |_, _| {})
+    }
+
+    /// [`Certificates::bulk_revoke`], calling `progress(done, matched)` after each certificate.
+    pub fn bulk_revoke_with(
+        &self,
+        filter: &CertFilter,
+        reason: RevocationReason,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<BulkRevocation> {
         if filter.is_empty() {
             return Err(CertError::EmptyFilter);
         }
@@ -86,7 +104,8 @@ impl Certificates {
             ..Default::default()
         };
         let now = now_unix();
-        for c in matched {
+        for (done, c) in (1..).zip(matched) {
+            progress(done, out.matched);
             match skip_reason(&c, reason, now) {
                 Some(why) => out.skipped.push((c.id, why)),
                 None => match self.revoke(&c.id, reason) {
@@ -134,6 +153,33 @@ impl Certificates {
             "bulk revocation"
         );
         Ok(out)
+    }
+
+    /// What [`Certificates::bulk_revoke`] would do with `filter` and `reason`: how many
+    /// certificates match, how many of them it would revoke (the others are already revoked
+    /// or expired), and the first `sample` of those. Refuses an empty filter as it does.
+    pub fn bulk_preview(
+        &self,
+        filter: &CertFilter,
+        reason: RevocationReason,
+        sample: usize,
+    ) -> Result<BulkPreview> {
+        if filter.is_empty() {
+            return Err(CertError::EmptyFilter);
+        }
+        let now = now_unix();
+        let mut p = BulkPreview::default();
+        self.scan_certs(filter, &mut |c| {
+            p.matched += 1;
+            if skip_reason(&c, reason, now).is_none() {
+                p.to_revoke += 1;
+                if p.sample.len() < sample {
+                    p.sample.push(c);
+                }
+            }
+            true
+        })?;
+        Ok(p)
     }
 
     /// Releases a certificate from `certificateHold` (run again from its reads after a

@@ -29,3 +29,9 @@ document.addEventListener("submit", (event) => {
   const question = event.target.dataset && event.target.dataset.confirm;
   if (question && !window.confirm(question)) event.preventDefault();
 });
+// An element with data-refresh="SECONDS" (a job's progress) reloads the page after that time.
+document.addEventListener("DOMContentLoaded", () => {
+  const el = document.querySelector("[data-refresh]");
+  const secs = el ? Number(el.dataset.refresh) : 0;
+  if (secs > 0) setTimeout(() => window.location.reload(), secs * 1000);
+});
