@@ -81,6 +81,10 @@ while len(ids) < revoke:
 for i in ids:
     api("POST", f"/api/v1/certificates/{i}/revoke", {"reason": "superseded"})
 total = api("GET", "/api/v1/certificates?per_page=1")["total"]
+# A key half-way through the certificate table, and an audit id half-way through the log.
+middle = api("GET", f"/api/v1/certificates?per_page=500&page={total // 1000}")["data"][0]
+middle_key = ("demo".encode() + b"\0").hex() + middle["id"]
+audit_total = api("GET", "/api/v1/audit?per_page=1")["total"]
 
 jar = http.cookiejar.CookieJar()
 opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
@@ -93,12 +97,13 @@ pages = [
     ("CAs", "/ui/cas"),
     ("CA (with its issued count)", "/ui/cas/demo"),
     ("Certificates, page 1", "/ui/certificates"),
-    ("Certificates, last page", f"/ui/certificates?page={(total + 24) // 25}"),
+    ("Certificates, half-way (after a key)", f"/ui/certificates?page={total // 50}&after={middle_key}"),
     ("Certificates, revoked", "/ui/certificates?status=revoked"),
     ("Certificates, name search", "/ui/certificates?q=nothing-matches"),
     ("Certificate", f"/ui/certificates/{ids[-1]}"),
     ("Audit log, page 1", "/ui/audit"),
-    ("Audit log, page 1,000", "/ui/audit?page=1000"),
+    ("Audit log, half-way (before an id)", f"/ui/audit?page={audit_total // 100}&before={audit_total // 2}"),
+    ("Audit log, a rare action", "/ui/audit?action=certificate.bulk_revoke"),
     ("Enrollment OTPs", "/ui/otps"),
     ("Key service", "/ui/kes"),
     ("SSH", "/ui/ssh"),
@@ -117,7 +122,7 @@ for name, path in pages:
     rows.append((name, path, statistics.median(times), max(times)))
 
 out = []
-out.append(f"{total:,} certificates ({revoke:,} revoked) issued into one sigil-cp on RocksDB in {int(fill)} s; "
+out.append(f"{total:,} certificates ({revoke:,} revoked, {audit_total:,} audit records) issued into one sigil-cp on RocksDB in {int(fill)} s; "
            f"sigil-cp on CPU {cp_cpu}, the signed-in client (python) on CPU {load_cpu}; each page asked {rounds} times, "
            "one at a time; time to the last byte of the answer.")
 out.append("")

@@ -21,7 +21,10 @@ mod ssh;
 /// For the web console (`crate::ui`): decoded certificate fields, time filters, and its sign-in.
 pub(crate) use admin_ca::chain::{entry as chain_entry, ChainEntry};
 pub(crate) use audit::time_bound;
-pub(crate) use auth::console_sign_in;
+pub(crate) use auth::{
+    console_certificate, console_sign_in, console_sign_in_keyper, keyper_permissions,
+    ConsolePrincipal,
+};
 pub use error::{ApiError, ErrorCode};
 /// For the fuzz targets (`fuzzing/`) only.
 #[doc(hidden)]

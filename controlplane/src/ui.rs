@@ -6,7 +6,8 @@
 //! | module | what |
 //! |---|---|
 //! | [`session`] | sessions in memory: random ids, CSRF tokens, idle timeout, lifetime |
-//! | [`auth`] | sign-in, sign-out, the session and CSRF middleware, permission checks |
+//! | [`login`] | sign-in: admin token, API key, Keyper user, client certificate |
+//! | [`auth`] | sign-out, the session and CSRF middleware, permission checks |
 //! | [`layout`] | the page shell, navigation, paging links, error pages |
 //! | [`assets`] | the CSS and JS, under a versioned path with long caching |
 //! | [`dashboard`], [`cas`], [`certificates`], [`audit`], [`otps`], [`api_keys`], [`kes`], [`ssh`] | the pages |
@@ -20,6 +21,7 @@ mod certificates;
 mod dashboard;
 mod kes;
 mod layout;
+mod login;
 mod otps;
 pub mod session;
 mod ssh;
@@ -144,7 +146,7 @@ pub fn router(app: Shared) -> Router<Shared> {
     Router::new()
         .merge(pages)
         .route("/ui", get(|| async { Redirect::to("/ui/") }))
-        .route("/ui/login", get(auth::login_page).post(auth::login))
+        .route("/ui/login", get(login::login_page).post(login::login))
         .route("/ui/static/{version}/{file}", get(assets::serve))
         .layer(middleware::from_fn(secure_headers))
         .with_state(console)

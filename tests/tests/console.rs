@@ -300,7 +300,8 @@ fn set_cookie(headers: &str, name: &str) -> Option<(String, String)> {
         })
 }
 
-/// On an https admin listener the console's cookies are `Secure` (curl, no browser needed).
+/// On an https admin listener the console's cookies are `Secure`, and a trusted client
+/// certificate signs in (curl, no browser needed).
 #[test]
 fn on_tls_the_cookies_are_secure() {
     let dir = tempfile::tempdir().unwrap();
@@ -337,4 +338,56 @@ fn on_tls_the_cookies_are_secure() {
         .headers
         .to_ascii_lowercase()
         .contains("content-security-policy: default-src 'self'"));
+
+    // A client certificate under `[admin.tls] client_ca`: the sign-in page offers it, and
+    // signing in with it makes an administrator `mtls:<subject>`.
+    let (cert, key) = (
+        files.client_cert.to_str().unwrap(),
+        files.client_key.to_str().unwrap(),
+    );
+    let tls = ["--cert", cert, "--key", key];
+    let page = cp.curl("/ui/login", &tls);
+    let text = String::from_utf8_lossy(&page.body).to_string();
+    assert!(text.contains("Sign in with this certificate"), "{text}");
+    let (login, _) = set_cookie(&page.headers, "sigil_login").expect("a login cookie");
+    let (csrf, cookie) = (
+        format!("csrf={login}"),
+        format!("cookie: sigil_login={login}"),
+    );
+    let mut args = tls.to_vec();
+    args.extend([
+        "-H",
+        cookie.as_str(),
+        "--data-urlencode",
+        csrf.as_str(),
+        "--data-urlencode",
+        "method=certificate",
+    ]);
+    let signed_in = cp.curl("/ui/login", &args);
+    assert_eq!(signed_in.code(), 303, "{}", signed_in.headers);
+    let (session, _) = set_cookie(&signed_in.headers, "sigil_session").expect("a session");
+    let cookie = format!("cookie: sigil_session={session}");
+    let audit = cp.curl("/ui/audit?action=console.sign_in", &["-H", cookie.as_str()]);
+    let text = String::from_utf8_lossy(&audit.body).to_string();
+    assert_eq!(audit.code(), 200, "an administrator reads the audit log");
+    assert!(text.contains("mtls:"), "{text}");
+    // Without a certificate the same form is refused.
+    let page = cp.curl("/ui/login", &[]);
+    let (login, _) = set_cookie(&page.headers, "sigil_login").expect("a login cookie");
+    let (csrf, cookie) = (
+        format!("csrf={login}"),
+        format!("cookie: sigil_login={login}"),
+    );
+    let refused = cp.curl(
+        "/ui/login",
+        &[
+            "-H",
+            cookie.as_str(),
+            "--data-urlencode",
+            csrf.as_str(),
+            "--data-urlencode",
+            "method=certificate",
+        ],
+    );
+    assert_eq!(refused.code(), 401);
 }

@@ -365,6 +365,84 @@ pub(super) fn spawn_summaries(services: &Arc<Services>, limiter: &Arc<Mutex<limi
     });
 }
 
+/// Who a console session belongs to ([`console_sign_in`] and the console's own checks).
+#[derive(Debug, Clone)]
+pub struct ConsolePrincipal {
+    /// The audit actor: `bearer:admin`, `apikey:<id>`, `mtls:<subject>`, `keyper:<user>`.
+    pub actor: String,
+    pub permissions: Vec<String>,
+    /// A Keyper user: their name and refresh token (checked again on every request).
+    pub keyper: Option<(String, String)>,
+}
+
+/// What a Keyper user may do in the console beside their own account: an `[ssh]
+/// admin_group` member gets the SSH permissions, as with a Keyper token on the API.
+pub(crate) fn keyper_permissions(admin: bool) -> Vec<String> {
+    keyper(AuthUser {
+        username: String::new(),
+        admin,
+    })
+    .permissions
+}
+
+/// The console's sign-in with the client certificate the admin listener verified (against
+/// `[admin.tls] client_ca`): `mtls:<subject>`, an administrator, as on the API. `None`
+/// without one.
+pub(crate) fn console_certificate(conn: Option<&ConnInfo>) -> Option<ConsolePrincipal> {
+    let cert = conn.and_then(ConnInfo::client_cert)?;
+    let p = admin(format!("mtls:{}", cert_subject(cert)));
+    Some(ConsolePrincipal {
+        actor: p.id,
+        permissions: p.permissions,
+        keyper: None,
+    })
+}
+
+/// The console's sign-in with a Keyper user's name and password: limited per source like
+/// every failed authentication, and by the SSH service per user (its login is audited as
+/// `ssh.login`, as `POST /api/login` is). `None` for a wrong name or password; a locked
+/// account or a user over the login limit gets the service's error.
+pub(crate) async fn console_sign_in_keyper(
+    state: &Shared,
+    username: &str,
+    password: &str,
+    peer: Option<SocketAddr>,
+    path: &str,
+) -> Result<Option<ConsolePrincipal>, ApiError> {
+    admit(state, peer.as_ref(), "POST", path).await?;
+    let ssh = state.services.ssh.clone();
+    let req = sigil_ssh::keyper::LoginRequest {
+        username: username.trim().to_string(),
+        password: password.to_string(),
+    };
+    let login = super::blocking(move || {
+        let r = match ssh.login(&req) {
+            Ok(r) => r,
+            Err(crate::services::SshError::Unauthorized(m))
+                if m == crate::services::ssh::auth::BAD_LOGIN =>
+            {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        };
+        let user = ssh.authenticate(&r.access_token)?;
+        Ok(user.map(|u| (u, r.refresh_token)))
+    })
+    .await?;
+    match login {
+        Some((user, refresh)) => Ok(Some(ConsolePrincipal {
+            actor: format!("keyper:{}", user.username),
+            permissions: keyper(user.clone()).permissions,
+            keyper: Some((user.username, refresh)),
+        })),
+        None => {
+            // Counted against the source; the SSH service audited the failure already.
+            failed(state, peer.as_ref()).await;
+            Ok(None)
+        }
+    }
+}
+
 /// The web console's sign-in (`crate::ui`) with the admin token or an API key (`secret`),
 /// limited and audited like a management request's credentials: a source that failed too
 /// often is refused (429) before the secret is looked at; a wrong secret counts against its

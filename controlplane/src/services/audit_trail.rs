@@ -42,6 +42,20 @@ impl AuditTrail {
         Ok(self.cx.audit_log().list(from, to, page, per_page, keep)?)
     }
 
+    /// The newest record's id as the store has it now (records of other nodes included; ids
+    /// are gap-free from 1, so this is also how many records there are). 0 when empty.
+    pub fn newest_id(&self) -> Result<u64, Internal> {
+        let last = self
+            .cx
+            .db()
+            .store()
+            .last(crate::db::cf::AUDIT)
+            .map_err(crate::db::DbError::from)?;
+        Ok(last.map_or(0, |(k, _)| {
+            <[u8; 8]>::try_from(k.as_slice()).map_or(0, u64::from_be_bytes)
+        }))
+    }
+
     /// Verifies the chain over the records with ids in `from..=to`.
     pub fn verify(&self, from: u64, to: u64) -> Result<Verifier, Internal> {
         Ok(audit::verify(self.cx.db().store().as_ref(), from, to)?)

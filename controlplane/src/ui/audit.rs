@@ -1,9 +1,11 @@
 //! `/ui/audit`: the audit log, newest first, filtered by actor, action, outcome and dates, and
-//! paged;
+//! paged by id: a page reads back from the id the previous one ended at, in growing chunks,
+//! for at most a time budget (a filter matching few records among many shows what it found
+//! and where to go on), so no page reads the whole log;
 //! `/ui/audit/verify`: the hash chain checked end to end (`AuditTrail::verify`, as
 //! `GET /api/v1/audit/verify`). `read:audit`.
 
-use std::cell::Cell;
+use std::time::{Duration, Instant};
 
 use axum::extract::Query;
 use axum::Extension;
@@ -17,7 +19,12 @@ use crate::api::time_bound;
 use crate::audit::AuditRecord;
 use crate::services::Internal;
 
-const PER_PAGE: u64 = 50;
+const PER_PAGE: usize = 50;
+/// How long one page may read for matches.
+const SCAN_BUDGET: Duration = Duration::from_millis(120);
+/// Ids read per step back (doubling up to [`MAX_CHUNK`]).
+const FIRST_CHUNK: u64 = 256;
+const MAX_CHUNK: u64 = 65_536;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
@@ -34,14 +41,57 @@ pub struct ListQuery {
     from: String,
     #[serde(default)]
     to: String,
+    /// The page's number (shown) and the id it reads back from (exclusive).
     page: Option<u64>,
+    before: Option<u64>,
 }
 
-/// Which records of `total` matching ones (oldest first, from 0) are on newest-first page
-/// `page`: `[lo, hi)`.
-pub fn window(total: u64, page: u64, per_page: u64) -> (u64, u64) {
-    let hi = total.saturating_sub((page - 1).saturating_mul(per_page));
-    (hi.saturating_sub(per_page), hi)
+/// One page read back from an id.
+struct Page {
+    /// Newest first.
+    records: Vec<AuditRecord>,
+    /// Where the next page reads back from, if older records may match.
+    next: Option<u64>,
+    out_of_time: bool,
+}
+
+/// Up to `per_page` records accepted by `keep` with ids below `before`, newest first, read
+/// back in growing chunks (`list` reads `lo..=hi` oldest first), for at most `budget`.
+fn read_back(
+    list: &dyn Fn(u64, u64) -> Result<Vec<AuditRecord>, Internal>,
+    before: u64,
+    per_page: usize,
+    budget: Duration,
+) -> Result<Page, Internal> {
+    let started = Instant::now();
+    let (mut hi, mut chunk) = (before, FIRST_CHUNK);
+    let mut page = Page {
+        records: Vec::new(),
+        next: None,
+        out_of_time: false,
+    };
+    while hi > 1 {
+        let lo = hi.saturating_sub(chunk).max(1);
+        for r in list(lo, hi - 1)?.into_iter().rev() {
+            if page.records.len() == per_page {
+                page.next = page.records.last().map(|r| r.id);
+                return Ok(page);
+            }
+            page.records.push(r);
+        }
+        hi = lo;
+        chunk = (chunk * 2).min(MAX_CHUNK);
+        if page.records.len() == per_page {
+            page.next = (hi > 1).then(|| page.records.last().map_or(hi, |r| r.id));
+            return Ok(page);
+        }
+        if hi > 1 && started.elapsed() >= budget {
+            page.out_of_time = true;
+            page.next = Some(hi);
+            return Ok(page);
+        }
+    }
+    Ok(page)
 }
 
 pub async fn list(
@@ -55,7 +105,13 @@ pub async fn list(
     let (from, to) = (bound("from", &q.from, false)?, bound("to", &q.to, true)?);
     let trail = console.services().audit.clone();
     let (actor, action, success) = (q.actor.clone(), q.action.clone(), q.success.clone());
-    let (records, total) = run(signed.actor(), move || {
+    let before = q.before;
+    let unfiltered = q.actor.is_empty()
+        && q.action.is_empty()
+        && q.success.is_empty()
+        && from.is_none()
+        && to.is_none();
+    let (found, newest) = run(signed.actor(), move || {
         let matches = |r: &AuditRecord| {
             let e = &r.event;
             let secs = r.time_us.div_euclid(1_000_000);
@@ -69,35 +125,39 @@ pub async fn list(
                     _ => true,
                 }
         };
-        // Two passes: how many match, then the page's window of them.
-        let (_, total) = trail.list(1, u64::MAX, 1, 1, &matches)?;
-        let (lo, hi) = window(total, page, PER_PAGE);
-        let seen = Cell::new(0u64);
-        let in_window = |r: &AuditRecord| {
-            if !matches(r) {
-                return false;
-            }
-            let i = seen.get();
-            seen.set(i + 1);
-            (lo..hi).contains(&i)
-        };
-        let (mut records, _) = trail.list(1, u64::MAX, 1, PER_PAGE, &in_window)?;
-        records.reverse();
-        Ok::<_, Internal>((records, total))
+        let newest = trail.newest_id()?;
+        let list = |lo: u64, hi: u64| trail.list(lo, hi, 1, u64::MAX, &matches).map(|(r, _)| r);
+        let start = before.unwrap_or(newest + 1).min(newest + 1);
+        let found = read_back(&list, start, PER_PAGE, SCAN_BUDGET)?;
+        Ok::<_, Internal>((found, newest))
     })
     .await?;
-    let link = |p: u64| {
-        let p = p.to_string();
+    let records = &found.records;
+    let link = |p: u64, before: u64| {
+        let (p, before) = (p.to_string(), before.to_string());
         format!(
             "/ui/audit?{}",
             layout::query(&[
                 ("actor", &q.actor),
                 ("action", &q.action),
                 ("success", &q.success),
-                ("page", &p)
+                ("from", &q.from),
+                ("to", &q.to),
+                ("page", &p),
+                ("before", &before),
             ])
         )
     };
+    let first = format!(
+        "/ui/audit?{}",
+        layout::query(&[
+            ("actor", &q.actor),
+            ("action", &q.action),
+            ("success", &q.success),
+            ("from", &q.from),
+            ("to", &q.to),
+        ])
+    );
     let body = html! {
         div class="actions" {
             form method="get" action="/ui/audit/verify" { button type="submit" { "Verify the chain" } }
@@ -120,7 +180,7 @@ pub async fn list(
             table {
                 thead { tr { th { "#" } th { "Time" } th { "Actor" } th { "Action" } th { "Resource" } th { "OK" } th { "Source" } th { "Details" } } }
                 tbody {
-                    @for r in &records {
+                    @for r in records {
                         @let e = &r.event;
                         tr {
                             td { (r.id) }
@@ -133,11 +193,25 @@ pub async fn list(
                             td class="mono wrap" { (e.details) }
                         }
                     }
-                    @if records.is_empty() { tr { td colspan="8" { "No record matches." } } }
+                    @if records.is_empty() && found.next.is_none() { tr { td colspan="8" { "No record matches." } } }
                 }
             }
         }
-        (layout::pager(page, PER_PAGE, total, link))
+        nav class="pager" aria-label="Pages" {
+            @if page > 1 { a href=(first) { "← Newest" } }
+            span {
+                "Page " (page)
+                @if unfiltered { " of " (newest.div_ceil(PER_PAGE as u64).max(1)) " · " (newest) " records in all" }
+            }
+            @if let Some(next) = found.next {
+                @if found.out_of_time {
+                    a href=(link(page, next)) rel="next" { "Search on →" }
+                    span class="hint" { "read back to record " (next) " so far" }
+                } @else {
+                    a href=(link(page + 1, next)) rel="next" { "Older →" }
+                }
+            }
+        }
     };
     Ok(layout::page(&signed, "/ui/audit", "Audit log", body))
 }
@@ -172,12 +246,67 @@ pub async fn verify(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::audit::AuditEvent;
+
+    fn record(id: u64, ok: bool) -> AuditRecord {
+        AuditRecord {
+            id,
+            time_us: 0,
+            event: AuditEvent {
+                actor: "a".into(),
+                actor_type: "User".into(),
+                action: "x".into(),
+                resource_type: "r".into(),
+                resource_id: id.to_string(),
+                success: ok,
+                source: String::new(),
+                details: String::new(),
+            },
+            prev: [0; 32],
+            hash: [0; 32],
+        }
+    }
+
+    /// A log of `n` records where every `every`-th succeeded, listed by range.
+    fn log(n: u64, every: u64) -> impl Fn(u64, u64) -> Result<Vec<AuditRecord>, Internal> {
+        move |lo, hi| {
+            Ok((lo..=hi.min(n))
+                .map(|i| record(i, i % every == 0))
+                .filter(|r| r.event.success)
+                .collect())
+        }
+    }
+
     #[test]
-    fn newest_first_windows() {
-        assert_eq!(super::window(120, 1, 50), (70, 120));
-        assert_eq!(super::window(120, 2, 50), (20, 70));
-        assert_eq!(super::window(120, 3, 50), (0, 20));
-        assert_eq!(super::window(120, 4, 50), (0, 0));
-        assert_eq!(super::window(0, 1, 50), (0, 0));
+    fn pages_read_back_newest_first_and_continue_where_they_ended() {
+        let list = log(1000, 1);
+        let p = read_back(&list, 1001, 50, Duration::from_secs(5)).unwrap();
+        let ids: Vec<u64> = p.records.iter().map(|r| r.id).collect();
+        assert_eq!(ids, (951..=1000).rev().collect::<Vec<_>>());
+        assert_eq!(p.next, Some(951));
+        let p = read_back(&list, 951, 50, Duration::from_secs(5)).unwrap();
+        assert_eq!(p.records.first().map(|r| r.id), Some(950));
+        // The oldest page: fewer, no next.
+        let p = read_back(&list, 21, 50, Duration::from_secs(5)).unwrap();
+        assert_eq!(p.records.len(), 20);
+        assert_eq!(p.next, None);
+    }
+
+    #[test]
+    fn a_sparse_filter_goes_on_from_where_its_time_ran_out() {
+        let list = log(100_000, 997);
+        let mut before = 100_001;
+        let mut seen = Vec::new();
+        loop {
+            let p = read_back(&list, before, 50, Duration::ZERO).unwrap();
+            seen.extend(p.records.iter().map(|r| r.id));
+            match p.next {
+                Some(n) => before = n,
+                None => break,
+            }
+        }
+        let want: Vec<u64> = (1..=100_000u64).rev().filter(|i| i % 997 == 0).collect();
+        assert_eq!(seen, want);
     }
 }

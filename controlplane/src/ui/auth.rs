@@ -1,13 +1,11 @@
 //! Sign-in, sign-out and the middleware in front of every console page.
 //!
-//! - Sign-in (`POST /ui/login`) takes the admin token or an API key, through the admin API's
-//!   own check (`api::console_sign_in`: the same failed-authentication limiter and audit).
-//!   Its form carries a token that must equal the short-lived `sigil_login` cookie (login
-//!   CSRF). A session gets a random 256-bit id in the `sigil_session` cookie (`HttpOnly`,
-//!   `SameSite=Strict`, `Path=/ui`, `Secure` on TLS) and a CSRF token.
+//! - Sign-in (`POST /ui/login`): [`super::login`]. A session gets a random 256-bit id in the
+//!   `sigil_session` cookie (`HttpOnly`, `SameSite=Strict`, `Path=/ui`, `Secure` on TLS) and a
+//!   CSRF token.
 //! - [`require_session`]: no live session → 303 to `/ui/login`; an API key's session is
-//!   checked against the key on every request (revoked or expired → signed out, its
-//!   permissions read again); every POST must carry the session's CSRF token in the `csrf`
+//!   checked against the key, a Keyper user's against their refresh token, on every request
+//!   (revoked, expired, locked, deleted, new password → signed out; permissions read again); every POST must carry the session's CSRF token in the `csrf`
 //!   field (else 403, audited); a POST answered 4xx/5xx is audited as the API's middleware
 //!   does. The page handlers get [`Signed`].
 
@@ -19,18 +17,15 @@ use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
-use maud::html;
-use serde::Deserialize;
 
-use super::session::{random_token, token_matches, Who};
-use super::{layout, run, Console, State, UiError};
+use super::session::{token_matches, Who};
+use super::{run, Console, State, UiError};
 use crate::audit::{Actor, AuditEvent};
 use crate::rbac;
 use crate::tls::ConnInfo;
 
 pub const SESSION_COOKIE: &str = "sigil_session";
-const LOGIN_COOKIE: &str = "sigil_login";
+pub(super) const LOGIN_COOKIE: &str = "sigil_login";
 
 /// The signed-in caller of a console request.
 #[derive(Debug, Clone)]
@@ -112,7 +107,7 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-fn set_cookie(
+pub(super) fn set_cookie(
     console: &Console,
     name: &str,
     value: &str,
@@ -129,140 +124,12 @@ fn set_cookie(
     HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-fn peer(req_conn: Option<&ConnectInfo<ConnInfo>>) -> Option<SocketAddr> {
+pub(super) fn peer(req_conn: Option<&ConnectInfo<ConnInfo>>) -> Option<SocketAddr> {
     req_conn.map(|c| c.0.remote)
 }
 
-fn see_other(to: &str) -> Response {
+pub(super) fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
-}
-
-fn login_form(csrf: &str, message: Option<&str>) -> maud::Markup {
-    layout::bare(
-        "Sign in",
-        html! {
-            main class="signin" {
-                h1 { "Sigil console" }
-                @if let Some(m) = message {
-                    p class="error" role="alert" { (m) }
-                }
-                form method="post" action="/ui/login" {
-                    input type="hidden" name="csrf" value=(csrf);
-                    label for="secret" { "Admin token or API key" }
-                    input id="secret" name="secret" type="password" autocomplete="current-password" required autofocus;
-                    button type="submit" { "Sign in" }
-                }
-                p class="hint" { "Client certificates and Keyper logins are not accepted here yet." }
-            }
-        },
-    )
-}
-
-/// `GET /ui/login`: the form, with a fresh login token in a cookie and the form.
-pub async fn login_page(axum::extract::State(console): State, headers: HeaderMap) -> Response {
-    if let Some(id) = cookie(&headers, SESSION_COOKIE) {
-        if console.sessions.touch(id, Instant::now()).is_some() {
-            return see_other("/ui/");
-        }
-    }
-    let Some(token) = random_token() else {
-        return UiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
-    };
-    let c = set_cookie(&console, LOGIN_COOKIE, &token, "/ui/login", Some(600));
-    ([(header::SET_COOKIE, c)], login_form(&token, None)).into_response()
-}
-
-#[derive(Deserialize)]
-pub struct LoginForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    secret: String,
-}
-
-impl std::fmt::Debug for LoginForm {
-    /// Never the secret.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoginForm").finish_non_exhaustive()
-    }
-}
-
-/// `POST /ui/login`.
-pub async fn login(
-    axum::extract::State(console): State,
-    conn: Option<axum::Extension<ConnectInfo<ConnInfo>>>,
-    headers: HeaderMap,
-    Form(form): Form<LoginForm>,
-) -> Response {
-    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or("");
-    if !token_matches(&form.csrf, expected) {
-        return UiError::new(
-            StatusCode::FORBIDDEN,
-            "the sign-in form expired or did not come from this console: reload it",
-        )
-        .into_response();
-    }
-    let peer = peer(conn.as_ref().map(|c| &c.0));
-    let signed_in =
-        crate::api::console_sign_in(&console.app, &form.secret, peer, "/ui/login").await;
-    let (actor, permissions) = match signed_in {
-        Ok(Some(p)) => p,
-        Ok(None) => {
-            return (
-                StatusCode::UNAUTHORIZED,
-                login_form(expected, Some("Sign-in failed: wrong token or API key.")),
-            )
-                .into_response()
-        }
-        Err(e) => {
-            let status = e.code.status();
-            let mut resp = (status, login_form(expected, Some(&e.message))).into_response();
-            if let Some(secs) = e.retry_after() {
-                resp.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-            }
-            return resp;
-        }
-    };
-    let api_key = actor.strip_prefix("apikey:").map(str::to_string);
-    let who = Who {
-        actor,
-        permissions,
-        api_key,
-    };
-    let Some((id, session)) = console.sessions.create(who, Instant::now()) else {
-        return UiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
-    };
-    let signed = Signed {
-        who: session.who,
-        csrf: session.csrf,
-        source: peer.map_or_else(String::new, |a| a.to_string()),
-    };
-    tracing::info!(actor = %signed.who.actor, source = %signed.source, "console sign-in");
-    if let Err(e) = audit(
-        &console,
-        signed.actor(),
-        "console.sign_in",
-        "/ui/login",
-        serde_json::json!({}),
-        true,
-    )
-    .await
-    {
-        console.sessions.remove(&id);
-        return e.into_response();
-    }
-    let mut resp = see_other("/ui/");
-    let h = resp.headers_mut();
-    h.append(
-        header::SET_COOKIE,
-        set_cookie(&console, SESSION_COOKIE, &id, "/ui", None),
-    );
-    h.append(
-        header::SET_COOKIE,
-        set_cookie(&console, LOGIN_COOKIE, "", "/ui/login", Some(0)),
-    );
-    resp
 }
 
 /// `POST /ui/logout` (CSRF-checked by [`require_session`]).
@@ -291,12 +158,18 @@ pub async fn logout(
     Ok(resp)
 }
 
-/// The session's permissions now: an API key's are read again (`None`: the key was revoked,
-/// expired or deleted, so the session ends).
+/// The session's permissions now: an API key's are read again, a Keyper user's from their
+/// refresh token (`None`: the key was revoked, expired or deleted, or the user was locked,
+/// deleted or changed their password, so the session ends).
 async fn current_permissions(
     console: &Console,
     signed: &Signed,
 ) -> Result<Option<Vec<String>>, UiError> {
+    if let Some(k) = &signed.who.keyper {
+        let (ssh, refresh) = (console.services().ssh.clone(), k.refresh.clone());
+        let user = run(signed.actor(), move || ssh.authenticate_refresh(&refresh)).await?;
+        return Ok(user.map(|u| crate::api::keyper_permissions(u.admin)));
+    }
     let Some(key_id) = signed.who.api_key.clone() else {
         return Ok(Some(signed.who.permissions.clone()));
     };

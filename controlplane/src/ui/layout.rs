@@ -59,7 +59,7 @@ pub fn page(signed: &Signed, active: &str, title: &str, body: Markup) -> Markup 
                     nav aria-label="Main" {
                         ul {
                             @for (path, label, perm) in NAV {
-                                @if signed.can(perm) {
+                                @if signed.can(perm) || (*path == "/ui/ssh" && signed.who.keyper.is_some()) {
                                     li {
                                         @if *path == active {
                                             a href=(path) aria-current="page" { (label) }
@@ -116,22 +116,6 @@ pub fn notice(done: Option<&str>) -> Markup {
         _ => return html! {},
     };
     html! { p class="notice" role="status" { (text) } }
-}
-
-/// "Page N of M" with previous/next links; `link(page)` builds a page's URL.
-pub fn pager(page: u64, per_page: u64, total: u64, link: impl Fn(u64) -> String) -> Markup {
-    let pages = total.div_ceil(per_page).max(1);
-    html! {
-        nav class="pager" aria-label="Pages" {
-            @if page > 1 {
-                a href=(link(page - 1)) rel="prev" { "← Previous" }
-            }
-            span { "Page " (page) " of " (pages) " · " (total) " in all" }
-            @if page < pages {
-                a href=(link(page + 1)) rel="next" { "Next →" }
-            }
-        }
-    }
 }
 
 /// A query string from `pairs`, leaving out empty values (percent-encoded).

@@ -17,11 +17,28 @@ use crate::config::ConsoleConfig;
 /// Who signed in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Who {
-    /// The audit actor: `bearer:admin`, `apikey:<id>`.
+    /// The audit actor: `bearer:admin`, `apikey:<id>`, `mtls:<subject>`, `keyper:<user>`.
     pub actor: String,
     pub permissions: Vec<String>,
     /// The API key's id when signed in with one (checked again on every request).
     pub api_key: Option<String>,
+    /// A Keyper user (checked again on every request).
+    pub keyper: Option<KeyperUser>,
+}
+
+/// A Keyper user's session: their name and refresh token (its `Debug` never shows the token).
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyperUser {
+    pub username: String,
+    pub refresh: String,
+}
+
+impl std::fmt::Debug for KeyperUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyperUser")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A live session as a request sees it.
@@ -165,6 +182,7 @@ mod tests {
             actor: "bearer:admin".into(),
             permissions: vec!["*".into()],
             api_key: None,
+            keyper: None,
         }
     }
 

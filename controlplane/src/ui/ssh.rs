@@ -1,7 +1,9 @@
 //! `/ui/ssh`: the SSH key service (Keyper's directory): users with their keys and
 //! certificates, hosts, groups, the CAs' public keys and the KRL's version; create a user, add
 //! a public key to a user, remove (revoke) a key — through the SSH service as Keyper's
-//! `/api/users` calls it, as an administrator (`read:ssh`, `write:ssh`, `delete:ssh`).
+//! `/api/users` calls it, as an administrator (`read:ssh`, `write:ssh`, `delete:ssh`). A
+//! Keyper user signed in without those permissions sees only their own account and adds and
+//! removes only their own keys (as `keyper:<user>` on the API: the service checks it too).
 
 use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -28,19 +30,44 @@ pub async fn page(
     Extension(signed): Extension<Signed>,
     Query(q): Query<Done>,
 ) -> Result<Markup, UiError> {
-    signed.require(&console, "read:ssh").await?;
+    let me = own_account(&signed);
+    if me.is_none() {
+        signed.require(&console, "read:ssh").await?;
+    }
     let ssh = console.services().ssh.clone();
+    let who = me.clone();
     let (users, hosts, groups, krl) = run(signed.actor(), move || {
-        Ok::<_, SshError>((
-            ssh.list_users()?,
-            ssh.list_hosts()?,
-            ssh.list_groups()?,
-            ssh.krl()?.version,
-        ))
+        let krl = ssh.krl()?.version;
+        Ok::<_, SshError>(match who {
+            Some(me) => {
+                let u = ssh.get_user(&Caller::User(me.clone()), &me)?;
+                let groups = u
+                    .member_ofs
+                    .iter()
+                    .map(|dn| sigil_ssh::keyper::GroupView {
+                        cn: cn(dn).to_string(),
+                        description: String::new(),
+                        dn: dn.clone(),
+                        members: Vec::new(),
+                    })
+                    .collect();
+                (vec![u], Vec::new(), groups, krl)
+            }
+            None => (
+                ssh.list_users()?,
+                ssh.list_hosts()?,
+                ssh.list_groups()?,
+                krl,
+            ),
+        })
     })
     .await?;
     let ssh = &console.services().ssh;
-    let (write, delete) = (signed.can("write:ssh"), signed.can("delete:ssh"));
+    let own = me.is_some();
+    let (write, delete) = (
+        own || signed.can("write:ssh"),
+        own || signed.can("delete:ssh"),
+    );
     let body = html! {
         (layout::notice(q.done.as_deref()))
         dl class="fields" {
@@ -102,6 +129,8 @@ pub async fn page(
                     button type="submit" { "Add key" }
                 }
             }
+        }
+        @if write && !own {
             h2 { "Create a user" }
             form class="filters" method="post" action="/ui/ssh/users" {
                 (layout::csrf(&signed))
@@ -116,6 +145,7 @@ pub async fn page(
                 button type="submit" { "Create user" }
             }
         }
+        @if !own {
         h2 { "Hosts" }
         div class="table-wrap" {
             table {
@@ -148,8 +178,42 @@ pub async fn page(
                 }
             }
         }
+        }
     };
-    Ok(layout::page(&signed, "/ui/ssh", "SSH keys", body))
+    let title = if own { "My SSH keys" } else { "SSH keys" };
+    Ok(layout::page(&signed, "/ui/ssh", title, body))
+}
+
+/// The Keyper user acting on their own account: signed in as a Keyper user without the SSH
+/// permissions.
+fn own_account(signed: &Signed) -> Option<String> {
+    signed
+        .who
+        .keyper
+        .as_ref()
+        .filter(|_| !signed.can("read:ssh"))
+        .map(|k| k.username.clone())
+}
+
+/// Who changes `username`: an administrator with `permission`, or the Keyper user on their
+/// own account; 403 otherwise.
+async fn caller(
+    console: &super::Console,
+    signed: &Signed,
+    permission: &str,
+    username: &str,
+) -> Result<Caller, UiError> {
+    match own_account(signed) {
+        Some(me) if me == username => Ok(Caller::User(me)),
+        Some(_) => Err(UiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "you may change only your own keys",
+        )),
+        None => {
+            signed.require(console, permission).await?;
+            Ok(Caller::Admin)
+        }
+    }
 }
 
 fn done(what: &str) -> Response {
@@ -184,8 +248,8 @@ pub async fn add_key(
     Extension(signed): Extension<Signed>,
     raw: String,
 ) -> Result<Response, UiError> {
-    signed.require(&console, "write:ssh").await?;
     let form: KeyForm = serde_urlencoded::from_str(&raw).map_err(bad_form)?;
+    let who = caller(&console, &signed, "write:ssh", &form.username).await?;
     let entry = SshKeyView {
         name: form.name.trim().to_string(),
         key: form.key.trim().to_string(),
@@ -199,10 +263,7 @@ pub async fn add_key(
     };
     let ssh = console.services().ssh.clone();
     let user = form.username;
-    run(signed.actor(), move || {
-        ssh.update_user(&Caller::Admin, &user, req)
-    })
-    .await?;
+    run(signed.actor(), move || ssh.update_user(&who, &user, req)).await?;
     Ok(done("ssh-key-added"))
 }
 
@@ -253,7 +314,7 @@ pub async fn revoke_key(
     Extension(signed): Extension<Signed>,
     Path((user, keyid)): Path<(String, String)>,
 ) -> Result<Response, UiError> {
-    signed.require(&console, "delete:ssh").await?;
+    let who = caller(&console, &signed, "delete:ssh", &user).await?;
     let req = UserUpdate {
         ssh_public_keys: Some(vec![SshKeyView {
             keyid: Some(keyid),
@@ -262,10 +323,7 @@ pub async fn revoke_key(
         ..UserUpdate::default()
     };
     let ssh = console.services().ssh.clone();
-    run(signed.actor(), move || {
-        ssh.update_user(&Caller::Admin, &user, req)
-    })
-    .await?;
+    run(signed.actor(), move || ssh.update_user(&who, &user, req)).await?;
     Ok(done("ssh-key-revoked"))
 }
 

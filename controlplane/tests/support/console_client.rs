@@ -127,6 +127,26 @@ pub async fn sign_in(cp: &Cp, secret: &str) -> String {
     format!("sigil_session={session}")
 }
 
+/// Tries the Keyper sign-in form: the answer.
+pub async fn sign_in_keyper(cp: &Cp, username: &str, password: &str) -> Reply {
+    let page = send(cp, "GET", "/ui/login", "", None).await;
+    let (login, _) = page.set_cookie("sigil_login").expect("a login cookie");
+    let form = format!(
+        "csrf={}&method=keyper&username={}&password={}",
+        enc(&page.csrf()),
+        enc(username),
+        enc(password)
+    );
+    send(
+        cp,
+        "POST",
+        "/ui/login",
+        &format!("sigil_login={login}"),
+        Some(&form),
+    )
+    .await
+}
+
 pub fn audit_records(cp: &Cp) -> Vec<AuditRecord> {
     cp.services
         .audit

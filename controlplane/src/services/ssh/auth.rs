@@ -151,6 +151,18 @@ impl Ssh {
         })
     }
 
+    /// The Keyper user of a valid refresh token, as [`Ssh::authenticate`] for an access token
+    /// (the console keeps a Keyper user's refresh token in the session and checks it on every
+    /// request: a locked, deleted or re-passworded user is signed out at once).
+    pub fn authenticate_refresh(&self, refresh_token: &str) -> Result<Option<AuthUser>> {
+        Ok(self
+            .token_user(refresh_token, TokenType::Refresh)?
+            .map(|u| AuthUser {
+                admin: self.is_admin(&u),
+                username: u.username,
+            }))
+    }
+
     /// The Keyper user of a valid access token (`None`: invalid, expired, or its user is
     /// locked, deleted or has changed their password since).
     pub fn authenticate(&self, access_token: &str) -> Result<Option<AuthUser>> {
