@@ -55,6 +55,8 @@ pub struct Console {
     stats: Arc<dashboard::stats::StatsCache>,
     /// Bulk revocations started from the console.
     bulk: certificates::bulk::BulkJobs,
+    /// CRL regenerations started from the console.
+    crl_jobs: cas::manage::CrlJobs,
 }
 
 impl Console {
@@ -77,6 +79,7 @@ pub fn router(app: Shared) -> Router<Shared> {
         tls: settings.admin.tls.is_some(),
         stats: Arc::default(),
         bulk: Default::default(),
+        crl_jobs: Default::default(),
         app,
     });
     console.stats.warm(console.services());
@@ -90,6 +93,7 @@ pub fn router(app: Shared) -> Router<Shared> {
         )
         .route("/ui/cas/{id}", get(cas::detail))
         .route("/ui/cas/{id}/policy", post(cas::manage::set_policy))
+        .route("/ui/cas/{id}/crl", post(cas::manage::regenerate_crl))
         .route("/ui/cas/{id}/enabled", post(cas::set_enabled))
         .route("/ui/certificates", get(certificates::list))
         .route(

@@ -181,6 +181,39 @@ async fn cas_are_created_and_their_policy_edited() {
     )
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+    // The CRL regenerated now: in the background, then among the CA's CRL generations.
+    let before = cp.services.issuers.current_crl("console-sub").unwrap();
+    let r = post("/ui/cas/console-sub/crl".into(), String::new()).await;
+    assert_eq!(
+        r.location(),
+        "/ui/cas/console-sub?done=crl-started",
+        "{}",
+        r.body
+    );
+    let mut page = String::new();
+    for _ in 0..100 {
+        page = send(&cp, "GET", "/ui/cas/console-sub", &admin, None)
+            .await
+            .body;
+        if !page.contains("Regenerating the CRL") && page.contains("<td>console</td>") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(page.contains("<td>console</td>"), "{page}");
+    let after = cp
+        .services
+        .issuers
+        .current_crl("console-sub")
+        .unwrap()
+        .unwrap();
+    assert!(before.is_none_or(|b| after.number > b.number));
+    assert!(audit_records(&cp)
+        .iter()
+        .any(|a| a.event.action == "crl.regenerate" && a.event.resource_id == "console-sub"));
+    let r = post("/ui/cas/nope/crl".into(), String::new()).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
 /// The certificates list pages by key (each page a seek after the last one's key), and a
@@ -235,6 +268,35 @@ async fn the_certificate_list_pages_by_key_and_searches_within_a_budget() {
     seen.sort();
     ids.sort();
     assert_eq!(seen, ids, "every certificate once, over two pages");
+    // Filters by profile and expiry (the API's): none expires before 2000, all use `default`.
+    let r = send(
+        &cp,
+        "GET",
+        "/ui/certificates?expires_before=2000-01-01",
+        &admin,
+        None,
+    )
+    .await;
+    assert!(r.body.contains("No certificate matches."), "{}", r.body);
+    let r = send(
+        &cp,
+        "GET",
+        "/ui/certificates?profile=default&expires_after=2000-01-01",
+        &admin,
+        None,
+    )
+    .await;
+    assert!(r.body.contains(&format!(">{}<", ids[0])), "{}", r.body);
+    assert!(r.body.contains("Revoke all matching"));
+    let r = send(
+        &cp,
+        "GET",
+        "/ui/certificates?expires_after=soon",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
 
     // A search with no time to spare: one certificate looked at per call, and going on from
     // where it stopped finds every match once.

@@ -201,6 +201,14 @@ pub async fn detail(
         h2 { "Chain" }
         (chain_table(&d.chain))
         h2 { "CRL" }
+        @if console.crl_jobs.is_running(&r.id) {
+            p role="status" data-refresh="1" { "Regenerating the CRL… " a href={ "/ui/cas/" (r.id) } { "Refresh" } }
+        } @else if signed.can("write:cas") {
+            form class="actions" method="post" action={ "/ui/cas/" (r.id) "/crl" } {
+                (layout::csrf(&signed))
+                button type="submit" class="secondary" { "Regenerate the CRL now" }
+            }
+        }
         @match &d.crl {
             Some(c) => {
                 dl class="fields" {

@@ -41,6 +41,13 @@ pub struct ListQuery {
     /// Subject or SAN substring (the API's `search`).
     #[serde(default)]
     q: String,
+    #[serde(default)]
+    profile: String,
+    /// `YYYY-MM-DD` or RFC 3339, inclusive, as the API's `expires_after`/`expires_before`.
+    #[serde(default)]
+    expires_after: String,
+    #[serde(default)]
+    expires_before: String,
     /// The page's number (shown) and the key it starts after (hex; the previous page's last).
     page: Option<u64>,
     #[serde(default)]
@@ -63,10 +70,16 @@ pub async fn list(
             )
         })?),
     };
+    let bound = |name, v: &str, end| {
+        crate::api::time_bound(name, Some(v.trim()).filter(|v| !v.is_empty()), end)
+    };
     let filter = CertFilter {
         issuer_id: (!q.issuer.is_empty()).then(|| q.issuer.clone()),
         status,
         search: (!q.q.trim().is_empty()).then(|| q.q.trim().to_string()),
+        profile: Some(q.profile.trim().to_string()).filter(|p| !p.is_empty()),
+        expires_after: bound("expires after", &q.expires_after, false)?,
+        expires_before: bound("expires before", &q.expires_before, true)?,
         ..CertFilter::default()
     };
     let page = q.page.unwrap_or(1).max(1);
@@ -77,10 +90,14 @@ pub async fn list(
                 UiError::new(axum::http::StatusCode::BAD_REQUEST, "after must be hex")
             })?),
         };
+    let filtered = !filter.is_empty();
     let s = console.services().clone();
     let stats = console.stats.clone();
     let (issuer, status_q) = (filter.issuer_id.clone(), q.status.clone());
-    let only_issuer_status = filter.search.is_none();
+    let only_issuer_status = filter.search.is_none()
+        && filter.profile.is_none()
+        && filter.expires_after.is_none()
+        && filter.expires_before.is_none();
     let (found, total, issuers) = run(signed.actor(), move || {
         let found = s
             .certificates
@@ -114,6 +131,9 @@ pub async fn list(
                 ("status", &q.status),
                 ("issuer", &q.issuer),
                 ("q", &q.q),
+                ("profile", &q.profile),
+                ("expires_after", &q.expires_after),
+                ("expires_before", &q.expires_before),
                 ("page", &p),
                 ("after", &after),
             ])
@@ -137,12 +157,15 @@ pub async fn list(
                 }
             }
             div class="field" { label for="f-q" { "Name contains" } input id="f-q" type="search" name="q" value=(q.q); }
+            div class="field" { label for="f-profile" { "Profile" } input id="f-profile" name="profile" size="10" value=(q.profile); }
+            div class="field" { label for="f-exp-after" { "Expires from" } input id="f-exp-after" type="date" name="expires_after" value=(q.expires_after); }
+            div class="field" { label for="f-exp-before" { "Expires until" } input id="f-exp-before" type="date" name="expires_before" value=(q.expires_before); }
             button type="submit" { "Filter" }
             @if signed.can("write:certificates") {
                 a class="button secondary" href="/ui/certificates/issue" { "Issue from a CSR" }
             }
-            @if signed.can("delete:certificates") && !(q.status.is_empty() && q.issuer.is_empty() && q.q.trim().is_empty()) {
-                a class="button secondary" href={ "/ui/certificates/bulk?" (layout::query(&[("status", &q.status), ("issuer", &q.issuer), ("q", &q.q)])) } { "Revoke all matching…" }
+            @if signed.can("delete:certificates") && filtered {
+                a class="button secondary" href={ "/ui/certificates/bulk?" (layout::query(&[("status", &q.status), ("issuer", &q.issuer), ("q", &q.q), ("profile", &q.profile), ("expires_after", &q.expires_after), ("expires_before", &q.expires_before)])) } { "Revoke all matching…" }
             }
         }
         div class="table-wrap" {

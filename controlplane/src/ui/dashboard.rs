@@ -126,7 +126,13 @@ pub async fn page(
             }
             h2 { "Issued and revoked per day" }
             (chart::issued_and_revoked(&c.issued, &c.revoked, c.counted_at))
-            p class="hint" { "Counted " (ago(now - c.counted_at)) " ago in " (c.took.as_millis()) " ms (recounted in the background at most every 15 s)." }
+            p class="hint" {
+                @if c.took < stats::SYNC_BELOW {
+                    "Counted for this page in " (c.took.as_millis()) " ms."
+                } @else {
+                    "Counted " (ago(now - c.counted_at)) " ago in " (c.took.as_millis()) " ms; recounted in the background."
+                }
+            }
         } @else {
             p class="hint" { "Your sign-in cannot read certificates." }
         }

@@ -102,6 +102,9 @@ pub fn notice(done: Option<&str>) -> Markup {
         Some("otp-deleted") => "OTP deleted.",
         Some("ca-created") => "CA created.",
         Some("policy-saved") => "Issuance policy saved.",
+        Some("crl-started") => {
+            "CRL regeneration started: it shows among the CRL generations below when done."
+        }
         Some("apikey-revoked") => "API key revoked.",
         Some("kes-key-created") => "Key created.",
         Some("kes-key-rotated") => "Key rotated: new encryptions use the new version.",

@@ -3,6 +3,8 @@
 //! issuer's issuance policy (`/ui/cas/{id}/policy`), through the issuers service as
 //! `POST /api/v1/issuers` and `PATCH /api/v1/issuers/{id}` call it (`write:cas`). A refused
 //! request shows the form again with the reason and what was typed (never the private key).
+//! Regenerating a CA's CRL now (`/ui/cas/{id}/crl`, `write:cas`): in the background, audited as
+//! `crl.regenerate`, the CA's page showing it running and then among its CRL generations.
 
 use axum::extract::Path;
 use axum::http::StatusCode;
@@ -298,5 +300,79 @@ pub async fn set_policy(
     })
     .await?;
     let to = format!("/ui/cas/{}?done=policy-saved", urlencode(&id));
+    Ok(Redirect::to(&to).into_response())
+}
+
+/// CAs whose CRL the console is regenerating.
+#[derive(Debug, Default)]
+pub struct CrlJobs {
+    running: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl CrlJobs {
+    pub fn is_running(&self, id: &str) -> bool {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(id)
+    }
+}
+
+/// `POST /ui/cas/{id}/crl`: starts a regeneration (one at a time per CA), then to the CA.
+pub async fn regenerate_crl(
+    axum::extract::State(console): State,
+    Extension(signed): Extension<Signed>,
+    Path(id): Path<String>,
+) -> Result<Response, UiError> {
+    signed.require(&console, "write:cas").await?;
+    let issuers = console.services().issuers.clone();
+    let known = id.clone();
+    run(signed.actor(), move || issuers.ca(&known).map(|_| ())).await?;
+    let fresh = console
+        .crl_jobs
+        .running
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(id.clone());
+    if fresh {
+        super::super::auth::audit(
+            &console,
+            signed.actor(),
+            "crl.regenerate",
+            &id,
+            serde_json::json!({"via": "console"}),
+            true,
+        )
+        .await?;
+        let (console2, target) = (console.clone(), id.clone());
+        let spawned = std::thread::Builder::new()
+            .name("console-crl".into())
+            .spawn(move || {
+                console2
+                    .services()
+                    .issuers
+                    .regenerate_crl_for(&target, "console");
+                console2
+                    .crl_jobs
+                    .running
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&target);
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "console: no thread for a CRL regeneration");
+            console
+                .crl_jobs
+                .running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
+            return Err(UiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "could not start: try again",
+            ));
+        }
+    }
+    let to = format!("/ui/cas/{}?done=crl-started", urlencode(&id));
     Ok(Redirect::to(&to).into_response())
 }

@@ -38,6 +38,12 @@ pub struct BulkQuery {
     #[serde(default)]
     q: String,
     #[serde(default)]
+    profile: String,
+    #[serde(default)]
+    expires_after: String,
+    #[serde(default)]
+    expires_before: String,
+    #[serde(default)]
     reason: String,
 }
 
@@ -52,10 +58,16 @@ impl BulkQuery {
                 )
             })?),
         };
+        let bound = |name, v: &str, end| {
+            crate::api::time_bound(name, Some(v.trim()).filter(|v| !v.is_empty()), end)
+        };
         let filter = CertFilter {
             issuer_id: Some(self.issuer.clone()).filter(|i| !i.is_empty()),
             status,
             search: Some(self.q.trim().to_string()).filter(|q| !q.is_empty()),
+            profile: Some(self.profile.trim().to_string()).filter(|p| !p.is_empty()),
+            expires_after: bound("expires after", &self.expires_after, false)?,
+            expires_before: bound("expires before", &self.expires_before, true)?,
             ..CertFilter::default()
         };
         if filter.is_empty() {
@@ -86,6 +98,15 @@ impl BulkQuery {
         }
         if !self.q.trim().is_empty() {
             parts.push(format!("name contains {:?}", self.q.trim()));
+        }
+        if !self.profile.trim().is_empty() {
+            parts.push(format!("profile {}", self.profile.trim()));
+        }
+        if !self.expires_after.trim().is_empty() {
+            parts.push(format!("expiring from {}", self.expires_after.trim()));
+        }
+        if !self.expires_before.trim().is_empty() {
+            parts.push(format!("expiring until {}", self.expires_before.trim()));
         }
         parts.join(", ")
     }
@@ -167,6 +188,9 @@ pub async fn preview(
                 input type="hidden" name="status" value=(q.status);
                 input type="hidden" name="issuer" value=(q.issuer);
                 input type="hidden" name="q" value=(q.q);
+                input type="hidden" name="profile" value=(q.profile);
+                input type="hidden" name="expires_after" value=(q.expires_after);
+                input type="hidden" name="expires_before" value=(q.expires_before);
                 div class="field" { label for="b-reason" { "Reason" }
                     select id="b-reason" name="reason" {
                         @for r in RevocationReason::ALL { option value=(r.name()) selected[r == reason] { (r.name()) } }

@@ -23,7 +23,7 @@ pub const DAYS: usize = 14;
 const FRESH: Duration = Duration::from_secs(15);
 /// A table counted faster than this (some 25,000 certificates) is counted again for every
 /// page: small installations see exact figures.
-const SYNC_BELOW: Duration = Duration::from_millis(40);
+pub const SYNC_BELOW: Duration = Duration::from_millis(40);
 
 #[derive(Debug, Clone)]
 pub struct CertStats {
