@@ -139,6 +139,12 @@ pub fn router(app: Shared) -> Router<Shared> {
             "/ui/ssh/users/{user}/keys/{keyid}/revoke",
             post(ssh::revoke_key),
         )
+        .route("/ui/ssh/users/{user}/lock", post(ssh::lock_user))
+        .route("/ui/ssh/users/{user}/delete", post(ssh::delete_user))
+        .route("/ui/ssh/hosts", post(ssh::create_host))
+        .route("/ui/ssh/hosts/{host}/delete", post(ssh::delete_host))
+        .route("/ui/ssh/groups", post(ssh::create_group))
+        .route("/ui/ssh/groups/{group}/delete", post(ssh::delete_group))
         .route(
             "/ui/{*rest}",
             get(layout::not_found).post(layout::not_found),

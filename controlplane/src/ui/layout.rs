@@ -116,6 +116,13 @@ pub fn notice(done: Option<&str>) -> Markup {
         Some("ssh-user-created") => "User created.",
         Some("ssh-key-added") => "Key added.",
         Some("ssh-key-revoked") => "Key removed and revoked.",
+        Some("ssh-user-locked") => "User locked: no authorized keys or principals for them on any data plane, no Keyper login.",
+        Some("ssh-user-unlocked") => "User unlocked.",
+        Some("ssh-user-deleted") => "User deleted: their keys and certificates are revoked.",
+        Some("ssh-host-created") => "Host added.",
+        Some("ssh-host-deleted") => "Host deleted.",
+        Some("ssh-group-created") => "Group added.",
+        Some("ssh-group-deleted") => "Group deleted.",
         _ => return html! {},
     };
     html! { p class="notice" role="status" { (text) } }

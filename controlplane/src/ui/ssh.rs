@@ -12,6 +12,10 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use sigil_ssh::keyper::{NewUser, SshKeyView, UserUpdate};
 
+mod directory;
+
+pub use directory::{create_group, create_host, delete_group, delete_host, delete_user, lock_user};
+
 use super::auth::Signed;
 use super::otps::Done;
 use super::{layout, run, State, UiError};
@@ -19,7 +23,7 @@ use crate::services::ssh::Caller;
 use crate::services::SshError;
 
 /// The group name of a group DN (`cn=web,ou=groups,…` → `web`).
-fn cn(dn: &str) -> &str {
+pub(super) fn cn(dn: &str) -> &str {
     dn.strip_prefix("cn=")
         .and_then(|r| r.split(',').next())
         .unwrap_or(dn)
@@ -101,7 +105,22 @@ pub async fn page(
                                 }
                             }
                             td { @for c in &u.ssh_public_certs { div { (c.name) " " span class="mono hint" { "serial " (c.serial.map(|s| s.to_string()).unwrap_or_default()) } } } }
-                            td { (layout::badge(if u.account_locked { "locked" } else { "active" })) }
+                            td {
+                                (layout::badge(if u.account_locked { "locked" } else { "active" }))
+                                @if !own && write {
+                                    form class="inline" method="post" action={ "/ui/ssh/users/" (u.cn) "/lock" } {
+                                        (layout::csrf(&signed))
+                                        input type="hidden" name="locked" value=(if u.account_locked { "false" } else { "true" });
+                                        button type="submit" class="secondary" aria-label={ (if u.account_locked { "Unlock " } else { "Lock " }) (u.cn) } { (if u.account_locked { "Unlock" } else { "Lock" }) }
+                                    }
+                                }
+                                @if !own && delete {
+                                    form class="inline" method="post" action={ "/ui/ssh/users/" (u.cn) "/delete" } data-confirm={ "Delete user " (u.cn) "? Every key and certificate of theirs is revoked." } {
+                                        (layout::csrf(&signed))
+                                        button type="submit" class="danger" aria-label={ "Delete user " (u.cn) } { "Delete" }
+                                    }
+                                }
+                            }
                         }
                     }
                     @if users.is_empty() { tr { td colspan="6" { "No users yet." } } }
@@ -146,38 +165,7 @@ pub async fn page(
             }
         }
         @if !own {
-        h2 { "Hosts" }
-        div class="table-wrap" {
-            table {
-                thead { tr { th { "Host" } th { "Description" } th { "Groups" } th { "Certificates" } } }
-                tbody {
-                    @for h in &hosts {
-                        tr {
-                            td class="mono" { (h.cn) }
-                            td { (h.description) }
-                            td { @for g in &h.member_ofs { (cn(g)) " " } }
-                            td { (h.ssh_public_certs.len()) }
-                        }
-                    }
-                    @if hosts.is_empty() { tr { td colspan="4" { "No hosts yet." } } }
-                }
-            }
-        }
-        h2 { "Groups" }
-        div class="table-wrap" {
-            table {
-                thead { tr { th { "Group" } th { "Description" } th { "Members" } } }
-                tbody {
-                    @for g in &groups {
-                        tr {
-                            td class="mono" { (g.cn) }
-                            td { (g.description) }
-                            td { (g.members.len()) }
-                        }
-                    }
-                }
-            }
-        }
+            (directory::hosts_and_groups(&signed, &hosts, &groups, write, delete))
         }
     };
     let title = if own { "My SSH keys" } else { "SSH keys" };
@@ -216,12 +204,12 @@ async fn caller(
     }
 }
 
-fn done(what: &str) -> Response {
+pub(super) fn done(what: &str) -> Response {
     Redirect::to(&format!("/ui/ssh?done={what}")).into_response()
 }
 
 /// A form's repeated field (`groups=a&groups=b`, a multiple select) as a list.
-fn repeated(raw: &str, field: &str) -> Vec<String> {
+pub(super) fn repeated(raw: &str, field: &str) -> Vec<String> {
     serde_urlencoded::from_str::<Vec<(String, String)>>(raw)
         .unwrap_or_default()
         .into_iter()
@@ -327,7 +315,7 @@ pub async fn revoke_key(
     Ok(done("ssh-key-revoked"))
 }
 
-fn bad_form(e: serde_urlencoded::de::Error) -> UiError {
+pub(super) fn bad_form(e: serde_urlencoded::de::Error) -> UiError {
     UiError::new(
         axum::http::StatusCode::BAD_REQUEST,
         format!("invalid form: {e}"),
