@@ -13,7 +13,7 @@ mod storage;
 mod validate;
 
 pub use auth_limit::AuthLimitConfig;
-pub use console::ConsoleConfig;
+pub use console::{ConsoleConfig, DataPlaneProbe};
 pub use kek::{create_kek_file, default_kek_file, load_kek, KekSource, KEK_ENV, KES_KEK_ENV};
 pub use load::tokens;
 pub use signing::{

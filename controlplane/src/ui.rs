@@ -57,6 +57,8 @@ pub struct Console {
     bulk: certificates::bulk::BulkJobs,
     /// CRL regenerations started from the console.
     crl_jobs: cas::manage::CrlJobs,
+    /// The data planes the dashboard reads.
+    fleet: Arc<dashboard::fleet::Fleet>,
 }
 
 impl Console {
@@ -80,6 +82,9 @@ pub fn router(app: Shared) -> Router<Shared> {
         stats: Arc::default(),
         bulk: Default::default(),
         crl_jobs: Default::default(),
+        fleet: Arc::new(dashboard::fleet::Fleet::new(
+            settings.admin.console.data_planes.clone(),
+        )),
         app,
     });
     console.stats.warm(console.services());

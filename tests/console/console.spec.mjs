@@ -101,6 +101,9 @@ try {
   assert.equal(session.sameSite, "Strict");
   await page.getByRole("heading", { name: "Dashboard" }).waitFor();
   await page.getByRole("heading", { name: "Connected data planes" }).waitFor(); // sigil-dp
+  await page.getByRole("heading", { name: "Data planes", exact: true }).waitFor();
+  assert.ok(await page.getByRole("cell", { name: "dp-loopback" }).isVisible());
+  assert.equal(await page.getByText("healthy", { exact: true }).count() >= 1, true);
   await shot(page, "dashboard");
   await fits(page, 1024);
   await fits(page, 640); // 1280 px at 200 % zoom

@@ -100,6 +100,10 @@ impl DataPlane {
     /// Starts the process without waiting for it to be ready (a data plane whose first
     /// snapshot is still arriving is not); [`DataPlane::wait_ready`] waits.
     pub fn start_unready(cp_url: &str) -> Self {
+        Self::unready_on(cp_url, free_port())
+    }
+
+    fn unready_on(cp_url: &str, metrics_port: u16) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("sigil-dp-e2e-")
             .tempdir()
@@ -112,12 +116,21 @@ impl DataPlane {
             extra_args: Vec::new(),
             extra_env: Vec::new(),
             port: free_port(),
-            metrics_port: free_port(),
+            metrics_port,
             child: None,
             starts: 0,
             logs_shown: false,
         };
         dp.spawn_child();
+        dp
+    }
+
+    /// Starts the process with its ops listener (`/metrics`) on `metrics_port` (known to a
+    /// control plane's configuration beforehand) and waits until it is ready.
+    pub fn start_with_metrics_port(cp_url: &str, metrics_port: u16) -> Self {
+        let mut dp = Self::unready_on(cp_url, metrics_port);
+        dp.wait_ready(Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("data plane not ready: {e}"));
         dp
     }
 

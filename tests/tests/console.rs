@@ -94,9 +94,15 @@ fn the_console_in_chromium() {
     };
     npm_ci(&npm);
     // The public listener (EST) is on too, to use the OTP the browser creates.
-    let est = EstServer::start("[admin.auth_limit]\nfailures_per_source = 3\nrefill_secs = 2\n");
+    // The dashboard reads the data plane's /metrics by name ([[admin.console.data_planes]]).
+    let dp_metrics = sigil_tests::free_port();
+    let est = EstServer::start(&format!(
+        "[admin.auth_limit]\nfailures_per_source = 3\nrefill_secs = 2\n\
+         [[admin.console.data_planes]]\nname = \"dp-loopback\"\n\
+         metrics_url = \"http://127.0.0.1:{dp_metrics}/metrics\"\n"
+    ));
     let cp = &est.cp;
-    let dp = DataPlane::start(&cp.base_url());
+    let dp = DataPlane::start_with_metrics_port(&cp.base_url(), dp_metrics);
     let work = cp.work_dir();
     // Something to show: a few certificates, one of them revoked, and a viewer's API key.
     let issuer = cp.demo_issuer_id();

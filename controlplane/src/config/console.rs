@@ -17,6 +17,18 @@ pub struct ConsoleConfig {
     pub max_lifetime_secs: u64,
     /// Sessions held at most (memory bound; when full, the oldest session ends first).
     pub max_sessions: usize,
+    /// Data planes whose `/metrics` the dashboard reads (name, applied sequence, lag, OCSP,
+    /// KES and SSH request rates): `[[admin.console.data_planes]] name, metrics_url`.
+    pub data_planes: Vec<DataPlaneProbe>,
+}
+
+/// One data plane the dashboard shows: a name and its ops listener's metrics URL
+/// (`http://host:port/metrics`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataPlaneProbe {
+    pub name: String,
+    pub metrics_url: String,
 }
 
 impl Default for ConsoleConfig {
@@ -27,6 +39,7 @@ impl Default for ConsoleConfig {
             idle_timeout_secs: 30 * 60,
             max_lifetime_secs: 8 * 3600,
             max_sessions: 10_000,
+            data_planes: Vec::new(),
         }
     }
 }
@@ -45,6 +58,29 @@ impl ConsoleConfig {
         }
         if self.max_lifetime_secs > 7 * 86_400 {
             errs.push("admin.console.max_lifetime_secs must be at most 604800 (a week)".into());
+        }
+        if self.data_planes.len() > 256 {
+            errs.push("admin.console.data_planes: at most 256".into());
+        }
+        let mut names = std::collections::HashSet::new();
+        for dp in &self.data_planes {
+            let name_ok = !dp.name.trim().is_empty()
+                && dp.name.len() <= 64
+                && !dp.name.chars().any(char::is_control);
+            if !name_ok || !names.insert(dp.name.as_str()) {
+                errs.push(format!(
+                    "admin.console.data_planes: name {:?} must be 1 to 64 printable characters, unique",
+                    dp.name
+                ));
+            }
+            if !dp.metrics_url.starts_with("http://")
+                || reqwest::Url::parse(&dp.metrics_url).is_err()
+            {
+                errs.push(format!(
+                    "admin.console.data_planes: metrics_url {:?} must be an http:// URL (a data plane's ops listener)",
+                    dp.metrics_url
+                ));
+            }
         }
     }
 }
@@ -77,5 +113,14 @@ mod tests {
         }
         .check(&mut errs);
         assert_eq!(errs.len(), 2, "{errs:?}");
+        let c: CpConfig = serde_json::from_str(
+            r#"{"admin": {"console": {"data_planes": [
+                {"name": "eu-1", "metrics_url": "http://10.0.0.5:9090/metrics"},
+                {"name": "eu-1", "metrics_url": "https://x/metrics"}]}}}"#,
+        )
+        .unwrap();
+        let mut errs = Vec::new();
+        c.admin.console.check(&mut errs);
+        assert_eq!(errs.len(), 2, "a duplicate name and an https URL: {errs:?}");
     }
 }

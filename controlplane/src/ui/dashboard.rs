@@ -3,6 +3,7 @@
 //! connected data plane's position, the OCSP refresh backlog.
 
 mod chart;
+pub mod fleet;
 pub mod stats;
 
 use std::sync::Arc;
@@ -43,9 +44,15 @@ struct Overview {
     oldest_due: Option<i64>,
     db_ms: f64,
     db_ok: bool,
+    /// The configured data planes' own figures.
+    fleet: Vec<fleet::DataPlaneRow>,
 }
 
-fn gather(s: &Arc<Services>, certs: Option<&Arc<StatsCache>>) -> Result<Overview, ServiceError> {
+fn gather(
+    s: &Arc<Services>,
+    certs: Option<&Arc<StatsCache>>,
+    fleet: &fleet::Fleet,
+) -> Result<Overview, ServiceError> {
     let now = now_unix();
     let mut cas = Vec::new();
     for ca in s.issuers.list_cas() {
@@ -87,6 +94,11 @@ fn gather(s: &Arc<Services>, certs: Option<&Arc<StatsCache>>) -> Result<Overview
         oldest_due,
         db_ms: latency.as_secs_f64() * 1000.0,
         db_ok: read.is_ok(),
+        fleet: if fleet.is_empty() {
+            Vec::new()
+        } else {
+            fleet.rows()
+        },
     })
 }
 
@@ -110,7 +122,8 @@ pub async fn page(
     let cache = signed
         .can("read:certificates")
         .then(|| console.stats.clone());
-    let o = run(signed.actor(), move || gather(&s, cache.as_ref())).await?;
+    let dps = console.fleet.clone();
+    let o = run(signed.actor(), move || gather(&s, cache.as_ref(), &dps)).await?;
     let now = now_unix();
     let body = html! {
         h2 { "Certificates" }
@@ -150,6 +163,40 @@ pub async fn page(
                 span class="n" { (format!("{:.2} ms", o.db_ms)) }
                 "Store read " (layout::badge(if o.db_ok { "healthy" } else { "unhealthy" }))
             }
+        }
+        @if !o.fleet.is_empty() {
+            h2 { "Data planes" }
+            div class="table-wrap" {
+                table {
+                    thead { tr { th { "Data plane" } th { "State" } th { "Applied" } th { "Behind" } th { "OCSP/s" } th { "KES/s" } th { "SSH/s" } } }
+                    tbody {
+                        @for dp in &o.fleet {
+                            tr {
+                                td { (dp.name) }
+                                @match &dp.result {
+                                    Ok(m) => {
+                                        td { (layout::badge("healthy")) }
+                                        td { (m.applied.map_or_else(String::new, |a| format!("{a:.0}"))) }
+                                        td {
+                                            (m.lag_records.map_or_else(String::new, |r| format!("{r:.0} records")))
+                                            @if let Some(secs) = m.lag_seconds.filter(|s| *s > 0.0) { ", " (format!("{secs:.1} s")) }
+                                        }
+                                        @match dp.rates {
+                                            Some([ocsp, kes, ssh]) => { td { (format!("{ocsp:.1}")) } td { (format!("{kes:.1}")) } td { (format!("{ssh:.1}")) } }
+                                            None => { td colspan="3" class="hint" { "rates after the next read (5 s)" } }
+                                        }
+                                    }
+                                    Err(e) => {
+                                        td { (layout::badge("unhealthy")) }
+                                        td colspan="5" class="hint" { (e) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            p class="hint" { "Read from each data plane's /metrics ([[admin.console.data_planes]]) at most every 5 s." }
         }
         @if !o.positions.is_empty() {
             h2 { "Connected data planes" }

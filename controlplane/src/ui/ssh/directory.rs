@@ -30,7 +30,7 @@ pub fn hosts_and_groups(
                 div class="field" { label for="h-cn" { "Hostname" } input id="h-cn" name="cn" required maxlength="253"; }
                 div class="field" { label for="h-desc" { "Description" } input id="h-desc" name="description"; }
                 div class="field" {
-                    label for="h-groups" { "Host groups" }
+                    label for="h-groups" { "Groups of the host" }
                     select id="h-groups" name="groups" multiple size="3" { @for g in groups { option value=(g.cn) { (g.cn) } } }
                 }
                 button type="submit" { "Add host" }
