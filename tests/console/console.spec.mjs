@@ -176,6 +176,19 @@ try {
   await shot(page, "certificates");
   await fits(page, 1024);
 
+  step("bulk revocation: preview from the filtered list, then the job's progress and outcome");
+  await page.getByLabel("Status", { exact: true }).selectOption("");
+  await page.getByLabel("Name contains", { exact: true }).fill("mail.example.org");
+  await page.getByRole("button", { name: "Filter" }).click();
+  await page.getByRole("link", { name: "Revoke all matching…" }).click();
+  await page.getByText("would be revoked now").waitFor();
+  await page.getByLabel("Reason", { exact: true }).selectOption("cessationOfOperation");
+  await shot(page, "bulk-revoke");
+  await fits(page, 640);
+  page.once("dialog", (d) => d.accept());
+  await page.getByRole("button", { name: "Revoke 1 certificates" }).click();
+  await page.getByText("Done: 1 matched, 1 revoked, 0 skipped, 0 failed.").waitFor();
+
   step("create an enrollment OTP; the secret is shown once with a copy button");
   await admin.context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
   await page.getByRole("link", { name: "Enrollment OTPs" }).click();
@@ -211,6 +224,7 @@ try {
   assert.equal(await page.getByRole("row").filter({ hasText: input.kes_identity }).count(), 1);
   await shot(page, "kes");
   await fits(page, 1024);
+  await fits(page, 640);
 
   step("SSH: create a user, add a public key");
   await page.getByRole("link", { name: "SSH", exact: true }).click();
@@ -230,6 +244,7 @@ try {
   assert.ok(await page.getByRole("button", { name: "Remove key laptop of console-user" }).isVisible());
   await shot(page, "ssh");
   await fits(page, 1024);
+  await fits(page, 640);
 
   step("API keys: create one (shown once), revoke it after a confirmation");
   await page.getByRole("link", { name: "API keys" }).click();
@@ -239,6 +254,8 @@ try {
   const apiKey = (await page.locator("#api-key-secret").textContent()).trim();
   assert.match(apiKey, /^sgk_[0-9a-f]{16}_[0-9a-f]{64}$/);
   await shot(page, "apikeys");
+  await fits(page, 1024);
+  await fits(page, 640);
   page.once("dialog", (d) => d.accept());
   await page.getByRole("button", { name: "Revoke API key console temporary" }).click();
   await page.getByText("API key revoked.").waitFor();

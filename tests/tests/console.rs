@@ -186,7 +186,7 @@ fn the_console_in_chromium() {
     let result: Value =
         serde_json::from_str(&std::fs::read_to_string(&result).expect("result")).unwrap();
     let cert_id = result["cert_id"].as_str().expect("cert_id").to_string();
-    assert_eq!(result["screenshots"].as_array().map(Vec::len), Some(15));
+    assert_eq!(result["screenshots"].as_array().map(Vec::len), Some(16));
 
     // The certificate the browser issued and revoked: revoked on the data plane.
     let (status, v) = cp.api("GET", &format!("/api/v1/certificates/{cert_id}"), None);
@@ -234,6 +234,15 @@ fn the_console_in_chromium() {
         ssh_public_key.starts_with(stored) && !stored.is_empty(),
         "{v}"
     );
+
+    // The browser's bulk revocation: mail.example.org revoked (cessationOfOperation).
+    let (status, v) = cp.api(
+        "GET",
+        "/api/v1/certificates?search=mail.example.org",
+        None,
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["data"][0]["status"], "revoked", "{v}");
 
     // The OTP the browser created enrolls device-1 over EST, once.
     let otp = result["otp_secret"].as_str().expect("otp_secret");
