@@ -67,6 +67,29 @@ async fn keyper_users_sign_in_to_their_own_keys() {
     assert_eq!(r.status, StatusCode::FORBIDDEN, "not someone else's keys");
     let mine = cp.services.ssh.get_user(&Caller::Admin, "carol").unwrap();
     assert_eq!(mine.ssh_public_keys.len(), 1);
+    // A certificate signed by the user CA for another key of hers.
+    let other = sigil_ssh::SoftwareCa::generate(sigil_ssh::CaAlgorithm::Ed25519)
+        .unwrap()
+        .public_openssh();
+    let form = format!(
+        "csrf={}&username=carol&name=laptop-cert&key={}&as=cert",
+        page.csrf(),
+        enc(&other)
+    );
+    let r = send(&cp, "POST", "/ui/ssh/keys", &carol, Some(&form)).await;
+    assert_eq!(r.location(), "/ui/ssh?done=ssh-cert-signed", "{}", r.body);
+    let mine = cp.services.ssh.get_user(&Caller::Admin, "carol").unwrap();
+    let cert = &mine.ssh_public_certs[0];
+    assert!(
+        cert.serial.is_some()
+            && cert
+                .cert
+                .as_deref()
+                .is_some_and(|c| c.contains("-cert-v01@openssh.com")),
+        "{cert:?}"
+    );
+    let page = send(&cp, "GET", "/ui/ssh", &carol, None).await;
+    assert!(page.body.contains("laptop-cert"), "{}", page.body);
     let signed_in = audit_records(&cp)
         .into_iter()
         .rev()

@@ -236,11 +236,7 @@ fn the_console_in_chromium() {
     );
 
     // The browser's bulk revocation: mail.example.org revoked (cessationOfOperation).
-    let (status, v) = cp.api(
-        "GET",
-        "/api/v1/certificates?search=mail.example.org",
-        None,
-    );
+    let (status, v) = cp.api("GET", "/api/v1/certificates?search=mail.example.org", None);
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["data"][0]["status"], "revoked", "{v}");
 

@@ -115,6 +115,7 @@ pub fn notice(done: Option<&str>) -> Markup {
         Some("kes-identity-forgotten") => "Identity forgotten.",
         Some("ssh-user-created") => "User created.",
         Some("ssh-key-added") => "Key added.",
+        Some("ssh-cert-signed") => "Certificate signed: it is listed with its serial, and data planes serve it at /api/usercert.",
         Some("ssh-key-revoked") => "Key removed and revoked.",
         Some("ssh-user-locked") => "User locked: no authorized keys or principals for them on any data plane, no Keyper login.",
         Some("ssh-user-unlocked") => "User unlocked.",

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use maud::{html, Markup};
 use serde::Deserialize;
-use sigil_ssh::keyper::{NewUser, SshKeyView, UserUpdate};
+use sigil_ssh::keyper::{NewUser, SshCertView, SshKeyView, UserUpdate};
 
 mod directory;
 
@@ -144,7 +144,14 @@ pub async fn page(
                         label for="k-groups" { "Host groups" }
                         select id="k-groups" name="groups" multiple size="3" { @for g in &groups { option value=(g.cn) { (g.cn) } } }
                     }
-                    div class="field" { label for="k-expire" { "Expires (YYYYMMDD, optional)" } input id="k-expire" name="date_expire" pattern="[0-9]{8}" inputmode="numeric"; }
+                    div class="field" { label for="k-expire" { "Expires (YYYYMMDD, optional; keys only)" } input id="k-expire" name="date_expire" pattern="[0-9]{8}" inputmode="numeric"; }
+                    div class="field" {
+                        label for="k-as" { "Register as" }
+                        select id="k-as" name="as" {
+                            option value="key" { "an authorized key" }
+                            option value="cert" { "a certificate signed by the user CA" }
+                        }
+                    }
                     button type="submit" { "Add key" }
                 }
             }
@@ -228,9 +235,13 @@ struct KeyForm {
     key: String,
     #[serde(default)]
     date_expire: String,
+    /// `key` (an authorized key) or `cert` (a certificate the user CA signs for it).
+    #[serde(default, rename = "as")]
+    register_as: String,
 }
 
-/// `POST /ui/ssh/keys`: adds a public key to a user.
+/// `POST /ui/ssh/keys`: adds a public key to a user, as an authorized key or as a certificate
+/// the user CA signs (for the user's principals and duration, as Keyper's `sshPublicCerts`).
 pub async fn add_key(
     axum::extract::State(console): State,
     Extension(signed): Extension<Signed>,
@@ -238,21 +249,49 @@ pub async fn add_key(
 ) -> Result<Response, UiError> {
     let form: KeyForm = serde_urlencoded::from_str(&raw).map_err(bad_form)?;
     let who = caller(&console, &signed, "write:ssh", &form.username).await?;
-    let entry = SshKeyView {
-        name: form.name.trim().to_string(),
-        key: form.key.trim().to_string(),
-        host_groups: repeated(&raw, "groups"),
-        date_expire: Some(form.date_expire.trim().to_string()).filter(|d| !d.is_empty()),
-        ..SshKeyView::default()
-    };
-    let req = UserUpdate {
-        ssh_public_keys: Some(vec![entry]),
-        ..UserUpdate::default()
+    let (name, key, host_groups) = (
+        form.name.trim().to_string(),
+        form.key.trim().to_string(),
+        repeated(&raw, "groups"),
+    );
+    let (req, what) = match form.register_as.as_str() {
+        "cert" => (
+            UserUpdate {
+                ssh_public_certs: Some(vec![SshCertView {
+                    name,
+                    key,
+                    host_groups,
+                    ..SshCertView::default()
+                }]),
+                ..UserUpdate::default()
+            },
+            "ssh-cert-signed",
+        ),
+        "" | "key" => (
+            UserUpdate {
+                ssh_public_keys: Some(vec![SshKeyView {
+                    name,
+                    key,
+                    host_groups,
+                    date_expire: Some(form.date_expire.trim().to_string())
+                        .filter(|d| !d.is_empty()),
+                    ..SshKeyView::default()
+                }]),
+                ..UserUpdate::default()
+            },
+            "ssh-key-added",
+        ),
+        _ => {
+            return Err(UiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "register as key or cert",
+            ))
+        }
     };
     let ssh = console.services().ssh.clone();
     let user = form.username;
     run(signed.actor(), move || ssh.update_user(&who, &user, req)).await?;
-    Ok(done("ssh-key-added"))
+    Ok(done(what))
 }
 
 #[derive(Debug, Deserialize)]
