@@ -148,6 +148,8 @@ pub fn router(app: Shared) -> Router<Shared> {
         .route("/ui/ssh/users/{user}/delete", post(ssh::delete_user))
         .route("/ui/ssh/hosts", post(ssh::create_host))
         .route("/ui/ssh/hosts/{host}/delete", post(ssh::delete_host))
+        .route("/ui/ssh/hosts/{host}/certs", post(ssh::sign_host_cert))
+        .route("/ui/ssh/groups/{group}/members", post(ssh::set_members))
         .route("/ui/ssh/groups", post(ssh::create_group))
         .route("/ui/ssh/groups/{group}/delete", post(ssh::delete_group))
         .route(

@@ -173,6 +173,46 @@ async fn ssh_hosts_groups_and_users_are_managed() {
     .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
 
+    // The group's members set to frank and the host; a host certificate signed.
+    let r = post(
+        "/ui/ssh/groups/db/members".into(),
+        "members=cn%3Dfrank%2Cou%3Dpeople%2Cdc%3Dsigil%2Cdc%3Dlocal\
+         &members=cn%3Ddb1.example%2Cou%3DHosts%2Cdc%3Dsigil%2Cdc%3Dlocal"
+            .into(),
+    )
+    .await;
+    assert_eq!(r.location(), "/ui/ssh?done=ssh-group-members", "{}", r.body);
+    let group = cp.services.ssh.get_group("db").unwrap();
+    assert_eq!(group.members.len(), 2, "{group:?}");
+    let r = post(
+        "/ui/ssh/groups/db/members".into(),
+        "members=cn%3Dnobody%2Cou%3Dpeople%2Cdc%3Dsigil%2Cdc%3Dlocal".into(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "an unknown member");
+    let host_key = sigil_ssh::SoftwareCa::generate(sigil_ssh::CaAlgorithm::Ed25519)
+        .unwrap()
+        .public_openssh();
+    let r = post(
+        "/ui/ssh/hosts/db1.example/certs".into(),
+        format!("name=host&key={}", enc(&host_key)),
+    )
+    .await;
+    assert_eq!(
+        r.location(),
+        "/ui/ssh?done=ssh-host-cert-signed",
+        "{}",
+        r.body
+    );
+    let host = cp.services.ssh.get_host("db1.example").unwrap();
+    assert!(
+        host.ssh_public_certs[0]
+            .cert
+            .as_deref()
+            .is_some_and(|c| c.starts_with("ssh-ed25519-cert-v01@openssh.com")),
+        "{host:?}"
+    );
+
     let r = post("/ui/ssh/users/frank/lock".into(), "locked=true".into()).await;
     assert_eq!(r.location(), "/ui/ssh?done=ssh-user-locked");
     assert!(

@@ -124,6 +124,8 @@ pub fn notice(done: Option<&str>) -> Markup {
         Some("ssh-host-deleted") => "Host deleted.",
         Some("ssh-group-created") => "Group added.",
         Some("ssh-group-deleted") => "Group deleted.",
+        Some("ssh-group-members") => "Group members saved.",
+        Some("ssh-host-cert-signed") => "Host certificate signed: data planes serve it at /api/hostcert.",
         _ => return html! {},
     };
     html! { p class="notice" role="status" { (text) } }

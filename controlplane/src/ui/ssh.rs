@@ -14,7 +14,10 @@ use sigil_ssh::keyper::{NewUser, SshCertView, SshKeyView, UserUpdate};
 
 mod directory;
 
-pub use directory::{create_group, create_host, delete_group, delete_host, delete_user, lock_user};
+pub use directory::{
+    create_group, create_host, delete_group, delete_host, delete_user, lock_user, set_members,
+    sign_host_cert,
+};
 
 use super::auth::Signed;
 use super::otps::Done;
@@ -172,7 +175,7 @@ pub async fn page(
             }
         }
         @if !own {
-            (directory::hosts_and_groups(&signed, &hosts, &groups, write, delete))
+            (directory::hosts_and_groups(&signed, &users, &hosts, &groups, write, delete))
         }
     };
     let title = if own { "My SSH keys" } else { "SSH keys" };

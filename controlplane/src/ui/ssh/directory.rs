@@ -1,13 +1,17 @@
-//! The SSH page's directory for administrators: hosts and groups (list, create, delete) and
-//! locking, unlocking or deleting a user — through the SSH service as Keyper's `/api/hosts`,
-//! `/api/groups` and `/api/users` call it (`write:ssh`, `delete:ssh`).
+//! The SSH page's directory for administrators: hosts (list, add, delete, sign a host
+//! certificate), groups (list, add, set their members, delete) and locking, unlocking or
+//! deleting a user — through the SSH service as Keyper's `/api/hosts`, `/api/groups` and
+//! `/api/users` call it (`write:ssh`, `delete:ssh`).
 
 use axum::extract::Path;
 use axum::response::Response;
 use axum::{Extension, Form};
 use maud::{html, Markup};
 use serde::Deserialize;
-use sigil_ssh::keyper::{GroupView, HostView, NewGroup, NewHost, UserUpdate};
+use sigil_ssh::keyper::{
+    GroupUpdate, GroupView, HostUpdate, HostView, NewGroup, NewHost, SshCertView, UserUpdate,
+    UserView,
+};
 
 use super::super::auth::Signed;
 use super::super::{layout, run, State, UiError};
@@ -17,6 +21,7 @@ use crate::services::ssh::Caller;
 /// The hosts and groups tables, with their forms and buttons as the caller may use them.
 pub fn hosts_and_groups(
     signed: &Signed,
+    users: &[UserView],
     hosts: &[HostView],
     groups: &[GroupView],
     write: bool,
@@ -38,19 +43,34 @@ pub fn hosts_and_groups(
         }
         div class="table-wrap" {
             table {
-                thead { tr { th { "Host" } th { "Description" } th { "Groups" } th { "Certificates" } @if delete { th { span class="hint" { "Action" } } } } }
+                thead { tr { th { "Host" } th { "Description" } th { "Groups" } th { "Certificates" } @if write || delete { th { span class="hint" { "Actions" } } } } }
                 tbody {
                     @for h in hosts {
                         tr {
                             td class="mono" { (h.cn) }
                             td { (h.description) }
                             td { @for g in &h.member_ofs { (cn(g)) " " } }
-                            td { (h.ssh_public_certs.len()) }
-                            @if delete {
+                            td { @for c in &h.ssh_public_certs { div { (c.name) " " span class="mono hint" { "serial " (c.serial.map(|s| s.to_string()).unwrap_or_default()) } } } }
+                            @if write || delete {
                                 td {
-                                    form class="inline" method="post" action={ "/ui/ssh/hosts/" (h.cn) "/delete" } data-confirm={ "Delete host " (h.cn) "? Its certificates are revoked." } {
-                                        (layout::csrf(signed))
-                                        button type="submit" class="secondary" aria-label={ "Delete host " (h.cn) } { "Delete" }
+                                    @if write {
+                                        details {
+                                            summary { "Sign a host certificate" }
+                                            form class="stack" method="post" action={ "/ui/ssh/hosts/" (h.cn) "/certs" } {
+                                                (layout::csrf(signed))
+                                                label for={ "hc-name-" (h.cn) } { "Name" }
+                                                input id={ "hc-name-" (h.cn) } name="name" required maxlength="128" value="host";
+                                                label for={ "hc-key-" (h.cn) } { "Host public key (one OpenSSH line)" }
+                                                input id={ "hc-key-" (h.cn) } name="key" required class="mono";
+                                                button type="submit" aria-label={ "Sign a certificate for " (h.cn) } { "Sign" }
+                                            }
+                                        }
+                                    }
+                                    @if delete {
+                                        form class="inline" method="post" action={ "/ui/ssh/hosts/" (h.cn) "/delete" } data-confirm={ "Delete host " (h.cn) "? Its certificates are revoked." } {
+                                            (layout::csrf(signed))
+                                            button type="submit" class="secondary" aria-label={ "Delete host " (h.cn) } { "Delete" }
+                                        }
                                     }
                                 }
                             }
@@ -71,18 +91,34 @@ pub fn hosts_and_groups(
         }
         div class="table-wrap" {
             table {
-                thead { tr { th { "Group" } th { "Description" } th { "Members" } @if delete { th { span class="hint" { "Action" } } } } }
+                thead { tr { th { "Group" } th { "Description" } th { "Members" } @if write || delete { th { span class="hint" { "Actions" } } } } }
                 tbody {
                     @for g in groups {
                         tr {
                             td class="mono" { (g.cn) }
                             td { (g.description) }
                             td { (g.members.len()) }
-                            @if delete {
+                            @if write || delete {
                                 td {
-                                    form class="inline" method="post" action={ "/ui/ssh/groups/" (g.cn) "/delete" } {
-                                        (layout::csrf(signed))
-                                        button type="submit" class="secondary" aria-label={ "Delete group " (g.cn) } { "Delete" }
+                                    @if write {
+                                        details {
+                                            summary { "Members…" }
+                                            form class="stack" method="post" action={ "/ui/ssh/groups/" (g.cn) "/members" } {
+                                                (layout::csrf(signed))
+                                                label for={ "gm-" (g.cn) } { "Members of " (g.cn) }
+                                                select id={ "gm-" (g.cn) } name="members" multiple size="6" {
+                                                    @for u in users { option value=(u.dn) selected[g.members.contains(&u.dn)] { "user " (u.cn) } }
+                                                    @for h in hosts { option value=(h.dn) selected[g.members.contains(&h.dn)] { "host " (h.cn) } }
+                                                }
+                                                button type="submit" aria-label={ "Save the members of " (g.cn) } { "Save members" }
+                                            }
+                                        }
+                                    }
+                                    @if delete {
+                                        form class="inline" method="post" action={ "/ui/ssh/groups/" (g.cn) "/delete" } {
+                                            (layout::csrf(signed))
+                                            button type="submit" class="secondary" aria-label={ "Delete group " (g.cn) } { "Delete" }
+                                        }
                                     }
                                 }
                             }
@@ -223,4 +259,50 @@ pub async fn delete_user(
     let ssh = console.services().ssh.clone();
     run(signed.actor(), move || ssh.delete_user(&user)).await?;
     Ok(done("ssh-user-deleted"))
+}
+
+/// `POST /ui/ssh/groups/{name}/members`: the group's members become exactly those chosen.
+pub async fn set_members(
+    axum::extract::State(console): State,
+    Extension(signed): Extension<Signed>,
+    Path(group): Path<String>,
+    raw: String,
+) -> Result<Response, UiError> {
+    signed.require(&console, "write:ssh").await?;
+    let req = GroupUpdate {
+        description: None,
+        members: Some(repeated(&raw, "members")),
+    };
+    let ssh = console.services().ssh.clone();
+    run(signed.actor(), move || ssh.update_group(&group, req)).await?;
+    Ok(done("ssh-group-members"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HostCertForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    key: String,
+}
+
+/// `POST /ui/ssh/hosts/{hostname}/certs`: the host CA signs a certificate for the host's key.
+pub async fn sign_host_cert(
+    axum::extract::State(console): State,
+    Extension(signed): Extension<Signed>,
+    Path(host): Path<String>,
+    Form(form): Form<HostCertForm>,
+) -> Result<Response, UiError> {
+    signed.require(&console, "write:ssh").await?;
+    let req = HostUpdate {
+        ssh_public_certs: Some(vec![SshCertView {
+            name: form.name.trim().to_string(),
+            key: form.key.trim().to_string(),
+            ..SshCertView::default()
+        }]),
+        ..HostUpdate::default()
+    };
+    let ssh = console.services().ssh.clone();
+    run(signed.actor(), move || ssh.update_host(&host, req)).await?;
+    Ok(done("ssh-host-cert-signed"))
 }
