@@ -25,9 +25,14 @@ pub struct Cp {
 }
 
 pub fn cp() -> Cp {
+    cp_with(CpConfig::default())
+}
+
+/// A control plane with `config`, the demo CAs created.
+pub fn cp_with(config: CpConfig) -> Cp {
     let store: Arc<dyn Store> = Arc::new(MemStore::new(cf::ALL));
     let kek = Arc::new(sigil_kes::Kek::new("kek-console-test", [9; 32]));
-    let (services, _) = Services::open(store, CpConfig::default(), Metrics::new(), kek).unwrap();
+    let (services, _) = Services::open(store, config, Metrics::new(), kek).unwrap();
     services.issuers.init_demo().unwrap();
     let services = Arc::new(services);
     let state = AppState::new(services.clone(), ADMIN.into(), "replication-token-x".into());
