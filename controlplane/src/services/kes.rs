@@ -17,7 +17,11 @@
 //! it always has.
 //!
 //! Two locks: one for keys, one for policies and identities (an assignment checks that its
-//! policy exists). Each check and the write it guards happen under the lock.
+//! policy exists). Each check and the write it guards happen under the lock. Across
+//! control-plane nodes (several active nodes) keys are fenced on their own records
+//! ([`keys`]), and policy and identity changes on `meta/kes_access_version`, which each of
+//! them gives a new value ([`Kes::access_serially`]): they run serially across nodes, and one
+//! whose reads another node's change made stale runs again from its reads.
 
 mod error;
 pub mod identities;
@@ -30,7 +34,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use sigil_kes::KeyWrapper;
 
-use super::context::Context;
+use super::context::{retry_conflicts, with_fence, Commit, Context};
+use crate::db::cf;
+
+/// `meta` entry every policy and identity change gives a new value.
+const META_ACCESS_VERSION: &[u8] = b"kes_access_version";
 
 /// Versions a key may have (`rotate_key` refuses more).
 pub const MAX_VERSIONS: usize = 100;
@@ -63,6 +71,34 @@ impl Kes {
             keys_lock: Mutex::new(()),
             access_lock: Mutex::new(()),
         }
+    }
+
+    /// Runs `op` — a policy or identity change's reads, checks and [`Kes::access_commit`] —
+    /// under the access lock and fenced on `meta/kes_access_version` as it found it; run again
+    /// (up to the context's bound) when another node changed policies or identities between.
+    fn access_serially<T>(&self, mut op: impl FnMut() -> Result<T>) -> Result<T> {
+        retry_conflicts(
+            || {
+                let _g = lock(&self.access_lock);
+                let read = self.cx.db().get_raw(cf::META, META_ACCESS_VERSION)?;
+                let fence = sigil_storage::Expect {
+                    cf: cf::META,
+                    key: META_ACCESS_VERSION.to_vec(),
+                    value: read,
+                };
+                with_fence(Some(fence), &mut op)
+            },
+            KesError::is_write_conflict,
+        )
+    }
+
+    /// Commits a policy or identity change, giving `meta/kes_access_version` a new value (16
+    /// random bytes: only that it changed matters to the fence).
+    fn access_commit(&self, commit: Commit) -> Result<u64> {
+        let version: [u8; 16] = crate::services::otps::random()?;
+        let mut batch = sigil_storage::WriteBatch::new();
+        batch.put(cf::META, META_ACCESS_VERSION.to_vec(), version.to_vec());
+        Ok(self.cx.commit(commit.append(batch))?)
     }
 
     /// The id of the key-encryption key new key versions are wrapped under.

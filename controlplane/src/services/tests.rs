@@ -73,3 +73,35 @@ fn ssh_changes_on_two_nodes_at_once_lose_nothing() {
     let keys = a.ssh.get_user(&ssh::Caller::Admin, "alice").unwrap();
     assert_eq!(keys.ssh_public_keys.len(), 2 * ROUNDS, "{keys:?}");
 }
+
+/// Two nodes deleting the same KES policy at the same moment: one deletes it, the other is
+/// told it does not exist (the policy/identity fence); one audit record.
+#[test]
+fn a_kes_policy_deleted_on_two_nodes_at_once_is_deleted_once() {
+    let store: Arc<dyn Store> = Arc::new(MemStore::new(cf::ALL));
+    let (a, b) = (node(&store), node(&store));
+    let policy = sigil_kes::policy::Policy {
+        allow: ["/v1/key/generate/*".to_string()].into(),
+        deny: Default::default(),
+    };
+    let mut both = 0;
+    for i in 0..50 {
+        let name = format!("p{i}");
+        a.kes.write_policy(&name, &policy, "admin").unwrap();
+        let go = std::sync::Barrier::new(2);
+        let (ra, rb) = std::thread::scope(|s| {
+            let ta = s.spawn(|| {
+                go.wait();
+                a.kes.delete_policy(&name).is_ok()
+            });
+            let tb = s.spawn(|| {
+                go.wait();
+                b.kes.delete_policy(&name).is_ok()
+            });
+            (ta.join().unwrap(), tb.join().unwrap())
+        });
+        assert!(ra || rb, "round {i}: deleted by neither");
+        both += usize::from(ra && rb);
+    }
+    assert_eq!(both, 0, "rounds in which both nodes deleted the policy");
+}

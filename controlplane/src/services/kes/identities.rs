@@ -10,7 +10,7 @@ use sigil_shared::time::now_unix;
 use sigil_storage::WriteBatch;
 
 use super::policies::{check_name as check_policy_name, rules};
-use super::{check_pattern, lock, Kes, KesError, Result};
+use super::{check_pattern, Kes, KesError, Result};
 use crate::db::{cf, encode};
 use crate::services::context::Commit;
 
@@ -41,46 +41,48 @@ impl Kes {
         if identity_key(caller).is_ok_and(|c| c == identity) {
             return Err(KesError::SelfAssign);
         }
-        let _g = lock(&self.access_lock);
-        self.read_policy(policy)?;
-        let state = KesIdentityState {
-            identity: identity.clone(),
-            policy: policy.into(),
-            created_at: now_unix(),
-            created_by: caller.into(),
-        };
-        let mut batch = WriteBatch::new();
-        batch.put(
-            cf::KES_IDENTITIES,
-            identity.as_bytes().to_vec(),
-            encode(&state)?,
-        );
-        let commit = Commit::new(batch)
-            .replicate(vec![Change::KesIdentityPut(state.clone())])
-            .audit(
-                ("kes.identity.assign", "kes_identity", &identity),
-                serde_json::json!({"policy": policy}),
+        self.access_serially(|| {
+            self.read_policy(policy)?;
+            let state = KesIdentityState {
+                identity: identity.clone(),
+                policy: policy.into(),
+                created_at: now_unix(),
+                created_by: caller.into(),
+            };
+            let mut batch = WriteBatch::new();
+            batch.put(
+                cf::KES_IDENTITIES,
+                identity.as_bytes().to_vec(),
+                encode(&state)?,
             );
-        let seq = self.cx.commit(commit)?;
-        Ok((state, seq))
+            let commit = Commit::new(batch)
+                .replicate(vec![Change::KesIdentityPut(state.clone())])
+                .audit(
+                    ("kes.identity.assign", "kes_identity", &identity),
+                    serde_json::json!({"policy": policy}),
+                );
+            let seq = self.access_commit(commit)?;
+            Ok((state, seq))
+        })
     }
 
     /// Removes `identity` and its assignment; returns the commit's sequence number.
     pub fn forget_identity(&self, identity: &str) -> Result<u64> {
         let identity = identity_key(identity)?;
-        let _g = lock(&self.access_lock);
-        let state = self.describe_identity(&identity)?;
-        let mut batch = WriteBatch::new();
-        batch.delete(cf::KES_IDENTITIES, identity.as_bytes().to_vec());
-        let commit = Commit::new(batch)
-            .replicate(vec![Change::KesIdentityDelete {
-                identity: identity.clone(),
-            }])
-            .audit(
-                ("kes.identity.forget", "kes_identity", &identity),
-                serde_json::json!({"policy": state.policy}),
-            );
-        Ok(self.cx.commit(commit)?)
+        self.access_serially(|| {
+            let state = self.describe_identity(&identity)?;
+            let mut batch = WriteBatch::new();
+            batch.delete(cf::KES_IDENTITIES, identity.as_bytes().to_vec());
+            let commit = Commit::new(batch)
+                .replicate(vec![Change::KesIdentityDelete {
+                    identity: identity.clone(),
+                }])
+                .audit(
+                    ("kes.identity.forget", "kes_identity", &identity),
+                    serde_json::json!({"policy": state.policy}),
+                );
+            self.access_commit(commit)
+        })
     }
 
     pub fn describe_identity(&self, identity: &str) -> Result<KesIdentityState> {

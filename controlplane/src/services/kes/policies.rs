@@ -7,7 +7,7 @@ use sigil_shared::replication::{Change, KesPolicyState};
 use sigil_shared::time::now_unix;
 use sigil_storage::WriteBatch;
 
-use super::{check_pattern, lock, Kes, KesError, Result};
+use super::{check_pattern, Kes, KesError, Result};
 use crate::db::{cf, encode};
 use crate::services::context::Commit;
 
@@ -37,40 +37,42 @@ impl Kes {
         created_by: &str,
     ) -> Result<(KesPolicyState, u64)> {
         check_name(name)?;
-        let _g = lock(&self.access_lock);
-        let state = KesPolicyState {
-            name: name.into(),
-            allow: policy.allow.iter().cloned().collect(),
-            deny: policy.deny.iter().cloned().collect(),
-            created_at: now_unix(),
-            created_by: created_by.into(),
-        };
-        let mut batch = WriteBatch::new();
-        batch.put(cf::KES_POLICIES, name.as_bytes().to_vec(), encode(&state)?);
-        let commit = Commit::new(batch)
-            .replicate(vec![Change::KesPolicyPut(state.clone())])
-            .audit(
-                ("kes.policy.write", "kes_policy", name),
-                serde_json::json!({"allow": state.allow, "deny": state.deny}),
-            );
-        let seq = self.cx.commit(commit)?;
-        Ok((state, seq))
+        self.access_serially(|| {
+            let state = KesPolicyState {
+                name: name.into(),
+                allow: policy.allow.iter().cloned().collect(),
+                deny: policy.deny.iter().cloned().collect(),
+                created_at: now_unix(),
+                created_by: created_by.into(),
+            };
+            let mut batch = WriteBatch::new();
+            batch.put(cf::KES_POLICIES, name.as_bytes().to_vec(), encode(&state)?);
+            let commit = Commit::new(batch)
+                .replicate(vec![Change::KesPolicyPut(state.clone())])
+                .audit(
+                    ("kes.policy.write", "kes_policy", name),
+                    serde_json::json!({"allow": state.allow, "deny": state.deny}),
+                );
+            let seq = self.access_commit(commit)?;
+            Ok((state, seq))
+        })
     }
 
     /// Deletes policy `name`; returns the commit's sequence number.
     pub fn delete_policy(&self, name: &str) -> Result<u64> {
         check_name(name)?;
-        let _g = lock(&self.access_lock);
-        self.read_policy(name)?;
-        let mut batch = WriteBatch::new();
-        batch.delete(cf::KES_POLICIES, name.as_bytes().to_vec());
-        let commit = Commit::new(batch)
-            .replicate(vec![Change::KesPolicyDelete { name: name.into() }])
-            .audit(
-                ("kes.policy.delete", "kes_policy", name),
-                serde_json::json!({}),
-            );
-        Ok(self.cx.commit(commit)?)
+        self.access_serially(|| {
+            self.read_policy(name)?;
+            let mut batch = WriteBatch::new();
+            batch.delete(cf::KES_POLICIES, name.as_bytes().to_vec());
+            let commit = Commit::new(batch)
+                .replicate(vec![Change::KesPolicyDelete { name: name.into() }])
+                .audit(
+                    ("kes.policy.delete", "kes_policy", name),
+                    serde_json::json!({}),
+                );
+            self.access_commit(commit)
+        })
     }
 
     pub fn read_policy(&self, name: &str) -> Result<KesPolicyState> {
