@@ -328,13 +328,8 @@ pub async fn regenerate_crl(
     let issuers = console.services().issuers.clone();
     let known = id.clone();
     run(signed.actor(), move || issuers.ca(&known).map(|_| ())).await?;
-    let fresh = console
-        .crl_jobs
-        .running
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(id.clone());
-    if fresh {
+    if !console.crl_jobs.is_running(&id) {
+        // Audited before it starts: a failed audit write starts nothing.
         super::super::auth::audit(
             &console,
             signed.actor(),
@@ -344,33 +339,41 @@ pub async fn regenerate_crl(
             true,
         )
         .await?;
-        let (console2, target) = (console.clone(), id.clone());
-        let spawned = std::thread::Builder::new()
-            .name("console-crl".into())
-            .spawn(move || {
-                console2
-                    .services()
-                    .issuers
-                    .regenerate_crl_for(&target, "console");
-                console2
+        let fresh = console
+            .crl_jobs
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone());
+        if fresh {
+            let (console2, target) = (console.clone(), id.clone());
+            let spawned = std::thread::Builder::new()
+                .name("console-crl".into())
+                .spawn(move || {
+                    console2
+                        .services()
+                        .issuers
+                        .regenerate_crl_for(&target, "console");
+                    console2
+                        .crl_jobs
+                        .running
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&target);
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "console: no thread for a CRL regeneration");
+                console
                     .crl_jobs
                     .running
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .remove(&target);
-            });
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, "console: no thread for a CRL regeneration");
-            console
-                .crl_jobs
-                .running
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&id);
-            return Err(UiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "could not start: try again",
-            ));
+                    .remove(&id);
+                return Err(UiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "could not start: try again",
+                ));
+            }
         }
     }
     let to = format!("/ui/cas/{}?done=crl-started", urlencode(&id));

@@ -236,25 +236,24 @@ pub async fn start(
     });
     console.bulk.add(job.clone());
     let certs = console.services().certificates.clone();
-    std::thread::Builder::new()
+    let running = job.clone();
+    let spawned = std::thread::Builder::new()
         .name("console-bulk-revoke".into())
         .spawn(move || {
             let result = with_actor(actor, || {
                 certs.bulk_revoke_with(&filter, reason, &mut |done, total| {
-                    job.total.store(total, Ordering::Relaxed);
-                    job.done.store(done, Ordering::Relaxed);
+                    running.total.store(total, Ordering::Relaxed);
+                    running.done.store(done, Ordering::Relaxed);
                 })
             });
-            *job.outcome.lock().unwrap_or_else(|e| e.into_inner()) =
+            *running.outcome.lock().unwrap_or_else(|e| e.into_inner()) =
                 Some(result.map_err(|e| crate::api::ApiError::from(e).message));
-        })
-        .map_err(|e| {
-            tracing::error!(error = %e, "console: no thread for a bulk revocation");
-            UiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "could not start: try again",
-            )
-        })?;
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "console: no thread for a bulk revocation");
+        *job.outcome.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(Err("could not start: try again".into()));
+    }
     Ok(Redirect::to(&format!("/ui/certificates/bulk/{id}")).into_response())
 }
 
