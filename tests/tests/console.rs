@@ -126,25 +126,7 @@ fn the_console_in_chromium() {
         Some(&json!({"cn": "web", "description": "web servers"})),
     );
     assert_eq!(status, 201, "{v}");
-    let ssh_key = work.join("console-user-key");
-    sigil_tests::run(
-        "ssh-keygen",
-        &[
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-C",
-            "console-user",
-            "-f",
-            ssh_key.to_str().unwrap(),
-        ],
-    );
-    let ssh_public_key = std::fs::read_to_string(ssh_key.with_extension("pub"))
-        .expect("public key")
-        .trim()
-        .to_string();
+    let (_, ssh_public_key) = sigil_tests::sshd::keygen(&work, "console-user-key");
     let kes_identity = "5e".repeat(32);
     let screenshots = std::env::var_os("SIGIL_CONSOLE_SCREENSHOTS")
         .map_or_else(|| work.join("screenshots"), PathBuf::from);

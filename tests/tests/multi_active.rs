@@ -61,29 +61,6 @@ fn race<T: Send + 'static>(
     (first.join().expect("racing thread"), second)
 }
 
-/// A new Ed25519 public key (one OpenSSH line) from `ssh-keygen`.
-fn ssh_public_key(dir: &std::path::Path, name: &str) -> String {
-    let path = dir.join(format!("{name}.ssh"));
-    sigil_tests::run(
-        "ssh-keygen",
-        &[
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-C",
-            name,
-            "-f",
-            path.to_str().unwrap(),
-        ],
-    );
-    std::fs::read_to_string(path.with_extension("ssh.pub"))
-        .expect("public key")
-        .trim()
-        .to_string()
-}
-
 /// The audit records of `action` (successful ones), oldest first.
 fn audited(cp: &ControlPlane, action: &str) -> Vec<Value> {
     let (s, body) = cp.api(
@@ -307,7 +284,7 @@ fn two_active_nodes_serve_one_database() {
         assert_eq!(successes(&a, "ssh.user.create", &user), 1);
 
         let add = |cp: Arc<ControlPlane>, user: String, name: &str| {
-            let key = ssh_public_key(&dir, &format!("{user}-{name}"));
+            let (_, key) = sigil_tests::sshd::keygen(&dir, &format!("{user}-{name}"));
             let body = json!({"sshPublicKeys": [{"name": name, "key": key}]});
             move || cp.api("PUT", &format!("/api/users/{user}"), Some(&body))
         };

@@ -60,17 +60,9 @@ fn admin(id: String) -> Principal {
 
 /// What a Keyper user's token grants beside their own account.
 fn keyper(user: AuthUser) -> Principal {
-    let permissions = if user.admin {
-        rbac::SSH_ADMIN_PERMISSIONS
-            .iter()
-            .map(|p| p.to_string())
-            .collect()
-    } else {
-        Vec::new()
-    };
     Principal {
         id: format!("keyper:{}", user.username),
-        permissions,
+        permissions: keyper_permissions(user.admin),
         keyper: Some(user),
     }
 }
@@ -375,14 +367,17 @@ pub struct ConsolePrincipal {
     pub keyper: Option<(String, String)>,
 }
 
-/// What a Keyper user may do in the console beside their own account: an `[ssh]
-/// admin_group` member gets the SSH permissions, as with a Keyper token on the API.
+/// What a Keyper user may do beside acting on their own account: an `[ssh] admin_group`
+/// member gets the SSH permissions (API and console alike), any other user none.
 pub(crate) fn keyper_permissions(admin: bool) -> Vec<String> {
-    keyper(AuthUser {
-        username: String::new(),
-        admin,
-    })
-    .permissions
+    if admin {
+        rbac::SSH_ADMIN_PERMISSIONS
+            .iter()
+            .map(|p| p.to_string())
+            .collect()
+    } else {
+        Vec::new()
+    }
 }
 
 /// The console's sign-in with the client certificate the admin listener verified (against
@@ -432,7 +427,7 @@ pub(crate) async fn console_sign_in_keyper(
     match login {
         Some((user, refresh)) => Ok(Some(ConsolePrincipal {
             actor: format!("keyper:{}", user.username),
-            permissions: keyper(user.clone()).permissions,
+            permissions: keyper_permissions(user.admin),
             keyper: Some((user.username, refresh)),
         })),
         None => {

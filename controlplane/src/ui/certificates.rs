@@ -8,6 +8,7 @@
 
 mod actions;
 pub mod bulk;
+mod filter;
 
 pub use actions::{export, issue, issue_form, revoke, revoke_form, unhold};
 
@@ -23,7 +24,7 @@ use super::dashboard::ago;
 use super::{layout, run, State, UiError};
 use crate::api::{chain_entry, ChainEntry};
 use crate::db::{CertRecord, CertState};
-use crate::services::certificates::{normalize_id, status_of, CertError, CertFilter, StatusFilter};
+use crate::services::certificates::{normalize_id, status_of, CertError};
 use crate::services::ServiceError;
 use crate::x509::cert_pem;
 
@@ -32,22 +33,9 @@ const PER_PAGE: usize = 25;
 /// gives a page of what it found so far and a link to search on).
 const SCAN_BUDGET: std::time::Duration = std::time::Duration::from_millis(120);
 
+/// The list's paging and notice (its filter is a [`filter::FilterQuery`] from the same query).
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
-    #[serde(default)]
-    status: String,
-    #[serde(default)]
-    issuer: String,
-    /// Subject or SAN substring (the API's `search`).
-    #[serde(default)]
-    q: String,
-    #[serde(default)]
-    profile: String,
-    /// `YYYY-MM-DD` or RFC 3339, inclusive, as the API's `expires_after`/`expires_before`.
-    #[serde(default)]
-    expires_after: String,
-    #[serde(default)]
-    expires_before: String,
     /// The page's number (shown) and the key it starts after (hex; the previous page's last).
     page: Option<u64>,
     #[serde(default)]
@@ -58,30 +46,11 @@ pub struct ListQuery {
 pub async fn list(
     axum::extract::State(console): State,
     Extension(signed): Extension<Signed>,
+    Query(f): Query<filter::FilterQuery>,
     Query(q): Query<ListQuery>,
 ) -> Result<Markup, UiError> {
     signed.require(&console, "read:certificates").await?;
-    let status = match q.status.as_str() {
-        "" => None,
-        s => Some(StatusFilter::parse(s).ok_or_else(|| {
-            UiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                "status must be active, expiring, expired or revoked",
-            )
-        })?),
-    };
-    let bound = |name, v: &str, end| {
-        crate::api::time_bound(name, Some(v.trim()).filter(|v| !v.is_empty()), end)
-    };
-    let filter = CertFilter {
-        issuer_id: (!q.issuer.is_empty()).then(|| q.issuer.clone()),
-        status,
-        search: (!q.q.trim().is_empty()).then(|| q.q.trim().to_string()),
-        profile: Some(q.profile.trim().to_string()).filter(|p| !p.is_empty()),
-        expires_after: bound("expires after", &q.expires_after, false)?,
-        expires_before: bound("expires before", &q.expires_before, true)?,
-        ..CertFilter::default()
-    };
+    let filter = f.filter()?;
     let page = q.page.unwrap_or(1).max(1);
     let after =
         match q.after.as_str() {
@@ -93,7 +62,7 @@ pub async fn list(
     let filtered = !filter.is_empty();
     let s = console.services().clone();
     let stats = console.stats.clone();
-    let (issuer, status_q) = (filter.issuer_id.clone(), q.status.clone());
+    let (issuer, status_q) = (filter.issuer_id.clone(), f.status.clone());
     let only_issuer_status = filter.search.is_none()
         && filter.profile.is_none()
         && filter.expires_after.is_none()
@@ -127,16 +96,7 @@ pub async fn list(
         let (p, after) = (p.to_string(), hex::encode(after));
         format!(
             "/ui/certificates?{}",
-            layout::query(&[
-                ("status", &q.status),
-                ("issuer", &q.issuer),
-                ("q", &q.q),
-                ("profile", &q.profile),
-                ("expires_after", &q.expires_after),
-                ("expires_before", &q.expires_before),
-                ("page", &p),
-                ("after", &after),
-            ])
+            layout::query(&[f.pairs().as_slice(), &[("page", &p), ("after", &after)]].concat())
         )
     };
     let first = link(1, &[]);
@@ -146,26 +106,26 @@ pub async fn list(
             div class="field" { label for="f-status" { "Status" }
                 select id="f-status" name="status" {
                     @for (v, l) in [("", "any"), ("active", "active"), ("expiring", "expiring (30 days)"), ("expired", "expired"), ("revoked", "revoked")] {
-                        option value=(v) selected[q.status == v] { (l) }
+                        option value=(v) selected[f.status == v] { (l) }
                     }
                 }
             }
             div class="field" { label for="f-issuer" { "Issuer" }
                 select id="f-issuer" name="issuer" {
-                    option value="" selected[q.issuer.is_empty()] { "any" }
-                    @for id in &issuers { option value=(id) selected[q.issuer == *id] { (id) } }
+                    option value="" selected[f.issuer.is_empty()] { "any" }
+                    @for id in &issuers { option value=(id) selected[f.issuer == *id] { (id) } }
                 }
             }
-            div class="field" { label for="f-q" { "Name contains" } input id="f-q" type="search" name="q" value=(q.q); }
-            div class="field" { label for="f-profile" { "Profile" } input id="f-profile" name="profile" size="10" value=(q.profile); }
-            div class="field" { label for="f-exp-after" { "Expires from" } input id="f-exp-after" type="date" name="expires_after" value=(q.expires_after); }
-            div class="field" { label for="f-exp-before" { "Expires until" } input id="f-exp-before" type="date" name="expires_before" value=(q.expires_before); }
+            div class="field" { label for="f-q" { "Name contains" } input id="f-q" type="search" name="q" value=(f.q); }
+            div class="field" { label for="f-profile" { "Profile" } input id="f-profile" name="profile" size="10" value=(f.profile); }
+            div class="field" { label for="f-exp-after" { "Expires from" } input id="f-exp-after" type="date" name="expires_after" value=(f.expires_after); }
+            div class="field" { label for="f-exp-before" { "Expires until" } input id="f-exp-before" type="date" name="expires_before" value=(f.expires_before); }
             button type="submit" { "Filter" }
             @if signed.can("write:certificates") {
                 a class="button secondary" href="/ui/certificates/issue" { "Issue from a CSR" }
             }
             @if signed.can("delete:certificates") && filtered {
-                a class="button secondary" href={ "/ui/certificates/bulk?" (layout::query(&[("status", &q.status), ("issuer", &q.issuer), ("q", &q.q), ("profile", &q.profile), ("expires_after", &q.expires_after), ("expires_before", &q.expires_before)])) } { "Revoke all matching…" }
+                a class="button secondary" href={ "/ui/certificates/bulk?" (layout::query(&f.pairs())) } { "Revoke all matching…" }
             }
         }
         div class="table-wrap" {

@@ -131,6 +131,17 @@ pub fn notice(done: Option<&str>) -> Markup {
     html! { p class="notice" role="status" { (text) } }
 }
 
+/// A form's repeated field (`groups=a&groups=b`, a multiple select) as a list, from the raw
+/// body (axum's `Form` keeps one value of a repeated field); empty values left out.
+pub fn repeated(raw: &str, field: &str) -> Vec<String> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(raw)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, v)| k == field && !v.is_empty())
+        .map(|(_, v)| v)
+        .collect()
+}
+
 /// A query string from `pairs`, leaving out empty values (percent-encoded).
 pub fn query(pairs: &[(&str, &str)]) -> String {
     let kept: Vec<(&str, &str)> = pairs

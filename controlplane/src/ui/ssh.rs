@@ -218,16 +218,6 @@ pub(super) fn done(what: &str) -> Response {
     Redirect::to(&format!("/ui/ssh?done={what}")).into_response()
 }
 
-/// A form's repeated field (`groups=a&groups=b`, a multiple select) as a list.
-pub(super) fn repeated(raw: &str, field: &str) -> Vec<String> {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(raw)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|(k, v)| k == field && !v.is_empty())
-        .map(|(_, v)| v)
-        .collect()
-}
-
 #[derive(Debug, Deserialize)]
 struct KeyForm {
     #[serde(default)]
@@ -255,7 +245,7 @@ pub async fn add_key(
     let (name, key, host_groups) = (
         form.name.trim().to_string(),
         form.key.trim().to_string(),
-        repeated(&raw, "groups"),
+        layout::repeated(&raw, "groups"),
     );
     let (req, what) = match form.register_as.as_str() {
         "cert" => (
@@ -326,7 +316,7 @@ pub async fn create_user(
         display_name: None,
         mail: None,
         account_locked: None,
-        member_ofs: repeated(&raw, "groups"),
+        member_ofs: layout::repeated(&raw, "groups"),
         principal: None,
         duration: None,
         duration_unit: None,

@@ -150,7 +150,46 @@ pub struct CertPage {
     pub out_of_time: bool,
 }
 
+/// The `certs` keys a filter's issuer covers: `issuer 0x00 serial`, so an issuer's part is
+/// `[issuer 0x00, issuer 0x01)`; every key without one.
+fn issuer_range(filter: &CertFilter) -> (Vec<u8>, Option<Vec<u8>>) {
+    match filter.issuer_id.as_deref() {
+        Some(i) => {
+            let mut end = i.as_bytes().to_vec();
+            end.push(1);
+            (issuer_prefix(i), Some(end))
+        }
+        None => (Vec::new(), None),
+    }
+}
+
+/// What [`Certificates::scan_records`] calls with each key and value: go on, stop, or fail.
+type RecordVisitor<'a> = dyn FnMut(&[u8], &[u8]) -> std::result::Result<bool, DbError> + 'a;
+
 impl Certificates {
+    /// Visits the `certs` records in `[from, to)` with `visit(key, value)` until it returns
+    /// `Ok(false)` or an error (which is returned).
+    fn scan_records(
+        &self,
+        from: &[u8],
+        to: Option<&[u8]>,
+        visit: &mut RecordVisitor<'_>,
+    ) -> Result<()> {
+        let mut bad: Option<DbError> = None;
+        self.cx
+            .db()
+            .store()
+            .scan(cf::CERTS, from, to, &mut |k, v| match visit(k, v) {
+                Ok(go_on) => go_on,
+                Err(e) => {
+                    bad = Some(e);
+                    false
+                }
+            })
+            .map_err(DbError::from)?;
+        bad.map_or(Ok(()), |e| Err(e.into()))
+    }
+
     /// Calls `f` with every certificate matching `filter` (in key order: issuer, serial)
     /// until it returns false.
     pub fn scan_certs(
@@ -173,29 +212,11 @@ impl Certificates {
             }
             return Ok(());
         }
-        let prefix = filter
-            .issuer_id
-            .as_deref()
-            .map(issuer_prefix)
-            .unwrap_or_default();
-        let mut bad: Option<DbError> = None;
-        self.cx
-            .db()
-            .store()
-            .scan_prefix(
-                cf::CERTS,
-                &prefix,
-                &mut |_, v| match decode::<CertRecord>(cf::CERTS, v) {
-                    Ok(c) if filter.matches(&c, now) => f(c),
-                    Ok(_) => true,
-                    Err(e) => {
-                        bad = Some(e);
-                        false
-                    }
-                },
-            )
-            .map_err(DbError::from)?;
-        bad.map_or(Ok(()), |e| Err(e.into()))
+        let (from, to) = issuer_range(filter);
+        self.scan_records(&from, to.as_deref(), &mut |_, v| {
+            let c = decode::<CertRecord>(cf::CERTS, v)?;
+            Ok(!filter.matches(&c, now) || f(c))
+        })
     }
 
     /// One page (`page` from 1) of the certificates matching `filter`, and how many match.
@@ -209,30 +230,15 @@ impl Certificates {
         let (mut total, mut out) = (0u64, Vec::new());
         if filter.is_empty() || filter.only_issuer() {
             // Every record matches: only the page's records are decoded, the others counted.
-            let prefix = filter
-                .issuer_id
-                .as_deref()
-                .map(issuer_prefix)
-                .unwrap_or_default();
-            let mut bad: Option<DbError> = None;
-            self.cx
-                .db()
-                .store()
-                .scan_prefix(cf::CERTS, &prefix, &mut |_, v| {
-                    if total >= skip && (out.len() as u64) < per_page {
-                        match decode::<CertRecord>(cf::CERTS, v) {
-                            Ok(c) => out.push(c),
-                            Err(e) => {
-                                bad = Some(e);
-                                return false;
-                            }
-                        }
-                    }
-                    total += 1;
-                    true
-                })
-                .map_err(DbError::from)?;
-            return bad.map_or(Ok((out, total)), |e| Err(e.into()));
+            let (from, to) = issuer_range(filter);
+            self.scan_records(&from, to.as_deref(), &mut |_, v| {
+                if total >= skip && (out.len() as u64) < per_page {
+                    out.push(decode::<CertRecord>(cf::CERTS, v)?);
+                }
+                total += 1;
+                Ok(true)
+            })?;
+            return Ok((out, total));
         }
         self.scan_certs(filter, &mut |c| {
             if total >= skip && (out.len() as u64) < per_page {
@@ -256,17 +262,7 @@ impl Certificates {
     ) -> Result<CertPage> {
         let started = std::time::Instant::now();
         let now = now_unix();
-        let prefix = filter
-            .issuer_id
-            .as_deref()
-            .map(issuer_prefix)
-            .unwrap_or_default();
-        // Keys are `issuer 0x00 serial`: an issuer's part ends before `issuer 0x01`.
-        let end = filter.issuer_id.as_deref().map(|i| {
-            let mut e = i.as_bytes().to_vec();
-            e.push(1);
-            e
-        });
+        let (prefix, end) = issuer_range(filter);
         let start = match after {
             Some(a) if a >= prefix.as_slice() => {
                 let mut s = a.to_vec();
@@ -278,38 +274,24 @@ impl Certificates {
         let mut page = CertPage::default();
         let (mut last_in, mut last_seen) = (Vec::new(), Vec::new());
         let mut more = false;
-        let mut bad: Option<DbError> = None;
-        self.cx
-            .db()
-            .store()
-            .scan(cf::CERTS, &start, end.as_deref(), &mut |k, v| {
-                match decode::<CertRecord>(cf::CERTS, v) {
-                    Ok(c) if filter.matches(&c, now) => {
-                        if page.certs.len() == per_page {
-                            more = true;
-                            return false;
-                        }
-                        page.certs.push(c);
-                        last_in = k.to_vec();
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        bad = Some(e);
-                        return false;
-                    }
+        self.scan_records(&start, end.as_deref(), &mut |k, v| {
+            let c = decode::<CertRecord>(cf::CERTS, v)?;
+            if filter.matches(&c, now) {
+                if page.certs.len() == per_page {
+                    more = true;
+                    return Ok(false);
                 }
-                page.scanned += 1;
-                last_seen = k.to_vec();
-                if started.elapsed() >= budget {
-                    page.out_of_time = true;
-                    return false;
-                }
-                true
-            })
-            .map_err(DbError::from)?;
-        if let Some(e) = bad {
-            return Err(e.into());
-        }
+                page.certs.push(c);
+                last_in = k.to_vec();
+            }
+            page.scanned += 1;
+            last_seen = k.to_vec();
+            if started.elapsed() >= budget {
+                page.out_of_time = true;
+                return Ok(false);
+            }
+            Ok(true)
+        })?;
         page.next = if more {
             Some(last_in)
         } else if page.out_of_time {

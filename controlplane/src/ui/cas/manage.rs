@@ -272,12 +272,7 @@ pub async fn set_policy(
     signed.require(&console, "write:cas").await?;
     let form: PolicyForm =
         serde_urlencoded::from_str(&raw).map_err(|e| bad(&format!("invalid form: {e}")))?;
-    let allowed: Vec<String> = serde_urlencoded::from_str::<Vec<(String, String)>>(&raw)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|(k, v)| k == "allowed_profiles" && !v.is_empty())
-        .map(|(_, v)| v)
-        .collect();
+    let allowed = layout::repeated(&raw, "allowed_profiles");
     let max = match form.max_validity_days.trim() {
         "" => None,
         v => Some(

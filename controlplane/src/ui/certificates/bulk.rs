@@ -20,56 +20,27 @@ use sigil_shared::time::{now_unix, rfc3339};
 
 use super::super::auth::Signed;
 use super::super::{layout, run, State, UiError};
+use super::filter::FilterQuery;
 use crate::audit::with_actor;
-use crate::services::certificates::{BulkRevocation, CertFilter, StatusFilter};
+use crate::services::certificates::{BulkRevocation, CertFilter};
 
 /// Jobs kept for their pages.
 const KEPT: usize = 16;
 /// Certificates of the preview listed by name.
 const SAMPLE: usize = 10;
 
-/// The list's filter, as the list page's query has it.
+/// The list's filter (as the list page's query has it) and the reason.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct BulkQuery {
-    #[serde(default)]
-    status: String,
-    #[serde(default)]
-    issuer: String,
-    #[serde(default)]
-    q: String,
-    #[serde(default)]
-    profile: String,
-    #[serde(default)]
-    expires_after: String,
-    #[serde(default)]
-    expires_before: String,
+    #[serde(flatten)]
+    filter: FilterQuery,
     #[serde(default)]
     reason: String,
 }
 
 impl BulkQuery {
     fn filter(&self) -> Result<CertFilter, UiError> {
-        let status = match self.status.as_str() {
-            "" => None,
-            s => Some(StatusFilter::parse(s).ok_or_else(|| {
-                UiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "status must be active, expiring, expired or revoked",
-                )
-            })?),
-        };
-        let bound = |name, v: &str, end| {
-            crate::api::time_bound(name, Some(v.trim()).filter(|v| !v.is_empty()), end)
-        };
-        let filter = CertFilter {
-            issuer_id: Some(self.issuer.clone()).filter(|i| !i.is_empty()),
-            status,
-            search: Some(self.q.trim().to_string()).filter(|q| !q.is_empty()),
-            profile: Some(self.profile.trim().to_string()).filter(|p| !p.is_empty()),
-            expires_after: bound("expires after", &self.expires_after, false)?,
-            expires_before: bound("expires before", &self.expires_before, true)?,
-            ..CertFilter::default()
-        };
+        let filter = self.filter.filter()?;
         if filter.is_empty() {
             return Err(UiError::new(
                 StatusCode::BAD_REQUEST,
@@ -89,26 +60,7 @@ impl BulkQuery {
     }
 
     fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        if !self.status.is_empty() {
-            parts.push(format!("status {}", self.status));
-        }
-        if !self.issuer.is_empty() {
-            parts.push(format!("issuer {}", self.issuer));
-        }
-        if !self.q.trim().is_empty() {
-            parts.push(format!("name contains {:?}", self.q.trim()));
-        }
-        if !self.profile.trim().is_empty() {
-            parts.push(format!("profile {}", self.profile.trim()));
-        }
-        if !self.expires_after.trim().is_empty() {
-            parts.push(format!("expiring from {}", self.expires_after.trim()));
-        }
-        if !self.expires_before.trim().is_empty() {
-            parts.push(format!("expiring until {}", self.expires_before.trim()));
-        }
-        parts.join(", ")
+        self.filter.describe()
     }
 }
 
@@ -185,12 +137,9 @@ pub async fn preview(
             }
             form class="stack" method="post" action="/ui/certificates/bulk" data-confirm={ "Revoke " (p.to_revoke) " certificates? This cannot be undone." } {
                 (layout::csrf(&signed))
-                input type="hidden" name="status" value=(q.status);
-                input type="hidden" name="issuer" value=(q.issuer);
-                input type="hidden" name="q" value=(q.q);
-                input type="hidden" name="profile" value=(q.profile);
-                input type="hidden" name="expires_after" value=(q.expires_after);
-                input type="hidden" name="expires_before" value=(q.expires_before);
+                @for (name, value) in q.filter.pairs() {
+                    input type="hidden" name=(name) value=(value);
+                }
                 div class="field" { label for="b-reason" { "Reason" }
                     select id="b-reason" name="reason" {
                         @for r in RevocationReason::ALL { option value=(r.name()) selected[r == reason] { (r.name()) } }

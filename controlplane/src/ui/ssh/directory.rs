@@ -15,7 +15,7 @@ use sigil_ssh::keyper::{
 
 use super::super::auth::Signed;
 use super::super::{layout, run, State, UiError};
-use super::{bad_form, cn, done, repeated};
+use super::{bad_form, cn, done};
 use crate::services::ssh::Caller;
 
 /// The hosts and groups tables, with their forms and buttons as the caller may use them.
@@ -149,7 +149,7 @@ pub async fn create_host(
     let req = NewHost {
         cn: form.cn.trim().to_string(),
         description: Some(form.description.trim().to_string()).filter(|d| !d.is_empty()),
-        member_ofs: repeated(&raw, "groups"),
+        member_ofs: layout::repeated(&raw, "groups"),
         principal: None,
         duration: None,
         duration_unit: None,
@@ -271,7 +271,7 @@ pub async fn set_members(
     signed.require(&console, "write:ssh").await?;
     let req = GroupUpdate {
         description: None,
-        members: Some(repeated(&raw, "members")),
+        members: Some(layout::repeated(&raw, "members")),
     };
     let ssh = console.services().ssh.clone();
     run(signed.actor(), move || ssh.update_group(&group, req)).await?;
