@@ -102,9 +102,14 @@ pub fn router(state: Shared) -> Router {
             "/api/v1/issuers/{id}",
             get(issuers::get_one)
                 .put(issuers::update)
-                .patch(issuers::update),
+                .patch(issuers::update)
+                .delete(issuers::manage::delete),
         )
-        .route("/api/v1/issuers/{id}/crl", get(issuers::crl))
+        .route(
+            "/api/v1/issuers/{id}/crl",
+            get(issuers::crl).post(issuers::manage::regenerate_crl),
+        )
+        .route("/api/v1/issuers/{id}/test", post(issuers::manage::test))
         .route(
             "/api/v1/certificates",
             get(certificates::list).post(certificates::issue),
@@ -112,6 +117,26 @@ pub fn router(state: Shared) -> Router {
         .route(
             "/api/v1/certificates/bulk-revoke",
             post(certificates::bulk::revoke),
+        )
+        .route(
+            "/api/v1/certificates/bulk-renew",
+            post(certificates::lifecycle::bulk_renew),
+        )
+        .route(
+            "/api/v1/certificates/import",
+            post(certificates::import::import),
+        )
+        .route(
+            "/api/v1/certificates/{id}/renew",
+            post(certificates::lifecycle::renew),
+        )
+        .route(
+            "/api/v1/certificates/{id}/versions",
+            get(certificates::lifecycle::versions),
+        )
+        .route(
+            "/api/v1/certificates/{id}/export/pkcs12",
+            post(certificates::export::pkcs12),
         )
         .route(
             "/api/v1/certificates/{id}/export/pem",
@@ -129,7 +154,10 @@ pub fn router(state: Shared) -> Router {
         .route("/admin/health", get(admin_ca::health))
         .route("/admin/ca", get(admin_ca::list))
         .route("/admin/ca/{id}", get(admin_ca::get_one))
-        .route("/api/v1/certificates/{id}", get(certificates::get_one))
+        .route(
+            "/api/v1/certificates/{id}",
+            get(certificates::get_one).delete(certificates::lifecycle::archive),
+        )
         .route(
             "/api/v1/certificates/{id}/revoke",
             post(certificates::revoke),
@@ -144,6 +172,8 @@ pub fn router(state: Shared) -> Router {
         .route("/admin/certs", get(admin::list_certs))
         .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/audit/verify", get(audit::verify))
+        .route("/api/v1/audit/{id}", get(audit::get_one))
+        .route("/api/v1/auth/check", get(auth::check))
         .route("/api/v1/replication/digest", get(ops::replication_digest))
         .route("/api/v1/apikeys", get(apikeys::list).post(apikeys::create))
         .route(
@@ -213,6 +243,7 @@ pub fn router(state: Shared) -> Router {
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/api/v1/version", get(ops::version))
+        .route("/api/v1/auth/info", get(auth::info))
         .route("/metrics", get(ops::metrics))
         .route("/api/v1/openapi.yaml", get(openapi::spec))
         .route("/api/login", post(ssh::login))

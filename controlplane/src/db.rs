@@ -16,6 +16,8 @@
 //! | `ca_settings` | issuer id                        | versioned issuer settings      |
 //! | `repl_log`    | sequence (u64 BE)                | [`Record`]                     |
 //! | `cert_meta`   | serial                           | [`CertMeta`]                   |
+//! | `cert_lineage`| serial                           | [`CertLineage`] (renewals)     |
+//! | `cert_archive`| serial                           | [`CertArchive`]                |
 //! | `kes_keys`    | key name                         | `KesKeyState` (wrapped only)   |
 //! | `kes_policies`| policy name                      | `KesPolicyState`               |
 //! | `kes_identities` | identity                      | `KesIdentityState`             |
@@ -52,6 +54,10 @@ pub mod cf {
     pub const OTPS: &str = "otps";
     /// Facts about a certificate beside its fixed-layout record (serial → `CertMeta`).
     pub const CERT_META: &str = "cert_meta";
+    /// Renewal chains (serial → `CertLineage`: renewed from, renewed by).
+    pub const CERT_LINEAGE: &str = "cert_lineage";
+    /// Archived certificates (serial → `CertArchive`), hidden from lists by default.
+    pub const CERT_ARCHIVE: &str = "cert_archive";
     /// Admin API keys (id → `ApiKeyRecord`; the secret only as a SHA-256 hash).
     pub const API_KEYS: &str = "api_keys";
     /// Mutable issuer settings (id → versioned `IssuerSettings`: enabled, name, profiles).
@@ -106,6 +112,8 @@ pub mod cf {
         SSH_SERIALS,
         SSH_KEY_INDEX,
         META,
+        CERT_LINEAGE,
+        CERT_ARCHIVE,
     ];
 }
 

@@ -112,8 +112,14 @@ pub fn keyper_self_service(method: &str, route: &str, path: &str, username: &str
         && path.strip_prefix("/api/users/") == Some(username)
 }
 
+/// What a route that any valid credential may use needs (`/api/v1/auth/check`).
+pub const AUTHENTICATED: &str = "authenticated";
+
 /// True when `granted` covers `needed` (`*` covers all, `read:*` every `read:…`).
 pub fn allows(granted: &[impl AsRef<str>], needed: &str) -> bool {
+    if needed == AUTHENTICATED {
+        return true;
+    }
     let action = needed.split(':').next().unwrap_or(needed);
     granted.iter().any(|g| {
         let g = g.as_ref();
@@ -124,8 +130,12 @@ pub fn allows(granted: &[impl AsRef<str>], needed: &str) -> bool {
 /// The permission a request needs, from its method and matched route. Routes not listed need
 /// `admin:system`, so a new route is closed to everyone but admins until it is classified.
 pub fn required_permission(method: &str, route: &str) -> &'static str {
+    if route == "/api/v1/auth/check" {
+        return AUTHENTICATED;
+    }
     let resource = resource_of(route);
-    let read = matches!(method, "GET" | "HEAD");
+    // A PKCS#12 export is a POST (certctl's: the password travels in the body) but reads.
+    let read = matches!(method, "GET" | "HEAD") || route.ends_with("/export/pkcs12");
     match (resource, read) {
         (Some(r), true) => r.read,
         // Revocation is `delete:certificates` (UCM: "Delete/revoke certificates").

@@ -1,6 +1,7 @@
 //! Building and signing X.509 certificates (RFC 5280) through a [`crate::crypto::Signer`].
 
 mod ext;
+pub mod pkcs12;
 
 pub use ext::*;
 
@@ -137,6 +138,14 @@ pub fn decode_cert(input: &[u8]) -> Result<Certificate, der::Error> {
 /// `DecodePem::from_pem`: its streaming reader (der 0.7) never returns on some malformed
 /// bodies (`MIIB` then a line ending `\n\r`; found by the `csr` fuzz target), which would
 /// hold a blocking thread forever per request.
+/// The DER SubjectPublicKeyInfo of a DER certificate.
+pub fn spki_of_cert(cert_der: &[u8]) -> der::Result<Vec<u8>> {
+    Certificate::from_der(cert_der)?
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()
+}
+
 pub fn decode_pem<T: der::DecodeOwned + der::pem::PemLabel>(text: &[u8]) -> der::Result<T> {
     let (label, der) = der::pem::decode_vec(text)?;
     T::validate_pem_label(label)?;

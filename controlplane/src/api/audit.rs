@@ -1,5 +1,5 @@
-//! `/api/v1/audit` (certctl's `AuditEvent` list, UCM's filters) and `/api/v1/audit/verify`
-//! (UCM's integrity check: `{valid, checked, errors}`).
+//! `/api/v1/audit` (certctl's `AuditEvent` list, UCM's filters), `/api/v1/audit/{id}` (one
+//! event) and `/api/v1/audit/verify` (UCM's integrity check: `{valid, checked, errors}`).
 
 use axum::extract::State;
 use axum::Json;
@@ -260,4 +260,31 @@ pub async fn verify(
         checked: v.checked,
         errors: v.errors,
     }))
+}
+
+/// `GET /api/v1/audit/{id}`: one event by its id (a decimal number).
+pub async fn get_one(
+    State(state): State<Shared>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<EventView>, ApiError> {
+    let not_found = || {
+        ApiError::new(
+            ErrorCode::NotFound,
+            format!("audit event {id:?} does not exist"),
+        )
+    };
+    let n: u64 = id.parse().ok().filter(|n| *n > 0).ok_or_else(not_found)?;
+    let audit_trail = state.services.audit.clone();
+    let (records, _) = tokio::task::spawn_blocking(move || audit_trail.list(n, n, 1, 1, &|_| true))
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::Internal, "internal error"))?
+        .map_err(|e| {
+            tracing::error!(error = %e, "reading the audit log failed");
+            ApiError::new(ErrorCode::Internal, "internal error")
+        })?;
+    records
+        .iter()
+        .find(|r| r.id == n)
+        .map(|r| Json(view(r)))
+        .ok_or_else(not_found)
 }

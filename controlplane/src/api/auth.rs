@@ -21,7 +21,10 @@
 //! administrator, or the Keyper user acting on themselves) goes into the request's
 //! extensions.
 
+pub mod info;
 pub mod limit;
+
+pub use info::{check, info};
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -197,6 +200,8 @@ pub async fn require_auth(
         _ => Caller::Admin,
     };
     req.extensions_mut().insert(caller);
+    req.extensions_mut()
+        .insert(info::Granted(who.permissions.clone()));
     let actor = Actor {
         id: who.id,
         actor_type: "User",

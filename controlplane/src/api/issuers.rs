@@ -1,5 +1,8 @@
 //! `/api/v1/issuers` (certctl's issuer shapes): create, list (paged), get, update and
-//! disable/enable (`PUT`/`PATCH` with `name`, `enabled`, `config`), and the current CRL.
+//! disable/enable (`PUT`/`PATCH` with `name`, `enabled`, `config`), and the current CRL;
+//! delete, key test and CRL regeneration in [`manage`]. Deleted issuers are not shown.
+
+pub mod manage;
 
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
@@ -139,6 +142,7 @@ pub async fn list(
                 let s = issuers.issuer_settings(&c.record.id)?;
                 Ok((c, s))
             })
+            .filter(|r| !matches!(r, Ok((_, s)) if s.deleted_at.is_some()))
             .collect::<Result<Vec<_>, ServiceError>>()
     })
     .await?;
@@ -163,9 +167,10 @@ pub async fn get_one(
     Path(id): Path<String>,
 ) -> Result<Json<IssuerView>, ApiError> {
     let issuers = state.services.issuers.clone();
-    let (ca, s) =
-        blocking(move || Ok::<_, ServiceError>((issuers.ca(&id)?, issuers.issuer_settings(&id)?)))
-            .await?;
+    let (ca, s) = blocking(move || {
+        Ok::<_, ServiceError>((issuers.visible_ca(&id)?, issuers.issuer_settings(&id)?))
+    })
+    .await?;
     Ok(Json(view(&state, &ca, s)))
 }
 

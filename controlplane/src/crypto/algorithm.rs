@@ -112,6 +112,26 @@ impl KeyAlgorithm {
         }
     }
 
+    /// certctl's key algorithm family: `ECDSA`, `Ed25519` or `RSA`.
+    pub const fn family(self) -> &'static str {
+        match self {
+            Self::EcdsaP256 | Self::EcdsaP384 => "ECDSA",
+            Self::Ed25519 => "Ed25519",
+            _ => "RSA",
+        }
+    }
+
+    /// Key size in bits (the curve's for ECDSA; 256 for Ed25519).
+    pub const fn key_bits(self) -> u32 {
+        match self {
+            Self::EcdsaP256 | Self::Ed25519 => 256,
+            Self::EcdsaP384 => 384,
+            Self::Rsa2048 | Self::RsaPss2048 => 2048,
+            Self::Rsa3072 | Self::RsaPss3072 => 3072,
+            Self::Rsa4096 | Self::RsaPss4096 => 4096,
+        }
+    }
+
     /// Whether keys of `self` and `other` are interchangeable (same type and size; the
     /// signature scheme may differ, as for RSA PKCS#1 v1.5 and PSS).
     pub fn same_key_type(self, other: KeyAlgorithm) -> bool {

@@ -107,6 +107,10 @@ pub enum Enrollment {
     SimpleReenroll,
     /// EST `/serverkeygen` (RFC 7030 §4.4).
     ServerKeygen,
+    /// `POST /api/v1/certificates/import`: issued elsewhere by one of Sigil's CAs' keys.
+    Import,
+    /// `POST /api/v1/certificates/{id}/renew` (and `bulk-renew`).
+    Renewal,
 }
 
 impl Enrollment {
@@ -117,6 +121,8 @@ impl Enrollment {
             Self::SimpleEnroll => "simpleenroll",
             Self::SimpleReenroll => "simplereenroll",
             Self::ServerKeygen => "serverkeygen",
+            Self::Import => "import",
+            Self::Renewal => "renewal",
         }
     }
 }
@@ -127,4 +133,46 @@ impl Enrollment {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertMeta {
     pub enrollment: Enrollment,
+}
+
+/// Where a certificate sits in its renewal chain (`cert_lineage`, under the serial; both ends
+/// written in the renewal's batch). Versioned: postcard cannot skip unknown trailing fields,
+/// so a later layout is a new variant at the end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CertLineage {
+    V1 {
+        /// The certificate this one renewed (its id).
+        renewed_from: Option<String>,
+        /// The certificate that renewed this one: at most one, so a chain never forks.
+        renewed_by: Option<String>,
+    },
+}
+
+impl CertLineage {
+    pub fn renewed_from(&self) -> Option<&str> {
+        match self {
+            Self::V1 { renewed_from, .. } => renewed_from.as_deref(),
+        }
+    }
+
+    pub fn renewed_by(&self) -> Option<&str> {
+        match self {
+            Self::V1 { renewed_by, .. } => renewed_by.as_deref(),
+        }
+    }
+}
+
+/// An archived certificate (`cert_archive`, under the serial): hidden from lists by default,
+/// still answered by OCSP and listed on CRLs until it expires (certctl's archive).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CertArchive {
+    V1 { at: i64 },
+}
+
+impl CertArchive {
+    pub fn at(&self) -> i64 {
+        match self {
+            Self::V1 { at } => *at,
+        }
+    }
 }

@@ -42,7 +42,10 @@ impl Credentials {
         let cert = client_cert.map(Credentials::ClientCert);
         match op {
             Enrollment::SimpleReenroll => cert,
-            Enrollment::SimpleEnroll | Enrollment::Api => otp,
+            Enrollment::SimpleEnroll
+            | Enrollment::Api
+            | Enrollment::Import
+            | Enrollment::Renewal => otp,
             Enrollment::ServerKeygen => otp.or(cert),
         }
         .unwrap_or(Credentials::None)

@@ -6,11 +6,20 @@
 //! refresh commits) so that a refreshed `good` response can never overwrite a newer
 //! `revoked` one. Issuer data (CAs, responders, settings, CRLs) comes from [`Issuers`].
 
+mod archive;
+mod import;
 mod issue;
+mod keygen;
 mod query;
 mod refresh;
+mod renew;
 mod revoke;
 mod status_locks;
+
+pub use archive::{ArchivedFilter, ArchivedSet};
+pub use import::{ImportRequest, Imported};
+pub use keygen::{parse_san, KeygenRequest, GENERATED_KEY_ALGORITHMS};
+pub use renew::{BulkRenewal, RenewKey, Renewed};
 
 pub use issue::{san_string, CheckedIssue, IssueRequest};
 pub use query::{
@@ -52,8 +61,22 @@ pub enum CertError {
         id: String,
         reason: RevocationReason,
     },
-    #[error("bulk revocation needs at least one criterion (issuer_id, profile_id, certificate_ids, subject, issued_after, issued_before)")]
+    #[error("a bulk operation needs at least one criterion (issuer_id, profile_id, certificate_ids, subject, issued_after, issued_before)")]
     EmptyFilter,
+    #[error("certificate {id} cannot be renewed: {why}")]
+    NotRenewable { id: String, why: String },
+    #[error("a renewal keeps the certificate's subject ({subject}) and SANs ({sans}): the CSR names others (send a CSR with the same names or none, or issue a new certificate)")]
+    RenewalNamesDiffer { subject: String, sans: String },
+    #[error("certificate {id} is already here")]
+    ImportExists { id: String },
+    #[error("cannot import: {0}")]
+    ImportInvalid(String),
+    #[error("SAN {0:?} is not DNS:name, IP:address, email:address, URI:uri, a DNS name or an IP address")]
+    BadSan(String),
+    #[error("{0}")]
+    BadSubject(String),
+    #[error("keys are generated as ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072 or rsa-4096, not {0}")]
+    KeyAlgorithmNotAllowed(&'static str),
     #[error("invalid CSR: {0}")]
     InvalidCsr(#[from] CsrError),
     #[error("invalid CSR key: {0}")]
@@ -86,9 +109,11 @@ impl CertError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::NotFound { .. } | Self::NoOcspResponse { .. } => ErrorKind::NotFound,
-            Self::AlreadyRevoked { .. } | Self::NotOnHold { .. } | Self::RevokedForGood { .. } => {
-                ErrorKind::Conflict
-            }
+            Self::AlreadyRevoked { .. }
+            | Self::NotOnHold { .. }
+            | Self::RevokedForGood { .. }
+            | Self::NotRenewable { .. }
+            | Self::ImportExists { .. } => ErrorKind::Conflict,
             Self::Issuer(e) => e.kind(),
             Self::Internal(e) => e.kind(),
             _ => ErrorKind::Invalid,
@@ -133,6 +158,11 @@ impl Certificates {
             .map_err(|_| Internal::CorruptCertificateIndex { id: id.into() })?;
         db.get(cf::CERTS, &crate::db::serial_key(&issuer, &serial))?
             .ok_or_else(|| Internal::CertificateMissing { id: id.into() }.into())
+    }
+
+    /// Where certificate `serial` sits in its renewal chain, if it was renewed or renews one.
+    pub fn lineage_of(&self, serial: &[u8]) -> Result<Option<crate::db::CertLineage>> {
+        Ok(self.cx.db().get(cf::CERT_LINEAGE, serial)?)
     }
 
     /// How a certificate was requested (`cert_meta`), if that was recorded (EST).

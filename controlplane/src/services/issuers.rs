@@ -10,11 +10,13 @@
 mod create;
 pub mod crl;
 mod key_store;
+mod retire;
 pub mod settings;
 
 pub use create::CreateCa;
 pub use crl::{CrlEvent, CrlRequests, CrlTrigger};
 pub use key_store::{KeyStoreError, KeyStoreRequest, Pkcs11Replica, Pkcs11Request};
+pub use retire::{Deletion, ProbeResult};
 pub use settings::{IssuerSettings, IssuerUpdate, PolicyUpdate, SettingsError};
 
 use std::collections::BTreeMap;
@@ -86,6 +88,12 @@ pub enum IssuerError {
     Refused(PkiError),
     #[error(transparent)]
     Settings(#[from] SettingsError),
+    #[error("issuer {id:?} has {live} unexpired certificates that are not revoked: revoke them first, or delete with force=true to revoke them (cessationOfOperation)")]
+    HasLiveCertificates { id: String, live: u64 },
+    #[error("issuer key probe failed: {0}")]
+    ProbeFailed(String),
+    #[error("{failed} certificates could not be revoked (first: {first}); the issuer is disabled but not deleted: run the delete again")]
+    RevocationIncomplete { failed: u64, first: String },
     #[error(transparent)]
     Internal(#[from] Internal),
 }
@@ -94,9 +102,12 @@ impl IssuerError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::NotFound { .. } | Self::NoCrl { .. } => ErrorKind::NotFound,
-            Self::Expired { .. } | Self::Disabled { .. } | Self::Exists { .. } => {
-                ErrorKind::Conflict
-            }
+            Self::Expired { .. }
+            | Self::Disabled { .. }
+            | Self::Exists { .. }
+            | Self::HasLiveCertificates { .. } => ErrorKind::Conflict,
+            Self::ProbeFailed(_) => ErrorKind::SignerUnavailable,
+            Self::RevocationIncomplete { .. } => ErrorKind::Internal,
             Self::Internal(e) => e.kind(),
             _ => ErrorKind::Invalid,
         }
@@ -237,6 +248,12 @@ impl Issuers {
     }
 
     /// PEM chain of an issuer: the issuer itself, then its parents up to the root.
+    /// The issuer's certificate and its parents up to the root, DER.
+    pub fn chain_der(&self, issuer_id: &str) -> Result<Vec<Vec<u8>>> {
+        let ca = self.ca(issuer_id)?;
+        Ok(ca.chain_der().cloned().collect())
+    }
+
     pub fn chain_pem(&self, issuer_id: &str) -> Result<Vec<String>> {
         let ca = self.ca(issuer_id)?;
         Ok(ca.chain_der().map(|d| x509::cert_pem(d)).collect())

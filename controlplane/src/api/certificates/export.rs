@@ -1,5 +1,7 @@
-//! Certificate export (certctl's `GET /api/v1/certificates/{id}/export/pem`, plus DER and the
-//! chain as files): the leaf, then the issuing CA and its parents up to the root.
+//! Certificate export (certctl's `GET /api/v1/certificates/{id}/export/pem` and
+//! `POST …/export/pkcs12`, plus DER and the chain as files): the leaf, then the issuing CA and
+//! its parents up to the root. Sigil holds no end-entity private keys, so a PKCS#12 export
+//! carries certificates only (as certctl's).
 
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -124,6 +126,71 @@ pub async fn chain(
             ),
         ],
         format!("{}{}", cert_pem(&c.der), chain.concat()),
+    )
+        .into_response())
+}
+
+/// The certificate, then its chain up to the root, DER.
+pub(super) async fn der_chain(state: &Shared, c: &CertRecord) -> Result<Vec<Vec<u8>>, ApiError> {
+    let s = state.services.clone();
+    let (leaf, issuer) = (c.der.clone(), c.issuer_id.clone());
+    blocking(move || {
+        let mut out = vec![leaf];
+        out.extend(s.issuers.chain_der(&issuer)?);
+        Ok::<_, ServiceError>(out)
+    })
+    .await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs12Body {
+    /// Protects the bundle (PBES2 AES-256-CBC, HMAC-SHA256 MAC); empty when absent.
+    #[serde(default)]
+    pub password: String,
+}
+
+/// `POST /api/v1/certificates/{id}/export/pkcs12` (`application/x-pkcs12`): the certificate
+/// and its chain, no key; an empty body means the empty password.
+pub async fn pkcs12(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let body: Pkcs12Body = if body.iter().all(u8::is_ascii_whitespace) {
+        Pkcs12Body::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("invalid JSON body: {e}")))?
+    };
+    let (c, _) = load(&state, &id).await?;
+    let certs = der_chain(&state, &c).await?;
+    let name = c.id.clone();
+    let password = zeroize::Zeroizing::new(body.password);
+    let p12 = blocking(move || {
+        crate::x509::pkcs12::encode(
+            &crate::x509::pkcs12::Pkcs12Contents {
+                certs: &certs,
+                key_pkcs8: None,
+                friendly_name: Some(&name),
+            },
+            &password,
+        )
+        .map_err(|e| {
+            tracing::error!(error = %e, "building a PKCS#12 bundle failed");
+            ApiError::new(ErrorCode::Internal, "building the PKCS#12 bundle failed")
+        })
+    })
+    .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-pkcs12".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                attachment(&format!("{}.p12", c.id)),
+            ),
+        ],
+        p12,
     )
         .into_response())
 }

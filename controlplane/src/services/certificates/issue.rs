@@ -104,10 +104,22 @@ impl Certificates {
     /// Every check of [`Certificates::issue`] that happens before signing, so that a caller
     /// can refuse a request before spending anything on it (EST: before using an OTP).
     pub fn check_issue(&self, req: &IssueRequest) -> Result<CheckedIssue> {
+        self.issuers.ca(&req.issuer_id)?; // an unknown issuer before a bad CSR
+        let csr = verify_csr(&req.csr)?;
+        self.check_verified(req, csr)
+    }
+
+    /// [`Certificates::check_issue`] for a request whose key and names are already known
+    /// (`req.csr` is not read): a CSR verified by the caller, or the names of a certificate
+    /// being renewed with its key.
+    pub(super) fn check_verified(
+        &self,
+        req: &IssueRequest,
+        csr: VerifiedCsr,
+    ) -> Result<CheckedIssue> {
         let ca = self.issuers.ca(&req.issuer_id)?;
         // Disabled issuer, allowed profiles, validity cap.
         let req = &self.issuers.apply_issuer_policy(req)?;
-        let csr = verify_csr(&req.csr)?;
         let profile_name = req.profile.as_deref().unwrap_or("default");
         let profile = self
             .profile(profile_name)
@@ -141,6 +153,17 @@ impl Certificates {
     /// Signs a checked request and commits the certificate, its OCSP responses and `meta`
     /// (if any, in `cert_meta`) in one synced, audited batch.
     pub fn issue_checked(&self, c: CheckedIssue, meta: Option<CertMeta>) -> Result<CertRecord> {
+        self.issue_linked(c, meta, None)
+    }
+
+    /// [`Certificates::issue_checked`], as the renewal of `renewal.old` when given: both ends
+    /// of the chain (`cert_lineage`) in the same batch, fenced on the old end as read.
+    pub(super) fn issue_linked(
+        &self,
+        c: CheckedIssue,
+        meta: Option<CertMeta>,
+        renewal: Option<&super::renew::Link>,
+    ) -> Result<CertRecord> {
         let CheckedIssue {
             ca,
             csr,
@@ -240,11 +263,16 @@ impl Certificates {
         }
         let mut changes = Vec::with_capacity(entries.len());
         self.stage_responses(&mut batch, id, entries, &mut changes)?;
+        let mut commit = Commit::new(batch).expect_absent(cf::CERT_IDS, serial.clone());
+        let mut action = "certificate.issue";
+        if let Some(link) = renewal {
+            commit = link.stage(commit, &record, &mut details)?;
+            action = "certificate.renew";
+        }
         self.cx.commit(
-            Commit::new(batch)
-                .expect_absent(cf::CERT_IDS, serial.clone())
+            commit
                 .replicate(changes)
-                .audit(("certificate.issue", "certificate", &record.id), details),
+                .audit((action, "certificate", &record.id), details),
         )?;
         self.cx.metrics().issued.with_label_values(&[id]).inc();
         tracing::info!(issuer = %id, serial = %record.id, subject = %record.subject, "issued certificate");

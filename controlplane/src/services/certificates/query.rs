@@ -4,6 +4,7 @@
 
 use sigil_shared::time::now_unix;
 
+use super::archive::{ArchivedFilter, ArchivedSet};
 use super::{CertError, Certificates, Result};
 use crate::db::{cf, decode, issuer_prefix, CertRecord, CertState, DbError};
 
@@ -89,6 +90,10 @@ pub struct CertFilter {
     /// Certificate ids (normalised with [`normalize_id`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ids: Option<Vec<String>>,
+    /// By archive mark; `None`: archived or not (bulk operations). Not a criterion of its
+    /// own for [`CertFilter::is_empty`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archived: Option<ArchivedFilter>,
 }
 
 impl CertFilter {
@@ -114,6 +119,19 @@ impl CertFilter {
                 ..self.clone()
             }
             .is_empty()
+    }
+
+    /// The archived serials this filter needs to know (none when it does not filter on them).
+    fn archived_set(&self, certs: &Certificates) -> Result<ArchivedSet> {
+        match self.archived {
+            None | Some(ArchivedFilter::Include) => Ok(ArchivedSet::default()),
+            Some(_) => certs.archived_set(),
+        }
+    }
+
+    /// Whether the archive mark of the certificate with serial `serial` passes.
+    fn admits(&self, set: &ArchivedSet, serial: &[u8]) -> bool {
+        self.archived.is_none_or(|a| a.admits(set.contains(serial)))
     }
 
     pub fn matches(&self, c: &CertRecord, now: i64) -> bool {
@@ -198,10 +216,11 @@ impl Certificates {
         f: &mut dyn FnMut(CertRecord) -> bool,
     ) -> Result<()> {
         let now = now_unix();
+        let archived = filter.archived_set(self)?;
         if let Some(ids) = &filter.ids {
             for id in ids {
                 match self.cert(id) {
-                    Ok(c) if filter.matches(&c, now) => {
+                    Ok(c) if filter.matches(&c, now) && filter.admits(&archived, &c.serial) => {
                         if !f(c) {
                             break;
                         }
@@ -215,7 +234,7 @@ impl Certificates {
         let (from, to) = issuer_range(filter);
         self.scan_records(&from, to.as_deref(), &mut |_, v| {
             let c = decode::<CertRecord>(cf::CERTS, v)?;
-            Ok(!filter.matches(&c, now) || f(c))
+            Ok(!filter.matches(&c, now) || !filter.admits(&archived, &c.serial) || f(c))
         })
     }
 
@@ -229,9 +248,15 @@ impl Certificates {
         let skip = page.saturating_sub(1).saturating_mul(per_page);
         let (mut total, mut out) = (0u64, Vec::new());
         if filter.is_empty() || filter.only_issuer() {
-            // Every record matches: only the page's records are decoded, the others counted.
+            // Every record matches but archived ones: only the page's records are decoded, the
+            // others counted; the serial is the key's part after the issuer id's 0x00.
+            let archived = filter.archived_set(self)?;
             let (from, to) = issuer_range(filter);
-            self.scan_records(&from, to.as_deref(), &mut |_, v| {
+            self.scan_records(&from, to.as_deref(), &mut |k, v| {
+                let serial = k.iter().position(|b| *b == 0).map_or(k, |i| &k[i + 1..]);
+                if !filter.admits(&archived, serial) {
+                    return Ok(true);
+                }
                 if total >= skip && (out.len() as u64) < per_page {
                     out.push(decode::<CertRecord>(cf::CERTS, v)?);
                 }
@@ -274,9 +299,10 @@ impl Certificates {
         let mut page = CertPage::default();
         let (mut last_in, mut last_seen) = (Vec::new(), Vec::new());
         let mut more = false;
+        let archived = filter.archived_set(self)?;
         self.scan_records(&start, end.as_deref(), &mut |k, v| {
             let c = decode::<CertRecord>(cf::CERTS, v)?;
-            if filter.matches(&c, now) {
+            if filter.matches(&c, now) && filter.admits(&archived, &c.serial) {
                 if page.certs.len() == per_page {
                     more = true;
                     return Ok(false);
@@ -319,6 +345,32 @@ impl Certificates {
             })
             .map_err(DbError::from)?;
         Ok((n, oldest))
+    }
+
+    /// How many of `issuer_id`'s certificates are live: unexpired and not revoked for good
+    /// (on hold counts).
+    pub fn live_count(&self, issuer_id: &str) -> Result<u64> {
+        let now = now_unix();
+        let mut n = 0u64;
+        let (from, to) = issuer_range(&CertFilter {
+            issuer_id: Some(issuer_id.into()),
+            ..Default::default()
+        });
+        self.scan_records(&from, to.as_deref(), &mut |_, v| {
+            let c = decode::<CertRecord>(cf::CERTS, v)?;
+            let held = matches!(
+                c.state,
+                CertState::Revoked {
+                    reason: sigil_shared::ocsp::RevocationReason::CertificateHold,
+                    ..
+                }
+            );
+            if c.not_after >= now && (c.state == CertState::Active || held) {
+                n += 1;
+            }
+            Ok(true)
+        })?;
+        Ok(n)
     }
 
     /// How many certificates `issuer_id` has issued (a scan of its part of `certs`).

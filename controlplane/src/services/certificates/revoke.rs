@@ -10,7 +10,7 @@ use super::{CertError, Certificates, Result};
 use crate::db::{cf, encode, serial_key, CertRecord, CertState, RevocationRecord};
 use crate::ocsp::sign_responses;
 use crate::services::context::{retry_conflicts, Commit};
-use crate::services::{ErrorKind, SIGNER_UNAVAILABLE};
+use crate::services::ErrorKind;
 
 /// What a bulk revocation did, per certificate id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -116,14 +116,7 @@ impl Certificates {
                     }
                     Err(e) => {
                         tracing::error!(serial = %c.id, error = %e, "bulk revocation: certificate failed");
-                        let shown = match e.kind() {
-                            ErrorKind::Internal => {
-                                "internal error; see the control plane log".to_string()
-                            }
-                            ErrorKind::SignerUnavailable => SIGNER_UNAVAILABLE.to_string(),
-                            _ => e.to_string(),
-                        };
-                        out.failed.push((c.id, shown));
+                        out.failed.push((c.id, super::renew::shown(&e)));
                     }
                 },
             }

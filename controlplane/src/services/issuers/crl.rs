@@ -141,8 +141,25 @@ impl Issuers {
     /// `trigger` (`revocation` or `periodic`): the outcome is kept among the issuer's latest
     /// generation events.
     pub fn regenerate_crl_for(&self, issuer_id: &str, trigger: &'static str) {
+        let _ = self.regenerate_crl_recorded(issuer_id, trigger);
+    }
+
+    /// `POST /api/v1/issuers/{id}/crl`: audited (`crl.regenerate`) before it starts, then
+    /// generated and kept among the generation events as a `api` trigger.
+    pub fn regenerate_crl_requested(&self, issuer_id: &str) -> Result<CrlEntry> {
+        self.visible_ca(issuer_id)?;
+        self.cx
+            .commit(Commit::new(sigil_storage::WriteBatch::new()).audit(
+                ("crl.regenerate", "issuer", issuer_id),
+                serde_json::json!({"via": "api"}),
+            ))?;
+        self.regenerate_crl_recorded(issuer_id, "api")
+    }
+
+    fn regenerate_crl_recorded(&self, issuer_id: &str, trigger: &'static str) -> Result<CrlEntry> {
         let started = Instant::now();
-        let (crl_number, error) = match self.regenerate_crl(issuer_id) {
+        let result = self.regenerate_crl(issuer_id);
+        let (crl_number, error) = match &result {
             Ok(crl) => (Some(crl.number), None),
             Err(e) => {
                 tracing::error!(issuer = %issuer_id, error = %e, "CRL generation failed");
@@ -162,6 +179,7 @@ impl Issuers {
             q.pop_front();
         }
         q.push_back(event);
+        result
     }
 
     /// The latest CRL generation events of `issuer_id`, newest first (none before the

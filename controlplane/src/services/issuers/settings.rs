@@ -34,12 +34,52 @@ pub struct IssuerSettings {
     pub max_validity_days: Option<u32>,
     /// Unix seconds of the last change.
     pub updated_at: Option<i64>,
+    /// Unix seconds when the issuer was deleted (`DELETE /api/v1/issuers/{id}`): disabled
+    /// for good and hidden from the API, its CRL and OCSP responses still signed.
+    pub deleted_at: Option<i64>,
+}
+
+/// [`IssuerSettings`] as `Stored::V1` holds them (before `deleted_at`).
+#[derive(Debug, Serialize, Deserialize)]
+struct SettingsV1 {
+    name: Option<String>,
+    disabled: bool,
+    disabled_at: Option<i64>,
+    default_profile: Option<String>,
+    allowed_profiles: Option<Vec<String>>,
+    max_validity_days: Option<u32>,
+    updated_at: Option<i64>,
 }
 
 /// What is stored: postcard has no optional fields, so new settings mean a new variant.
+/// Written as the newest variant; every older one is still read.
 #[derive(Debug, Serialize, Deserialize)]
 enum Stored {
-    V1(IssuerSettings),
+    V1(SettingsV1),
+    V2(IssuerSettings),
+}
+
+impl Stored {
+    fn settings(self) -> IssuerSettings {
+        match self {
+            Self::V1(s) => IssuerSettings {
+                name: s.name,
+                disabled: s.disabled,
+                disabled_at: s.disabled_at,
+                default_profile: s.default_profile,
+                allowed_profiles: s.allowed_profiles,
+                max_validity_days: s.max_validity_days,
+                updated_at: s.updated_at,
+                deleted_at: None,
+            },
+            Self::V2(s) => s,
+        }
+    }
+}
+
+/// The stored form of `s`.
+pub(super) fn stored(s: &IssuerSettings) -> std::result::Result<Vec<u8>, crate::db::DbError> {
+    encode(&Stored::V2(s.clone()))
 }
 
 /// `Some(None)` for an explicit JSON `null` (clear the setting), `None` when absent.
@@ -238,9 +278,7 @@ impl Issuers {
             .db()
             .get_raw(cf::CA_SETTINGS, issuer_id.as_bytes())?
         {
-            Some(v) => match decode::<Stored>(cf::CA_SETTINGS, &v)? {
-                Stored::V1(s) => Ok(s),
-            },
+            Some(v) => Ok(decode::<Stored>(cf::CA_SETTINGS, &v)?.settings()),
             None => Ok(IssuerSettings::default()),
         }
     }
@@ -276,7 +314,7 @@ impl Issuers {
     /// Updates an issuer's settings (certctl's `PUT /api/v1/issuers/{id}`), audited as
     /// `issuer.disable`, `issuer.enable` or `issuer.update` with the changed fields.
     pub fn update_issuer(&self, issuer_id: &str, u: &IssuerUpdate) -> Result<IssuerSettings> {
-        let ca = self.ca(issuer_id)?;
+        let ca = self.visible_ca(issuer_id)?;
         let _g = self.issuer_lock.write().unwrap_or_else(|e| e.into_inner());
         let old = self.issuer_settings(issuer_id)?;
         let exists = |p: &str| self.cx.settings().profile(p).is_some();
@@ -304,7 +342,7 @@ impl Issuers {
         batch.put(
             cf::CA_SETTINGS,
             issuer_id.as_bytes().to_vec(),
-            encode(&Stored::V1(new.clone()))?,
+            stored(&new)?,
         );
         self.cx.commit(Commit::new(batch).audit(
             (action, "issuer", issuer_id),
