@@ -105,3 +105,50 @@ fn a_kes_policy_deleted_on_two_nodes_at_once_is_deleted_once() {
     }
     assert_eq!(both, 0, "rounds in which both nodes deleted the policy");
 }
+
+/// Two nodes renewing the same certificates at the same moment: each certificate is renewed
+/// once (the lineage fence), the other node is told it was already renewed, and the chain
+/// has two versions — never a fork.
+#[test]
+fn a_certificate_renewed_on_two_nodes_at_once_is_renewed_once() {
+    use certificates::{CertError, KeygenRequest, RenewKey};
+
+    let store: Arc<dyn Store> = Arc::new(MemStore::new(cf::ALL));
+    let (a, b) = (node(&store), node(&store));
+    a.issuers.init_demo().unwrap();
+    b.catch_up().unwrap();
+    const ROUNDS: usize = 20;
+    let ids: Vec<String> = (0..ROUNDS)
+        .map(|i| {
+            let req = KeygenRequest {
+                issuer_id: "demo".into(),
+                subject: format!("CN=r{i}.example"),
+                sans: vec![format!("r{i}.example")],
+                key_algorithm: crate::crypto::KeyAlgorithm::EcdsaP256,
+                validity_days: None,
+                profile: None,
+            };
+            a.certificates.issue_with_generated_key(&req).unwrap().0.id
+        })
+        .collect();
+    let renew_all = |node: &Services| {
+        ids.iter()
+            .map(|id| node.certificates.renew(id, &RenewKey::Same, None))
+            .collect::<Vec<_>>()
+    };
+    let (from_a, from_b) = std::thread::scope(|s| {
+        let ta = s.spawn(|| renew_all(&a));
+        let tb = s.spawn(|| renew_all(&b));
+        (ta.join().unwrap(), tb.join().unwrap())
+    });
+    for (i, (ra, rb)) in from_a.iter().zip(&from_b).enumerate() {
+        let winner = match (ra, rb) {
+            (Ok(w), Err(CertError::NotRenewable { .. }))
+            | (Err(CertError::NotRenewable { .. }), Ok(w)) => w,
+            other => panic!("certificate {i}: {other:?}"),
+        };
+        let versions = a.certificates.versions(&ids[i]).unwrap();
+        let chain: Vec<&str> = versions.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(chain, [ids[i].as_str(), winner.cert.id.as_str()]);
+    }
+}

@@ -105,7 +105,7 @@ pub async fn list(
         form class="filters" method="get" action="/ui/certificates" {
             div class="field" { label for="f-status" { "Status" }
                 select id="f-status" name="status" {
-                    @for (v, l) in [("", "any"), ("active", "active"), ("expiring", "expiring (30 days)"), ("expired", "expired"), ("revoked", "revoked")] {
+                    @for (v, l) in [("", "any"), ("active", "active"), ("expiring", "expiring (30 days)"), ("expired", "expired"), ("revoked", "revoked"), ("archived", "archived")] {
                         option value=(v) selected[f.status == v] { (l) }
                     }
                 }

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 
 use super::super::UiError;
-use crate::services::certificates::{CertFilter, StatusFilter};
+use crate::services::certificates::{ArchivedFilter, CertFilter, StatusFilter};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct FilterQuery {
@@ -32,12 +32,14 @@ fn given(v: &str) -> Option<&str> {
 
 impl FilterQuery {
     pub fn filter(&self) -> Result<CertFilter, UiError> {
-        let status = match given(&self.status) {
+        // Archived certificates only when asked for, as in the API's list.
+        let archived_only = given(&self.status).is_some_and(|s| s == "archived");
+        let status = match given(&self.status).filter(|_| !archived_only) {
             None => None,
             Some(s) => Some(StatusFilter::parse(s).ok_or_else(|| {
                 UiError::new(
                     StatusCode::BAD_REQUEST,
-                    "status must be active, expiring, expired or revoked",
+                    "status must be active, expiring, expired, revoked or archived",
                 )
             })?),
         };
@@ -49,6 +51,11 @@ impl FilterQuery {
             profile: given(&self.profile).map(str::to_string),
             expires_after: bound("expires after", &self.expires_after, false)?,
             expires_before: bound("expires before", &self.expires_before, true)?,
+            archived: Some(if archived_only {
+                ArchivedFilter::Only
+            } else {
+                ArchivedFilter::Exclude
+            }),
             ..CertFilter::default()
         })
     }
