@@ -16,6 +16,7 @@ mod issuers;
 mod kes;
 mod openapi;
 mod ops;
+mod profiles;
 mod ssh;
 
 /// For the web console (`crate::ui`): decoded certificate fields, time filters, and its sign-in.
@@ -149,6 +150,16 @@ pub fn router(state: Shared) -> Router {
         .route(
             "/api/v1/certificates/{id}/export/chain",
             get(certificates::export::chain),
+        )
+        .route(
+            "/api/v1/profiles",
+            get(profiles::list).post(profiles::create),
+        )
+        .route(
+            "/api/v1/profiles/{id}",
+            get(profiles::get_one)
+                .put(profiles::update)
+                .delete(profiles::delete),
         )
         .route("/api/v1/admin/crl/cache", get(crl_cache::list))
         .route("/admin/health", get(admin_ca::health))

@@ -17,7 +17,8 @@ pub use console::{ConsoleConfig, DataPlaneProbe};
 pub use kek::{create_kek_file, default_kek_file, load_kek, KekSource, KEK_ENV, KES_KEK_ENV};
 pub use load::tokens;
 pub use signing::{
-    CrlConfig, OcspConfig, OcspSignerMode, Profile, SanType, EKU_NAMES, KEY_USAGE_NAMES,
+    CrlConfig, KeyFamily, KeyRule, OcspConfig, OcspSignerMode, Profile, SanType, EKU_NAMES,
+    KEY_USAGE_NAMES,
 };
 pub use ssh::{SshCaConfig, SshConfig, SshKeyStore, SshPkcs11};
 pub use storage::{StorageBackend, StorageConfig, POSTGRES_URL_ENV};

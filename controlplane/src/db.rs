@@ -18,6 +18,7 @@
 //! | `cert_meta`   | serial                           | [`CertMeta`]                   |
 //! | `cert_lineage`| serial                           | [`CertLineage`] (renewals)     |
 //! | `cert_archive`| serial                           | [`CertArchive`]                |
+//! | `profiles`    | profile name                     | [`ProfileRecord`] (API-made)   |
 //! | `kes_keys`    | key name                         | `KesKeyState` (wrapped only)   |
 //! | `kes_policies`| policy name                      | `KesPolicyState`               |
 //! | `kes_identities` | identity                      | `KesIdentityState`             |
@@ -58,6 +59,8 @@ pub mod cf {
     pub const CERT_LINEAGE: &str = "cert_lineage";
     /// Archived certificates (serial → `CertArchive`), hidden from lists by default.
     pub const CERT_ARCHIVE: &str = "cert_archive";
+    /// Issuance profiles made through the API (name → `ProfileRecord`).
+    pub const PROFILES: &str = "profiles";
     /// Admin API keys (id → `ApiKeyRecord`; the secret only as a SHA-256 hash).
     pub const API_KEYS: &str = "api_keys";
     /// Mutable issuer settings (id → versioned `IssuerSettings`: enabled, name, profiles).
@@ -114,6 +117,7 @@ pub mod cf {
         META,
         CERT_LINEAGE,
         CERT_ARCHIVE,
+        PROFILES,
     ];
 }
 

@@ -169,6 +169,8 @@ fn resource_of(route: &str) -> Option<Resource> {
         ("/api/v1/certificates", resource!("certificates")),
         ("/admin/certs", resource!("certificates")),
         ("/api/v1/issuers", resource!("cas")),
+        // Profiles are the issuers' policy: managed with the CAs' permissions.
+        ("/api/v1/profiles", resource!("cas")),
         ("/admin/ca", resource!("cas")),
         ("/admin/otp", resource!("otp")),
         ("/api/v1/audit", resource!("audit")),

@@ -8,6 +8,7 @@
 //! | [`Issuers`] | CAs: creation and import, key stores, delegated responders, CRLs, settings |
 //! | [`Certificates`] | issuance, revocation, release from hold, OCSP refresh, queries |
 //! | [`Otps`] | enrollment secrets (one-time passwords for EST) |
+//! | [`Profiles`] | issuance profiles: the configuration file's, the API's (stored), the built-in default |
 //! | [`ApiKeys`] | admin API keys (RBAC) |
 //! | [`Kes`] | the KES-compatible key service: keys (wrapped under the KEK), policies, identities |
 //! | [`secrets`] | (no service of its own) every private key and secret sealed under the same KEK; the start-up check and migration |
@@ -27,6 +28,7 @@ mod error;
 pub mod issuers;
 pub mod kes;
 pub mod otps;
+pub mod profiles;
 pub mod replication;
 pub mod secrets;
 pub mod ssh;
@@ -40,6 +42,7 @@ pub use error::{ErrorKind, Internal, ServiceError, SIGNER_UNAVAILABLE};
 pub use issuers::{CrlRequests, IssuerError, Issuers};
 pub use kes::{Kes, KesError};
 pub use otps::{OtpError, Otps};
+pub use profiles::{ProfileError, Profiles};
 pub use replication::Replication;
 pub use secrets::SecretsError;
 pub use ssh::{Ssh, SshError};
@@ -63,6 +66,7 @@ pub struct Services {
     pub issuers: Arc<Issuers>,
     pub certificates: Arc<Certificates>,
     pub otps: Arc<Otps>,
+    pub profiles: Arc<Profiles>,
     pub api_keys: Arc<ApiKeys>,
     pub kes: Arc<Kes>,
     pub ssh: Arc<Ssh>,
@@ -105,6 +109,7 @@ impl Services {
             certificates: Arc::new(Certificates::new(cx.clone(), issuers.clone())),
             issuers,
             otps: Arc::new(Otps::new(cx.clone())),
+            profiles: Arc::new(Profiles::new(cx.clone())),
             api_keys: Arc::new(ApiKeys::new(cx.clone())),
             kes: Arc::new(Kes::new(cx.clone())),
             ssh,

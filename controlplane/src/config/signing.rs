@@ -142,6 +142,49 @@ pub struct Profile {
     pub allowed_san_types: Vec<SanType>,
     /// Refuse CSRs without any SAN.
     pub require_san: bool,
+    /// Shown with the profile.
+    pub description: String,
+    /// A disabled profile refuses issuance (certctl's `enabled`).
+    pub enabled: bool,
+    /// Key types and minimum sizes requests may use (certctl's `allowed_key_algorithms`);
+    /// empty: any key Sigil can certify.
+    pub allowed_key_algorithms: Vec<KeyRule>,
+    /// Every SAN's value must match one of these patterns (certctl's `required_san_patterns`;
+    /// `*` stands for any characters but `.` and `/`, compared without regard to ASCII case);
+    /// empty: any.
+    pub san_patterns: Vec<String>,
+    /// Every commonName of the subject must match one of these patterns; empty: any.
+    pub cn_patterns: Vec<String>,
+}
+
+/// A key type a profile allows, from a minimum size (bits; 0: any size).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRule {
+    pub algorithm: KeyFamily,
+    #[serde(default)]
+    pub min_size: u32,
+}
+
+/// certctl's key algorithm families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyFamily {
+    #[serde(rename = "RSA", alias = "rsa")]
+    Rsa,
+    #[serde(rename = "ECDSA", alias = "ecdsa")]
+    Ecdsa,
+    #[serde(rename = "Ed25519", alias = "ed25519")]
+    Ed25519,
+}
+
+impl KeyFamily {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Rsa => "RSA",
+            Self::Ecdsa => "ECDSA",
+            Self::Ed25519 => "Ed25519",
+        }
+    }
 }
 
 impl Default for Profile {
@@ -153,7 +196,57 @@ impl Default for Profile {
             extended_key_usage: vec!["serverAuth".into(), "clientAuth".into()],
             allowed_san_types: vec![SanType::Dns, SanType::Ip, SanType::Email, SanType::Uri],
             require_san: false,
+            description: String::new(),
+            enabled: true,
+            allowed_key_algorithms: Vec::new(),
+            san_patterns: Vec::new(),
+            cn_patterns: Vec::new(),
         }
+    }
+}
+
+impl Profile {
+    /// What is wrong with the profile, if anything (`what` prefixes each message).
+    pub fn problems(&self, what: &str) -> Vec<String> {
+        let mut errs = Vec::new();
+        if self.validity_days == 0 || self.validity_days > self.max_validity_days {
+            errs.push(format!(
+                "{what}: validity_days must be between 1 and max_validity_days"
+            ));
+        }
+        if self.max_validity_days > 36_500 {
+            errs.push(format!("{what}: max_validity_days must be at most 36500"));
+        }
+        for ku in &self.key_usage {
+            if !KEY_USAGE_NAMES.contains(&ku.as_str()) {
+                errs.push(format!("{what}: unknown key_usage {ku:?}"));
+            }
+        }
+        for eku in &self.extended_key_usage {
+            if !EKU_NAMES.contains(&eku.as_str()) {
+                errs.push(format!("{what}: unknown extended_key_usage {eku:?}"));
+            }
+        }
+        for r in &self.allowed_key_algorithms {
+            if r.min_size > 16_384 {
+                errs.push(format!(
+                    "{what}: min_size {} of {} is more than any key Sigil certifies",
+                    r.min_size,
+                    r.algorithm.name()
+                ));
+            }
+        }
+        for p in self.san_patterns.iter().chain(&self.cn_patterns) {
+            if p.is_empty()
+                || p.len() > 253
+                || p.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                errs.push(format!(
+                    "{what}: pattern {p:?} must be 1 to 253 characters without spaces"
+                ));
+            }
+        }
+        errs
     }
 }
 

@@ -1,7 +1,7 @@
 //! Checking a configuration before anything is bound: every problem is reported, not just
 //! the first.
 
-use super::{CpConfig, OcspSignerMode, EKU_NAMES, KEY_USAGE_NAMES};
+use super::{CpConfig, OcspSignerMode};
 
 impl CpConfig {
     /// The checks that apply only when serving (`sigil-cp serve`): no plaintext admin listener
@@ -122,23 +122,7 @@ impl CpConfig {
         self.admin.console.check(&mut errs);
         self.ssh.check(&self.hsm.allowed_modules, &mut errs);
         for (name, p) in &self.profiles {
-            if p.validity_days == 0 || p.validity_days > p.max_validity_days {
-                errs.push(format!(
-                    "profiles.{name}: validity_days must be between 1 and max_validity_days"
-                ));
-            }
-            for ku in &p.key_usage {
-                if !KEY_USAGE_NAMES.contains(&ku.as_str()) {
-                    errs.push(format!("profiles.{name}: unknown key_usage {ku:?}"));
-                }
-            }
-            for eku in &p.extended_key_usage {
-                if !EKU_NAMES.contains(&eku.as_str()) {
-                    errs.push(format!(
-                        "profiles.{name}: unknown extended_key_usage {eku:?}"
-                    ));
-                }
-            }
+            errs.extend(p.problems(&format!("profiles.{name}")));
         }
         if errs.is_empty() {
             Ok(())

@@ -176,3 +176,15 @@ impl CertArchive {
         }
     }
 }
+
+/// An issuance profile made through the API (`profiles`, under its name): the profile as
+/// JSON (`config::Profile`, whose fields all have defaults, so a profile stored before a field
+/// existed still reads) and when it was made and changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProfileRecord {
+    V1 {
+        json: String,
+        created_at: i64,
+        updated_at: i64,
+    },
+}

@@ -97,9 +97,9 @@ impl Est {
     pub fn profile_for(&self, ca: &CaRuntime) -> Result<Option<String>, EstError> {
         let certificates = &self.services.certificates;
         let own = format!("est-{}", self.services.issuers.issuer_name(&ca.record.id)?);
-        Ok(if certificates.has_profile(&own) {
+        Ok(if certificates.has_profile(&own)? {
             Some(own)
-        } else if certificates.has_profile("est") {
+        } else if certificates.has_profile("est")? {
             Some("est".into())
         } else {
             None
@@ -130,7 +130,7 @@ impl Est {
         let profile = self
             .services
             .certificates
-            .profile(&name)
+            .profile(&name)?
             .ok_or_else(|| EstError::Internal(format!("profile {name:?} vanished")))?;
         let mut oids: Vec<&[u8]> = Vec::new();
         if profile.require_san {

@@ -83,6 +83,10 @@ pub enum CertError {
     InvalidCsrKey(sigil_shared::der::DerError),
     #[error("profile {name:?} does not exist")]
     UnknownProfile { name: String },
+    #[error("profile {name:?} is disabled")]
+    ProfileDisabled { name: String },
+    #[error("profile {profile:?} refuses the request: {why}")]
+    ProfileRefused { profile: String, why: String },
     #[error("validity_days must be between 1 and {max} for profile {profile:?}")]
     InvalidValidity { max: u32, profile: String },
     #[error("CSR contains a malformed IP address SAN")]
@@ -113,6 +117,7 @@ impl CertError {
             | Self::NotOnHold { .. }
             | Self::RevokedForGood { .. }
             | Self::NotRenewable { .. }
+            | Self::ProfileDisabled { .. }
             | Self::ImportExists { .. } => ErrorKind::Conflict,
             Self::Issuer(e) => e.kind(),
             Self::Internal(e) => e.kind(),
@@ -181,15 +186,21 @@ impl Certificates {
             .ok_or_else(|| CertError::NoOcspResponse { id: id.into(), alg })
     }
 
-    /// The issuance profile called `name` (the built-in default when `default` is not
-    /// configured).
-    pub fn profile(&self, name: &str) -> Option<Profile> {
-        self.cx.settings().profile(name)
+    /// The issuance profile called `name` (configured, made through the API, or the built-in
+    /// default; `services::profiles`).
+    pub fn profile(&self, name: &str) -> Result<Option<Profile>> {
+        Ok(super::profiles::lookup(&self.cx, name)?)
     }
 
-    /// Whether a profile called `name` is configured (not counting the built-in default).
-    pub fn has_profile(&self, name: &str) -> bool {
-        self.cx.settings().profiles.contains_key(name)
+    /// Whether a profile called `name` is configured or stored (the built-in `default` does
+    /// not count).
+    pub fn has_profile(&self, name: &str) -> Result<bool> {
+        Ok(self.cx.settings().profiles.contains_key(name)
+            || self
+                .cx
+                .db()
+                .get_raw(cf::PROFILES, name.as_bytes())?
+                .is_some())
     }
 
     fn hash_algorithms(&self) -> &[HashAlg] {

@@ -118,6 +118,8 @@ pub enum ServiceError {
     Kes(#[from] KesError),
     #[error(transparent)]
     Ssh(#[from] SshError),
+    #[error(transparent)]
+    Profile(#[from] super::profiles::ProfileError),
     /// The stored secrets at start-up (`services::secrets::prepare`).
     #[error(transparent)]
     Secrets(#[from] SecretsError),
@@ -134,6 +136,7 @@ impl ServiceError {
             Self::ApiKey(e) => e.kind(),
             Self::Kes(e) => e.kind(),
             Self::Ssh(e) => e.kind(),
+            Self::Profile(e) => e.kind(),
             Self::Secrets(_) => ErrorKind::Internal,
             Self::Internal(e) => e.kind(),
         }
@@ -160,6 +163,7 @@ macro_rules! into_protocol_error {
             $crate::services::ApiKeyError,
             $crate::services::KesError,
             $crate::services::SshError,
+            $crate::services::ProfileError,
             $crate::services::Internal
         );
     };

@@ -155,16 +155,7 @@ pub async fn detail(
     let now = now_unix();
     let name = name_of(&d.ca, &d.settings);
     let base = console.services().issuers.distribution_base().to_string();
-    let mut profiles: Vec<String> = console
-        .services()
-        .settings()
-        .profiles
-        .keys()
-        .cloned()
-        .collect();
-    if !profiles.iter().any(|p| p == "default") {
-        profiles.insert(0, "default".into());
-    }
+    let profiles = profile_names(console.services()).await;
     let body = html! {
         (layout::notice(q.done.as_deref()))
         dl class="fields" {
@@ -286,4 +277,14 @@ pub fn urlencode(segment: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// Every profile's name (configured, made through the API, the built-in default), for the
+/// forms' choices; none if they cannot be read (the form still takes a typed name).
+pub async fn profile_names(services: &std::sync::Arc<crate::services::Services>) -> Vec<String> {
+    let profiles = services.profiles.clone();
+    match tokio::task::spawn_blocking(move || profiles.list()).await {
+        Ok(Ok(list)) => list.into_iter().map(|e| e.name).collect(),
+        _ => Vec::new(),
+    }
 }

@@ -122,10 +122,21 @@ impl Certificates {
         let req = &self.issuers.apply_issuer_policy(req)?;
         let profile_name = req.profile.as_deref().unwrap_or("default");
         let profile = self
-            .profile(profile_name)
+            .profile(profile_name)?
             .ok_or_else(|| CertError::UnknownProfile {
                 name: profile_name.into(),
             })?;
+        if !profile.enabled {
+            return Err(CertError::ProfileDisabled {
+                name: profile_name.into(),
+            });
+        }
+        if let Some(why) = crate::services::profiles::rules::refusal(&profile, &csr) {
+            return Err(CertError::ProfileRefused {
+                profile: profile_name.into(),
+                why,
+            });
+        }
         let days = req.validity_days.unwrap_or(profile.validity_days);
         if days == 0 || days > profile.max_validity_days {
             return Err(CertError::InvalidValidity {

@@ -297,7 +297,10 @@ impl Issuers {
     pub fn apply_issuer_policy(&self, req: &IssueRequest) -> Result<IssueRequest> {
         let s = self.issuer_settings(&req.issuer_id)?;
         apply_policy(&s, &req.issuer_id, req, &|p| {
-            self.cx.settings().profile(p).map(|p| p.validity_days)
+            crate::services::profiles::lookup(&self.cx, p)
+                .ok()
+                .flatten()
+                .map(|p| p.validity_days)
         })
     }
 
@@ -317,7 +320,12 @@ impl Issuers {
         let ca = self.visible_ca(issuer_id)?;
         let _g = self.issuer_lock.write().unwrap_or_else(|e| e.into_inner());
         let old = self.issuer_settings(issuer_id)?;
-        let exists = |p: &str| self.cx.settings().profile(p).is_some();
+        let exists = |p: &str| {
+            crate::services::profiles::lookup(&self.cx, p)
+                .ok()
+                .flatten()
+                .is_some()
+        };
         let (new, changes) = apply_update(&old, u, &exists, now_unix())?;
         if changes.is_empty() {
             return Ok(old);

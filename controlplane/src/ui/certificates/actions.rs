@@ -47,13 +47,7 @@ async fn issue_page(
             .collect::<Result<Vec<_>, ServiceError>>()
     })
     .await?;
-    let profiles: Vec<String> = console
-        .services()
-        .settings()
-        .profiles
-        .keys()
-        .cloned()
-        .collect();
+    let profiles = super::super::cas::profile_names(console.services()).await;
     let body = html! {
         @if let Some(e) = error { p class="error" role="alert" { (e) } }
         form class="stack" method="post" action="/ui/certificates/issue" {
