@@ -1,6 +1,10 @@
-//! CRL generation (RFC 5280 §5), sans-io: a complete v2 CRL per CA, signed with the CA key.
-//! Stored and replicated by the issuers service (`services::issuers::crl`), scheduled by the
-//! CRL job (`jobs::crl_schedule`).
+//! CRL generation (RFC 5280 §5), sans-io: v2 CRLs signed with the CA key — complete, for one
+//! shard ([`scope`]: Issuing Distribution Point) and delta CRLs ([`delta`]). Stored and
+//! replicated by the issuers service (`services::issuers::crl`), scheduled by the CRL job
+//! (`jobs::crl_schedule`).
+
+pub mod delta;
+pub mod scope;
 
 use der::asn1::{OctetString, Uint};
 use der::{Decode, Encode};
@@ -20,6 +24,23 @@ pub struct RevokedEntry {
     pub serial: Vec<u8>,
     pub time: i64,
     pub reason: RevocationReason,
+    /// A delta CRL's removeFromCRL (reason code 8, §5.3.1): listed on hold by the base CRL,
+    /// released since.
+    pub remove: bool,
+}
+
+/// What a CRL is besides its entries.
+#[derive(Debug, Clone, Default)]
+pub struct CrlSpec<'a> {
+    pub number: u64,
+    pub this_update: i64,
+    pub next_update: i64,
+    /// A shard's URL: a critical Issuing Distribution Point naming it (§5.2.5).
+    pub idp: Option<&'a str>,
+    /// The delta CRL's URL, for complete CRLs when deltas are published (§5.2.6).
+    pub freshest: Option<&'a str>,
+    /// A delta CRL of the base CRL with this number (§5.2.4).
+    pub delta_of: Option<u64>,
 }
 
 /// Builds and signs a CRL:
@@ -45,17 +66,35 @@ pub fn build_crl(
     next_update: i64,
     revoked: &[RevokedEntry],
 ) -> Result<Vec<u8>, PkiError> {
+    let spec = CrlSpec {
+        number,
+        this_update,
+        next_update,
+        ..CrlSpec::default()
+    };
+    build(ca, &spec, revoked)
+}
+
+/// [`build_crl`] for any [`CrlSpec`]: a shard's IDP, the Freshest CRL pointer, a delta
+/// CRL's indicator.
+pub fn build(
+    ca: &CaRuntime,
+    spec: &CrlSpec<'_>,
+    revoked: &[RevokedEntry],
+) -> Result<Vec<u8>, PkiError> {
+    let (number, this_update, next_update) = (spec.number, spec.this_update, spec.next_update);
     let sig_alg = AlgorithmIdentifierOwned::from_der(ca.signer.signature_algorithm_der())?;
     let entries = revoked
         .iter()
         .map(|r| {
-            let crl_entry_extensions = if r.reason == RevocationReason::Unspecified {
+            let code = if r.remove { 8 } else { r.reason.code() };
+            let crl_entry_extensions = if code == 0 {
                 None
             } else {
                 Some(vec![Extension {
                     extn_id: const_oid::db::rfc5280::ID_CE_CRL_REASONS,
                     critical: false,
-                    extn_value: OctetString::new(vec![0x0a, 0x01, r.reason.code()])?,
+                    extn_value: OctetString::new(vec![0x0a, 0x01, code])?,
                 }])
             };
             Ok(RevokedCert {
@@ -81,7 +120,19 @@ pub fn build_crl(
         } else {
             Some(entries)
         },
-        crl_extensions: Some(vec![x509::authority_key_id(&ca.record.key_id)?, number_ext]),
+        crl_extensions: Some({
+            let mut exts = vec![x509::authority_key_id(&ca.record.key_id)?, number_ext];
+            if let Some(url) = spec.idp {
+                exts.push(x509::issuing_distribution_point(url)?);
+            }
+            if let Some(url) = spec.freshest {
+                exts.push(x509::freshest_crl(url)?);
+            }
+            if let Some(base) = spec.delta_of {
+                exts.push(x509::delta_crl_indicator(base)?);
+            }
+            exts
+        }),
     };
     let tbs_der = tbs.to_der()?;
     let sig = ca.signer.sign(&tbs_der)?;

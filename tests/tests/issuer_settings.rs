@@ -44,7 +44,7 @@ fn issuers_are_listed_paged_and_updated() {
     assert_eq!(created["disabled_at"], Value::Null);
     assert_eq!(
         created["config"],
-        json!({"default_profile": null, "allowed_profiles": null, "max_validity_days": null})
+        json!({"default_profile": null, "allowed_profiles": null, "max_validity_days": null, "crl_shards": null})
     );
     assert_eq!(created["updated_at"], created["created_at"]);
 

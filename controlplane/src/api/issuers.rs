@@ -38,6 +38,8 @@ pub struct PolicyView {
     /// `null`: every configured profile.
     pub allowed_profiles: Option<Vec<String>>,
     pub max_validity_days: Option<u32>,
+    /// CRL shards of the certificates issued from now on (`null`: the complete CRL only).
+    pub crl_shards: Option<u32>,
 }
 
 #[derive(Debug, Serialize)]
@@ -64,6 +66,8 @@ pub struct IssuerView {
     pub updated_at: String,
     pub ocsp_url: String,
     pub crl_url: String,
+    /// Every CRL published for the issuer (complete, shards, deltas), as URLs.
+    pub crl_urls: Vec<String>,
     pub ca_issuers_url: String,
     pub key_store: KeyStoreView,
     pub health: CaHealth,
@@ -72,6 +76,7 @@ pub struct IssuerView {
 pub fn view(state: &Shared, ca: &CaRuntime, s: IssuerSettings) -> IssuerView {
     let r = &ca.record;
     let base = state.services.issuers.distribution_base();
+    let crl_urls = state.services.issuers.crl_urls(&r.id, &s);
     IssuerView {
         id: r.id.clone(),
         name: s.name.unwrap_or_else(|| r.name.clone()),
@@ -79,6 +84,7 @@ pub fn view(state: &Shared, ca: &CaRuntime, s: IssuerSettings) -> IssuerView {
         enabled: !s.disabled,
         disabled_at: s.disabled_at.map(rfc3339),
         config: PolicyView {
+            crl_shards: s.crl_shards,
             default_profile: s.default_profile,
             allowed_profiles: s.allowed_profiles,
             max_validity_days: s.max_validity_days,
@@ -95,6 +101,7 @@ pub fn view(state: &Shared, ca: &CaRuntime, s: IssuerSettings) -> IssuerView {
         updated_at: rfc3339(s.updated_at.unwrap_or(r.created_at)),
         ocsp_url: format!("{base}/ocsp"),
         crl_url: format!("{base}/crl/{}.crl", r.id),
+        crl_urls,
         ca_issuers_url: format!("{base}/ca/{}.cer", r.id),
         key_store: match &r.key {
             KeyRef::Software => KeyStoreView::Software,

@@ -83,6 +83,13 @@ pub struct CrlConfig {
     pub regenerate_every_hours: u32,
     /// Delay after a revocation before regenerating, collecting further revocations, ms.
     pub debounce_ms: u64,
+    /// Publish delta CRLs (RFC 5280 §5.2.4) this often, minutes, and after revocations
+    /// (instead of a new complete CRL); 0: no delta CRLs. Certificates then carry a Freshest
+    /// CRL extension. Must be shorter than `regenerate_every_hours`.
+    pub delta_every_minutes: u32,
+    /// Tests only: `delta_every_minutes` in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_delta_every_secs: Option<u32>,
     /// Tests only: nextUpdate − thisUpdate in seconds (3 ..= 3600), replacing `validity_days`
     /// and `regenerate_every_hours` (regenerated after a third of it); like
     /// `ocsp.test_validity_secs`.
@@ -96,6 +103,8 @@ impl Default for CrlConfig {
             validity_days: 7,
             regenerate_every_hours: 24,
             debounce_ms: 2000,
+            delta_every_minutes: 0,
+            test_delta_every_secs: None,
             test_validity_secs: None,
         }
     }
@@ -107,6 +116,16 @@ impl CrlConfig {
         match self.test_validity_secs {
             Some(s) => i64::from(s),
             None => i64::from(self.validity_days) * 86_400,
+        }
+    }
+
+    /// How often delta CRLs are published, seconds; `None`: they are not.
+    pub fn delta_every_secs(&self) -> Option<i64> {
+        match self.test_delta_every_secs {
+            Some(s) => Some(i64::from(s)),
+            None => {
+                (self.delta_every_minutes > 0).then(|| i64::from(self.delta_every_minutes) * 60)
+            }
         }
     }
 

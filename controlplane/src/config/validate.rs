@@ -121,6 +121,14 @@ impl CpConfig {
         self.admin.auth_limit.check(&mut errs);
         self.admin.console.check(&mut errs);
         self.ssh.check(&self.hsm.allowed_modules, &mut errs);
+        if let Some(d) = self.crl.delta_every_secs() {
+            if d >= self.crl.regenerate_every_secs() {
+                errs.push(
+                    "crl.delta_every_minutes must be shorter than crl.regenerate_every_hours"
+                        .into(),
+                );
+            }
+        }
         for (name, p) in &self.profiles {
             errs.extend(p.problems(&format!("profiles.{name}")));
         }

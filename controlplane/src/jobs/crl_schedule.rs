@@ -1,6 +1,8 @@
 //! The CRL job: regenerates a CA's CRL shortly after a revocation (debounced, so a burst of
 //! revocations produces one CRL) and at least every `crl.regenerate_every_hours`
 //! ([`Issuers::stale_crls`], checked every minute, or at that interval when it is shorter).
+//! With delta CRLs on (`crl.delta_every_minutes`), revocations publish delta CRLs instead, and
+//! so does the tick for deltas older than their interval ([`Issuers::stale_deltas`]).
 //! Each generation is recorded by the issuers service for `GET /api/v1/admin/crl/cache`.
 
 use std::collections::BTreeSet;
@@ -49,7 +51,10 @@ pub fn spawn(
     tokio::spawn(async move {
         // Every minute, or more often when CRLs are regenerated more often than that
         // (`crl.test_validity_secs`).
-        let every = issuers.crl_regeneration_interval().clamp(1, 60) as u64;
+        let every = issuers
+            .crl_regeneration_interval()
+            .min(issuers.delta_crl_interval().unwrap_or(i64::MAX))
+            .clamp(1, 60) as u64;
         let mut tick = tokio::time::interval(Duration::from_secs(every));
         loop {
             tokio::select! {
@@ -64,8 +69,16 @@ pub fn spawn(
                 _ = tick.tick() => {
                     let Some(fence) = leadership.current() else { continue };
                     let i = issuers.clone();
-                    if let Ok(ids) = tokio::task::spawn_blocking(move || i.stale_crls(now_unix())).await {
-                        regenerate(&issuers, "periodic", ids, fence).await;
+                    let stale = tokio::task::spawn_blocking(move || {
+                        let now = now_unix();
+                        let bases = i.stale_crls(now);
+                        let deltas: Vec<String> =
+                            i.stale_deltas(now).into_iter().filter(|d| !bases.contains(d)).collect();
+                        (bases, deltas)
+                    });
+                    if let Ok((bases, deltas)) = stale.await {
+                        regenerate(&issuers, "periodic", bases, fence.clone()).await;
+                        regenerate(&issuers, "delta", deltas, fence).await;
                     }
                 }
                 _ = shutdown.changed() => return,

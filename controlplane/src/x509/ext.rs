@@ -133,6 +133,46 @@ pub fn crl_distribution_point(url: &str) -> Result<Extension, der::Error> {
     )
 }
 
+/// Freshest CRL (RFC 5280 §4.2.1.15, §5.2.6), non-critical: where the delta CRL is.
+pub fn freshest_crl(url: &str) -> Result<Extension, der::Error> {
+    ext(
+        &x509_cert::ext::pkix::crl::FreshestCrl(vec![DistributionPoint {
+            distribution_point: Some(DistributionPointName::FullName(vec![uri(url)?])),
+            reasons: None,
+            crl_issuer: None,
+        }]),
+        false,
+    )
+}
+
+/// Issuing Distribution Point (RFC 5280 §5.2.5), critical: the CRL covers the end-entity
+/// certificates whose distribution point is `url`.
+pub fn issuing_distribution_point(url: &str) -> Result<Extension, der::Error> {
+    let idp = x509_cert::ext::pkix::crl::dp::IssuingDistributionPoint {
+        distribution_point: Some(DistributionPointName::FullName(vec![uri(url)?])),
+        only_contains_user_certs: true,
+        only_contains_ca_certs: false,
+        only_some_reasons: None,
+        indirect_crl: false,
+        only_contains_attribute_certs: false,
+    };
+    // Not `ext`: x509-cert 0.2 gives this type the subjectInfoAccess OID; the extension is
+    // id-ce-issuingDistributionPoint (2.5.29.28).
+    Ok(Extension {
+        extn_id: rfc5280::ID_CE_ISSUING_DISTRIBUTION_POINT,
+        critical: true,
+        extn_value: OctetString::new(idp.to_der()?)?,
+    })
+}
+
+/// Delta CRL Indicator (RFC 5280 §5.2.4), critical: the number of the base CRL.
+pub fn delta_crl_indicator(base: u64) -> Result<Extension, der::Error> {
+    ext(
+        &x509_cert::ext::pkix::crl::BaseCrlNumber(der::asn1::Uint::new(&base.to_be_bytes())?),
+        true,
+    )
+}
+
 /// id-pkix-ocsp-nocheck with a NULL value (`05 00`), RFC 6960 §4.2.2.2.1.
 pub fn ocsp_nocheck() -> Result<Extension, der::Error> {
     Ok(Extension {

@@ -10,6 +10,7 @@ use x509_cert::ext::pkix::name::GeneralName;
 use super::{CertError, Certificates, Result};
 use crate::ca::CaRuntime;
 use crate::config::{Profile, SanType};
+use crate::crl::scope::Scope;
 use crate::crypto::{verify_csr, VerifiedCsr};
 use crate::db::{cf, due_key, encode, serial_key, CertMeta, CertRecord, CertState};
 use crate::ocsp::sign_responses;
@@ -183,7 +184,8 @@ impl Certificates {
             days,
             requested_profile,
         } = c;
-        let _issuing = self.issuers.issuing(&ca.record.id)?; // until committed: a disable waits
+        // Until committed: a disable waits. The settings name the CRL shards.
+        let (_issuing, settings) = self.issuers.issuing_with_settings(&ca.record.id)?;
         let profile_name = profile_name.as_str();
         let now = now_unix();
         if ca.record.not_after <= now {
@@ -210,7 +212,6 @@ impl Certificates {
             x509::subject_key_id(&key_id)?,
             x509::authority_key_id(&ca.record.key_id)?,
             x509::authority_info_access(&format!("{base}/ocsp"), &format!("{base}/ca/{id}.cer"))?,
-            x509::crl_distribution_point(&format!("{base}/crl/{id}.crl"))?,
         ];
         if !eku.is_empty() {
             extensions.push(x509::extended_key_usage(&eku)?);
@@ -227,6 +228,12 @@ impl Certificates {
         // atomically with the write), so no read is needed first. A collision of two random
         // 159-bit serials fails the request rather than overwriting a certificate.
         let serial = x509::random_serial();
+        // The CRL that lists it if revoked: its issuer's shard, and that scope's delta CRL.
+        let scope = Scope::of(&serial, settings.crl_shards.unwrap_or(1));
+        extensions.push(x509::crl_distribution_point(&scope.url(base, id))?);
+        if self.cx.settings().crl.delta_every_secs().is_some() {
+            extensions.push(x509::freshest_crl(&scope.delta_url(base, id))?);
+        }
         let spec = CertSpec {
             serial: serial.clone(),
             issuer: ca.subject.clone(),

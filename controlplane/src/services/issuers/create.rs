@@ -167,14 +167,16 @@ impl Issuers {
                 .stage_secret(&mut batch, &SecretName::ca_key(&id), &pkcs8)?;
         }
         batch.put(cf::CAS, id.as_bytes().to_vec(), encode(&record)?);
-        let (crl_commit, crl) = self.crl_batch(&rt, now)?;
+        let (crl_commit, crls) = self.crl_batch(&rt, now)?;
+        let mut changes = vec![Change::CaPut(rt.state())];
+        changes.extend(crls.into_iter().map(Change::CrlPut));
         self.cx.commit(
             crl_commit
                 .append(batch)
                 // Unique across nodes too: another node creating the same id meanwhile fails
                 // this commit.
                 .expect_absent(cf::CAS, id.as_bytes().to_vec())
-                .replicate(vec![Change::CaPut(rt.state()), Change::CrlPut(crl)])
+                .replicate(changes)
                 .audit(
                     ("issuer.create", "issuer", &id),
                     serde_json::json!({"name": rt.record.name, "subject": rt.record.subject, "key_algorithm": rt.record.key_algorithm.name(), "key_store": rt.record.key.kind()}),

@@ -2,6 +2,8 @@
 //! replicating it, the requests revocations make for a new one ([`CrlTrigger`], drained by
 //! the CRL scheduler job), and the last generations per CA for `GET /api/v1/admin/crl/cache`.
 
+mod deltas;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -13,7 +15,8 @@ use tokio::sync::mpsc;
 
 use super::{IssuerError, Issuers, Result};
 use crate::ca::CaRuntime;
-use crate::crl::{build_crl, RevokedEntry};
+use crate::crl::scope::Scope;
+use crate::crl::{build, CrlSpec, RevokedEntry};
 use crate::db::{cf, decode, encode, issuer_prefix, DbError, RevocationRecord};
 use crate::services::context::{retry_conflicts, Commit};
 use crate::services::error::Internal;
@@ -97,6 +100,11 @@ impl Issuers {
         Ok(self.cx.db().get(cf::CRLS, issuer_id.as_bytes())?)
     }
 
+    /// How often delta CRLs are published (`crl.delta_every_minutes`), seconds; `None`: off.
+    pub fn delta_crl_interval(&self) -> Option<i64> {
+        self.cx.settings().crl.delta_every_secs()
+    }
+
     /// How often every CRL is regenerated at least (`crl.regenerate_every_hours`), seconds.
     pub fn crl_regeneration_interval(&self) -> i64 {
         self.cx.settings().crl.regenerate_every_secs()
@@ -121,10 +129,11 @@ impl Issuers {
         let _g = self.crl_lock.lock().unwrap_or_else(|e| e.into_inner());
         let entry = retry_conflicts(
             || {
-                let (commit, entry) = self.crl_batch(&ca, now_unix())?;
-                self.cx
-                    .commit(commit.replicate(vec![Change::CrlPut(entry.clone())]))?;
-                Ok(entry)
+                let (commit, entries) = self.crl_batch(&ca, now_unix())?;
+                let full = entries[0].clone();
+                let changes = entries.into_iter().map(Change::CrlPut).collect();
+                self.cx.commit(commit.replicate(changes))?;
+                Ok(full)
             },
             |e: &IssuerError| matches!(e, IssuerError::Internal(i) if i.is_write_conflict()),
         )?;
@@ -158,7 +167,12 @@ impl Issuers {
 
     fn regenerate_crl_recorded(&self, issuer_id: &str, trigger: &'static str) -> Result<CrlEntry> {
         let started = Instant::now();
-        let result = self.regenerate_crl(issuer_id);
+        // With delta CRLs, revocations and the delta schedule publish deltas; the complete
+        // and shard CRLs follow their own schedule (and any explicit request).
+        let result = match trigger {
+            "revocation" | "delta" => self.regenerate_deltas(issuer_id),
+            _ => self.regenerate_crl(issuer_id),
+        };
         let (crl_number, error) = match &result {
             Ok(crl) => (Some(crl.number), None),
             Err(e) => {
@@ -194,56 +208,152 @@ impl Issuers {
             .unwrap_or_default()
     }
 
-    /// Builds the next CRL of `ca` and the commit that stores it with its number, fenced on
-    /// the number as read: two nodes never store two CRLs under one number (the second's
-    /// commit fails and it builds the next one).
-    pub(super) fn crl_batch(&self, ca: &CaRuntime, now: i64) -> Result<(Commit, CrlEntry)> {
-        let db = self.cx.db();
+    /// Every revocation of `ca`, as CRL entries.
+    pub(super) fn revoked_of(&self, ca: &CaRuntime) -> Result<Vec<RevokedEntry>> {
         let mut revoked = Vec::new();
         let prefix = issuer_prefix(&ca.record.id);
         let mut err = None;
-        db.store()
+        self.cx
+            .db()
+            .store()
             .scan_prefix(cf::REVOCATIONS, &prefix, &mut |k, v| {
                 match decode::<RevocationRecord>(cf::REVOCATIONS, v) {
                     Ok(r) => revoked.push(RevokedEntry {
                         serial: k[prefix.len()..].to_vec(),
                         time: r.time,
                         reason: r.reason,
+                        remove: false,
                     }),
                     Err(e) => err = Some(e),
                 }
                 err.is_none()
             })
             .map_err(DbError::from)?;
-        if let Some(e) = err {
-            return Err(e.into());
+        match err {
+            Some(e) => Err(e.into()),
+            None => Ok(revoked),
         }
-        let number_key = format!("crl_number/{}", ca.record.id).into_bytes();
-        let read = db.get_raw(cf::META, &number_key)?;
+    }
+
+    /// The issuer's CRL number counter (shared by its complete, shard and delta CRLs, as RFC
+    /// 5280 §5.2.4 wants for a scope and its deltas): its key, the value as read (for a fence)
+    /// and the next number.
+    pub(super) fn next_crl_number(
+        &self,
+        issuer_id: &str,
+    ) -> Result<(Vec<u8>, Option<Vec<u8>>, u64)> {
+        let key = format!("crl_number/{issuer_id}").into_bytes();
+        let read = self.cx.db().get_raw(cf::META, &key)?;
         let number = match &read {
             Some(v) => {
                 let corrupt = || Internal::CorruptCrlNumber {
-                    issuer_id: ca.record.id.clone(),
+                    issuer_id: issuer_id.into(),
                 };
                 u64::from_be_bytes(v.as_slice().try_into().map_err(|_| corrupt())?) + 1
             }
             None => 1,
         };
-        let next = now + self.cx.settings().crl.validity_secs();
-        let der = build_crl(ca, number, now, next, &revoked).map_err(Internal::from)?;
-        let entry = CrlEntry {
-            issuer_id: ca.record.id.clone(),
-            der,
-            number,
-            this_update: now,
-            next_update: next,
-        };
+        Ok((key, read, number))
+    }
+
+    /// The issuer's published CRL scopes (`crate::crl::scope`).
+    pub(super) fn crl_scopes(&self, issuer_id: &str) -> Result<Vec<Scope>> {
+        Ok(Scope::all(&self.issuer_settings(issuer_id)?.crl_families()))
+    }
+
+    /// The URLs of every CRL published for an issuer with settings `s`.
+    pub fn crl_urls(&self, issuer_id: &str, s: &super::IssuerSettings) -> Vec<String> {
+        let base = self.distribution_base();
+        let deltas = self.cx.settings().crl.delta_every_secs().is_some();
+        let mut out = Vec::new();
+        for scope in Scope::all(&s.crl_families()) {
+            out.push(scope.url(base, issuer_id));
+            if deltas {
+                out.push(scope.delta_url(base, issuer_id));
+            }
+        }
+        out
+    }
+
+    /// Builds every complete and shard CRL of `ca` (one number for all of them) and, with
+    /// delta CRLs on, an empty delta CRL over each (numbered after them): the commit that
+    /// stores them with the number, fenced on the number as read (two nodes never store two
+    /// CRLs under one number), and the entries, the complete CRL first.
+    pub(super) fn crl_batch(&self, ca: &CaRuntime, now: i64) -> Result<(Commit, Vec<CrlEntry>)> {
+        let id = &ca.record.id;
+        let revoked = self.revoked_of(ca)?;
+        let (number_key, read, number) = self.next_crl_number(id)?;
+        let settings = self.cx.settings();
+        let next = now + settings.crl.validity_secs();
+        let deltas = settings.crl.delta_every_secs();
+        let base = self.distribution_base();
+        let mut entries = Vec::new();
+        for scope in self.crl_scopes(id)? {
+            let list: Vec<RevokedEntry> = revoked
+                .iter()
+                .filter(|r| scope.covers(&r.serial))
+                .cloned()
+                .collect();
+            let url = scope.url(base, id);
+            let delta_url = scope.delta_url(base, id);
+            let idp = (scope.shards > 1).then_some(url.as_str());
+            let spec = CrlSpec {
+                number,
+                this_update: now,
+                next_update: next,
+                idp,
+                freshest: deltas.map(|_| delta_url.as_str()),
+                delta_of: None,
+            };
+            entries.push(entry(scope.crl_id(id), build(ca, &spec, &list), &spec)?);
+            if let Some(every) = deltas {
+                let spec = delta_spec(number + 1, number, now, every, idp);
+                entries.push(entry(scope.delta_id(id), build(ca, &spec, &[]), &spec)?);
+            }
+        }
+        let last = if deltas.is_some() { number + 1 } else { number };
         let mut batch = WriteBatch::new();
-        batch.put(cf::META, number_key.clone(), number.to_be_bytes().to_vec());
-        batch.put(cf::CRLS, ca.record.id.as_bytes().to_vec(), encode(&entry)?);
+        batch.put(cf::META, number_key.clone(), last.to_be_bytes().to_vec());
+        for e in &entries {
+            batch.put(cf::CRLS, e.issuer_id.as_bytes().to_vec(), encode(e)?);
+        }
         Ok((
             Commit::new(batch).expect_value(cf::META, number_key, read),
-            entry,
+            entries,
         ))
     }
+}
+
+/// A delta CRL numbered `number` over base `base` (nextUpdate: two delta periods, at least a
+/// minute).
+pub(super) fn delta_spec(
+    number: u64,
+    base: u64,
+    now: i64,
+    every: i64,
+    idp: Option<&str>,
+) -> CrlSpec<'_> {
+    CrlSpec {
+        number,
+        this_update: now,
+        next_update: now + (2 * every).max(60),
+        idp,
+        freshest: None,
+        delta_of: Some(base),
+    }
+}
+
+/// A built CRL as stored and replicated.
+pub(super) fn entry(
+    id: String,
+    der: std::result::Result<Vec<u8>, crate::x509::PkiError>,
+    spec: &CrlSpec<'_>,
+) -> Result<CrlEntry> {
+    Ok(CrlEntry {
+        issuer_id: id,
+        der: der.map_err(Internal::from)?,
+        number: spec.number,
+        this_update: spec.this_update,
+        next_update: spec.next_update,
+    })
 }

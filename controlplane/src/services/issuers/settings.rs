@@ -37,6 +37,20 @@ pub struct IssuerSettings {
     /// Unix seconds when the issuer was deleted (`DELETE /api/v1/issuers/{id}`): disabled
     /// for good and hidden from the API, its CRL and OCSP responses still signed.
     pub deleted_at: Option<i64>,
+    /// CRL shards of the certificates issued from now on (`crate::crl::scope`); `None`: one,
+    /// the complete CRL.
+    pub crl_shards: Option<u32>,
+    /// Every shard count used before (their shards stay published).
+    pub crl_shard_history: Vec<u32>,
+}
+
+impl IssuerSettings {
+    /// The shard counts whose CRLs are published: the current one and every earlier one.
+    pub fn crl_families(&self) -> Vec<u32> {
+        let mut v = self.crl_shard_history.clone();
+        v.extend(self.crl_shards);
+        v
+    }
 }
 
 /// [`IssuerSettings`] as `Stored::V1` holds them (before `deleted_at`).
@@ -71,6 +85,8 @@ impl Stored {
                 max_validity_days: s.max_validity_days,
                 updated_at: s.updated_at,
                 deleted_at: None,
+                crl_shards: None,
+                crl_shard_history: Vec::new(),
             },
             Self::V2(s) => s,
         }
@@ -99,6 +115,10 @@ pub struct PolicyUpdate {
     pub allowed_profiles: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "nullable")]
     pub max_validity_days: Option<Option<u32>>,
+    /// CRL shards for the certificates issued from now on (1 ..= 256; `null` or 1: none).
+    /// Certificates issued before keep theirs: every count used stays published.
+    #[serde(default, deserialize_with = "nullable")]
+    pub crl_shards: Option<Option<u32>>,
 }
 
 /// `PUT`/`PATCH /api/v1/issuers/{id}`: fields absent are left as they are.
@@ -125,6 +145,8 @@ pub enum SettingsError {
     UnknownAllowedProfile(String),
     #[error("max_validity_days must be between 1 and 36500")]
     InvalidMaxValidity,
+    #[error("crl_shards must be between 1 and 256")]
+    InvalidCrlShards,
     #[error("default_profile {default:?} is not among allowed_profiles {allowed:?}")]
     DefaultNotAllowed {
         default: String,
@@ -183,6 +205,21 @@ pub fn apply_update(
             }
             new.max_validity_days = m;
         }
+        if let Some(n) = p.crl_shards {
+            if n.is_some_and(|n| n == 0 || n > 256) {
+                return Err(SettingsError::InvalidCrlShards);
+            }
+            let n = n.filter(|n| *n > 1);
+            if n != old.crl_shards {
+                if let Some(was) = old
+                    .crl_shards
+                    .filter(|w| !new.crl_shard_history.contains(w))
+                {
+                    new.crl_shard_history.push(was);
+                }
+                new.crl_shards = n;
+            }
+        }
     }
     if let (Some(d), Some(allowed)) = (&new.default_profile, &new.allowed_profiles) {
         if !allowed.contains(d) {
@@ -215,6 +252,7 @@ pub fn apply_update(
         old.max_validity_days.into(),
         new.max_validity_days.into(),
     );
+    diff("crl_shards", old.crl_shards.into(), new.crl_shards.into());
     if !changes.is_empty() {
         new.updated_at = Some(now);
     }
@@ -307,11 +345,20 @@ impl Issuers {
     /// Permission to issue from `issuer_id` until the guard drops: refused when the issuer is
     /// disabled; a disable waits for the guards handed out before it.
     pub fn issuing(&self, issuer_id: &str) -> Result<RwLockReadGuard<'_, ()>> {
+        Ok(self.issuing_with_settings(issuer_id)?.0)
+    }
+
+    /// [`Issuers::issuing`], with the settings as read under the guard.
+    pub fn issuing_with_settings(
+        &self,
+        issuer_id: &str,
+    ) -> Result<(RwLockReadGuard<'_, ()>, IssuerSettings)> {
         let g = self.issuer_lock.read().unwrap_or_else(|e| e.into_inner());
-        if self.issuer_settings(issuer_id)?.disabled {
+        let s = self.issuer_settings(issuer_id)?;
+        if s.disabled {
             return Err(disabled(issuer_id));
         }
-        Ok(g)
+        Ok((g, s))
     }
 
     /// Updates an issuer's settings (certctl's `PUT /api/v1/issuers/{id}`), audited as
@@ -357,6 +404,9 @@ impl Issuers {
             serde_json::json!({ "changes": changes }),
         ))?;
         tracing::info!(issuer = %ca.record.id, action, "updated issuer settings");
+        if changes.contains_key("crl_shards") {
+            self.request_crl(issuer_id); // the new shards' first CRLs
+        }
         Ok(new)
     }
 }

@@ -285,6 +285,8 @@ pub async fn set_policy(
             default_profile: Some(text(&form.default_profile)),
             allowed_profiles: Some(Some(allowed).filter(|a| !a.is_empty())),
             max_validity_days: Some(max),
+            // The console's policy form leaves the CRL shards as they are.
+            crl_shards: None,
         }),
         ..IssuerUpdate::default()
     };
