@@ -29,10 +29,13 @@ fn ca() -> &'static SoftwareSigner {
 }
 
 /// Any bytes as an EST `simpleenroll`/`simplereenroll`/`serverkeygen` body, as an
-/// `Authorization` header and as a presented client certificate. A body that decodes
+/// `Authorization` header, as a presented client certificate and as a certificate to import. A body that decodes
 /// re-decodes from the base64 Sigil writes, and a CSR in it verifies as in [`csr`]; Basic
 /// credentials survive re-encoding; no certificate passes for a CA key it never saw.
 pub fn est_body(data: &[u8]) {
+    // The same bytes as a certificate to import (`POST /api/v1/certificates/import`): an
+    // answer, never a panic.
+    let _ = sigil_controlplane::services::certificates::import::parse(data);
     if let Ok(der) = decode_body(data) {
         if !der.is_empty() {
             assert_eq!(decode_body(encode_base64(&der).as_bytes()), Ok(der.clone()));

@@ -77,6 +77,31 @@ impl Scope {
     }
 }
 
+/// `items` split over `scopes` (as [`Scope::all`] lists them): for each scope, the items it
+/// covers, in one pass (each item's shard computed once per shard count).
+pub fn partition<T: Clone>(
+    scopes: &[Scope],
+    items: &[T],
+    serial: impl Fn(&T) -> &[u8],
+) -> Vec<Vec<T>> {
+    let mut out: Vec<Vec<T>> = vec![Vec::new(); scopes.len()];
+    let index: std::collections::HashMap<Scope, usize> =
+        scopes.iter().enumerate().map(|(i, s)| (*s, i)).collect();
+    let mut counts: Vec<u32> = scopes.iter().map(|s| s.shards).filter(|n| *n > 1).collect();
+    counts.dedup();
+    for item in items {
+        if let Some(i) = index.get(&Scope::FULL) {
+            out[*i].push(item.clone());
+        }
+        for n in &counts {
+            if let Some(i) = index.get(&Scope::of(serial(item), *n)) {
+                out[*i].push(item.clone());
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +124,17 @@ mod tests {
         assert_eq!(Scope::all(&[4, 1, 4]).len(), 5);
         assert_eq!(Scope::of(&[0x01, 0x00, 0x00, 0x00, 0x07], 4).shard, 3);
         assert_eq!(Scope::of(&[0x05], 4).shard, 1);
+    }
+
+    #[test]
+    fn partition_agrees_with_covers() {
+        let scopes = Scope::all(&[4, 3]);
+        let serials: Vec<Vec<u8>> = (0u16..200).map(|i| i.to_be_bytes().to_vec()).collect();
+        let parts = partition(&scopes, &serials, |s| s.as_slice());
+        for (scope, part) in scopes.iter().zip(&parts) {
+            let want: Vec<&Vec<u8>> = serials.iter().filter(|s| scope.covers(s)).collect();
+            assert_eq!(part.iter().collect::<Vec<_>>(), want, "{scope:?}");
+        }
     }
 
     proptest! {

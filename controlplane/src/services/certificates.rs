@@ -7,7 +7,7 @@
 //! `revoked` one. Issuer data (CAs, responders, settings, CRLs) comes from [`Issuers`].
 
 mod archive;
-mod import;
+pub mod import;
 mod issue;
 mod keygen;
 mod query;

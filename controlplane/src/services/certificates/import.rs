@@ -54,30 +54,45 @@ fn der_of(input: &[u8]) -> Result<Vec<u8>> {
     Ok(der)
 }
 
+/// A certificate to import as read from the request (sans-io; `fuzz/` feeds it any bytes):
+/// its DER, decoded form and SANs. CA certificates are refused here.
+#[derive(Debug)]
+pub struct Parsed {
+    pub der: Vec<u8>,
+    pub cert: Certificate,
+    pub sans: Vec<x509_cert::ext::pkix::name::GeneralName>,
+}
+
+/// Reads PEM or DER certificate bytes for [`Certificates::import`].
+pub fn parse(input: &[u8]) -> Result<Parsed> {
+    let der = der_of(input)?;
+    let cert = Certificate::from_der(&der).map_err(|e| invalid(format!("DER: {e}")))?;
+    let mut sans = Vec::new();
+    for ext in cert.tbs_certificate.extensions.iter().flatten() {
+        let v = ext.extn_value.as_bytes();
+        if ext.extn_id == const_oid::db::rfc5280::ID_CE_BASIC_CONSTRAINTS
+            && BasicConstraints::from_der(v).is_ok_and(|b| b.ca)
+        {
+            return Err(invalid(
+                "it is a CA certificate: import it as an issuer (POST /api/v1/issuers)",
+            ));
+        }
+        if ext.extn_id == const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME {
+            sans = SubjectAltName::from_der(v)
+                .map_err(|e| invalid(format!("subjectAltName: {e}")))?
+                .0;
+        }
+    }
+    Ok(Parsed { der, cert, sans })
+}
+
 impl Certificates {
     /// Imports a certificate (see the module documentation): stored with pre-signed OCSP
     /// responses for its state, replicated to the data planes and audited
     /// (`certificate.import`) in one synced commit; refused if its serial is already here.
     pub fn import(&self, req: &ImportRequest) -> Result<Imported> {
-        let der = der_of(&req.certificate)?;
-        let cert = Certificate::from_der(&der).map_err(|e| invalid(format!("DER: {e}")))?;
+        let Parsed { der, cert, sans } = parse(&req.certificate)?;
         let tbs = &cert.tbs_certificate;
-        let mut sans = Vec::new();
-        for ext in tbs.extensions.iter().flatten() {
-            let v = ext.extn_value.as_bytes();
-            if ext.extn_id == const_oid::db::rfc5280::ID_CE_BASIC_CONSTRAINTS
-                && BasicConstraints::from_der(v).is_ok_and(|b| b.ca)
-            {
-                return Err(invalid(
-                    "it is a CA certificate: import it as an issuer (POST /api/v1/issuers)",
-                ));
-            }
-            if ext.extn_id == const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME {
-                sans = SubjectAltName::from_der(v)
-                    .map_err(|e| invalid(format!("subjectAltName: {e}")))?
-                    .0;
-            }
-        }
         let ca = self
             .issuers
             .list_cas()

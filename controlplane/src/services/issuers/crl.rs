@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use super::{IssuerError, Issuers, Result};
 use crate::ca::CaRuntime;
-use crate::crl::scope::Scope;
+use crate::crl::scope::{partition, Scope};
 use crate::crl::{build, CrlSpec, RevokedEntry};
 use crate::db::{cf, decode, encode, issuer_prefix, DbError, RevocationRecord};
 use crate::services::context::{retry_conflicts, Commit};
@@ -288,12 +288,9 @@ impl Issuers {
         let deltas = settings.crl.delta_every_secs();
         let base = self.distribution_base();
         let mut entries = Vec::new();
-        for scope in self.crl_scopes(id)? {
-            let list: Vec<RevokedEntry> = revoked
-                .iter()
-                .filter(|r| scope.covers(&r.serial))
-                .cloned()
-                .collect();
+        let scopes = self.crl_scopes(id)?;
+        let lists = partition(&scopes, &revoked, |r| &r.serial);
+        for (scope, list) in scopes.into_iter().zip(lists) {
             let url = scope.url(base, id);
             let delta_url = scope.delta_url(base, id);
             let idp = (scope.shards > 1).then_some(url.as_str());

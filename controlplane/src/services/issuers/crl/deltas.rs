@@ -8,6 +8,7 @@ use sigil_storage::WriteBatch;
 
 use super::super::{IssuerError, Issuers, Result};
 use super::{delta_spec, entry};
+use crate::crl::scope::partition;
 use crate::crl::{build, delta};
 use crate::db::{cf, encode};
 use crate::services::context::{retry_conflicts, Commit};
@@ -31,7 +32,9 @@ impl Issuers {
                     let (number_key, read, number) = self.next_crl_number(issuer_id)?;
                     let base_url = self.distribution_base();
                     let mut entries = Vec::new();
-                    for scope in self.crl_scopes(issuer_id)? {
+                    let scopes = self.crl_scopes(issuer_id)?;
+                    let lists = partition(&scopes, &revoked, |r| &r.serial);
+                    for (scope, current) in scopes.into_iter().zip(lists) {
                         let Some(base) = self
                             .cx
                             .db()
@@ -40,11 +43,6 @@ impl Issuers {
                             return Ok(None);
                         };
                         let listed = delta::listed(&base.der).map_err(Internal::from)?;
-                        let current: Vec<_> = revoked
-                            .iter()
-                            .filter(|r| scope.covers(&r.serial))
-                            .cloned()
-                            .collect();
                         let changes = delta::entries(&listed, &current, now);
                         let url = scope.url(base_url, issuer_id);
                         let idp = (scope.shards > 1).then_some(url.as_str());
