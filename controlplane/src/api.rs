@@ -261,8 +261,14 @@ pub fn router(state: Shared) -> Router {
 /// The public (enrollment) listener's router. Handlers see the connection as
 /// `ConnectInfo<crate::tls::ConnInfo>` (peer address and presented client certificate chain).
 pub fn public_router(services: Arc<Services>) -> Router {
+    let scep = services
+        .settings()
+        .scep
+        .enabled
+        .then(|| crate::scep::router(services.clone()));
     Router::new()
         .merge(crate::est::router(services))
+        .merge(scep.unwrap_or_default())
         .route(
             "/health",
             get(|| async { axum::Json(serde_json::json!({"status": "healthy"})) }),

@@ -31,8 +31,8 @@ use cms::enveloped_data::{
     EncryptedContentInfo, EnvelopedData, KeyTransRecipientInfo, RecipientIdentifier,
     RecipientInfo, RecipientInfos,
 };
-use der::asn1::{OctetString, SetOfVec};
-use der::{Any, Decode, Encode};
+use der::asn1::{ObjectIdentifier, OctetString, SetOfVec};
+use der::{Any, Decode, Encode, Reader, Sequence, SliceReader, Tag, TagNumber, Tagged};
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::Certificate;
 
@@ -216,6 +216,62 @@ pub fn encrypt(plain: &[u8], cipher: ContentCipher, recipient: &Certificate) -> 
     .to_der()?)
 }
 
+/// `EnvelopedData` as received: like `cms`'s, but the encrypted content may also come in
+/// BER's constructed form (`[0]` holding OCTET STRING segments), which Go's `pkcs7` (the
+/// micromdm client's) always sends.
+#[derive(Sequence)]
+struct ReceivedEnveloped {
+    version: CmsVersion,
+    #[asn1(
+        context_specific = "0",
+        tag_mode = "IMPLICIT",
+        constructed = "true",
+        optional = "true"
+    )]
+    _originator_info: Option<cms::enveloped_data::OriginatorInfo>,
+    recip_infos: RecipientInfos,
+    encrypted_content: ReceivedContentInfo,
+    #[asn1(
+        context_specific = "1",
+        tag_mode = "IMPLICIT",
+        constructed = "true",
+        optional = "true"
+    )]
+    _unprotected_attrs: Option<x509_cert::attr::Attributes>,
+}
+
+#[derive(Sequence)]
+struct ReceivedContentInfo {
+    _content_type: ObjectIdentifier,
+    content_enc_alg: AlgorithmIdentifierOwned,
+    /// `[0] IMPLICIT OCTET STRING`, primitive or constructed.
+    encrypted_content: Option<Any>,
+}
+
+/// The octets of `[0] IMPLICIT OCTET STRING` in either form.
+fn implicit_octets(any: &Any) -> Result<Vec<u8>> {
+    match any.tag() {
+        Tag::ContextSpecific {
+            number: TagNumber::N0,
+            constructed: false,
+        } => Ok(any.value().to_vec()),
+        Tag::ContextSpecific {
+            number: TagNumber::N0,
+            constructed: true,
+        } => {
+            let mut out = Vec::new();
+            let mut r = SliceReader::new(any.value())?;
+            while !r.is_finished() {
+                out.extend_from_slice(OctetString::decode(&mut r)?.as_bytes());
+            }
+            Ok(out)
+        }
+        t => Err(ScepError::Malformed(format!(
+            "encryptedContent has tag {t}, not [0]"
+        ))),
+    }
+}
+
 /// What [`decrypt`] found: the plaintext and the cipher it was under.
 #[derive(Debug)]
 pub struct Opened {
@@ -238,7 +294,13 @@ pub fn decrypt(
             ci.content_type
         )));
     }
-    let env: EnvelopedData = ci.content.decode_as()?;
+    let env: ReceivedEnveloped = ci.content.decode_as()?;
+    if !matches!(env.version, CmsVersion::V0 | CmsVersion::V2) {
+        return Err(ScepError::Unsupported(format!(
+            "EnvelopedData version {:?}",
+            env.version
+        )));
+    }
     let alg = &env.encrypted_content.content_enc_alg;
     let cipher = ContentCipher::from_oid(&alg.oid).ok_or_else(|| {
         ScepError::Unsupported(format!("content encryption algorithm {}", alg.oid))
@@ -248,11 +310,12 @@ pub fn decrypt(
         .as_ref()
         .ok_or_else(|| ScepError::Malformed("content encryption without an IV".into()))?
         .decode_as::<OctetString>()?;
-    let ct = env
-        .encrypted_content
-        .encrypted_content
-        .as_ref()
-        .ok_or_else(|| ScepError::Malformed("envelope without encrypted content".into()))?;
+    let ct = implicit_octets(
+        env.encrypted_content
+            .encrypted_content
+            .as_ref()
+            .ok_or_else(|| ScepError::Malformed("envelope without encrypted content".into()))?,
+    )?;
     let ours = |rid: &RecipientIdentifier| match rid {
         RecipientIdentifier::IssuerAndSerialNumber(ias) => {
             ias.issuer == recipient.tbs_certificate.issuer
@@ -291,6 +354,6 @@ pub fn decrypt(
             k
         }
     };
-    let plain = cipher.decrypt(&cek, iv.as_bytes(), ct.as_bytes())?;
+    let plain = cipher.decrypt(&cek, iv.as_bytes(), &ct)?;
     Ok(Opened { plain, cipher })
 }

@@ -184,3 +184,81 @@ fn generated_keys_work_as_ra_keys() {
     assert!(!pkcs8.is_empty() && !spki.is_empty());
     assert!(crate::reply::generate_rsa(1024).is_err());
 }
+
+#[test]
+fn constructed_encrypted_content_is_read() {
+    // Go's pkcs7 sends `[0]` constructed around one OCTET STRING; rewrite ours that way.
+    let (ra, client) = parties();
+    let (der, _) = client
+        .request(
+            MessageType::PkcsReq,
+            "tx-5",
+            CSR,
+            &ra.cert,
+            ContentCipher::Aes128Cbc,
+        )
+        .unwrap();
+    let msg = PkiMessage::parse(&der).unwrap();
+    let env = msg.content.clone().unwrap();
+    let rebuilt = rebuild_constructed(&env);
+    let mut m2 = msg.clone();
+    m2.content = Some(rebuilt);
+    assert_eq!(ra.open(&m2).unwrap().plain, CSR);
+}
+
+/// `ContentInfo(EnvelopedData)` with its encryptedContent re-encoded in constructed form.
+fn rebuild_constructed(env: &[u8]) -> Vec<u8> {
+    use der::{Decode, Encode};
+    let ci = cms::content_info::ContentInfo::from_der(env).unwrap();
+    let mut ed: cms::enveloped_data::EnvelopedData = ci.content.decode_as().unwrap();
+    let ct = ed.encrypted_content.encrypted_content.take().unwrap();
+    let ed_der = ed.to_der().unwrap();
+    // Append `[0] constructed { OCTET STRING ct }` to the EncryptedContentInfo, by hand.
+    let inner = der::asn1::OctetString::new(ct.as_bytes()).unwrap().to_der().unwrap();
+    let mut a0 = vec![0xa0];
+    push_len(&mut a0, inner.len());
+    a0.extend(inner);
+    // Fields of EnvelopedData: version, recipientInfos, encryptedContentInfo.
+    let any: Vec<der::Any> = decode_seq(&ed_der);
+    let mut eci: Vec<u8> = any[2].value().to_vec();
+    eci.extend(a0);
+    let mut eci_tlv = vec![0x30];
+    push_len(&mut eci_tlv, eci.len());
+    eci_tlv.extend(eci);
+    let mut body = any[0].to_der().unwrap();
+    body.extend(any[1].to_der().unwrap());
+    body.extend(eci_tlv);
+    let mut ed_tlv = vec![0x30];
+    push_len(&mut ed_tlv, body.len());
+    ed_tlv.extend(body);
+    let mut explicit = vec![0xa0];
+    push_len(&mut explicit, ed_tlv.len());
+    explicit.extend(ed_tlv);
+    let mut ci_body = crate::oids::ENVELOPED_DATA.to_der().unwrap();
+    ci_body.extend(explicit);
+    let mut out = vec![0x30];
+    push_len(&mut out, ci_body.len());
+    out.extend(ci_body);
+    out
+}
+
+fn decode_seq(der_bytes: &[u8]) -> Vec<der::Any> {
+    use der::{Decode, Reader};
+    let outer = der::Any::from_der(der_bytes).unwrap();
+    let mut r = der::SliceReader::new(outer.value()).unwrap();
+    let mut v = Vec::new();
+    while !r.is_finished() {
+        v.push(der::Any::decode(&mut r).unwrap());
+    }
+    v
+}
+
+fn push_len(out: &mut Vec<u8>, len: usize) {
+    if len < 0x80 {
+        out.push(len as u8);
+    } else if len < 0x100 {
+        out.extend([0x81, len as u8]);
+    } else {
+        out.extend([0x82, (len >> 8) as u8, len as u8]);
+    }
+}

@@ -121,6 +121,11 @@ impl CpConfig {
         self.admin.auth_limit.check(&mut errs);
         self.admin.console.check(&mut errs);
         self.ssh.check(&self.hsm.allowed_modules, &mut errs);
+        self.scep.check(
+            self.public.listen.is_some(),
+            &|p| self.profiles.contains_key(p),
+            &mut errs,
+        );
         for (name, p) in &self.profiles {
             if p.validity_days == 0 || p.validity_days > p.max_validity_days {
                 errs.push(format!(

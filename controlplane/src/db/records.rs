@@ -111,6 +111,8 @@ pub enum Enrollment {
     Import,
     /// `POST /api/v1/certificates/{id}/renew` (and `bulk-renew`).
     Renewal,
+    /// SCEP `PKIOperation` (RFC 8894 §3.3.1: PKCSReq or RenewalReq).
+    Scep,
 }
 
 impl Enrollment {
@@ -123,6 +125,7 @@ impl Enrollment {
             Self::ServerKeygen => "serverkeygen",
             Self::Import => "import",
             Self::Renewal => "renewal",
+            Self::Scep => "scep",
         }
     }
 }
@@ -133,6 +136,23 @@ impl Enrollment {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertMeta {
     pub enrollment: Enrollment,
+}
+
+/// A CA's SCEP RA certificate (`scep`, key `ra/{issuer id}`; its RSA key sealed in `keys`
+/// `scep-ra/{issuer id}`): what decrypts SCEP requests and signs CertReps for that CA.
+/// Versioned: a later layout is a new variant at the end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScepRa {
+    V1 {
+        #[serde(with = "serde_bytes")]
+        cert_der: Vec<u8>,
+        /// The certificate's notAfter (unix seconds).
+        not_after: i64,
+        /// The SHA-256 of the CA certificate it was issued under (a new CA certificate under
+        /// the same id gets a new RA).
+        #[serde(with = "serde_bytes")]
+        ca_cert_sha256: Vec<u8>,
+    },
 }
 
 /// Where a certificate sits in its renewal chain (`cert_lineage`, under the serial; both ends

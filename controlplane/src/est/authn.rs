@@ -45,7 +45,8 @@ impl Credentials {
             Enrollment::SimpleEnroll
             | Enrollment::Api
             | Enrollment::Import
-            | Enrollment::Renewal => otp,
+            | Enrollment::Renewal
+            | Enrollment::Scep => otp,
             Enrollment::ServerKeygen => otp.or(cert),
         }
         .unwrap_or(Credentials::None)
@@ -55,7 +56,7 @@ impl Credentials {
 impl Est {
     /// Rate limit, then consume one use of the OTP (durable before this returns). A failure
     /// is audited and counted against the entity and the source address.
-    pub(super) fn use_otp(
+    pub(crate) fn use_otp(
         &self,
         ca: &CaRuntime,
         op: Enrollment,
@@ -113,7 +114,7 @@ impl Est {
 
     /// The presented client certificate's record and subject, if it is one of `ca`'s, in the
     /// database, not revoked or on hold, and valid now; a failure is audited.
-    pub(super) fn check_client_cert(
+    pub(crate) fn check_client_cert(
         &self,
         ca: &CaRuntime,
         op: Enrollment,
