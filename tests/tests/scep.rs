@@ -196,7 +196,8 @@ fn requester(dir: &std::path::Path, cn: &str, challenge: &str) -> (Requester, Ve
         ),
     );
     let script = format!(
-        "set -e; openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -outform DER -out {k}
+        "set -e; openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 | \
+  openssl pkcs8 -topk8 -nocrypt -outform DER -out {k}
 openssl req -x509 -new -key {k} -keyform DER -subj /CN={cn} -days 1 -outform DER -out {c}
 openssl req -new -key {k} -keyform DER -config {f} -outform DER -out {r}",
         k = key.display(),
