@@ -28,8 +28,8 @@ use cbc::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 use cms::cert::IssuerAndSerialNumber;
 use cms::content_info::{CmsVersion, ContentInfo};
 use cms::enveloped_data::{
-    EncryptedContentInfo, EnvelopedData, KeyTransRecipientInfo, RecipientIdentifier,
-    RecipientInfo, RecipientInfos,
+    EncryptedContentInfo, EnvelopedData, KeyTransRecipientInfo, RecipientIdentifier, RecipientInfo,
+    RecipientInfos,
 };
 use der::asn1::{ObjectIdentifier, OctetString, SetOfVec};
 use der::{Any, Decode, Encode, Reader, Sequence, SliceReader, Tag, TagNumber, Tagged};
@@ -168,10 +168,7 @@ pub fn encrypt(plain: &[u8], cipher: ContentCipher, recipient: &Certificate) -> 
     let mut cek = vec![0u8; cipher.key_len()];
     aws_lc_rs::rand::fill(&mut cek).map_err(|_| ScepError::Crypto("random key".into()))?;
     let (iv, ct) = cipher.encrypt(&cek, plain)?;
-    let spki = recipient
-        .tbs_certificate
-        .subject_public_key_info
-        .to_der()?;
+    let spki = recipient.tbs_certificate.subject_public_key_info.to_der()?;
     let public = PublicEncryptingKey::from_der(&spki)
         .map_err(|_| ScepError::Unsupported("the recipient's key is not RSA".into()))?;
     let public = Pkcs1PublicEncryptingKey::new(public)

@@ -57,8 +57,8 @@ impl Ra {
     /// From the RA key (PKCS#8, RSA) and its certificate (DER), which must hold that key.
     pub fn new(pkcs8: &[u8], cert_der: &[u8]) -> Result<Self> {
         let cert = Certificate::from_der(cert_der)?;
-        let signing = RsaKeyPair::from_pkcs8(pkcs8)
-            .map_err(|e| ScepError::Crypto(format!("RA key: {e}")))?;
+        let signing =
+            RsaKeyPair::from_pkcs8(pkcs8).map_err(|e| ScepError::Crypto(format!("RA key: {e}")))?;
         let decrypting = PrivateDecryptingKey::from_pkcs8(pkcs8)
             .ok()
             .and_then(|k| Pkcs1PrivateDecryptingKey::new(k).ok())

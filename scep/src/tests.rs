@@ -214,7 +214,10 @@ fn rebuild_constructed(env: &[u8]) -> Vec<u8> {
     let ct = ed.encrypted_content.encrypted_content.take().unwrap();
     let ed_der = ed.to_der().unwrap();
     // Append `[0] constructed { OCTET STRING ct }` to the EncryptedContentInfo, by hand.
-    let inner = der::asn1::OctetString::new(ct.as_bytes()).unwrap().to_der().unwrap();
+    let inner = der::asn1::OctetString::new(ct.as_bytes())
+        .unwrap()
+        .to_der()
+        .unwrap();
     let mut a0 = vec![0xa0];
     push_len(&mut a0, inner.len());
     a0.extend(inner);

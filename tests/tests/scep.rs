@@ -57,7 +57,13 @@ fn scepclient_enrolls_with_an_otp_renews_and_the_data_plane_answers_good() {
     assert_eq!(caps.code(), 200, "{}", caps.stderr);
     assert_eq!(header(&caps.headers, "content-type"), Some("text/plain"));
     let text = String::from_utf8_lossy(&caps.body).into_owned();
-    for cap in ["POSTPKIOperation", "SHA-256", "AES", "SCEPStandard", "Renewal"] {
+    for cap in [
+        "POSTPKIOperation",
+        "SHA-256",
+        "AES",
+        "SCEPStandard",
+        "Renewal",
+    ] {
         assert!(text.lines().any(|l| l == cap), "{cap} missing: {text}");
     }
 
@@ -98,7 +104,8 @@ fn scepclient_enrolls_with_an_otp_renews_and_the_data_plane_answers_good() {
 
     // A data plane answers its OCSP `good`.
     let mut dp = DataPlane::start(&server.est.cp.base_url());
-    dp.wait_ready(Duration::from_secs(30)).expect("data plane ready");
+    dp.wait_ready(Duration::from_secs(30))
+        .expect("data plane ready");
     let files = CertFiles {
         leaf: cert.clone(),
         issuing: ca.issuing.clone(),
@@ -152,10 +159,18 @@ fn wrong_challenges_fail_and_are_audited() {
     assert!(out.contains("failInfo: badRequest"), "{out}");
     // No challenge at all.
     let o = server.scepclient(&work.join("none"), cn, "", &ca.ra_sha256);
-    assert!(combined(&o).contains("failInfo: badRequest"), "{}", combined(&o));
+    assert!(
+        combined(&o).contains("failInfo: badRequest"),
+        "{}",
+        combined(&o)
+    );
     // An OTP of another entity.
     let o = server.scepclient(&work.join("other"), "someone-else", &otp, &ca.ra_sha256);
-    assert!(combined(&o).contains("failInfo: badRequest"), "{}", combined(&o));
+    assert!(
+        combined(&o).contains("failInfo: badRequest"),
+        "{}",
+        combined(&o)
+    );
     assert!(server.est.admin_certs(cn).is_empty());
 
     let (_, audit) = server
@@ -228,7 +243,13 @@ fn get_pkioperation_tampered_and_garbage_messages() {
 
     // PKIOperation by GET (base64 message, AES-256), answered SUCCESS.
     let (msg, nonce) = req
-        .request(MessageType::PkcsReq, "tx-get", &csr, &ra, ContentCipher::Aes256Cbc)
+        .request(
+            MessageType::PkcsReq,
+            "tx-get",
+            &csr,
+            &ra,
+            ContentCipher::Aes256Cbc,
+        )
         .unwrap();
     let b64 = base64::engine::general_purpose::STANDARD.encode(&msg);
     let r = server.curl(
@@ -266,7 +287,13 @@ fn get_pkioperation_tampered_and_garbage_messages() {
 
     // A tampered signature: CertRep FAILURE badMessageCheck, and the OTP is not spent.
     let (mut msg, nonce) = req
-        .request(MessageType::PkcsReq, "tx-bad", &csr, &ra, ContentCipher::Aes128Cbc)
+        .request(
+            MessageType::PkcsReq,
+            "tx-bad",
+            &csr,
+            &ra,
+            ContentCipher::Aes128Cbc,
+        )
         .unwrap();
     let n = msg.len();
     msg[n - 5] ^= 0x55; // inside the signature value, the last field
@@ -290,7 +317,13 @@ fn get_pkioperation_tampered_and_garbage_messages() {
 
     // Encrypted to someone else (the requester itself): badMessageCheck.
     let (msg, nonce) = req
-        .request(MessageType::PkcsReq, "tx-else", &csr, &req.cert, ContentCipher::Aes128Cbc)
+        .request(
+            MessageType::PkcsReq,
+            "tx-else",
+            &csr,
+            &req.cert,
+            ContentCipher::Aes128Cbc,
+        )
         .unwrap();
     write_file(&body, &msg);
     let (_, outcome) = req.read_reply(&post(&body).body, &nonce).unwrap();
@@ -298,7 +331,13 @@ fn get_pkioperation_tampered_and_garbage_messages() {
 
     // A RenewalReq signed by a certificate the CA never issued: badCertId.
     let (msg, nonce) = req
-        .request(MessageType::RenewalReq, "tx-renew", &csr, &ra, ContentCipher::Aes128Cbc)
+        .request(
+            MessageType::RenewalReq,
+            "tx-renew",
+            &csr,
+            &ra,
+            ContentCipher::Aes128Cbc,
+        )
         .unwrap();
     write_file(&body, &msg);
     let (_, outcome) = req.read_reply(&post(&body).body, &nonce).unwrap();
@@ -306,7 +345,13 @@ fn get_pkioperation_tampered_and_garbage_messages() {
 
     // The second use of the 2-use OTP still works (nothing above spent it).
     let (msg, nonce) = req
-        .request(MessageType::PkcsReq, "tx-2", &csr, &ra, ContentCipher::DesEde3Cbc)
+        .request(
+            MessageType::PkcsReq,
+            "tx-2",
+            &csr,
+            &ra,
+            ContentCipher::DesEde3Cbc,
+        )
         .unwrap();
     write_file(&body, &msg);
     let (_, outcome) = req.read_reply(&post(&body).body, &nonce).unwrap();
@@ -316,5 +361,10 @@ fn get_pkioperation_tampered_and_garbage_messages() {
     write_file(&body, b"\x30\x03garbage");
     assert_eq!(post(&body).code(), 400);
     assert_eq!(server.curl("operation=GetNextCACert", &[]).code(), 400);
-    assert_eq!(server.curl("operation=PKIOperation&message=%%%", &[]).code(), 400);
+    assert_eq!(
+        server
+            .curl("operation=PKIOperation&message=%%%", &[])
+            .code(),
+        400
+    );
 }

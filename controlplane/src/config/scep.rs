@@ -73,3 +73,47 @@ impl ScepConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::CpConfig;
+
+    fn errors(toml_text: &str) -> Vec<String> {
+        let c: CpConfig = toml::from_str(toml_text).unwrap();
+        c.validate().err().unwrap_or_default()
+    }
+
+    #[test]
+    fn defaults_are_off_and_valid() {
+        let c = CpConfig::default();
+        assert!(!c.scep.enabled);
+        assert!(!c.scep.allow_legacy_ciphers);
+        assert!(errors("").iter().all(|e| !e.contains("scep")));
+    }
+
+    #[test]
+    fn bad_values_are_reported_together() {
+        let errs = errors(
+            "[scep]\nenabled = true\nra_key_bits = 1024\nra_validity_days = 0\nprofile = \"nope\"\nissuer = \"\"\n",
+        );
+        for want in [
+            "scep.ra_key_bits",
+            "scep.ra_validity_days",
+            "scep.profile",
+            "scep.issuer",
+            "public.listen",
+        ] {
+            assert!(errs.iter().any(|e| e.contains(want)), "{want}: {errs:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(toml::from_str::<CpConfig>("[scep]\nenable = true\n").is_err());
+        let ok = errors(
+            "[public]\nlisten = \"127.0.0.1:8443\"\n[scep]\nenabled = true\nprofile = \"scep\"\n\
+             [profiles.scep]\nvalidity_days = 30\n",
+        );
+        assert!(ok.iter().all(|e| !e.contains("scep")), "{ok:?}");
+    }
+}

@@ -32,9 +32,12 @@ use crate::services::Services;
 pub struct Scep {
     services: Arc<Services>,
     est: Est,
-    /// Per issuer id: the CA certificate it was loaded for and the RA.
-    ras: Mutex<HashMap<String, (Vec<u8>, i64, Arc<Ra>)>>,
+    /// Per issuer id: the RA as last loaded.
+    ras: Mutex<HashMap<String, CachedRa>>,
 }
+
+/// An RA in memory: the CA certificate it was loaded for, its notAfter, the RA.
+type CachedRa = (Vec<u8>, i64, Arc<Ra>);
 
 /// A PKIOperation's answer: the CertRep and how it ended (for the metric).
 #[derive(Debug)]

@@ -92,9 +92,7 @@ impl Issuers {
                 }
                 self.issue_scep_ra(ca, bits, days, &ca_sha, raw)
             },
-            |e: &super::IssuerError| {
-                matches!(e, super::IssuerError::Internal(i) if i.is_write_conflict())
-            },
+            |e: &super::IssuerError| matches!(e, super::IssuerError::Internal(i) if i.is_write_conflict()),
         )
     }
 
@@ -153,14 +151,11 @@ impl Issuers {
             .stage_secret(&mut batch, &SecretName::scep_ra_key(&ca.record.id), &pkcs8)?;
         let key = ra_key(&ca.record.id);
         batch.put(cf::SCEP, key.clone(), crate::db::encode(&record)?);
-        self.cx.commit(
-            Commit::new(batch)
-                .expect_value(cf::SCEP, key, read)
-                .audit(
-                    ("scep.ra.issue", "issuer", &ca.record.id),
-                    serde_json::json!({"not_after": not_after, "key_bits": bits}),
-                ),
-        )?;
+        self.cx
+            .commit(Commit::new(batch).expect_value(cf::SCEP, key, read).audit(
+                ("scep.ra.issue", "issuer", &ca.record.id),
+                serde_json::json!({"not_after": not_after, "key_bits": bits}),
+            ))?;
         tracing::info!(issuer = %ca.record.id, not_after, "issued SCEP RA certificate");
         Ok(ScepRaKey {
             pkcs8,
