@@ -16,6 +16,7 @@ mod issuers;
 mod kes;
 mod openapi;
 mod ops;
+mod scep;
 mod ssh;
 
 /// For the web console (`crate::ui`): decoded certificate fields, time filters, and its sign-in.
@@ -170,6 +171,10 @@ pub fn router(state: Shared) -> Router {
         .route("/admin/otp", get(admin::list_otps).post(admin::create_otp))
         .route("/admin/otp/{id}", delete(admin::delete_otp))
         .route("/admin/certs", get(admin::list_certs))
+        .route("/api/v1/scep/requests", get(scep::list))
+        .route("/api/v1/scep/requests/{id}", get(scep::get_one))
+        .route("/api/v1/scep/requests/{id}/approve", post(scep::approve))
+        .route("/api/v1/scep/requests/{id}/reject", post(scep::reject))
         .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/audit/verify", get(audit::verify))
         .route("/api/v1/audit/{id}", get(audit::get_one))

@@ -168,6 +168,8 @@ fn resource_of(route: &str) -> Option<Resource> {
     const PREFIXES: &[(&str, Resource)] = &[
         ("/api/v1/certificates", resource!("certificates")),
         ("/admin/certs", resource!("certificates")),
+        // Approving a pending SCEP request issues a certificate.
+        ("/api/v1/scep", resource!("certificates")),
         ("/api/v1/issuers", resource!("cas")),
         ("/admin/ca", resource!("cas")),
         ("/admin/otp", resource!("otp")),

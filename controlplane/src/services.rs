@@ -28,6 +28,7 @@ pub mod issuers;
 pub mod kes;
 pub mod otps;
 pub mod replication;
+pub mod scep_requests;
 pub mod secrets;
 pub mod ssh;
 
@@ -41,6 +42,7 @@ pub use issuers::{CrlRequests, IssuerError, Issuers};
 pub use kes::{Kes, KesError};
 pub use otps::{OtpError, Otps};
 pub use replication::Replication;
+pub use scep_requests::{ScepRequestError, ScepRequests};
 pub use secrets::SecretsError;
 pub use ssh::{Ssh, SshError};
 
@@ -63,6 +65,7 @@ pub struct Services {
     pub issuers: Arc<Issuers>,
     pub certificates: Arc<Certificates>,
     pub otps: Arc<Otps>,
+    pub scep_requests: Arc<ScepRequests>,
     pub api_keys: Arc<ApiKeys>,
     pub kes: Arc<Kes>,
     pub ssh: Arc<Ssh>,
@@ -101,8 +104,10 @@ impl Services {
         let (trigger, requests) = issuers::crl::crl_requests();
         let issuers = Arc::new(Issuers::load(cx.clone(), trigger)?);
         let ssh = Arc::new(Ssh::open(cx.clone())?);
+        let certificates = Arc::new(Certificates::new(cx.clone(), issuers.clone()));
         let services = Self {
-            certificates: Arc::new(Certificates::new(cx.clone(), issuers.clone())),
+            scep_requests: Arc::new(ScepRequests::new(cx.clone(), certificates.clone())),
+            certificates,
             issuers,
             otps: Arc::new(Otps::new(cx.clone())),
             api_keys: Arc::new(ApiKeys::new(cx.clone())),

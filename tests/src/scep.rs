@@ -142,34 +142,37 @@ impl ScepServer {
     }
 
     /// Runs `scepclient` in `dir` (its key, CSR and self-signed certificate live beside
-    /// `-private-key`): a PKCSReq with `challenge`, or a RenewalReq when `dir/cert.pem`
-    /// exists. Trusts the public listener's CA through `SSL_CERT_FILE` (Go's TLS roots).
+    /// `-private-key`): a PKCSReq with `challenge` (none if empty), or a RenewalReq when
+    /// `dir/cert.pem` exists.
     pub fn scepclient(&self, dir: &Path, cn: &str, challenge: &str, ra_sha256: &str) -> Output {
-        std::fs::create_dir_all(dir).unwrap();
-        let key = dir.join("key.pem");
-        let cert = dir.join("cert.pem");
-        let url = self.url();
-        let mut args = vec![
-            "-server-url",
-            url.as_str(),
-            "-private-key",
-            key.to_str().unwrap(),
-            "-certificate",
-            cert.to_str().unwrap(),
-            "-cn",
-            cn,
-            "-ca-fingerprint",
-            ra_sha256,
-            "-debug",
-        ];
-        if !challenge.is_empty() {
-            args.extend(["-challenge", challenge]);
-        }
-        std::process::Command::new("scepclient")
-            .args(&args)
-            .env("SSL_CERT_FILE", &self.est.tls.ca)
+        self.scepclient_command(dir, cn, challenge, ra_sha256)
             .output()
             .expect("run scepclient")
+    }
+
+    /// The `scepclient` command of [`ScepServer::scepclient`], not started. It trusts the
+    /// public listener's CA through `SSL_CERT_FILE` (Go's TLS roots).
+    pub fn scepclient_command(
+        &self,
+        dir: &Path,
+        cn: &str,
+        challenge: &str,
+        ra_sha256: &str,
+    ) -> std::process::Command {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut cmd = std::process::Command::new("scepclient");
+        cmd.arg("-server-url")
+            .arg(self.url())
+            .arg("-private-key")
+            .arg(dir.join("key.pem"))
+            .arg("-certificate")
+            .arg(dir.join("cert.pem"))
+            .args(["-cn", cn, "-ca-fingerprint", ra_sha256, "-debug"])
+            .env("SSL_CERT_FILE", &self.est.tls.ca);
+        if !challenge.is_empty() {
+            cmd.args(["-challenge", challenge]);
+        }
+        cmd
     }
 }
 

@@ -26,6 +26,10 @@ pub struct ScepConfig {
     /// Debian's micromdm `scepclient` 2.1, only send DES-CBC). Off: such a request is answered
     /// FAILURE badAlg; GetCACaps then advertises AES only.
     pub allow_legacy_ciphers: bool,
+    /// A PKCSReq without a challengePassword is kept pending for an administrator
+    /// (`/api/v1/scep/requests`) instead of refused; the client polls (CertPoll). A wrong
+    /// challenge is refused either way.
+    pub pending: bool,
 }
 
 impl Default for ScepConfig {
@@ -37,6 +41,7 @@ impl Default for ScepConfig {
             ra_key_bits: 2048,
             ra_validity_days: 365,
             allow_legacy_ciphers: false,
+            pending: false,
         }
     }
 }

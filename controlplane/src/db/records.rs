@@ -155,6 +155,66 @@ pub enum ScepRa {
     },
 }
 
+/// A SCEP PKCSReq without a challenge, kept for an administrator's decision (`scep`, key
+/// `req/{id}`, `id` = [`ScepRequestV1::id`]). Versioned: a later layout is a new variant at the
+/// end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScepRequest {
+    V1(ScepRequestV1),
+}
+
+impl ScepRequest {
+    pub fn v1(&self) -> &ScepRequestV1 {
+        match self {
+            Self::V1(r) => r,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScepRequestV1 {
+    /// 32 hex digits of SHA-256(issuer id ‖ 0 ‖ transactionID ‖ 0 ‖ signer SPKI): a client
+    /// polling (CertPoll, or the same PKCSReq again) finds its request with what it sends.
+    pub id: String,
+    pub issuer_id: String,
+    /// The profile the request was checked against (`[scep] profile` at the time).
+    pub profile: Option<String>,
+    pub transaction_id: String,
+    #[serde(with = "serde_bytes")]
+    pub csr_der: Vec<u8>,
+    pub subject: String,
+    pub sans: Vec<String>,
+    pub created_at: i64,
+    /// The client's address.
+    pub source: String,
+    pub state: ScepRequestState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScepRequestState {
+    Pending,
+    Approved {
+        cert_id: String,
+        at: i64,
+        by: String,
+    },
+    Rejected {
+        at: i64,
+        by: String,
+        reason: String,
+    },
+}
+
+impl ScepRequestState {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved { .. } => "approved",
+            Self::Rejected { .. } => "rejected",
+        }
+    }
+}
+
 /// Where a certificate sits in its renewal chain (`cert_lineage`, under the serial; both ends
 /// written in the renewal's batch). Versioned: postcard cannot skip unknown trailing fields,
 /// so a later layout is a new variant at the end.

@@ -13,18 +13,20 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use der::Encode;
 use sigil_scep::reply::{cert_rep, Reply};
-use sigil_scep::{csr, MessageType, PkiMessage, Ra};
+use sigil_scep::{csr, ContentCipher, MessageType, PkiMessage, Ra};
 use sigil_shared::time::now_unix;
 
 use super::{Refusal, ScepHttpError};
 use crate::audit::{with_actor, Actor};
 use crate::ca::CaRuntime;
 use crate::config::ScepConfig;
-use crate::db::{CertMeta, Enrollment};
+use crate::db::{CertMeta, Enrollment, ScepRequest, ScepRequestState, ScepRequestV1};
 use crate::est::identity::{common_names, keeps_identity};
 use crate::est::Est;
-use crate::services::certificates::IssueRequest;
+use crate::services::certificates::{san_string, IssueRequest};
+use crate::services::scep_requests::request_id;
 use crate::services::Services;
 
 /// The SCEP service: EST's authentication (same OTPs, limiter sizes, audit), the RA cache.
@@ -132,17 +134,19 @@ impl Scep {
         let operation = match msg.message_type {
             MessageType::PkcsReq => "PKCSReq",
             MessageType::RenewalReq => "RenewalReq",
+            MessageType::CertPoll => "CertPoll",
             other => other.name(),
         };
         let result = self.enroll(&ca, &ra, &msg, source);
         let (reply, outcome) = match &result {
-            Ok(der) => (
+            Ok(Done::Issued(der, cipher)) => (
                 Reply::Success {
-                    cert_der: &der.0,
-                    cipher: der.1,
+                    cert_der: der,
+                    cipher: *cipher,
                 },
                 "success",
             ),
+            Ok(Done::Pending) => (Reply::Pending, "pending"),
             Err(refusal) => {
                 if let Refusal::Internal(m) = refusal {
                     tracing::error!(error = %m, transaction = %msg.transaction_id, "SCEP: request failed");
@@ -161,18 +165,50 @@ impl Scep {
         })
     }
 
-    /// Everything between a parsed request and its certificate (DER) and reply cipher.
+    /// The stored request `id`'s answer: its certificate, PENDING, or its rejection.
+    fn poll(&self, id: &str, cipher: ContentCipher) -> Result<Option<Done>, Refusal> {
+        let found = self
+            .services
+            .scep_requests
+            .get(id)
+            .map_err(|e| Refusal::Internal(e.to_string()))?;
+        let Some(rec) = found else {
+            return Ok(None);
+        };
+        Ok(Some(match &rec.v1().state {
+            ScepRequestState::Pending => Done::Pending,
+            ScepRequestState::Approved { cert_id, .. } => {
+                let cert = self
+                    .services
+                    .certificates
+                    .cert(cert_id)
+                    .map_err(|e| Refusal::Internal(e.to_string()))?;
+                Done::Issued(cert.der, cipher)
+            }
+            ScepRequestState::Rejected { reason, .. } => {
+                return Err(Refusal::Request(format!(
+                    "the request was rejected: {reason}"
+                )))
+            }
+        }))
+    }
+
+    /// Everything between a parsed request and its certificate (DER) and reply cipher, or
+    /// PENDING.
     fn enroll(
         &self,
         ca: &Arc<CaRuntime>,
         ra: &Ra,
         msg: &PkiMessage,
         source: SocketAddr,
-    ) -> Result<(Vec<u8>, sigil_scep::ContentCipher), Refusal> {
+    ) -> Result<Done, Refusal> {
         let op = msg.message_type;
-        if !matches!(op, MessageType::PkcsReq | MessageType::RenewalReq) {
+        if !matches!(
+            op,
+            MessageType::PkcsReq | MessageType::RenewalReq | MessageType::CertPoll
+        ) {
             return Err(Refusal::Request(format!(
-                "{} is not offered (PKCSReq and RenewalReq are)",
+                "{} is not offered (PKCSReq, RenewalReq and CertPoll are)",
                 op.name()
             )));
         }
@@ -183,6 +219,25 @@ impl Scep {
                 "DES envelopes are refused ([scep] allow_legacy_ciphers)".into(),
             )
             .into());
+        }
+        let spki = msg
+            .signer
+            .tbs_certificate
+            .subject_public_key_info
+            .to_der()
+            .map_err(|e| Refusal::Request(e.to_string()))?;
+        let id = request_id(&ca.record.id, &msg.transaction_id, &spki);
+        if op != MessageType::RenewalReq {
+            // CertPoll, or a PKCSReq sent again while pending (micromdm's client polls so).
+            if let Some(done) = self.poll(&id, opened.cipher)? {
+                return Ok(done);
+            }
+            if op == MessageType::CertPoll {
+                return Err(Refusal::CertId(format!(
+                    "no pending request with transactionID {:?} from this signer",
+                    msg.transaction_id
+                )));
+            }
         }
         let certificates = &self.services.certificates;
         let profile = match &self.config().profile {
@@ -199,8 +254,32 @@ impl Scep {
             .check_issue(&req)
             .map_err(|e| Refusal::Request(format!("CSR refused: {e}")))?;
         let actor = if op == MessageType::PkcsReq {
-            let challenge = csr::challenge_password(&opened.plain)?
-                .ok_or_else(|| Refusal::Request("the CSR has no challengePassword".into()))?;
+            let challenge = csr::challenge_password(&opened.plain)?.filter(|c| !c.is_empty());
+            let Some(challenge) = challenge else {
+                if !self.config().pending {
+                    return Err(Refusal::Request("the CSR has no challengePassword".into()));
+                }
+                let req = ScepRequest::V1(ScepRequestV1 {
+                    id,
+                    issuer_id: ca.record.id.clone(),
+                    profile: req.profile.clone(),
+                    transaction_id: msg.transaction_id.clone(),
+                    csr_der: opened.plain.clone(),
+                    subject: checked.csr.subject.to_string(),
+                    sans: checked.csr.sans.iter().map(san_string).collect(),
+                    created_at: now_unix(),
+                    source: source.to_string(),
+                    state: ScepRequestState::Pending,
+                });
+                let actor = Actor {
+                    id: format!("scep:{}", checked.csr.subject),
+                    actor_type: "Agent",
+                    source: source.to_string(),
+                };
+                with_actor(actor, || self.services.scep_requests.submit(req))
+                    .map_err(|e| Refusal::Internal(e.to_string()))?;
+                return Ok(Done::Pending);
+            };
             let entity = common_names(&checked.csr.subject)
                 .into_iter()
                 .next()
@@ -242,6 +321,13 @@ impl Scep {
         });
         let cert = with_actor(actor, || certificates.issue_checked(checked, meta))
             .map_err(|e| Refusal::Internal(e.to_string()))?;
-        Ok((cert.der, opened.cipher))
+        Ok(Done::Issued(cert.der, opened.cipher))
     }
+}
+
+/// How a PKIOperation that was not refused ended.
+#[derive(Debug)]
+enum Done {
+    Issued(Vec<u8>, ContentCipher),
+    Pending,
 }

@@ -160,6 +160,7 @@ macro_rules! into_protocol_error {
             $crate::services::CertError,
             $crate::services::IssuerError,
             $crate::services::OtpError,
+            $crate::services::ScepRequestError,
             $crate::services::ApiKeyError,
             $crate::services::KesError,
             $crate::services::SshError,
