@@ -57,8 +57,8 @@ pub struct Metrics {
     /// `name_mismatch`: the CSR does not name the entity, refused before the OTP is checked).
     pub est_otp_failures: IntCounterVec,
     /// SCEP requests by operation (`GetCACaps`, `GetCACert`, `PKCSReq`, `RenewalReq`, other
-    /// messages by name, `other`) and outcome (`success`, `failure`: a CertRep FAILURE,
-    /// `bad_request`: HTTP 400, `error`: 5xx).
+    /// messages by name, `other`) and outcome (`success`, `pending`, `failure`: a CertRep
+    /// FAILURE, `bad_request`: HTTP 400/404, `error`: 5xx).
     pub scep_requests: IntCounterVec,
     /// EST OTP attempts refused by a rate limit (429) by the limit's scope (`entity`,
     /// `source`); an attempt both refuse counts in both.

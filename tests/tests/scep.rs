@@ -381,7 +381,7 @@ fn pending_requests_wait_for_an_administrator() {
     if require(&["scepclient"], "apt-get install scep").is_none() {
         return;
     }
-    let server = ScepServer::start("pending = true\n");
+    let mut server = ScepServer::start("pending = true\n");
     let work = server.work();
     let ca = server.ca_certs();
     let cp = &server.est.cp;
@@ -447,7 +447,7 @@ fn pending_requests_wait_for_an_administrator() {
     let ra = <x509_cert::Certificate as der::Decode>::from_der(&ra_der).unwrap();
     let (req, csr) = requester(&work, "scep-pending-2.example.com", "");
     let body = unique_path(&work, "poll", "der");
-    let send = |t: MessageType, tx: &str, inner: &[u8]| {
+    let send = |server: &ScepServer, t: MessageType, tx: &str, inner: &[u8]| {
         let (msg, nonce) = req
             .request(t, tx, inner, &ra, ContentCipher::Aes128Cbc)
             .unwrap();
@@ -464,11 +464,20 @@ fn pending_requests_wait_for_an_administrator() {
         assert_eq!(r.code(), 200, "{}", r.stderr);
         req.read_reply(&r.body, &nonce).unwrap().1
     };
-    assert_eq!(send(MessageType::PkcsReq, "tx-p2", &csr), Outcome::Pending);
+    let poll = b"\x30\x00";
     assert_eq!(
-        send(MessageType::CertPoll, "tx-p2", b"\x30\x00"),
+        send(&server, MessageType::PkcsReq, "tx-p2", &csr),
         Outcome::Pending
     );
+    // Acknowledged means durable: the pending request and the RA survive kill -9.
+    server.est.cp.kill9();
+    server.est.cp.restart();
+    assert_eq!(server.ca_certs().ra_sha256, ca.ra_sha256, "the same RA");
+    assert_eq!(
+        send(&server, MessageType::CertPoll, "tx-p2", poll),
+        Outcome::Pending
+    );
+    let cp = &server.est.cp;
     let (_, list) = cp.api("GET", "/api/v1/scep/requests?state=pending", None);
     let id2 = list[0]["id"].as_str().unwrap().to_owned();
     let (status, v) = cp.api(
@@ -482,11 +491,11 @@ fn pending_requests_wait_for_an_administrator() {
         "{v}"
     );
     assert_eq!(
-        send(MessageType::CertPoll, "tx-p2", b"\x30\x00"),
+        send(&server, MessageType::CertPoll, "tx-p2", poll),
         Outcome::Failed(FailInfo::BadRequest)
     );
     assert_eq!(
-        send(MessageType::CertPoll, "tx-unknown", b"\x30\x00"),
+        send(&server, MessageType::CertPoll, "tx-unknown", poll),
         Outcome::Failed(FailInfo::BadCertId)
     );
     let (_, audit) = cp.api("GET", "/api/v1/audit?per_page=200", None);

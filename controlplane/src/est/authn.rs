@@ -71,7 +71,7 @@ impl Est {
             .unwrap_or_else(|e| e.into_inner())
             .check(entity, &ip, Instant::now());
         if let Some(limited) = limited {
-            tracing::warn!(entity, source = %actor.source, "EST: OTP attempts rate limited");
+            tracing::warn!(entity, source = %actor.source, operation = op.as_str(), "enrollment: OTP attempts rate limited");
             let m = &self.services.metrics().est_rate_limited;
             for (scope, hit) in [("entity", limited.entity), ("source", limited.source)] {
                 if hit {
@@ -99,7 +99,7 @@ impl Est {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .fail(entity, &ip, Instant::now());
-        tracing::warn!(entity, source = %actor.source, reason, "EST: OTP rejected");
+        tracing::warn!(entity, source = %actor.source, reason, operation = op.as_str(), "enrollment: OTP rejected");
         self.audit_failure(
             actor,
             ("otp.use", "otp", entity),
@@ -122,7 +122,7 @@ impl Est {
         source: SocketAddr,
     ) -> Result<(CertRecord, Name), EstError> {
         let rejected = |reason: String, cert_id: &str| -> Result<(CertRecord, Name), EstError> {
-            tracing::warn!(%source, %reason, "EST: client certificate rejected");
+            tracing::warn!(%source, %reason, operation = op.as_str(), "enrollment: client certificate rejected");
             let actor = Actor {
                 id: "anonymous".into(),
                 actor_type: "Agent",
