@@ -27,6 +27,7 @@ use crate::est::identity::{common_names, keeps_identity};
 use crate::est::Est;
 use crate::services::certificates::{san_string, IssueRequest};
 use crate::services::scep_requests::request_id;
+use crate::services::ScepRequestError;
 use crate::services::Services;
 
 /// The SCEP service: EST's authentication (same OTPs, limiter sizes, audit), the RA cache.
@@ -276,8 +277,12 @@ impl Scep {
                     actor_type: "Agent",
                     source: source.to_string(),
                 };
-                with_actor(actor, || self.services.scep_requests.submit(req))
-                    .map_err(|e| Refusal::Internal(e.to_string()))?;
+                with_actor(actor, || self.services.scep_requests.submit(req)).map_err(
+                    |e| match e {
+                        ScepRequestError::TooManyPending => Refusal::Request(e.to_string()),
+                        e => Refusal::Internal(e.to_string()),
+                    },
+                )?;
                 return Ok(Done::Pending);
             };
             let entity = common_names(&checked.csr.subject)

@@ -25,6 +25,9 @@ pub enum ScepRequestError {
     NotFound { id: String },
     #[error("SCEP request {id:?} is already {state}")]
     Decided { id: String, state: &'static str },
+    /// Unauthenticated clients create pending requests: their number is bounded.
+    #[error("{MAX_PENDING} SCEP requests are already pending approval")]
+    TooManyPending,
     #[error(transparent)]
     Certificate(#[from] CertError),
     #[error(transparent)]
@@ -35,7 +38,7 @@ impl ScepRequestError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::NotFound { .. } => ErrorKind::NotFound,
-            Self::Decided { .. } => ErrorKind::Conflict,
+            Self::Decided { .. } | Self::TooManyPending => ErrorKind::Conflict,
             Self::Certificate(e) => e.kind(),
             Self::Internal(e) => e.kind(),
         }
@@ -53,6 +56,9 @@ impl ScepRequestError {
 super::error::internal_from!(ScepRequestError);
 
 type Result<T, E = ScepRequestError> = std::result::Result<T, E>;
+
+/// Pending requests kept at most (a request past it is refused, FAILURE badRequest).
+pub const MAX_PENDING: usize = 1000;
 
 /// `scep` key of a request.
 fn req_key(id: &str) -> Vec<u8> {
@@ -127,7 +133,8 @@ impl ScepRequests {
         Ok(out)
     }
 
-    /// Stores `req` (pending), unless a request with its id exists: then that one.
+    /// Stores `req` (pending), unless a request with its id exists: then that one. Refused
+    /// when [`MAX_PENDING`] requests are pending.
     pub fn submit(&self, req: ScepRequest) -> Result<ScepRequest> {
         let id = req.v1().id.clone();
         let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -135,6 +142,9 @@ impl ScepRequests {
             || {
                 if let Some((_, existing)) = self.read(&id)? {
                     return Ok(existing);
+                }
+                if self.list(Some("pending"))?.len() >= MAX_PENDING {
+                    return Err(ScepRequestError::TooManyPending);
                 }
                 let r = req.v1();
                 let mut batch = WriteBatch::new();
