@@ -12,7 +12,7 @@ use sigil_scep::request::{Outcome, Requester};
 use sigil_scep::{ContentCipher, FailInfo, MessageType};
 use sigil_tests::api::CertFiles;
 use sigil_tests::dp::{openssl_ocsp_url, wait_for, DataPlane};
-use sigil_tests::pki::{combined, run, unique_path, write_file};
+use sigil_tests::pki::{combined, run, run_unchecked, unique_path, write_file};
 use sigil_tests::scep::{openssl_verify, ScepServer};
 use sigil_tests::tools::require;
 
@@ -196,9 +196,21 @@ fn wrong_challenges_fail_and_are_audited() {
     assert!(o.status.success(), "{}", combined(&o));
 }
 
-/// A requester key and self-signed certificate made by openssl (PKCS#8 DER, DER), and a CSR
-/// for `cn` with `challenge` (none if empty).
+/// A requester made by openssl: its key and self-signed certificate, a CSR for `cn` with
+/// `challenge` (none if empty), and the key (PKCS#8 DER) and certificate (DER) files.
+struct Made {
+    req: Requester,
+    csr: Vec<u8>,
+    key: std::path::PathBuf,
+    crt: std::path::PathBuf,
+}
+
 fn requester(dir: &std::path::Path, cn: &str, challenge: &str) -> (Requester, Vec<u8>) {
+    let m = make_requester(dir, cn, challenge);
+    (m.req, m.csr)
+}
+
+fn make_requester(dir: &std::path::Path, cn: &str, challenge: &str) -> Made {
     let key = unique_path(dir, "req", "key");
     let crt = unique_path(dir, "req", "crt");
     let csr = unique_path(dir, "req", "csr");
@@ -230,7 +242,12 @@ openssl req -new -key {k} -keyform DER -config {f} -outform DER -out {r}",
     run("sh", &["-c", &script]);
     let pkcs8 = std::fs::read(&key).unwrap();
     let req = Requester::new(&pkcs8, &std::fs::read(&crt).unwrap()).expect("requester");
-    (req, std::fs::read(&csr).unwrap())
+    Made {
+        req,
+        csr: std::fs::read(&csr).unwrap(),
+        key,
+        crt,
+    }
 }
 
 #[test]
@@ -246,7 +263,8 @@ fn get_pkioperation_tampered_and_garbage_messages() {
     let ra = <x509_cert::Certificate as der::Decode>::from_der(&ra_der).unwrap();
     let cn = "scep-device-3.example.com";
     let (_, otp) = server.est.otp(cn, 3600, 2);
-    let (req, csr) = requester(&work, cn, &otp);
+    let made = make_requester(&work, cn, &otp);
+    let (req, csr) = (&made.req, made.csr.clone());
 
     // PKIOperation by GET (base64 message, AES-256), answered SUCCESS.
     let (msg, nonce) = req
@@ -270,6 +288,62 @@ fn get_pkioperation_tampered_and_garbage_messages() {
     );
     let (rep, outcome) = req.read_reply(&r.body, &nonce).expect("CertRep");
     assert_eq!(rep.signer_der, ra_der, "signed by the RA");
+    // openssl reads the CertRep too: the RA's signature (chained to the CA), then the
+    // envelope with the requester's key, then the certificate.
+    let rep_der = unique_path(&work, "certrep", "der");
+    write_file(&rep_der, &r.body);
+    let env_der = unique_path(&work, "envelope", "der");
+    let v = run_unchecked(
+        "openssl",
+        &[
+            "cms",
+            "-verify",
+            "-inform",
+            "DER",
+            "-in",
+            rep_der.to_str().unwrap(),
+            "-CAfile",
+            ca.chain.to_str().unwrap(),
+            "-purpose",
+            "any",
+            "-binary",
+            "-out",
+            env_der.to_str().unwrap(),
+        ],
+    );
+    assert!(v.status.success(), "openssl cms -verify: {}", combined(&v));
+    let p7 = unique_path(&work, "issued", "p7");
+    let d = run_unchecked(
+        "openssl",
+        &[
+            "cms",
+            "-decrypt",
+            "-inform",
+            "DER",
+            "-in",
+            env_der.to_str().unwrap(),
+            "-recip",
+            made.crt.to_str().unwrap(),
+            "-inkey",
+            made.key.to_str().unwrap(),
+            "-binary",
+            "-out",
+            p7.to_str().unwrap(),
+        ],
+    );
+    assert!(d.status.success(), "openssl cms -decrypt: {}", combined(&d));
+    let printed = combined(&run(
+        "openssl",
+        &[
+            "pkcs7",
+            "-inform",
+            "DER",
+            "-in",
+            p7.to_str().unwrap(),
+            "-print_certs",
+        ],
+    ));
+    assert!(printed.contains(&format!("CN = {cn}")), "{printed}");
     assert_eq!(rep.transaction_id, "tx-get");
     let Outcome::Issued(certs) = outcome else {
         panic!("{outcome:?}")
