@@ -17,6 +17,7 @@ mod kes;
 mod openapi;
 mod ops;
 mod profiles;
+mod scep;
 mod ssh;
 
 /// For the web console (`crate::ui`): decoded certificate fields, time filters, and its sign-in.
@@ -181,6 +182,10 @@ pub fn router(state: Shared) -> Router {
         .route("/admin/otp", get(admin::list_otps).post(admin::create_otp))
         .route("/admin/otp/{id}", delete(admin::delete_otp))
         .route("/admin/certs", get(admin::list_certs))
+        .route("/api/v1/scep/requests", get(scep::list))
+        .route("/api/v1/scep/requests/{id}", get(scep::get_one))
+        .route("/api/v1/scep/requests/{id}/approve", post(scep::approve))
+        .route("/api/v1/scep/requests/{id}/reject", post(scep::reject))
         .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/audit/verify", get(audit::verify))
         .route("/api/v1/audit/{id}", get(audit::get_one))
@@ -272,8 +277,14 @@ pub fn router(state: Shared) -> Router {
 /// The public (enrollment) listener's router. Handlers see the connection as
 /// `ConnectInfo<crate::tls::ConnInfo>` (peer address and presented client certificate chain).
 pub fn public_router(services: Arc<Services>) -> Router {
+    let scep = services
+        .settings()
+        .scep
+        .enabled
+        .then(|| crate::scep::router(services.clone()));
     Router::new()
         .merge(crate::est::router(services))
+        .merge(scep.unwrap_or_default())
         .route(
             "/health",
             get(|| async { axum::Json(serde_json::json!({"status": "healthy"})) }),

@@ -7,6 +7,7 @@ mod auth_limit;
 mod console;
 mod kek;
 mod load;
+mod scep;
 pub mod signing;
 pub mod ssh;
 mod storage;
@@ -16,6 +17,7 @@ pub use auth_limit::AuthLimitConfig;
 pub use console::{ConsoleConfig, DataPlaneProbe};
 pub use kek::{create_kek_file, default_kek_file, load_kek, KekSource, KEK_ENV, KES_KEK_ENV};
 pub use load::tokens;
+pub use scep::ScepConfig;
 pub use signing::{
     CrlConfig, KeyFamily, KeyRule, OcspConfig, OcspSignerMode, Profile, SanType, EKU_NAMES,
     KEY_USAGE_NAMES,
@@ -50,6 +52,8 @@ pub struct CpConfig {
     pub kes: KesConfig,
     /// The SSH key service (Keyper's API, SSH CAs, KRL).
     pub ssh: SshConfig,
+    /// SCEP (RFC 8894) on the public listener.
+    pub scep: ScepConfig,
     /// Issuance profiles by name; `default` is used when a request names none.
     pub profiles: BTreeMap<String, Profile>,
 }
@@ -70,6 +74,7 @@ impl Default for CpConfig {
             secrets: SecretsConfig::default(),
             kes: KesConfig::default(),
             ssh: SshConfig::default(),
+            scep: ScepConfig::default(),
             profiles: BTreeMap::new(),
         }
     }

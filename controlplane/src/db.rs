@@ -22,6 +22,7 @@
 //! | `kes_keys`    | key name                         | `KesKeyState` (wrapped only)   |
 //! | `kes_policies`| policy name                      | `KesPolicyState`               |
 //! | `kes_identities` | identity                      | `KesIdentityState`             |
+//! | `scep`        | `ra/{issuer id}`, `req/{id}`     | [`ScepRa`], [`ScepRequest`]    |
 //! | `meta`        | name                             | value                          |
 
 mod log_writer;
@@ -88,6 +89,9 @@ pub mod cf {
     /// Which user holds a plain SSH key (SHA-256 → `KeyIndexRecord`).
     pub const SSH_KEY_INDEX: &str = "ssh_key_index";
     pub const META: &str = "meta";
+    /// SCEP: the RA certificate of each CA that served SCEP (`ra/{issuer id}` → `ScepRa`) and
+    /// requests pending approval (`req/{id}` → `ScepRequest`).
+    pub const SCEP: &str = "scep";
     pub const ALL: &[&str] = &[
         CAS,
         KEYS,
@@ -118,6 +122,7 @@ pub mod cf {
         CERT_LINEAGE,
         CERT_ARCHIVE,
         PROFILES,
+        SCEP,
     ];
 }
 

@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod ocsp;
 pub mod rbac;
 pub mod replication;
+pub mod scep;
 pub mod server;
 pub mod services;
 pub mod tls;

@@ -56,6 +56,10 @@ pub struct Metrics {
     /// Refused EST OTP enrollments by reason (`unknown`, `expired`, `used_up`: the OTP;
     /// `name_mismatch`: the CSR does not name the entity, refused before the OTP is checked).
     pub est_otp_failures: IntCounterVec,
+    /// SCEP requests by operation (`GetCACaps`, `GetCACert`, `PKCSReq`, `RenewalReq`, other
+    /// messages by name, `other`) and outcome (`success`, `pending`, `failure`: a CertRep
+    /// FAILURE, `bad_request`: HTTP 400/404, `error`: 5xx).
+    pub scep_requests: IntCounterVec,
     /// EST OTP attempts refused by a rate limit (429) by the limit's scope (`entity`,
     /// `source`); an attempt both refuse counts in both.
     pub est_rate_limited: IntCounterVec,
@@ -137,6 +141,11 @@ impl Metrics {
             "est_otp_failures_total",
             "EST enrollments refused for their OTP or entity id",
             &["reason"],
+        );
+        let scep_requests = counter_vec(
+            "scep_requests_total",
+            "SCEP requests on the public listener",
+            &["operation", "outcome"],
         );
         let est_rate_limited = counter_vec(
             "est_rate_limited_total",
@@ -230,6 +239,7 @@ impl Metrics {
             ca_replica_available,
             est_requests,
             est_otp_failures,
+            scep_requests,
             est_rate_limited,
             sync: Arc::new(Mutex::new(())),
             registry,

@@ -168,6 +168,8 @@ fn resource_of(route: &str) -> Option<Resource> {
     const PREFIXES: &[(&str, Resource)] = &[
         ("/api/v1/certificates", resource!("certificates")),
         ("/admin/certs", resource!("certificates")),
+        // Approving a pending SCEP request issues a certificate.
+        ("/api/v1/scep", resource!("certificates")),
         ("/api/v1/issuers", resource!("cas")),
         // Profiles are the issuers' policy: managed with the CAs' permissions.
         ("/api/v1/profiles", resource!("cas")),
@@ -212,6 +214,27 @@ mod tests {
         ));
         assert!(!can(Role::Operator, "GET", "/api/v1/audit"));
         assert!(!can(Role::Operator, "POST", "/api/v1/apikeys"));
+        // Pending SCEP requests: approving issues a certificate.
+        assert_eq!(
+            required_permission("POST", "/api/v1/scep/requests/{id}/approve"),
+            "write:certificates"
+        );
+        assert!(can(
+            Role::Operator,
+            "POST",
+            "/api/v1/scep/requests/{id}/reject"
+        ));
+        assert!(can(Role::Viewer, "GET", "/api/v1/scep/requests"));
+        assert!(!can(
+            Role::Viewer,
+            "POST",
+            "/api/v1/scep/requests/{id}/approve"
+        ));
+        assert!(!can(
+            Role::Auditor,
+            "POST",
+            "/api/v1/scep/requests/{id}/approve"
+        ));
         assert!(can(Role::Auditor, "GET", "/api/v1/audit/verify"));
         assert!(can(Role::Auditor, "GET", "/admin/otp"));
         assert!(!can(Role::Auditor, "POST", "/admin/otp"));

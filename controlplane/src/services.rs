@@ -30,6 +30,7 @@ pub mod kes;
 pub mod otps;
 pub mod profiles;
 pub mod replication;
+pub mod scep_requests;
 pub mod secrets;
 pub mod ssh;
 
@@ -44,6 +45,7 @@ pub use kes::{Kes, KesError};
 pub use otps::{OtpError, Otps};
 pub use profiles::{ProfileError, Profiles};
 pub use replication::Replication;
+pub use scep_requests::{ScepRequestError, ScepRequests};
 pub use secrets::SecretsError;
 pub use ssh::{Ssh, SshError};
 
@@ -67,6 +69,7 @@ pub struct Services {
     pub certificates: Arc<Certificates>,
     pub otps: Arc<Otps>,
     pub profiles: Arc<Profiles>,
+    pub scep_requests: Arc<ScepRequests>,
     pub api_keys: Arc<ApiKeys>,
     pub kes: Arc<Kes>,
     pub ssh: Arc<Ssh>,
@@ -105,8 +108,10 @@ impl Services {
         let (trigger, requests) = issuers::crl::crl_requests();
         let issuers = Arc::new(Issuers::load(cx.clone(), trigger)?);
         let ssh = Arc::new(Ssh::open(cx.clone())?);
+        let certificates = Arc::new(Certificates::new(cx.clone(), issuers.clone()));
         let services = Self {
-            certificates: Arc::new(Certificates::new(cx.clone(), issuers.clone())),
+            scep_requests: Arc::new(ScepRequests::new(cx.clone(), certificates.clone())),
+            certificates,
             issuers,
             otps: Arc::new(Otps::new(cx.clone())),
             profiles: Arc::new(Profiles::new(cx.clone())),

@@ -15,6 +15,7 @@
 //! | [`replication`] | `replication_frame` |
 //! | [`http`] | `http_requests` (the data plane's request framing, pipelined) |
 //! | [`est`] | `est_body`, `csr` |
+//! | [`scep`] | `scep_message` |
 //! | [`kes`] | `kes_ciphertext`, `kes_policy`, `kes_request` |
 //! | [`ssh`] | `ssh_public_key`, `ssh_cert`, `ssh_krl`, `ssh_lookup` |
 //! | [`authkeys`] | `authkeys_answer` |
@@ -27,6 +28,7 @@ pub mod http;
 pub mod kes;
 pub mod ocsp;
 pub mod replication;
+pub mod scep;
 pub mod ssh;
 
 pub use authkeys::authkeys_answer;
@@ -36,6 +38,7 @@ pub use http::http_requests;
 pub use kes::{kes_ciphertext, kes_policy, kes_request};
 pub use ocsp::{ocsp_get_path, ocsp_request, ocsp_response_times, ocsp_splice};
 pub use replication::replication_frame;
+pub use scep::scep_message;
 pub use ssh::{ssh_cert, ssh_krl, ssh_lookup, ssh_public_key};
 
 /// A target's body.
@@ -51,6 +54,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("http_requests", http_requests),
     ("est_body", est_body),
     ("csr", csr),
+    ("scep_message", scep_message),
     ("kes_ciphertext", kes_ciphertext),
     ("kes_policy", kes_policy),
     ("kes_request", kes_request),

@@ -187,3 +187,46 @@ fn write_seeds() {
         add("kes_ciphertext", &STANDARD.decode(b64).unwrap());
     }
 }
+
+#[test]
+#[ignore = "writes seed files; run by fuzz/seed.sh"]
+fn write_scep_seeds() {
+    use sigil_scep::reply::{cert_rep, Reply};
+    use sigil_scep::request::Requester;
+    use sigil_scep::{ContentCipher, FailInfo, MessageType, PkiMessage};
+    let client = Requester::new(
+        include_bytes!("../../scep/testdata/client.key.der"),
+        include_bytes!("../../scep/testdata/client.crt.der"),
+    )
+    .unwrap();
+    let ra = sigil_fuzzing::scep::ra();
+    let csr = include_bytes!("../../scep/testdata/client.csr.der");
+    for (t, cipher) in [
+        (MessageType::PkcsReq, ContentCipher::Aes128Cbc),
+        (MessageType::RenewalReq, ContentCipher::Aes256Cbc),
+        (MessageType::PkcsReq, ContentCipher::DesCbc),
+    ] {
+        let (der, _) = client.request(t, "seed", csr, &ra.cert, cipher).unwrap();
+        add("scep_message", &der);
+        let msg = PkiMessage::parse(&der).unwrap();
+        let ok = cert_rep(
+            ra,
+            &msg,
+            Reply::Success {
+                cert_der: include_bytes!("../../scep/testdata/client.crt.der"),
+                cipher,
+            },
+        )
+        .unwrap();
+        add("scep_message", &ok);
+        add(
+            "scep_message",
+            &cert_rep(ra, &msg, Reply::Failure(FailInfo::BadRequest)).unwrap(),
+        );
+    }
+    add("scep_message", csr);
+    add(
+        "scep_message",
+        &sigil_scep::certs::certs_only(&[&ra.cert_der]).unwrap(),
+    );
+}

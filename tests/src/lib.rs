@@ -26,6 +26,7 @@ pub mod pki;
 pub mod process;
 pub mod proxy;
 pub mod rawhttp;
+pub mod scep;
 pub mod sshd;
 pub mod storage;
 pub mod stream;

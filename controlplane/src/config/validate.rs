@@ -129,6 +129,11 @@ impl CpConfig {
                 );
             }
         }
+        self.scep.check(
+            self.public.listen.is_some(),
+            &|p| self.profiles.contains_key(p),
+            &mut errs,
+        );
         for (name, p) in &self.profiles {
             errs.extend(p.problems(&format!("profiles.{name}")));
         }

@@ -111,6 +111,8 @@ pub enum Enrollment {
     Import,
     /// `POST /api/v1/certificates/{id}/renew` (and `bulk-renew`).
     Renewal,
+    /// SCEP `PKIOperation` (RFC 8894 §3.3.1: PKCSReq or RenewalReq).
+    Scep,
 }
 
 impl Enrollment {
@@ -123,6 +125,7 @@ impl Enrollment {
             Self::ServerKeygen => "serverkeygen",
             Self::Import => "import",
             Self::Renewal => "renewal",
+            Self::Scep => "scep",
         }
     }
 }
@@ -133,6 +136,83 @@ impl Enrollment {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertMeta {
     pub enrollment: Enrollment,
+}
+
+/// A CA's SCEP RA certificate (`scep`, key `ra/{issuer id}`; its RSA key sealed in `keys`
+/// `scep-ra/{issuer id}`): what decrypts SCEP requests and signs CertReps for that CA.
+/// Versioned: a later layout is a new variant at the end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScepRa {
+    V1 {
+        #[serde(with = "serde_bytes")]
+        cert_der: Vec<u8>,
+        /// The certificate's notAfter (unix seconds).
+        not_after: i64,
+        /// The SHA-256 of the CA certificate it was issued under (a new CA certificate under
+        /// the same id gets a new RA).
+        #[serde(with = "serde_bytes")]
+        ca_cert_sha256: Vec<u8>,
+    },
+}
+
+/// A SCEP PKCSReq without a challenge, kept for an administrator's decision (`scep`, key
+/// `req/{id}`, `id` = [`ScepRequestV1::id`]). Versioned: a later layout is a new variant at the
+/// end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScepRequest {
+    V1(ScepRequestV1),
+}
+
+impl ScepRequest {
+    pub fn v1(&self) -> &ScepRequestV1 {
+        match self {
+            Self::V1(r) => r,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScepRequestV1 {
+    /// 32 hex digits of SHA-256(issuer id ‖ 0 ‖ transactionID ‖ 0 ‖ signer SPKI): a client
+    /// polling (CertPoll, or the same PKCSReq again) finds its request with what it sends.
+    pub id: String,
+    pub issuer_id: String,
+    /// The profile the request was checked against (`[scep] profile` at the time).
+    pub profile: Option<String>,
+    pub transaction_id: String,
+    #[serde(with = "serde_bytes")]
+    pub csr_der: Vec<u8>,
+    pub subject: String,
+    pub sans: Vec<String>,
+    pub created_at: i64,
+    /// The client's address.
+    pub source: String,
+    pub state: ScepRequestState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScepRequestState {
+    Pending,
+    Approved {
+        cert_id: String,
+        at: i64,
+        by: String,
+    },
+    Rejected {
+        at: i64,
+        by: String,
+        reason: String,
+    },
+}
+
+impl ScepRequestState {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved { .. } => "approved",
+            Self::Rejected { .. } => "rejected",
+        }
+    }
 }
 
 /// Where a certificate sits in its renewal chain (`cert_lineage`, under the serial; both ends

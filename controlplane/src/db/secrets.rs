@@ -8,6 +8,7 @@
 //! | `ssh/user-ca`       | [`SecretKind::SshCaKey`], `user`     | OpenSSH private key (software CA)    |
 //! | `ssh/host-ca`       | [`SecretKind::SshCaKey`], `host`     | OpenSSH private key (software CA)    |
 //! | `ssh/jwt`           | [`SecretKind::SshTokenSecret`], `keyper` | the 32-byte HS256 secret of Keyper tokens |
+//! | `scep-ra/{id}`      | [`SecretKind::ScepRaKey`], CA id     | PKCS#8 of its SCEP RA's RSA key      |
 //!
 //! Before Sigil sealed them (data directories written before the migration) the same entries
 //! held the plaintext itself; `services::secrets` rewrites them sealed at start-up.
@@ -19,6 +20,7 @@ pub enum SecretKind {
     ResponderKey,
     SshCaKey,
     SshTokenSecret,
+    ScepRaKey,
 }
 
 impl SecretKind {
@@ -29,6 +31,7 @@ impl SecretKind {
             Self::ResponderKey => "responder-key",
             Self::SshCaKey => "ssh-ca-key",
             Self::SshTokenSecret => "ssh-token-secret",
+            Self::ScepRaKey => "scep-ra-key",
         }
     }
 }
@@ -84,6 +87,14 @@ impl SecretName {
         }
     }
 
+    /// The RSA key of a CA's SCEP RA.
+    pub fn scep_ra_key(issuer_id: &str) -> Self {
+        Self {
+            kind: SecretKind::ScepRaKey,
+            id: issuer_id.into(),
+        }
+    }
+
     /// Its key in the `keys` column family.
     pub fn entry(&self) -> Vec<u8> {
         match self.kind {
@@ -91,6 +102,7 @@ impl SecretName {
             SecretKind::ResponderKey => format!("responder/{}", self.id).into_bytes(),
             SecretKind::SshCaKey => format!("ssh/{}-ca", self.id).into_bytes(),
             SecretKind::SshTokenSecret => SSH_JWT.as_bytes().to_vec(),
+            SecretKind::ScepRaKey => format!("scep-ra/{}", self.id).into_bytes(),
         }
     }
 
@@ -112,6 +124,8 @@ impl SecretName {
                     name(SecretKind::CaKey, id)
                 } else if let Some(id) = s.strip_prefix("responder/") {
                     name(SecretKind::ResponderKey, id)
+                } else if let Some(id) = s.strip_prefix("scep-ra/") {
+                    name(SecretKind::ScepRaKey, id)
                 } else {
                     None
                 }
@@ -139,6 +153,7 @@ mod tests {
             SecretName::ssh_ca_key(SshCaKind::User),
             SecretName::ssh_ca_key(SshCaKind::Host),
             SecretName::ssh_token_secret(),
+            SecretName::scep_ra_key("demo"),
         ] {
             assert_eq!(SecretName::from_entry(&name.entry()), Some(name));
         }

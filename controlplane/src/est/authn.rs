@@ -45,7 +45,8 @@ impl Credentials {
             Enrollment::SimpleEnroll
             | Enrollment::Api
             | Enrollment::Import
-            | Enrollment::Renewal => otp,
+            | Enrollment::Renewal
+            | Enrollment::Scep => otp,
             Enrollment::ServerKeygen => otp.or(cert),
         }
         .unwrap_or(Credentials::None)
@@ -55,7 +56,7 @@ impl Credentials {
 impl Est {
     /// Rate limit, then consume one use of the OTP (durable before this returns). A failure
     /// is audited and counted against the entity and the source address.
-    pub(super) fn use_otp(
+    pub(crate) fn use_otp(
         &self,
         ca: &CaRuntime,
         op: Enrollment,
@@ -70,7 +71,7 @@ impl Est {
             .unwrap_or_else(|e| e.into_inner())
             .check(entity, &ip, Instant::now());
         if let Some(limited) = limited {
-            tracing::warn!(entity, source = %actor.source, "EST: OTP attempts rate limited");
+            tracing::warn!(entity, source = %actor.source, operation = op.as_str(), "enrollment: OTP attempts rate limited");
             let m = &self.services.metrics().est_rate_limited;
             for (scope, hit) in [("entity", limited.entity), ("source", limited.source)] {
                 if hit {
@@ -98,7 +99,7 @@ impl Est {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .fail(entity, &ip, Instant::now());
-        tracing::warn!(entity, source = %actor.source, reason, "EST: OTP rejected");
+        tracing::warn!(entity, source = %actor.source, reason, operation = op.as_str(), "enrollment: OTP rejected");
         self.audit_failure(
             actor,
             ("otp.use", "otp", entity),
@@ -113,7 +114,7 @@ impl Est {
 
     /// The presented client certificate's record and subject, if it is one of `ca`'s, in the
     /// database, not revoked or on hold, and valid now; a failure is audited.
-    pub(super) fn check_client_cert(
+    pub(crate) fn check_client_cert(
         &self,
         ca: &CaRuntime,
         op: Enrollment,
@@ -121,7 +122,7 @@ impl Est {
         source: SocketAddr,
     ) -> Result<(CertRecord, Name), EstError> {
         let rejected = |reason: String, cert_id: &str| -> Result<(CertRecord, Name), EstError> {
-            tracing::warn!(%source, %reason, "EST: client certificate rejected");
+            tracing::warn!(%source, %reason, operation = op.as_str(), "enrollment: client certificate rejected");
             let actor = Actor {
                 id: "anonymous".into(),
                 actor_type: "Agent",

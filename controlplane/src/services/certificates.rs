@@ -21,6 +21,7 @@ pub use import::{ImportRequest, Imported};
 pub use keygen::{parse_san, KeygenRequest, GENERATED_KEY_ALGORITHMS};
 pub use renew::{BulkRenewal, RenewKey, Renewed};
 
+pub(crate) use issue::Attach;
 pub use issue::{san_string, CheckedIssue, IssueRequest};
 pub use query::{
     normalize_id, status_of, CertFilter, CertPage, StatusFilter, EXPIRING_WITHIN_SECS,

@@ -61,6 +61,9 @@ pub enum Internal {
     Der(#[from] der::Error),
     #[error("random generator failed")]
     Random,
+    /// Building or using a SCEP RA key or message (`sigil_scep`).
+    #[error("SCEP: {0}")]
+    Scep(#[from] sigil_scep::ScepError),
     /// The write of a group of commits failed with this (every commit in it failed; the
     /// first one's caller got the error itself).
     #[error("group commit: {0}")]
@@ -160,6 +163,7 @@ macro_rules! into_protocol_error {
             $crate::services::CertError,
             $crate::services::IssuerError,
             $crate::services::OtpError,
+            $crate::services::ScepRequestError,
             $crate::services::ApiKeyError,
             $crate::services::KesError,
             $crate::services::SshError,

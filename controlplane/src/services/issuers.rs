@@ -2,7 +2,8 @@
 //! ([`create`]), where their keys live ([`key_store`]), their delegated OCSP responders, their
 //! CRLs ([`crl`]) and their mutable settings ([`settings`]).
 //!
-//! Locks it owns: the CA table; `ca_lock` (CA creation and responder renewal); `crl_lock`
+//! Locks it owns: the CA table; `ca_lock` (CA creation, responder renewal, SCEP RA issuance
+//! ([`scep_ra`])); `crl_lock`
 //! (CRL numbers strictly increase); `issuer_lock` (held for reading while issuing, for
 //! writing while changing settings: once a disable returns, nothing of that issuer commits).
 //! Order: `issuer_lock`, then `ca_lock`, then the commit path's own locks.
@@ -11,12 +12,14 @@ mod create;
 pub mod crl;
 mod key_store;
 mod retire;
+mod scep_ra;
 pub mod settings;
 
 pub use create::CreateCa;
 pub use crl::{CrlEvent, CrlRequests, CrlTrigger};
 pub use key_store::{KeyStoreError, KeyStoreRequest, Pkcs11Replica, Pkcs11Request};
 pub use retire::{Deletion, ProbeResult};
+pub use scep_ra::ScepRaKey;
 pub use settings::{IssuerSettings, IssuerUpdate, PolicyUpdate, SettingsError};
 
 use std::collections::BTreeMap;

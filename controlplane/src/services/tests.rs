@@ -152,3 +152,69 @@ fn a_certificate_renewed_on_two_nodes_at_once_is_renewed_once() {
         assert_eq!(chain, [ids[i].as_str(), winner.cert.id.as_str()]);
     }
 }
+
+/// Two nodes approving the same pending SCEP requests at the same moment: each request is
+/// approved once (the fence on the pending record in the issuance's batch), the other node
+/// is told it was already decided, and one certificate exists per request.
+#[test]
+fn a_scep_request_approved_on_two_nodes_at_once_issues_once() {
+    use crate::db::{ScepRequest, ScepRequestState, ScepRequestV1};
+    use scep_requests::{request_id, ScepRequestError};
+
+    let store: Arc<dyn Store> = Arc::new(MemStore::new(cf::ALL));
+    let (a, b) = (node(&store), node(&store));
+    a.issuers.init_demo().unwrap();
+    b.catch_up().unwrap();
+    let csr = include_bytes!("../../../scep/testdata/client.csr.der").to_vec();
+    const ROUNDS: usize = 10;
+    let ids: Vec<String> = (0..ROUNDS)
+        .map(|i| {
+            let id = request_id("demo", &format!("tx-{i}"), b"spki");
+            let req = ScepRequest::V1(ScepRequestV1 {
+                id: id.clone(),
+                issuer_id: "demo".into(),
+                profile: None,
+                transaction_id: format!("tx-{i}"),
+                csr_der: csr.clone(),
+                subject: "CN=device-1".into(),
+                sans: vec![],
+                created_at: 1,
+                source: "127.0.0.1:1".into(),
+                state: ScepRequestState::Pending,
+            });
+            a.scep_requests.submit(req.clone()).unwrap();
+            // Submitting again (a client retrying) keeps the one request.
+            assert_eq!(b.scep_requests.submit(req.clone()).unwrap(), req);
+            id
+        })
+        .collect();
+    let approve_all = |node: &Services| {
+        ids.iter()
+            .map(|id| node.scep_requests.approve(id))
+            .collect::<Vec<_>>()
+    };
+    let (from_a, from_b) = std::thread::scope(|s| {
+        let ta = s.spawn(|| approve_all(&a));
+        let tb = s.spawn(|| approve_all(&b));
+        (ta.join().unwrap(), tb.join().unwrap())
+    });
+    for (i, (ra, rb)) in from_a.iter().zip(&from_b).enumerate() {
+        let winner = match (ra, rb) {
+            (Ok(w), Err(ScepRequestError::Decided { .. }))
+            | (Err(ScepRequestError::Decided { .. }), Ok(w)) => w,
+            other => panic!("request {i}: {other:?}"),
+        };
+        let stored = a.scep_requests.get(&ids[i]).unwrap().unwrap();
+        match &stored.v1().state {
+            ScepRequestState::Approved { cert_id, .. } => assert_eq!(cert_id, &winner.1.id),
+            other => panic!("{other:?}"),
+        }
+    }
+    // One certificate per request: none from the losing attempts.
+    assert_eq!(a.certificates.count_issued("demo").unwrap(), ROUNDS as u64);
+    assert_eq!(
+        a.scep_requests.list(Some("approved")).unwrap().len(),
+        ROUNDS
+    );
+    assert!(a.scep_requests.list(Some("pending")).unwrap().is_empty());
+}

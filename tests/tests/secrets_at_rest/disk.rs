@@ -124,7 +124,9 @@ pub fn pkcs8_markers() -> Vec<Needle> {
 pub fn needles_of(name: &SecretName, plain: &[u8]) -> Vec<Needle> {
     let label = name.to_string();
     match name.kind {
-        SecretKind::CaKey | SecretKind::ResponderKey => pkcs8_needles(&label, plain),
+        SecretKind::CaKey | SecretKind::ResponderKey | SecretKind::ScepRaKey => {
+            pkcs8_needles(&label, plain)
+        }
         SecretKind::SshCaKey => openssh_needles(&label, plain),
         SecretKind::SshTokenSecret => vec![needle(label, plain)],
     }

@@ -15,6 +15,7 @@ use crate::crypto::{verify_csr, VerifiedCsr};
 use crate::db::{cf, due_key, encode, serial_key, CertMeta, CertRecord, CertState};
 use crate::ocsp::sign_responses;
 use crate::services::context::Commit;
+use crate::services::error::Internal;
 use crate::services::issuers::IssuerError;
 use crate::x509::{self, CertSpec};
 
@@ -165,7 +166,19 @@ impl Certificates {
     /// Signs a checked request and commits the certificate, its OCSP responses and `meta`
     /// (if any, in `cert_meta`) in one synced, audited batch.
     pub fn issue_checked(&self, c: CheckedIssue, meta: Option<CertMeta>) -> Result<CertRecord> {
-        self.issue_linked(c, meta, None)
+        self.issue_linked(c, meta, None, None)
+    }
+
+    /// [`Certificates::issue_checked`] with `attach`'s record written in the same batch,
+    /// fenced on its key still holding what the caller read (e.g. a pending SCEP request
+    /// becoming approved: two nodes approving it never both issue).
+    pub(crate) fn issue_attached(
+        &self,
+        c: CheckedIssue,
+        meta: Option<CertMeta>,
+        attach: &Attach<'_>,
+    ) -> Result<CertRecord> {
+        self.issue_linked(c, meta, None, Some(attach))
     }
 
     /// [`Certificates::issue_checked`], as the renewal of `renewal.old` when given: both ends
@@ -175,6 +188,7 @@ impl Certificates {
         c: CheckedIssue,
         meta: Option<CertMeta>,
         renewal: Option<&super::renew::Link>,
+        attach: Option<&Attach<'_>>,
     ) -> Result<CertRecord> {
         let CheckedIssue {
             ca,
@@ -287,6 +301,14 @@ impl Certificates {
             commit = link.stage(commit, &record, &mut details)?;
             action = "certificate.renew";
         }
+        if let Some(a) = attach {
+            let mut extra = WriteBatch::new();
+            extra.put(a.cf, a.key.clone(), (a.value)(&record)?);
+            commit = commit
+                .append(extra)
+                .expect_value(a.cf, a.key.clone(), a.expect.clone());
+            details[a.detail.0] = a.detail.1.clone();
+        }
         self.cx.commit(
             commit
                 .replicate(changes)
@@ -296,6 +318,17 @@ impl Certificates {
         tracing::info!(issuer = %id, serial = %record.id, subject = %record.subject, "issued certificate");
         Ok(record)
     }
+}
+
+/// A record written with an issuance ([`Certificates::issue_attached`]): `value` of the new
+/// certificate at `cf`/`key`, which must still hold `expect`; `detail` added to the audit
+/// record's details.
+pub(crate) struct Attach<'a> {
+    pub cf: &'static str,
+    pub key: Vec<u8>,
+    pub expect: Option<Vec<u8>>,
+    pub value: &'a dyn Fn(&CertRecord) -> std::result::Result<Vec<u8>, Internal>,
+    pub detail: (&'static str, serde_json::Value),
 }
 
 fn expired(ca: &CaRuntime) -> CertError {

@@ -227,7 +227,7 @@ impl Certificates {
         let meta = Some(CertMeta {
             enrollment: Enrollment::Renewal,
         });
-        let cert = self.issue_linked(checked, meta, Some(&link))?;
+        let cert = self.issue_linked(checked, meta, Some(&link), None)?;
         tracing::info!(old = %link.old.id, new = %cert.id, key = key.name(), "renewed certificate");
         Ok(Renewed {
             cert,
