@@ -9,6 +9,9 @@ fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/sigil-target}"
 mkdir -p "$CARGO_TARGET_DIR" 2>/dev/null || export CARGO_TARGET_DIR="$PWD/target"
 export CARGO_TERM_COLOR=never
+# A test run builds once: incremental caches only cost time and disk (tens of GB per clone
+# path in the shared target dir, which once filled this machine's disk).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # End-to-end tests run the real binaries: build them first.
