@@ -8,12 +8,14 @@
 //! | [`messages`] | request and resource bodies (accounts, orders, authorizations, challenges) |
 //! | [`problem`] | RFC 7807 problem documents with the `urn:ietf:params:acme:error:*` types (§6.7) |
 //! | [`http01`] | the http-01 response check (§8.3) |
+//! | [`tls_alpn`] | the tls-alpn-01 certificate check (RFC 8737) |
 
 pub mod http01;
 pub mod jwk;
 pub mod jws;
 pub mod messages;
 pub mod problem;
+pub mod tls_alpn;
 
 pub use jwk::{key_authorization, Jwk, JwkError};
 pub use jws::{Jws, JwsError, KeyRef, Protected};

@@ -262,6 +262,7 @@ pub fn router(state: Shared) -> Router {
 /// `ConnectInfo<crate::tls::ConnInfo>` (peer address and presented client certificate chain).
 pub fn public_router(services: Arc<Services>) -> Router {
     Router::new()
+        .merge(crate::acme::router(services.clone()))
         .merge(crate::est::router(services))
         .route(
             "/health",

@@ -3,6 +3,7 @@
 //! [`CpConfig::validate`] runs before any port is bound (exit 64). Section types are here and
 //! in [`signing`] (OCSP, CRLs, profiles).
 
+mod acme;
 mod auth_limit;
 mod console;
 mod kek;
@@ -12,6 +13,7 @@ pub mod ssh;
 mod storage;
 mod validate;
 
+pub use acme::AcmeConfig;
 pub use auth_limit::AuthLimitConfig;
 pub use console::{ConsoleConfig, DataPlaneProbe};
 pub use kek::{create_kek_file, default_kek_file, load_kek, KekSource, KEK_ENV, KES_KEK_ENV};
@@ -49,6 +51,8 @@ pub struct CpConfig {
     pub kes: KesConfig,
     /// The SSH key service (Keyper's API, SSH CAs, KRL).
     pub ssh: SshConfig,
+    /// The ACME server on the public listener.
+    pub acme: AcmeConfig,
     /// Issuance profiles by name; `default` is used when a request names none.
     pub profiles: BTreeMap<String, Profile>,
 }
@@ -69,6 +73,7 @@ impl Default for CpConfig {
             secrets: SecretsConfig::default(),
             kes: KesConfig::default(),
             ssh: SshConfig::default(),
+            acme: AcmeConfig::default(),
             profiles: BTreeMap::new(),
         }
     }

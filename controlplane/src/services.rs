@@ -8,6 +8,7 @@
 //! | [`Issuers`] | CAs: creation and import, key stores, delegated responders, CRLs, settings |
 //! | [`Certificates`] | issuance, revocation, release from hold, OCSP refresh, queries |
 //! | [`Otps`] | enrollment secrets (one-time passwords for EST) |
+//! | [`AcmeState`] | ACME accounts, orders, authorizations and challenges, certificate owners |
 //! | [`ApiKeys`] | admin API keys (RBAC) |
 //! | [`Kes`] | the KES-compatible key service: keys (wrapped under the KEK), policies, identities |
 //! | [`secrets`] | (no service of its own) every private key and secret sealed under the same KEK; the start-up check and migration |
@@ -19,6 +20,7 @@
 //! `spawn_blocking`. A new service (the key service, the SSH service) goes here as a sibling
 //! with its own module, error enum and locks, its sans-io core in a crate of its own.
 
+pub mod acme;
 pub mod api_keys;
 pub mod audit_trail;
 pub mod certificates;
@@ -31,6 +33,7 @@ pub mod replication;
 pub mod secrets;
 pub mod ssh;
 
+pub use acme::{AcmeState, AcmeStateError};
 pub use api_keys::{ApiKeyError, ApiKeys};
 pub use audit_trail::AuditTrail;
 pub use certificates::{CertError, Certificates};
@@ -63,6 +66,7 @@ pub struct Services {
     pub issuers: Arc<Issuers>,
     pub certificates: Arc<Certificates>,
     pub otps: Arc<Otps>,
+    pub acme: Arc<AcmeState>,
     pub api_keys: Arc<ApiKeys>,
     pub kes: Arc<Kes>,
     pub ssh: Arc<Ssh>,
@@ -105,6 +109,7 @@ impl Services {
             certificates: Arc::new(Certificates::new(cx.clone(), issuers.clone())),
             issuers,
             otps: Arc::new(Otps::new(cx.clone())),
+            acme: Arc::new(AcmeState::new(cx.clone())),
             api_keys: Arc::new(ApiKeys::new(cx.clone())),
             kes: Arc::new(Kes::new(cx.clone())),
             ssh,

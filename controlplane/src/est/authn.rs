@@ -45,7 +45,8 @@ impl Credentials {
             Enrollment::SimpleEnroll
             | Enrollment::Api
             | Enrollment::Import
-            | Enrollment::Renewal => otp,
+            | Enrollment::Renewal
+            | Enrollment::Acme => otp,
             Enrollment::ServerKeygen => otp.or(cert),
         }
         .unwrap_or(Credentials::None)
