@@ -7,12 +7,14 @@ use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use sigil_tests::acme::{certbot_files, certbot_log, AcmeServer};
+use serde_json::{json, Value};
+use sigil_tests::acme::{certbot_files, certbot_log, header, AcmeServer, Client, Http01};
 use sigil_tests::dp::{openssl_ocsp_url, wait_for, DataPlane};
 use sigil_tests::pki::run;
 use sigil_tests::CertFiles;
 
 fn ok(out: &Output, dir: &Path, what: &str) {
+    println!("{what}: done");
     assert!(
         out.status.success(),
         "{what} failed ({}):\n--- stdout ---\n{}\n--- stderr ---\n{}\n--- log ---\n{}",
@@ -32,6 +34,7 @@ fn serial_of(cert: &Path) -> String {
 }
 
 fn wait_ocsp(dp: &DataPlane, files: &CertFiles, want: &str) -> String {
+    let start = std::time::Instant::now();
     let url = dp.url("/");
     let mut last = String::new();
     wait_for(Duration::from_secs(15), want, || {
@@ -39,6 +42,7 @@ fn wait_ocsp(dp: &DataPlane, files: &CertFiles, want: &str) -> String {
         last.contains(want).then_some(())
     });
     assert!(last.contains("Response verify OK"), "{last}");
+    println!("data plane OCSP{want} after {:?}", start.elapsed());
     last
 }
 
@@ -89,7 +93,11 @@ fn certbot_obtains_renews_and_revokes_with_ocsp_on_the_data_plane() {
     wait_ocsp(&dp, &files, ": good");
 
     // Renewal: a new certificate (new serial) from the stored renewal configuration.
-    let out = acme.certbot(dir, &["renew", "--force-renewal"]);
+    // Without --no-random-sleep-on-renew a non-interactive renew sleeps up to 8 minutes.
+    let out = acme.certbot(
+        dir,
+        &["renew", "--force-renewal", "--no-random-sleep-on-renew"],
+    );
     ok(&out, dir, "certbot renew --force-renewal");
     let files = certbot_files(dir, name);
     let second = serial_of(&files.leaf);
@@ -122,4 +130,236 @@ fn certbot_obtains_renews_and_revokes_with_ocsp_on_the_data_plane() {
     );
     assert!(!out.status.success());
     assert!(certbot_log(dir).contains("alreadyRevoked"), "{}", certbot_log(dir));
+}
+
+/// `openssl req` with `key`, no subject and `sans` (e.g. `DNS:a.localhost`): base64url DER.
+fn csr(dir: &Path, key: &Path, sans: &str) -> String {
+    let out = sigil_tests::pki::unique_path(dir, "csr", "der");
+    let ext = format!("subjectAltName={sans}");
+    run(
+        "openssl",
+        &[
+            "req", "-new", "-key", key.to_str().unwrap(), "-subj", "/", "-addext", &ext,
+            "-outform", "DER", "-out", out.to_str().unwrap(),
+        ],
+    );
+    sigil_acme::b64u(&std::fs::read(out).unwrap())
+}
+
+fn problem(r: &sigil_tests::tls::Curl) -> String {
+    assert_eq!(
+        header(&r.headers, "content-type"),
+        Some("application/problem+json"),
+        "{} {}",
+        r.status,
+        String::from_utf8_lossy(&r.body)
+    );
+    assert!(header(&r.headers, "replay-nonce").is_some(), "problems carry a nonce too");
+    r.json()["type"].as_str().unwrap().trim_start_matches("urn:ietf:params:acme:error:").to_owned()
+}
+
+/// Orders `name`, answers its http-01 challenge and waits for the order to be ready.
+fn ready_order(c: &Client, http: &Http01, name: &str) -> Value {
+    let r = c.order(&[name]);
+    assert_eq!(r.code(), 201, "{}", String::from_utf8_lossy(&r.body));
+    let order_url = header(&r.headers, "location").unwrap().to_owned();
+    let order = r.json();
+    let authz_url = order["authorizations"][0].as_str().unwrap();
+    let authz = c.post(authz_url, None).json();
+    let ch = authz["challenges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "http-01")
+        .unwrap()
+        .clone();
+    http.answer(ch["token"].as_str().unwrap(), &c.key_authorization(ch["token"].as_str().unwrap()));
+    let r = c.post(ch["url"].as_str().unwrap(), Some(&json!({})));
+    assert_eq!(r.code(), 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(header(&r.headers, "link").is_some_and(|l| l.contains("rel=\"up\"")) || r.headers.contains("rel=\"up\""));
+    let authz = c.poll(authz_url);
+    assert_eq!(authz["status"], "valid", "{authz}");
+    let order = c.post(&order_url, None).json();
+    assert_eq!(order["status"], "ready", "{order}");
+    json!({"url": order_url, "order": order})
+}
+
+#[test]
+fn protocol_checks_refusals_rollover_dns01_and_rate_limits() {
+    let tmp = tempfile::Builder::new().prefix("sigil-acme-proto-").tempdir().unwrap();
+    let dir = tmp.path();
+    let records = dir.join("txt-records");
+    std::fs::write(&records, "").unwrap();
+    let hook = dir.join("dns01-hook.sh");
+    std::fs::write(
+        &hook,
+        format!("#!/bin/sh\necho \"$1 $2\" >> {0}.asked\ngrep -qx \"$1 $2\" {0}\n", records.display()),
+    )
+    .unwrap();
+    run("chmod", &["+x", hook.to_str().unwrap()]);
+    let acme = AcmeServer::start(&format!(
+        "dns01_hook = {:?}\norders_per_account_per_hour = 4\nvalidation_attempts = 1\n",
+        hook.to_str().unwrap()
+    ));
+    let http = Http01::serve(acme.http01_port);
+
+    let mut a = Client::new(&acme, dir, "account-a");
+    let d = a.curl(&acme.directory(), &[]).json();
+    assert_eq!(d["newNonce"], a.url("new-nonce"), "{d}");
+    assert_eq!(a.register().code(), 201);
+    let kid = a.kid.clone().unwrap();
+    // The same key again: the same account, 200.
+    let again = a.post(&a.url("new-account"), Some(&json!({})));
+    let _ = again;
+    let saved = a.kid.take();
+    let r = a.post(&a.url("new-account"), Some(&json!({"onlyReturnExisting": true})));
+    assert_eq!(r.code(), 200);
+    assert_eq!(header(&r.headers, "location"), Some(kid.as_str()));
+    a.kid = saved;
+
+    // A signature by another key under a's kid: malformed.
+    let other = sigil_tests::acme::Key::generate(dir, "other");
+    let url = a.url("new-order");
+    let body = other.sign(&a.protected(&url, &a.nonce()), r#"{"identifiers":[{"type":"dns","value":"x.localhost"}]}"#);
+    let r = a.post_body(&url, &body);
+    assert_eq!((r.code(), problem(&r).as_str()), (400, "malformed"));
+    // The url of another resource: unauthorized.
+    let body = a.key.sign(&a.protected(&a.url("new-account"), &a.nonce()), "{}");
+    let r = a.post_body(&url, &body);
+    assert_eq!((r.code(), problem(&r).as_str()), (403, "unauthorized"));
+    // A nonce used twice: badNonce, with a fresh nonce to retry with.
+    let nonce = a.nonce();
+    let payload = r#"{"identifiers":[{"type":"dns","value":"x.localhost"}]}"#;
+    let r = a.post_body(&url, &a.key.sign(&a.protected(&url, &nonce), payload));
+    assert_eq!(r.code(), 201, "{}", String::from_utf8_lossy(&r.body));
+    let r = a.post_body(&url, &a.key.sign(&a.protected(&url, &nonce), payload));
+    assert_eq!((r.code(), problem(&r).as_str()), (400, "badNonce"));
+    // An algorithm that is not allowed; the wrong content type.
+    let mut h = a.protected(&url, &a.nonce());
+    h["alg"] = json!("HS256");
+    let r = a.post_body(&url, &a.key.sign(&h, payload));
+    assert_eq!(problem(&r), "badSignatureAlgorithm");
+    let r = a.curl(&url, &["-X", "POST", "-H", "Content-Type: application/json", "--data-binary", "{}"]);
+    assert_eq!(r.code(), 415);
+    // A jwk where the account's kid is required.
+    let body = a.key.sign(&json!({"alg": "ES256", "nonce": a.nonce(), "url": url, "jwk": a.key.jwk()}), payload);
+    assert_eq!(problem(&a.post_body(&url, &body)), "malformed");
+
+    // An order; a CSR naming more than the order: badCSR, and the order stays ready.
+    let o = ready_order(&a, &http, "one.sigil.localhost");
+    let finalize = o["order"]["finalize"].as_str().unwrap().to_owned();
+    let cert_key = sigil_tests::acme::Key::generate(dir, "cert");
+    let extra = csr(dir, &cert_key.pem, "DNS:one.sigil.localhost,DNS:two.sigil.localhost");
+    let r = a.post(&finalize, Some(&json!({"csr": extra})));
+    assert_eq!((r.code(), problem(&r).as_str()), (400, "badCSR"));
+    let good = csr(dir, &cert_key.pem, "DNS:one.sigil.localhost");
+    let r = a.post(&finalize, Some(&json!({"csr": good})));
+    assert_eq!(r.code(), 200, "{}", String::from_utf8_lossy(&r.body));
+    let order = r.json();
+    assert_eq!(order["status"], "valid", "{order}");
+    // Finalizing again: orderNotReady.
+    let r = a.post(&finalize, Some(&json!({"csr": good})));
+    assert_eq!((r.code(), problem(&r).as_str()), (403, "orderNotReady"));
+    let cert_url = order["certificate"].as_str().unwrap();
+    let r = a.post(cert_url, None);
+    assert_eq!(header(&r.headers, "content-type"), Some("application/pem-certificate-chain"));
+    let pem = String::from_utf8(r.body.clone()).unwrap();
+    assert_eq!(pem.matches("BEGIN CERTIFICATE").count(), 3, "{pem}");
+    let first_pem = &pem[..pem.find("-----END CERTIFICATE-----").unwrap() + 25];
+    let der_file = dir.join("leaf.der");
+    let pem_file = dir.join("leaf.pem");
+    std::fs::write(&pem_file, first_pem).unwrap();
+    run("openssl", &["x509", "-in", pem_file.to_str().unwrap(), "-outform", "DER", "-out", der_file.to_str().unwrap()]);
+    let cert_b64 = sigil_acme::b64u(&std::fs::read(&der_file).unwrap());
+
+    // Another account may neither download nor revoke it.
+    let mut b = Client::new(&acme, dir, "account-b");
+    b.register();
+    let r = b.post(cert_url, None);
+    assert_eq!((r.code(), problem(&r).as_str()), (403, "unauthorized"));
+    let r = b.post(&b.url("revoke-cert"), Some(&json!({"certificate": cert_b64})));
+    assert_eq!((r.code(), problem(&r).as_str()), (403, "unauthorized"));
+    // Nor a key that is neither the account's nor the certificate's (jwk-signed).
+    let stranger = Client::new(&acme, dir, "stranger");
+    let r = stranger.post(&b.url("revoke-cert"), Some(&json!({"certificate": cert_b64})));
+    assert_eq!((r.code(), problem(&r).as_str()), (403, "unauthorized"));
+    // The certificate's own key may (jwk-signed).
+    let holder = Client { server: &acme, key: cert_key, kid: None, dir: dir.to_path_buf() };
+    let r = holder.post(&b.url("revoke-cert"), Some(&json!({"certificate": cert_b64, "reason": 1})));
+    assert_eq!(r.code(), 200, "{}", String::from_utf8_lossy(&r.body));
+    let r = a.post(&a.url("revoke-cert"), Some(&json!({"certificate": cert_b64})));
+    assert_eq!(problem(&r), "alreadyRevoked");
+
+    // Key rollover: a's key becomes `next`; the old key no longer signs for the account.
+    let next = sigil_tests::acme::Key::generate(dir, "next");
+    let kc_url = a.url("key-change");
+    let inner = next.sign(
+        &json!({"alg": "ES256", "jwk": next.jwk(), "url": kc_url}),
+        &json!({"account": kid, "oldKey": a.key.jwk()}).to_string(),
+    );
+    // To b's key: 409 with b's URL.
+    let to_b = b.key.sign(
+        &json!({"alg": "ES256", "jwk": b.key.jwk(), "url": kc_url}),
+        &json!({"account": kid, "oldKey": a.key.jwk()}).to_string(),
+    );
+    let r = a.post(&kc_url, Some(&to_b));
+    assert_eq!(r.code(), 409, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(header(&r.headers, "location"), b.kid.as_deref());
+    let r = a.post(&kc_url, Some(&inner));
+    assert_eq!(r.code(), 200, "{}", String::from_utf8_lossy(&r.body));
+    let r = a.post(&kid, None);
+    assert_eq!((r.code(), problem(&r).as_str()), (400, "malformed"), "the old key");
+    let a = Client { server: &acme, key: next, kid: Some(kid.clone()), dir: dir.to_path_buf() };
+    assert_eq!(a.post(&kid, None).json()["status"], "valid");
+
+    // dns-01 through the hook: the right TXT value validates, a missing one fails.
+    let r = a.order(&["dns.sigil.localhost"]);
+    assert_eq!(r.code(), 201, "{}", String::from_utf8_lossy(&r.body));
+    let authz_url = r.json()["authorizations"][0].as_str().unwrap().to_owned();
+    let authz = a.post(&authz_url, None).json();
+    let ch = authz["challenges"].as_array().unwrap().iter().find(|c| c["type"] == "dns-01").unwrap().clone();
+    let txt = {
+        use aws_lc_rs::digest;
+        let ka = a.key_authorization(ch["token"].as_str().unwrap());
+        sigil_acme::b64u(digest::digest(&digest::SHA256, ka.as_bytes()).as_ref())
+    };
+    std::fs::write(&records, format!("dns.sigil.localhost {txt}\n")).unwrap();
+    a.post(ch["url"].as_str().unwrap(), Some(&json!({})));
+    assert_eq!(a.poll(&authz_url)["status"], "valid");
+    let asked = std::fs::read_to_string(format!("{}.asked", records.display())).unwrap();
+    assert!(asked.contains(&format!("dns.sigil.localhost {txt}")), "{asked}");
+    let r = a.order(&["nodns.sigil.localhost"]);
+    let authz_url = r.json()["authorizations"][0].as_str().unwrap().to_owned();
+    let authz = a.post(&authz_url, None).json();
+    let ch = authz["challenges"].as_array().unwrap().iter().find(|c| c["type"] == "dns-01").unwrap().clone();
+    a.post(ch["url"].as_str().unwrap(), Some(&json!({})));
+    let authz = a.poll(&authz_url);
+    assert_eq!(authz["status"], "invalid", "{authz}");
+    let order = a.post(r.headers.lines().find(|l| l.to_ascii_lowercase().starts_with("location:")).unwrap()[9..].trim(), None).json();
+    assert_eq!(order["status"], "invalid", "{order}");
+
+    // Orders per account per hour: 4 here, and `a` has made 4 (x, one, dns, nodns).
+    let r = a.order(&["late.sigil.localhost"]);
+    assert_eq!((r.code(), problem(&r).as_str()), (429, "rateLimited"));
+    assert!(header(&r.headers, "retry-after").is_some_and(|s| s.parse::<u64>().unwrap() > 0));
+    assert_eq!(b.order(&["b.sigil.localhost"]).code(), 201, "another account is not limited");
+
+    // Deactivation: b's requests are refused afterwards.
+    let bkid = b.kid.clone().unwrap();
+    let r = b.post(&bkid, Some(&json!({"status": "deactivated"})));
+    assert_eq!(r.json()["status"], "deactivated");
+    let r = b.order(&["c.sigil.localhost"]);
+    assert_eq!((r.code(), problem(&r).as_str()), (403, "unauthorized"));
+
+    // Identifiers the configuration does not allow.
+    let r = a.post(&a.url("new-order"), Some(&json!({"identifiers": [{"type": "email", "value": "a@b"}]})));
+    assert_eq!(problem(&r), "unsupportedIdentifier");
+
+    // Every account change is audited.
+    let (status, body) = acme.est.cp.api("GET", "/api/v1/audit?per_page=200", None);
+    assert_eq!(status, 200);
+    let actions: Vec<&str> = body["data"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    for want in ["acme.account.create", "acme.order.finalize", "acme.account.key_change", "acme.account.deactivate", "certificate.revoke"] {
+        assert!(actions.contains(&want), "{want} not in {actions:?}");
+    }
 }
