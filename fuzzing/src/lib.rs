@@ -15,11 +15,13 @@
 //! | [`replication`] | `replication_frame` |
 //! | [`http`] | `http_requests` (the data plane's request framing, pipelined) |
 //! | [`est`] | `est_body`, `csr` |
+//! | [`acme`] | `acme_jws` (JWS bodies, JWKs, http-01 answers, tls-alpn-01 certificates, identifiers) |
 //! | [`kes`] | `kes_ciphertext`, `kes_policy`, `kes_request` |
 //! | [`ssh`] | `ssh_public_key`, `ssh_cert`, `ssh_krl`, `ssh_lookup` |
 //! | [`authkeys`] | `authkeys_answer` |
 //! | [`config`] | `config_toml`, `config_files` |
 
+pub mod acme;
 pub mod authkeys;
 pub mod config;
 pub mod est;
@@ -29,6 +31,7 @@ pub mod ocsp;
 pub mod replication;
 pub mod ssh;
 
+pub use acme::acme_jws;
 pub use authkeys::authkeys_answer;
 pub use config::{config_files, config_toml};
 pub use est::{csr, est_body};
@@ -51,6 +54,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("http_requests", http_requests),
     ("est_body", est_body),
     ("csr", csr),
+    ("acme_jws", acme_jws),
     ("kes_ciphertext", kes_ciphertext),
     ("kes_policy", kes_policy),
     ("kes_request", kes_request),

@@ -62,6 +62,7 @@ replay_tests!(
     http_requests,
     est_body,
     csr,
+    acme_jws,
     kes_ciphertext,
     kes_policy,
     kes_request,
