@@ -197,8 +197,10 @@ fn protocol_checks_refusals_rollover_dns01_and_rate_limits() {
     )
     .unwrap();
     run("chmod", &["+x", hook.to_str().unwrap()]);
+    let alpn_port = sigil_tests::free_port();
     let acme = AcmeServer::start(&format!(
-        "dns01_hook = {:?}\norders_per_account_per_hour = 4\nvalidation_attempts = 1\n",
+        "dns01_hook = {:?}\norders_per_account_per_hour = 4\nvalidation_attempts = 1\n\
+         tls_alpn01_port = {alpn_port}\n",
         hook.to_str().unwrap()
     ));
     let http = Http01::serve(acme.http01_port);
@@ -354,6 +356,55 @@ fn protocol_checks_refusals_rollover_dns01_and_rate_limits() {
     // Identifiers the configuration does not allow.
     let r = a.post(&a.url("new-order"), Some(&json!({"identifiers": [{"type": "email", "value": "a@b"}]})));
     assert_eq!(problem(&r), "unsupportedIdentifier");
+
+    // tls-alpn-01 (RFC 8737) against `openssl s_server -alpn acme-tls/1` showing a
+    // certificate with the acmeIdentifier extension: the right digest validates, another fails.
+    let mut c = Client::new(&acme, dir, "account-c");
+    c.register();
+    for (name, right) in [("alpn.sigil.localhost", true), ("badalpn.sigil.localhost", false)] {
+        let r = c.order(&[name]);
+        assert_eq!(r.code(), 201, "{}", String::from_utf8_lossy(&r.body));
+        let authz_url = r.json()["authorizations"][0].as_str().unwrap().to_owned();
+        let authz = c.post(&authz_url, None).json();
+        let ch = authz["challenges"].as_array().unwrap().iter().find(|c| c["type"] == "tls-alpn-01").unwrap().clone();
+        let ka = c.key_authorization(ch["token"].as_str().unwrap());
+        let ka = if right { ka } else { format!("{ka}x") };
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, ka.as_bytes());
+        let hex: Vec<String> = digest.as_ref().iter().map(|b| format!("{b:02X}")).collect();
+        let (key, cert) = (dir.join(format!("{name}.key")), dir.join(format!("{name}.pem")));
+        run("openssl", &[
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", key.to_str().unwrap(), "-out", cert.to_str().unwrap(), "-subj", "/", "-days", "1",
+            "-addext", &format!("subjectAltName=DNS:{name}"),
+            "-addext", &format!("1.3.6.1.5.5.7.1.31=critical,DER:04:20:{}", hex.join(":")),
+        ]);
+        let mut server = std::process::Command::new("openssl")
+            .args(["s_server", "-accept", &format!("127.0.0.1:{alpn_port}"), "-cert"])
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .args(["-alpn", "acme-tls/1", "-quiet"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("openssl s_server");
+        wait_for(Duration::from_secs(5), "s_server to listen", || {
+            std::net::TcpStream::connect(("127.0.0.1", alpn_port)).ok().map(drop)
+        });
+        c.post(ch["url"].as_str().unwrap(), Some(&json!({})));
+        let authz = c.poll(&authz_url);
+        let _ = server.kill();
+        let _ = server.wait();
+        let want = if right { "valid" } else { "invalid" };
+        assert_eq!(authz["status"], want, "{name}: {authz}");
+        if !right {
+            let said = authz["challenges"].as_array().unwrap().iter().any(|c| {
+                c["error"]["detail"].as_str().is_some_and(|d| d.contains("acmeIdentifier"))
+            });
+            assert!(said, "{authz}");
+        }
+    }
 
     // Every account change is audited.
     let (status, body) = acme.est.cp.api("GET", "/api/v1/audit?per_page=200", None);

@@ -1,12 +1,15 @@
-//! tls-alpn-01 (RFC 8737): a TLS handshake offering only ALPN `acme-tls/1` with the
+//! tls-alpn-01 (RFC 8737): a TLS 1.3 handshake offering only ALPN `acme-tls/1` with the
 //! identifier as SNI; the certificate is not verified as a chain (it is self-signed by
-//! design) but checked by `sigil_acme::tls_alpn::check`.
+//! design, with a critical extension webpki does not know) but checked by
+//! `sigil_acme::tls_alpn::check`; the handshake signature is verified against its public key
+//! directly (rustls' raw-key check, TLS 1.3 only).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use der::{Decode, Encode};
+use rustls::pki_types::{CertificateDer, ServerName, SubjectPublicKeyInfoDer, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use sigil_acme::{tls_alpn, Problem, ProblemType};
 use tokio::net::TcpStream;
@@ -30,16 +33,11 @@ impl ServerCertVerifier for AnyCert {
 
     fn verify_tls12_signature(
         &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        Err(rustls::Error::General("tls-alpn-01 is validated over TLS 1.3".into()))
     }
 
     fn verify_tls13_signature(
@@ -48,9 +46,12 @@ impl ServerCertVerifier for AnyCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
+        let spki = x509_cert::Certificate::from_der(cert.as_ref())
+            .and_then(|c| c.tbs_certificate.subject_public_key_info.to_der())
+            .map_err(|e| rustls::Error::General(format!("the certificate: {e}")))?;
+        rustls::crypto::verify_tls13_signature_with_raw_key(
             message,
-            cert,
+            &SubjectPublicKeyInfoDer::from(spki),
             dss,
             &self.0.signature_verification_algorithms,
         )
@@ -69,7 +70,7 @@ pub(super) async fn check(
     let tls = |d: String| Problem::new(ProblemType::Tls, d);
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| tls(e.to_string()))?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
