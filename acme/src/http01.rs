@@ -32,19 +32,27 @@ pub fn check(response: &[u8], key_authorization: &str) -> Result<(), String> {
     }
     let chunked = r.headers.iter().any(|h| {
         h.name.eq_ignore_ascii_case("transfer-encoding")
-            && String::from_utf8_lossy(h.value).to_ascii_lowercase().contains("chunked")
+            && String::from_utf8_lossy(h.value)
+                .to_ascii_lowercase()
+                .contains("chunked")
     });
     let mut body = &response[body_at..];
     let dechunked;
     if chunked {
         dechunked = dechunk(body).ok_or("malformed chunked body")?;
         body = &dechunked;
-    } else if let Some(len) = r.headers.iter().find(|h| h.name.eq_ignore_ascii_case("content-length")) {
+    } else if let Some(len) = r
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+    {
         let len: usize = std::str::from_utf8(len.value)
             .ok()
             .and_then(|v| v.trim().parse().ok())
             .ok_or("malformed Content-Length")?;
-        body = body.get(..len).ok_or("the body is shorter than its Content-Length")?;
+        body = body
+            .get(..len)
+            .ok_or("the body is shorter than its Content-Length")?;
     }
     let got = String::from_utf8_lossy(body);
     let got = got.trim_end();
@@ -80,7 +88,11 @@ mod tests {
     #[test]
     fn verdicts() {
         let ka = "tok.thumb";
-        assert!(check(b"HTTP/1.0 200 OK\r\nContent-Length: 10\r\n\r\ntok.thumb\n", ka).is_ok());
+        assert!(check(
+            b"HTTP/1.0 200 OK\r\nContent-Length: 10\r\n\r\ntok.thumb\n",
+            ka
+        )
+        .is_ok());
         assert!(check(b"HTTP/1.1 200 OK\r\n\r\ntok.thumb", ka).is_ok());
         assert!(check(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\ntok.\r\n5\r\nthumb\r\n0\r\n\r\n", ka).is_ok());
         assert!(check(b"HTTP/1.1 404 Not Found\r\n\r\n", ka).is_err());

@@ -214,7 +214,10 @@ mod tests {
         let jwk = json!({"kty": "RSA", "e": "AQAB", "alg": "RS256", "kid": "2011-04-29",
             "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"});
         let k = Jwk::from_json(&jwk).unwrap();
-        assert_eq!(k.thumbprint(), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        assert_eq!(
+            k.thumbprint(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
         assert_eq!(
             key_authorization("tok", &k.thumbprint()),
             "tok.NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
@@ -231,7 +234,9 @@ mod tests {
             Jwk::from_json(&json!({"kty": "EC", "crv": "P-521", "x": "AA", "y": "AA"})),
             Err(JwkError::Unsupported(_))
         ));
-        assert!(Jwk::from_json(&json!({"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"})).is_err());
+        assert!(
+            Jwk::from_json(&json!({"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"})).is_err()
+        );
         assert_eq!(Jwk::from_json(&json!([])), Err(JwkError::NotObject));
     }
 

@@ -5,8 +5,8 @@
 
 use serde_json::Value;
 
-use crate::jwk::{Jwk, JwkError};
 use crate::b64u_decode;
+use crate::jwk::{Jwk, JwkError};
 
 /// Algorithms accepted (§6.2: at least ES256 and EdDSA; RS256 for certbot's RSA accounts).
 pub const ALGORITHMS: &[&str] = &["ES256", "ES384", "RS256", "EdDSA"];
@@ -67,8 +67,7 @@ impl Jws {
     /// Parses a request body. Refuses unprotected headers, `crit`, `b64`, `alg: none` or MAC
     /// algorithms, and headers with both or neither of `jwk` and `kid`.
     pub fn parse(body: &[u8]) -> Result<Self, JwsError> {
-        let v: Value =
-            serde_json::from_slice(body).map_err(|e| JwsError::Shape(e.to_string()))?;
+        let v: Value = serde_json::from_slice(body).map_err(|e| JwsError::Shape(e.to_string()))?;
         let o = v
             .as_object()
             .ok_or_else(|| JwsError::Shape("not a JSON object".into()))?;
@@ -170,14 +169,17 @@ pub(crate) mod tests {
     use super::*;
     use crate::b64u;
     use aws_lc_rs::rand::SystemRandom;
-    use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    use aws_lc_rs::signature::{
+        EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING,
+    };
     use serde_json::json;
 
     /// A P-256 key for tests: (its JWK, a signing closure).
     pub(crate) fn p256() -> (Value, EcdsaKeyPair) {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+        let kp =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
         let pt = kp.public_key().as_ref();
         let jwk = json!({"kty": "EC", "crv": "P-256", "x": b64u(&pt[1..33]), "y": b64u(&pt[33..])});
         (jwk, kp)
@@ -186,7 +188,9 @@ pub(crate) mod tests {
     pub(crate) fn sign_es256(kp: &EcdsaKeyPair, header: &Value, payload: &str) -> Vec<u8> {
         let p = b64u(header.to_string().as_bytes());
         let pl = b64u(payload.as_bytes());
-        let sig = kp.sign(&SystemRandom::new(), format!("{p}.{pl}").as_bytes()).unwrap();
+        let sig = kp
+            .sign(&SystemRandom::new(), format!("{p}.{pl}").as_bytes())
+            .unwrap();
         json!({"protected": p, "payload": pl, "signature": b64u(sig.as_ref())})
             .to_string()
             .into_bytes()
@@ -195,10 +199,13 @@ pub(crate) mod tests {
     #[test]
     fn es256_verifies_and_tampering_fails() {
         let (jwk, kp) = p256();
-        let h = json!({"alg": "ES256", "jwk": jwk, "nonce": "n1", "url": "https://x/acme/new-account"});
+        let h =
+            json!({"alg": "ES256", "jwk": jwk, "nonce": "n1", "url": "https://x/acme/new-account"});
         let body = sign_es256(&kp, &h, r#"{"termsOfServiceAgreed":true}"#);
         let jws = Jws::parse(&body).unwrap();
-        let KeyRef::Jwk(key) = &jws.protected.key else { panic!() };
+        let KeyRef::Jwk(key) = &jws.protected.key else {
+            panic!()
+        };
         jws.verify(key).unwrap();
         assert_eq!(jws.protected.nonce.as_deref(), Some("n1"));
         // Another key's signature.
@@ -218,12 +225,18 @@ pub(crate) mod tests {
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
         let kp = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
         let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": b64u(kp.public_key().as_ref())});
-        let p = b64u(json!({"alg": "EdDSA", "jwk": jwk, "nonce": "n", "url": "u"}).to_string().as_bytes());
+        let p = b64u(
+            json!({"alg": "EdDSA", "jwk": jwk, "nonce": "n", "url": "u"})
+                .to_string()
+                .as_bytes(),
+        );
         let sig = kp.sign(format!("{p}.").as_bytes());
         let body = json!({"protected": p, "payload": "", "signature": b64u(sig.as_ref())});
         let jws = Jws::parse(body.to_string().as_bytes()).unwrap();
         assert!(jws.is_post_as_get());
-        let KeyRef::Jwk(key) = &jws.protected.key else { panic!() };
+        let KeyRef::Jwk(key) = &jws.protected.key else {
+            panic!()
+        };
         jws.verify(key).unwrap();
         assert!(jws.verify(&Jwk::from_json(&p256().0).unwrap()).is_err());
     }

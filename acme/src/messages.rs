@@ -145,9 +145,15 @@ mod tests {
         assert!(Identifier::dns("*.example.com").normalized().is_err());
         assert!(Identifier::dns("a..b").normalized().is_err());
         assert!(Identifier::dns("-a.b").normalized().is_err());
-        let ip = Identifier { kind: "ip".into(), value: "::0001".into() };
+        let ip = Identifier {
+            kind: "ip".into(),
+            value: "::0001".into(),
+        };
         assert_eq!(ip.normalized().unwrap().value, "::1");
-        let bad = Identifier { kind: "email".into(), value: "a@b".into() };
+        let bad = Identifier {
+            kind: "email".into(),
+            value: "a@b".into(),
+        };
         assert!(bad.normalized().is_err());
     }
 

@@ -38,7 +38,11 @@ pub fn acme_jws(data: &[u8]) {
                 value: text.into(),
             };
             if let Ok(n) = id.normalized() {
-                assert_eq!(n.normalized().as_ref(), Ok(&n), "normalizing twice changes nothing");
+                assert_eq!(
+                    n.normalized().as_ref(),
+                    Ok(&n),
+                    "normalizing twice changes nothing"
+                );
             }
         }
     }

@@ -110,11 +110,29 @@ impl Key {
         let der = crate::pki::unique_path(dir, name, "der");
         crate::pki::run(
             "openssl",
-            &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", pem.to_str().unwrap()],
+            &[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-out",
+                pem.to_str().unwrap(),
+            ],
         );
         crate::pki::run(
             "openssl",
-            &["pkcs8", "-topk8", "-nocrypt", "-in", pem.to_str().unwrap(), "-outform", "DER", "-out", der.to_str().unwrap()],
+            &[
+                "pkcs8",
+                "-topk8",
+                "-nocrypt",
+                "-in",
+                pem.to_str().unwrap(),
+                "-outform",
+                "DER",
+                "-out",
+                der.to_str().unwrap(),
+            ],
         );
         let pkcs8 = std::fs::read(&der).unwrap();
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8)
@@ -128,7 +146,9 @@ impl Key {
     }
 
     pub fn thumbprint(&self) -> String {
-        sigil_acme::Jwk::from_json(&self.jwk()).unwrap().thumbprint()
+        sigil_acme::Jwk::from_json(&self.jwk())
+            .unwrap()
+            .thumbprint()
     }
 
     /// A flattened JWS of `payload` ("" for POST-as-GET) under `protected`.
@@ -169,7 +189,9 @@ impl<'a> Client<'a> {
     /// A fresh nonce (`HEAD newNonce`).
     pub fn nonce(&self) -> String {
         let r = self.curl(&self.url("new-nonce"), &["-I"]);
-        header(&r.headers, "replay-nonce").expect("Replay-Nonce").to_owned()
+        header(&r.headers, "replay-nonce")
+            .expect("Replay-Nonce")
+            .to_owned()
     }
 
     pub fn curl(&self, url: &str, extra: &[&str]) -> Curl {
@@ -183,7 +205,14 @@ impl<'a> Client<'a> {
         let data = format!("@{}", f.display());
         self.curl(
             url,
-            &["-X", "POST", "-H", "Content-Type: application/jose+json", "--data-binary", &data],
+            &[
+                "-X",
+                "POST",
+                "-H",
+                "Content-Type: application/jose+json",
+                "--data-binary",
+                &data,
+            ],
         )
     }
 
@@ -206,15 +235,26 @@ impl<'a> Client<'a> {
 
     /// `newAccount`: sets `kid`; returns the answer.
     pub fn register(&mut self) -> Curl {
-        let r = self.post(&self.url("new-account"), Some(&json!({"termsOfServiceAgreed": true})));
-        assert!(matches!(r.code(), 200 | 201), "newAccount: {} {}", r.status, String::from_utf8_lossy(&r.body));
+        let r = self.post(
+            &self.url("new-account"),
+            Some(&json!({"termsOfServiceAgreed": true})),
+        );
+        assert!(
+            matches!(r.code(), 200 | 201),
+            "newAccount: {} {}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        );
         self.kid = header(&r.headers, "location").map(str::to_owned);
         r
     }
 
     /// `newOrder` for DNS names.
     pub fn order(&self, names: &[&str]) -> Curl {
-        let ids: Vec<Value> = names.iter().map(|n| json!({"type": "dns", "value": n})).collect();
+        let ids: Vec<Value> = names
+            .iter()
+            .map(|n| json!({"type": "dns", "value": n}))
+            .collect();
         self.post(&self.url("new-order"), Some(&json!({"identifiers": ids})))
     }
 
@@ -272,8 +312,14 @@ impl Http01 {
                 let token = path.rsplit('/').next().unwrap_or_default();
                 let answer = a.lock().unwrap().get(token).cloned();
                 let resp = match answer {
-                    Some(ka) => format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{ka}", ka.len()),
-                    None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(),
+                    Some(ka) => format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{ka}",
+                        ka.len()
+                    ),
+                    None => {
+                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            .into()
+                    }
                 };
                 let _ = c.write_all(resp.as_bytes());
             }

@@ -26,7 +26,10 @@ fn ok(out: &Output, dir: &Path, what: &str) {
 }
 
 fn serial_of(cert: &Path) -> String {
-    let o = run("openssl", &["x509", "-noout", "-serial", "-in", cert.to_str().unwrap()]);
+    let o = run(
+        "openssl",
+        &["x509", "-noout", "-serial", "-in", cert.to_str().unwrap()],
+    );
     String::from_utf8_lossy(&o.stdout)
         .trim()
         .trim_start_matches("serial=")
@@ -50,7 +53,10 @@ fn wait_ocsp(dp: &DataPlane, files: &CertFiles, want: &str) -> String {
 fn certbot_obtains_renews_and_revokes_with_ocsp_on_the_data_plane() {
     let acme = AcmeServer::start("");
     let dp = DataPlane::start(&acme.est.cp.base_url());
-    let dir = tempfile::Builder::new().prefix("sigil-certbot-").tempdir().unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("sigil-certbot-")
+        .tempdir()
+        .unwrap();
     let dir = dir.path();
     // A name under .localhost: certbot refuses IP addresses and bare `localhost`, and the
     // server validates *.localhost on 127.0.0.1 (RFC 6761 §6.3) with allow_loopback.
@@ -76,7 +82,16 @@ fn certbot_obtains_renews_and_revokes_with_ocsp_on_the_data_plane() {
     let out = acme.certbot(dir, &obtain);
     ok(&out, dir, "certbot certonly");
     let files = certbot_files(dir, name);
-    let text = run("openssl", &["x509", "-noout", "-text", "-in", files.leaf.to_str().unwrap()]);
+    let text = run(
+        "openssl",
+        &[
+            "x509",
+            "-noout",
+            "-text",
+            "-in",
+            files.leaf.to_str().unwrap(),
+        ],
+    );
     let text = String::from_utf8_lossy(&text.stdout).into_owned();
     assert!(text.contains(&format!("DNS:{name}")), "{text}");
     assert!(text.contains("Sigil Demo Issuing CA"), "{text}");
@@ -87,7 +102,13 @@ fn certbot_obtains_renews_and_revokes_with_ocsp_on_the_data_plane() {
     let certs = body["certificates"].as_array().unwrap().clone();
     let c = certs
         .iter()
-        .find(|c| c["serial"].as_str().unwrap().replace(':', "").eq_ignore_ascii_case(&first))
+        .find(|c| {
+            c["serial"]
+                .as_str()
+                .unwrap()
+                .replace(':', "")
+                .eq_ignore_ascii_case(&first)
+        })
         .unwrap_or_else(|| panic!("{first} not in {certs:?}"));
     assert_eq!(c["enrollment_type"], "acme", "{c}");
     wait_ocsp(&dp, &files, ": good");
@@ -126,10 +147,21 @@ fn certbot_obtains_renews_and_revokes_with_ocsp_on_the_data_plane() {
     // Revoking again: alreadyRevoked.
     let out = acme.certbot(
         dir,
-        &["revoke", "--server", &directory, "--cert-path", &cert_path, "--no-delete-after-revoke"],
+        &[
+            "revoke",
+            "--server",
+            &directory,
+            "--cert-path",
+            &cert_path,
+            "--no-delete-after-revoke",
+        ],
     );
     assert!(!out.status.success());
-    assert!(certbot_log(dir).contains("alreadyRevoked"), "{}", certbot_log(dir));
+    assert!(
+        certbot_log(dir).contains("alreadyRevoked"),
+        "{}",
+        certbot_log(dir)
+    );
 }
 
 /// `openssl req` with `key`, no subject and `sans` (e.g. `DNS:a.localhost`): base64url DER.
@@ -139,8 +171,18 @@ fn csr(dir: &Path, key: &Path, sans: &str) -> String {
     run(
         "openssl",
         &[
-            "req", "-new", "-key", key.to_str().unwrap(), "-subj", "/", "-addext", &ext,
-            "-outform", "DER", "-out", out.to_str().unwrap(),
+            "req",
+            "-new",
+            "-key",
+            key.to_str().unwrap(),
+            "-subj",
+            "/",
+            "-addext",
+            &ext,
+            "-outform",
+            "DER",
+            "-out",
+            out.to_str().unwrap(),
         ],
     );
     sigil_acme::b64u(&std::fs::read(out).unwrap())
@@ -154,8 +196,15 @@ fn problem(r: &sigil_tests::tls::Curl) -> String {
         r.status,
         String::from_utf8_lossy(&r.body)
     );
-    assert!(header(&r.headers, "replay-nonce").is_some(), "problems carry a nonce too");
-    r.json()["type"].as_str().unwrap().trim_start_matches("urn:ietf:params:acme:error:").to_owned()
+    assert!(
+        header(&r.headers, "replay-nonce").is_some(),
+        "problems carry a nonce too"
+    );
+    r.json()["type"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("urn:ietf:params:acme:error:")
+        .to_owned()
 }
 
 /// Orders `name`, answers its http-01 challenge and waits for the order to be ready.
@@ -173,10 +222,16 @@ fn ready_order(c: &Client, http: &Http01, name: &str) -> Value {
         .find(|c| c["type"] == "http-01")
         .unwrap()
         .clone();
-    http.answer(ch["token"].as_str().unwrap(), &c.key_authorization(ch["token"].as_str().unwrap()));
+    http.answer(
+        ch["token"].as_str().unwrap(),
+        &c.key_authorization(ch["token"].as_str().unwrap()),
+    );
     let r = c.post(ch["url"].as_str().unwrap(), Some(&json!({})));
     assert_eq!(r.code(), 200, "{}", String::from_utf8_lossy(&r.body));
-    assert!(header(&r.headers, "link").is_some_and(|l| l.contains("rel=\"up\"")) || r.headers.contains("rel=\"up\""));
+    assert!(
+        header(&r.headers, "link").is_some_and(|l| l.contains("rel=\"up\""))
+            || r.headers.contains("rel=\"up\"")
+    );
     let authz = c.poll(authz_url);
     assert_eq!(authz["status"], "valid", "{authz}");
     let order = c.post(&order_url, None).json();
@@ -186,14 +241,20 @@ fn ready_order(c: &Client, http: &Http01, name: &str) -> Value {
 
 #[test]
 fn protocol_checks_refusals_rollover_dns01_and_rate_limits() {
-    let tmp = tempfile::Builder::new().prefix("sigil-acme-proto-").tempdir().unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix("sigil-acme-proto-")
+        .tempdir()
+        .unwrap();
     let dir = tmp.path();
     let records = dir.join("txt-records");
     std::fs::write(&records, "").unwrap();
     let hook = dir.join("dns01-hook.sh");
     std::fs::write(
         &hook,
-        format!("#!/bin/sh\necho \"$1 $2\" >> {0}.asked\ngrep -qx \"$1 $2\" {0}\n", records.display()),
+        format!(
+            "#!/bin/sh\necho \"$1 $2\" >> {0}.asked\ngrep -qx \"$1 $2\" {0}\n",
+            records.display()
+        ),
     )
     .unwrap();
     run("chmod", &["+x", hook.to_str().unwrap()]);
@@ -214,7 +275,10 @@ fn protocol_checks_refusals_rollover_dns01_and_rate_limits() {
     let again = a.post(&a.url("new-account"), Some(&json!({})));
     let _ = again;
     let saved = a.kid.take();
-    let r = a.post(&a.url("new-account"), Some(&json!({"onlyReturnExisting": true})));
+    let r = a.post(
+        &a.url("new-account"),
+        Some(&json!({"onlyReturnExisting": true})),
+    );
     assert_eq!(r.code(), 200);
     assert_eq!(header(&r.headers, "location"), Some(kid.as_str()));
     a.kid = saved;
@@ -222,11 +286,16 @@ fn protocol_checks_refusals_rollover_dns01_and_rate_limits() {
     // A signature by another key under a's kid: malformed.
     let other = sigil_tests::acme::Key::generate(dir, "other");
     let url = a.url("new-order");
-    let body = other.sign(&a.protected(&url, &a.nonce()), r#"{"identifiers":[{"type":"dns","value":"x.localhost"}]}"#);
+    let body = other.sign(
+        &a.protected(&url, &a.nonce()),
+        r#"{"identifiers":[{"type":"dns","value":"x.localhost"}]}"#,
+    );
     let r = a.post_body(&url, &body);
     assert_eq!((r.code(), problem(&r).as_str()), (400, "malformed"));
     // The url of another resource: unauthorized.
-    let body = a.key.sign(&a.protected(&a.url("new-account"), &a.nonce()), "{}");
+    let body = a
+        .key
+        .sign(&a.protected(&a.url("new-account"), &a.nonce()), "{}");
     let r = a.post_body(&url, &body);
     assert_eq!((r.code(), problem(&r).as_str()), (403, "unauthorized"));
     // A nonce used twice: badNonce, with a fresh nonce to retry with.
@@ -241,17 +310,34 @@ fn protocol_checks_refusals_rollover_dns01_and_rate_limits() {
     h["alg"] = json!("HS256");
     let r = a.post_body(&url, &a.key.sign(&h, payload));
     assert_eq!(problem(&r), "badSignatureAlgorithm");
-    let r = a.curl(&url, &["-X", "POST", "-H", "Content-Type: application/json", "--data-binary", "{}"]);
+    let r = a.curl(
+        &url,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            "{}",
+        ],
+    );
     assert_eq!(r.code(), 415);
     // A jwk where the account's kid is required.
-    let body = a.key.sign(&json!({"alg": "ES256", "nonce": a.nonce(), "url": url, "jwk": a.key.jwk()}), payload);
+    let body = a.key.sign(
+        &json!({"alg": "ES256", "nonce": a.nonce(), "url": url, "jwk": a.key.jwk()}),
+        payload,
+    );
     assert_eq!(problem(&a.post_body(&url, &body)), "malformed");
 
     // An order; a CSR naming more than the order: badCSR, and the order stays ready.
     let o = ready_order(&a, &http, "one.sigil.localhost");
     let finalize = o["order"]["finalize"].as_str().unwrap().to_owned();
     let cert_key = sigil_tests::acme::Key::generate(dir, "cert");
-    let extra = csr(dir, &cert_key.pem, "DNS:one.sigil.localhost,DNS:two.sigil.localhost");
+    let extra = csr(
+        dir,
+        &cert_key.pem,
+        "DNS:one.sigil.localhost,DNS:two.sigil.localhost",
+    );
     let r = a.post(&finalize, Some(&json!({"csr": extra})));
     assert_eq!((r.code(), problem(&r).as_str()), (400, "badCSR"));
     let good = csr(dir, &cert_key.pem, "DNS:one.sigil.localhost");
@@ -264,14 +350,28 @@ fn protocol_checks_refusals_rollover_dns01_and_rate_limits() {
     assert_eq!((r.code(), problem(&r).as_str()), (403, "orderNotReady"));
     let cert_url = order["certificate"].as_str().unwrap();
     let r = a.post(cert_url, None);
-    assert_eq!(header(&r.headers, "content-type"), Some("application/pem-certificate-chain"));
+    assert_eq!(
+        header(&r.headers, "content-type"),
+        Some("application/pem-certificate-chain")
+    );
     let pem = String::from_utf8(r.body.clone()).unwrap();
     assert_eq!(pem.matches("BEGIN CERTIFICATE").count(), 3, "{pem}");
     let first_pem = &pem[..pem.find("-----END CERTIFICATE-----").unwrap() + 25];
     let der_file = dir.join("leaf.der");
     let pem_file = dir.join("leaf.pem");
     std::fs::write(&pem_file, first_pem).unwrap();
-    run("openssl", &["x509", "-in", pem_file.to_str().unwrap(), "-outform", "DER", "-out", der_file.to_str().unwrap()]);
+    run(
+        "openssl",
+        &[
+            "x509",
+            "-in",
+            pem_file.to_str().unwrap(),
+            "-outform",
+            "DER",
+            "-out",
+            der_file.to_str().unwrap(),
+        ],
+    );
     let cert_b64 = sigil_acme::b64u(&std::fs::read(&der_file).unwrap());
 
     // Another account may neither download nor revoke it.
@@ -279,17 +379,34 @@ fn protocol_checks_refusals_rollover_dns01_and_rate_limits() {
     b.register();
     let r = b.post(cert_url, None);
     assert_eq!((r.code(), problem(&r).as_str()), (403, "unauthorized"));
-    let r = b.post(&b.url("revoke-cert"), Some(&json!({"certificate": cert_b64})));
+    let r = b.post(
+        &b.url("revoke-cert"),
+        Some(&json!({"certificate": cert_b64})),
+    );
     assert_eq!((r.code(), problem(&r).as_str()), (403, "unauthorized"));
     // Nor a key that is neither the account's nor the certificate's (jwk-signed).
     let stranger = Client::new(&acme, dir, "stranger");
-    let r = stranger.post(&b.url("revoke-cert"), Some(&json!({"certificate": cert_b64})));
+    let r = stranger.post(
+        &b.url("revoke-cert"),
+        Some(&json!({"certificate": cert_b64})),
+    );
     assert_eq!((r.code(), problem(&r).as_str()), (403, "unauthorized"));
     // The certificate's own key may (jwk-signed).
-    let holder = Client { server: &acme, key: cert_key, kid: None, dir: dir.to_path_buf() };
-    let r = holder.post(&b.url("revoke-cert"), Some(&json!({"certificate": cert_b64, "reason": 1})));
+    let holder = Client {
+        server: &acme,
+        key: cert_key,
+        kid: None,
+        dir: dir.to_path_buf(),
+    };
+    let r = holder.post(
+        &b.url("revoke-cert"),
+        Some(&json!({"certificate": cert_b64, "reason": 1})),
+    );
     assert_eq!(r.code(), 200, "{}", String::from_utf8_lossy(&r.body));
-    let r = a.post(&a.url("revoke-cert"), Some(&json!({"certificate": cert_b64})));
+    let r = a.post(
+        &a.url("revoke-cert"),
+        Some(&json!({"certificate": cert_b64})),
+    );
     assert_eq!(problem(&r), "alreadyRevoked");
 
     // Key rollover: a's key becomes `next`; the old key no longer signs for the account.
@@ -310,8 +427,17 @@ fn protocol_checks_refusals_rollover_dns01_and_rate_limits() {
     let r = a.post(&kc_url, Some(&inner));
     assert_eq!(r.code(), 200, "{}", String::from_utf8_lossy(&r.body));
     let r = a.post(&kid, None);
-    assert_eq!((r.code(), problem(&r).as_str()), (400, "malformed"), "the old key");
-    let a = Client { server: &acme, key: next, kid: Some(kid.clone()), dir: dir.to_path_buf() };
+    assert_eq!(
+        (r.code(), problem(&r).as_str()),
+        (400, "malformed"),
+        "the old key"
+    );
+    let a = Client {
+        server: &acme,
+        key: next,
+        kid: Some(kid.clone()),
+        dir: dir.to_path_buf(),
+    };
     assert_eq!(a.post(&kid, None).json()["status"], "valid");
 
     // dns-01 through the hook: the right TXT value validates, a missing one fails.
@@ -319,7 +445,13 @@ fn protocol_checks_refusals_rollover_dns01_and_rate_limits() {
     assert_eq!(r.code(), 201, "{}", String::from_utf8_lossy(&r.body));
     let authz_url = r.json()["authorizations"][0].as_str().unwrap().to_owned();
     let authz = a.post(&authz_url, None).json();
-    let ch = authz["challenges"].as_array().unwrap().iter().find(|c| c["type"] == "dns-01").unwrap().clone();
+    let ch = authz["challenges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "dns-01")
+        .unwrap()
+        .clone();
     let txt = {
         use aws_lc_rs::digest;
         let ka = a.key_authorization(ch["token"].as_str().unwrap());
@@ -329,22 +461,44 @@ fn protocol_checks_refusals_rollover_dns01_and_rate_limits() {
     a.post(ch["url"].as_str().unwrap(), Some(&json!({})));
     assert_eq!(a.poll(&authz_url)["status"], "valid");
     let asked = std::fs::read_to_string(format!("{}.asked", records.display())).unwrap();
-    assert!(asked.contains(&format!("dns.sigil.localhost {txt}")), "{asked}");
+    assert!(
+        asked.contains(&format!("dns.sigil.localhost {txt}")),
+        "{asked}"
+    );
     let r = a.order(&["nodns.sigil.localhost"]);
     let authz_url = r.json()["authorizations"][0].as_str().unwrap().to_owned();
     let authz = a.post(&authz_url, None).json();
-    let ch = authz["challenges"].as_array().unwrap().iter().find(|c| c["type"] == "dns-01").unwrap().clone();
+    let ch = authz["challenges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "dns-01")
+        .unwrap()
+        .clone();
     a.post(ch["url"].as_str().unwrap(), Some(&json!({})));
     let authz = a.poll(&authz_url);
     assert_eq!(authz["status"], "invalid", "{authz}");
-    let order = a.post(r.headers.lines().find(|l| l.to_ascii_lowercase().starts_with("location:")).unwrap()[9..].trim(), None).json();
+    let order = a
+        .post(
+            r.headers
+                .lines()
+                .find(|l| l.to_ascii_lowercase().starts_with("location:"))
+                .unwrap()[9..]
+                .trim(),
+            None,
+        )
+        .json();
     assert_eq!(order["status"], "invalid", "{order}");
 
     // Orders per account per hour: 4 here, and `a` has made 4 (x, one, dns, nodns).
     let r = a.order(&["late.sigil.localhost"]);
     assert_eq!((r.code(), problem(&r).as_str()), (429, "rateLimited"));
     assert!(header(&r.headers, "retry-after").is_some_and(|s| s.parse::<u64>().unwrap() > 0));
-    assert_eq!(b.order(&["b.sigil.localhost"]).code(), 201, "another account is not limited");
+    assert_eq!(
+        b.order(&["b.sigil.localhost"]).code(),
+        201,
+        "another account is not limited"
+    );
 
     // Deactivation: b's requests are refused afterwards.
     let bkid = b.kid.clone().unwrap();
@@ -354,32 +508,70 @@ fn protocol_checks_refusals_rollover_dns01_and_rate_limits() {
     assert_eq!((r.code(), problem(&r).as_str()), (403, "unauthorized"));
 
     // Identifiers the configuration does not allow.
-    let r = a.post(&a.url("new-order"), Some(&json!({"identifiers": [{"type": "email", "value": "a@b"}]})));
+    let r = a.post(
+        &a.url("new-order"),
+        Some(&json!({"identifiers": [{"type": "email", "value": "a@b"}]})),
+    );
     assert_eq!(problem(&r), "unsupportedIdentifier");
 
     // tls-alpn-01 (RFC 8737) against `openssl s_server -alpn acme-tls/1` showing a
     // certificate with the acmeIdentifier extension: the right digest validates, another fails.
     let mut c = Client::new(&acme, dir, "account-c");
     c.register();
-    for (name, right) in [("alpn.sigil.localhost", true), ("badalpn.sigil.localhost", false)] {
+    for (name, right) in [
+        ("alpn.sigil.localhost", true),
+        ("badalpn.sigil.localhost", false),
+    ] {
         let r = c.order(&[name]);
         assert_eq!(r.code(), 201, "{}", String::from_utf8_lossy(&r.body));
         let authz_url = r.json()["authorizations"][0].as_str().unwrap().to_owned();
         let authz = c.post(&authz_url, None).json();
-        let ch = authz["challenges"].as_array().unwrap().iter().find(|c| c["type"] == "tls-alpn-01").unwrap().clone();
+        let ch = authz["challenges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "tls-alpn-01")
+            .unwrap()
+            .clone();
         let ka = c.key_authorization(ch["token"].as_str().unwrap());
         let ka = if right { ka } else { format!("{ka}x") };
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, ka.as_bytes());
         let hex: Vec<String> = digest.as_ref().iter().map(|b| format!("{b:02X}")).collect();
-        let (key, cert) = (dir.join(format!("{name}.key")), dir.join(format!("{name}.pem")));
-        run("openssl", &[
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", key.to_str().unwrap(), "-out", cert.to_str().unwrap(), "-subj", "/", "-days", "1",
-            "-addext", &format!("subjectAltName=DNS:{name}"),
-            "-addext", &format!("1.3.6.1.5.5.7.1.31=critical,DER:04:20:{}", hex.join(":")),
-        ]);
+        let (key, cert) = (
+            dir.join(format!("{name}.key")),
+            dir.join(format!("{name}.pem")),
+        );
+        run(
+            "openssl",
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                key.to_str().unwrap(),
+                "-out",
+                cert.to_str().unwrap(),
+                "-subj",
+                "/",
+                "-days",
+                "1",
+                "-addext",
+                &format!("subjectAltName=DNS:{name}"),
+                "-addext",
+                &format!("1.3.6.1.5.5.7.1.31=critical,DER:04:20:{}", hex.join(":")),
+            ],
+        );
         let mut server = std::process::Command::new("openssl")
-            .args(["s_server", "-accept", &format!("127.0.0.1:{alpn_port}"), "-cert"])
+            .args([
+                "s_server",
+                "-accept",
+                &format!("127.0.0.1:{alpn_port}"),
+                "-cert",
+            ])
             .arg(&cert)
             .arg("-key")
             .arg(&key)
@@ -390,7 +582,9 @@ fn protocol_checks_refusals_rollover_dns01_and_rate_limits() {
             .spawn()
             .expect("openssl s_server");
         wait_for(Duration::from_secs(5), "s_server to listen", || {
-            std::net::TcpStream::connect(("127.0.0.1", alpn_port)).ok().map(drop)
+            std::net::TcpStream::connect(("127.0.0.1", alpn_port))
+                .ok()
+                .map(drop)
         });
         c.post(ch["url"].as_str().unwrap(), Some(&json!({})));
         let authz = c.poll(&authz_url);
@@ -400,7 +594,9 @@ fn protocol_checks_refusals_rollover_dns01_and_rate_limits() {
         assert_eq!(authz["status"], want, "{name}: {authz}");
         if !right {
             let said = authz["challenges"].as_array().unwrap().iter().any(|c| {
-                c["error"]["detail"].as_str().is_some_and(|d| d.contains("acmeIdentifier"))
+                c["error"]["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("acmeIdentifier"))
             });
             assert!(said, "{authz}");
         }
@@ -409,8 +605,19 @@ fn protocol_checks_refusals_rollover_dns01_and_rate_limits() {
     // Every account change is audited.
     let (status, body) = acme.est.cp.api("GET", "/api/v1/audit?per_page=200", None);
     assert_eq!(status, 200);
-    let actions: Vec<&str> = body["data"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
-    for want in ["acme.account.create", "acme.order.finalize", "acme.account.key_change", "acme.account.deactivate", "certificate.revoke"] {
+    let actions: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for want in [
+        "acme.account.create",
+        "acme.order.finalize",
+        "acme.account.key_change",
+        "acme.account.deactivate",
+        "certificate.revoke",
+    ] {
         assert!(actions.contains(&want), "{want} not in {actions:?}");
     }
 }

@@ -212,7 +212,9 @@ impl IntoResponse for Reply {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::OK);
         let mut res = match (self.json, self.raw) {
             (Some(v), _) => (status, axum::Json(v)).into_response(),
-            (None, Some((ct, body))) => (status, [(header::CONTENT_TYPE, ct)], body).into_response(),
+            (None, Some((ct, body))) => {
+                (status, [(header::CONTENT_TYPE, ct)], body).into_response()
+            }
             (None, None) => status.into_response(),
         };
         let h = res.headers_mut();

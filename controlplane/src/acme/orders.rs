@@ -43,7 +43,10 @@ impl AcmeServer {
     }
 
     /// The profile requested (`None`: the issuer's default) and the one that applies.
-    fn profile(&self, ca: &CaRuntime) -> Result<(Option<String>, crate::config::Profile), AcmeError> {
+    fn profile(
+        &self,
+        ca: &CaRuntime,
+    ) -> Result<(Option<String>, crate::config::Profile), AcmeError> {
         let certs = &self.services.certificates;
         let requested = self
             .cfg
@@ -107,7 +110,9 @@ impl AcmeServer {
         let (account, _) = s.account()?;
         let req: NewOrder = s.jws.json()?;
         if req.not_before.is_some() || req.not_after.is_some() {
-            return Err(AcmeError::malformed("notBefore and notAfter are not supported"));
+            return Err(AcmeError::malformed(
+                "notBefore and notAfter are not supported",
+            ));
         }
         if req.identifiers.is_empty() || req.identifiers.len() > MAX_IDENTIFIERS {
             return Err(AcmeError::malformed(format!(
@@ -176,7 +181,12 @@ impl AcmeServer {
         let statuses = vec!["pending"; authzs.len()];
         Ok(Reply::json(
             201,
-            resources::order(&self.urls, &id, &order, order_status(&order, &statuses, now)),
+            resources::order(
+                &self.urls,
+                &id,
+                &order,
+                order_status(&order, &statuses, now),
+            ),
         )
         .at(self.urls.order(&id)))
     }
@@ -191,7 +201,9 @@ impl AcmeServer {
             .ok_or_else(|| AcmeError::not_found("order"))?;
         let o = o.v1().clone();
         if o.account != account {
-            return Err(AcmeError::unauthorized("this order belongs to another account"));
+            return Err(AcmeError::unauthorized(
+                "this order belongs to another account",
+            ));
         }
         let now = now_unix();
         let mut statuses = Vec::new();
@@ -268,7 +280,10 @@ impl AcmeServer {
                 }
             }
         }
-        Ok(Reply::json(200, resources::authz(&self.urls, id, &a, now_unix())))
+        Ok(Reply::json(
+            200,
+            resources::authz(&self.urls, id, &a, now_unix()),
+        ))
     }
 
     /// POST to a challenge: `{}` starts its validation (once), POST-as-GET reads it.
@@ -421,8 +436,10 @@ impl AcmeServer {
             }
         };
         tracing::info!(order = %id, certificate = ?rec.v1().cert, "ACME order finalized");
-        Ok(Reply::json(200, resources::order(&self.urls, id, rec.v1(), "valid"))
-            .at(self.urls.order(id)))
+        Ok(
+            Reply::json(200, resources::order(&self.urls, id, rec.v1(), "valid"))
+                .at(self.urls.order(id)),
+        )
     }
 
     /// The certificate chain (PEM: the certificate, its CA and the CA's chain).
@@ -464,7 +481,11 @@ impl AcmeServer {
         let serial = parsed.tbs_certificate.serial_number.as_bytes().to_vec();
         let id = hex::encode(&serial);
         let not_ours = || AcmeError::not_found("certificate issued by this server");
-        let cert = self.services.certificates.cert(&id).map_err(|_| not_ours())?;
+        let cert = self
+            .services
+            .certificates
+            .cert(&id)
+            .map_err(|_| not_ours())?;
         if cert.der != der {
             return Err(not_ours());
         }
@@ -500,14 +521,14 @@ impl AcmeServer {
                 ))
             }
         };
-        with_actor(s.actor(), || self.services.certificates.revoke(&id, reason)).map_err(
-            |e| match e {
+        with_actor(s.actor(), || self.services.certificates.revoke(&id, reason)).map_err(|e| {
+            match e {
                 CertError::AlreadyRevoked { .. } => {
                     AcmeError::new(ProblemType::AlreadyRevoked, e.to_string())
                 }
                 e => e.into(),
-            },
-        )?;
+            }
+        })?;
         tracing::info!(certificate = %id, "ACME revocation");
         Ok(Reply {
             status: 200,
@@ -545,7 +566,10 @@ pub fn csr_identifiers(sans: &[GeneralName]) -> Result<BTreeSet<(String, String)
             other => {
                 return Err(format!(
                     "the CSR names {} : only DNS names and IP addresses are allowed",
-                    other.to_der().map(|_| "another kind of name").unwrap_or("a bad name")
+                    other
+                        .to_der()
+                        .map(|_| "another kind of name")
+                        .unwrap_or("a bad name")
                 ))
             }
         }

@@ -80,7 +80,12 @@ pub fn order_status(o: &AcmeOrderV1, authz_statuses: &[&str], now: i64) -> &'sta
         "valid" => "valid",
         "invalid" => "invalid",
         _ if o.expires <= now => "invalid",
-        _ if authz_statuses.iter().any(|s| *s != "pending" && *s != "valid") => "invalid",
+        _ if authz_statuses
+            .iter()
+            .any(|s| *s != "pending" && *s != "valid") =>
+        {
+            "invalid"
+        }
         _ if authz_statuses.iter().all(|s| *s == "valid") => "ready",
         _ => "pending",
     }
@@ -160,7 +165,10 @@ mod tests {
         assert_eq!(order_status(&o, &["valid", "valid"], 50), "ready");
         assert_eq!(order_status(&o, &["valid", "invalid"], 50), "invalid");
         assert_eq!(order_status(&o, &["valid"], 100), "invalid");
-        assert_eq!(order_status(&order_rec("valid", 1), &["valid"], 50), "valid");
+        assert_eq!(
+            order_status(&order_rec("valid", 1), &["valid"], 50),
+            "valid"
+        );
         let u = Urls::new("https://h:1/");
         assert_eq!(u.order("o"), "https://h:1/acme/order/o");
         let v = order(&u, "o", &o, "pending");

@@ -132,13 +132,16 @@ impl AcmeServer {
         }
         match &p.nonce {
             Some(n) if self.nonces.consume(n) => {}
-            Some(_) => {
+            Some(_) => return Err(AcmeError::new(
+                ProblemType::BadNonce,
+                "the nonce is unknown, expired or used: retry with the Replay-Nonce of this answer",
+            )),
+            None => {
                 return Err(AcmeError::new(
                     ProblemType::BadNonce,
-                    "the nonce is unknown, expired or used: retry with the Replay-Nonce of this answer",
+                    "the JWS has no nonce",
                 ))
             }
-            None => return Err(AcmeError::new(ProblemType::BadNonce, "the JWS has no nonce")),
         }
         let (key, account) = match &p.key {
             KeyRef::Jwk(k) if jwk_allowed => (k.clone(), None),
@@ -251,7 +254,8 @@ impl AcmeServer {
                 .and_then(Value::as_str)
                 .ok_or_else(|| bad("protected, payload and signature are required"))
         };
-        let (prot_b64, payload_b64, sig_b64) = (part("protected")?, part("payload")?, part("signature")?);
+        let (prot_b64, payload_b64, sig_b64) =
+            (part("protected")?, part("payload")?, part("signature")?);
         let prot: Value = b64u_decode(prot_b64)
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or_else(|| bad("protected header is not base64url JSON"))?;
@@ -313,16 +317,17 @@ impl AcmeServer {
                 check_contacts(contact)
                     .map_err(|e| AcmeError::new(ProblemType::InvalidContact, e))?;
                 with_actor(s.actor(), || {
-                    acme.update_account(id, "acme.account.update", |a| {
-                        a.contact = contact.clone()
-                    })
+                    acme.update_account(id, "acme.account.update", |a| a.contact = contact.clone())
                 })?
             }
             _ => acme
                 .account(id)?
                 .ok_or_else(|| AcmeError::not_found("account"))?,
         };
-        Ok(Reply::json(200, resources::account(&self.urls, id, rec.v1())).at(self.urls.account(id)))
+        Ok(
+            Reply::json(200, resources::account(&self.urls, id, rec.v1()))
+                .at(self.urls.account(id)),
+        )
     }
 
     /// `keyChange` (§7.3.5): the payload is a JWS by the new key whose payload names the
@@ -331,22 +336,30 @@ impl AcmeServer {
         let (id, account) = s.account()?;
         let inner = Jws::parse(&s.jws.payload)?;
         let KeyRef::Jwk(new_key) = &inner.protected.key else {
-            return Err(AcmeError::malformed("the inner JWS must carry the new key as jwk"));
+            return Err(AcmeError::malformed(
+                "the inner JWS must carry the new key as jwk",
+            ));
         };
         if inner.protected.nonce.is_some() {
             return Err(AcmeError::malformed("the inner JWS must not carry a nonce"));
         }
         if inner.protected.url != s.jws.protected.url {
-            return Err(AcmeError::malformed("the inner JWS url differs from the outer"));
+            return Err(AcmeError::malformed(
+                "the inner JWS url differs from the outer",
+            ));
         }
         inner.verify(new_key)?;
         let kc: KeyChange = inner.json()?;
         if kc.account != self.urls.account(id) {
-            return Err(AcmeError::malformed("account is not the signer's account URL"));
+            return Err(AcmeError::malformed(
+                "account is not the signer's account URL",
+            ));
         }
         let old = Jwk::from_json(&kc.old_key).map_err(sigil_acme::JwsError::from)?;
         if old.thumbprint() != account.thumbprint {
-            return Err(AcmeError::malformed("oldKey is not the account's current key"));
+            return Err(AcmeError::malformed(
+                "oldKey is not the account's current key",
+            ));
         }
         let thumbprint = new_key.thumbprint();
         let rec = with_actor(s.actor(), || {
@@ -366,6 +379,9 @@ impl AcmeServer {
             e => e.into(),
         })?;
         tracing::info!(account = %id, "ACME account key changed");
-        Ok(Reply::json(200, resources::account(&self.urls, id, rec.v1())).at(self.urls.account(id)))
+        Ok(
+            Reply::json(200, resources::account(&self.urls, id, rec.v1()))
+                .at(self.urls.account(id)),
+        )
     }
 }

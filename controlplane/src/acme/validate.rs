@@ -69,7 +69,12 @@ async fn run(server: &Arc<AcmeServer>, authz_id: &str) -> Result<(), String> {
             .ok_or_else(|| "the authorization vanished".to_owned())
     })
     .await?;
-    let Some(ch) = a.challenges.iter().find(|c| c.status == "processing").cloned() else {
+    let Some(ch) = a
+        .challenges
+        .iter()
+        .find(|c| c.status == "processing")
+        .cloned()
+    else {
         return Ok(());
     };
     let acme = server.services.acme.clone();
@@ -241,7 +246,10 @@ async fn addresses(
             format!("{value} has no address validation may connect to"),
         ));
     }
-    Ok(ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect())
+    Ok(ips
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, port))
+        .collect())
 }
 
 async fn http01_at(addr: SocketAddr, host: &str, token: &str, ka: &str) -> Result<(), Problem> {

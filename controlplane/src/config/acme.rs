@@ -135,7 +135,9 @@ impl AcmeConfig {
             }
         }
         if self.validation_timeout_secs > 60 || self.validation_attempts > 10 {
-            errs.push("acme.validation_timeout_secs must be <= 60 and validation_attempts <= 10".into());
+            errs.push(
+                "acme.validation_timeout_secs must be <= 60 and validation_attempts <= 10".into(),
+            );
         }
         if self.eab_required && self.eab_keys.is_empty() {
             errs.push("acme.eab_required needs at least one key in [acme.eab_keys]".into());
@@ -149,7 +151,9 @@ impl AcmeConfig {
         }
         if let Some(hook) = &self.dns01_hook {
             if !hook.is_absolute() {
-                errs.push(format!("acme.dns01_hook = {hook:?}: must be an absolute path"));
+                errs.push(format!(
+                    "acme.dns01_hook = {hook:?}: must be an absolute path"
+                ));
             }
         }
     }

@@ -86,7 +86,11 @@ impl AcmeState {
 
     /// The account whose key has `thumbprint`.
     pub fn account_by_key(&self, thumbprint: &str) -> Result<Option<(String, AcmeAccount)>> {
-        let Some(id) = self.cx.db().get_raw(cf::ACME_ACCOUNT_KEYS, thumbprint.as_bytes())? else {
+        let Some(id) = self
+            .cx
+            .db()
+            .get_raw(cf::ACME_ACCOUNT_KEYS, thumbprint.as_bytes())?
+        else {
             return Ok(None);
         };
         let id = String::from_utf8_lossy(&id).into_owned();
@@ -285,13 +289,11 @@ impl AcmeState {
                 let rec = AcmeAuthz::V1(a);
                 let mut batch = WriteBatch::new();
                 batch.put(cf::ACME_AUTHZS, id.as_bytes().to_vec(), encode(&rec)?);
-                self.cx.commit(
-                    Commit::new(batch).expect_value(
-                        cf::ACME_AUTHZS,
-                        id.as_bytes().to_vec(),
-                        Some(raw),
-                    ),
-                )?;
+                self.cx.commit(Commit::new(batch).expect_value(
+                    cf::ACME_AUTHZS,
+                    id.as_bytes().to_vec(),
+                    Some(raw),
+                ))?;
                 Ok(rec)
             },
             AcmeStateError::is_write_conflict,
@@ -397,7 +399,7 @@ impl AcmeState {
             })
             .map_err(crate::db::DbError::from)
             .map_err(Internal::from)?;
-        out.sort_by(|a, b| b.0.cmp(&a.0));
+        out.sort_by_key(|o| std::cmp::Reverse(o.0));
         Ok(out.into_iter().map(|(_, id)| id).collect())
     }
 }

@@ -7,8 +7,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use der::{Decode, Encode};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, SubjectPublicKeyInfoDer, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use sigil_acme::{tls_alpn, Problem, ProblemType};
@@ -37,7 +37,9 @@ impl ServerCertVerifier for AnyCert {
         _: &CertificateDer<'_>,
         _: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("tls-alpn-01 is validated over TLS 1.3".into()))
+        Err(rustls::Error::General(
+            "tls-alpn-01 is validated over TLS 1.3".into(),
+        ))
     }
 
     fn verify_tls13_signature(
@@ -76,8 +78,8 @@ pub(super) async fn check(
         .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
         .with_no_client_auth();
     config.alpn_protocols = vec![tls_alpn::ALPN.to_vec()];
-    let name = ServerName::try_from(tls_alpn::sni(kind, value))
-        .map_err(|e| tls(format!("SNI: {e}")))?;
+    let name =
+        ServerName::try_from(tls_alpn::sni(kind, value)).map_err(|e| tls(format!("SNI: {e}")))?;
     let tcp = TcpStream::connect(addr)
         .await
         .map_err(|e| Problem::new(ProblemType::Connection, format!("{addr}: {e}")))?;
