@@ -51,7 +51,7 @@ fn wait_ocsp(dp: &DataPlane, files: &CertFiles, want: &str) -> String {
 
 #[test]
 fn certbot_obtains_renews_and_revokes_with_ocsp_on_the_data_plane() {
-    let acme = AcmeServer::start("");
+    let mut acme = AcmeServer::start("");
     let dp = DataPlane::start(&acme.est.cp.base_url());
     let dir = tempfile::Builder::new()
         .prefix("sigil-certbot-")
@@ -112,6 +112,14 @@ fn certbot_obtains_renews_and_revokes_with_ocsp_on_the_data_plane() {
         .unwrap_or_else(|| panic!("{first} not in {certs:?}"));
     assert_eq!(c["enrollment_type"], "acme", "{c}");
     wait_ocsp(&dp, &files, ": good");
+
+    // kill -9: the account, the order and the certificate were acknowledged, so they are
+    // durable; the renewal below runs with certbot's stored account. (The admin listener
+    // moves to a new port on restart, so a new data plane follows it.)
+    acme.est.cp.kill9();
+    acme.est.cp.resume();
+    drop(dp);
+    let dp = DataPlane::start(&acme.est.cp.base_url());
 
     // Renewal: a new certificate (new serial) from the stored renewal configuration.
     // Without --no-random-sleep-on-renew a non-interactive renew sleeps up to 8 minutes.
