@@ -629,3 +629,30 @@ fn protocol_checks_refusals_rollover_dns01_and_rate_limits() {
         assert!(actions.contains(&want), "{want} not in {actions:?}");
     }
 }
+
+/// A bad `[acme]` section stops `sigil-cp` with exit 64, every problem named.
+#[test]
+fn bad_acme_configuration_exits_64() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = dir.path().join("acme.toml");
+    std::fs::write(
+        &toml,
+        "[acme]\nenabled = true\nexternal_url = \"https://acme.example/acme\"\n\
+         validation_attempts = 0\ndns01_hook = \"hook.sh\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(sigil_tests::bin_path("sigil-cp"))
+        .args(["--config", toml.to_str().unwrap(), "--validate"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{err}");
+    for want in [
+        "acme.enabled needs the public listener",
+        "acme.external_url",
+        "acme.validation_attempts",
+        "acme.dns01_hook",
+    ] {
+        assert!(err.contains(want), "{want} not in {err}");
+    }
+}

@@ -221,11 +221,7 @@ impl AcmeServer {
     /// POST-as-GET of an order.
     pub fn order(&self, s: &Signed, id: &str) -> Result<Reply, AcmeError> {
         let (o, st) = self.own_order(s, id)?;
-        let mut r = Reply::json(200, resources::order(&self.urls, id, &o, st));
-        if st == "processing" {
-            r.location = None;
-        }
-        Ok(r)
+        Ok(Reply::json(200, resources::order(&self.urls, id, &o, st)))
     }
 
     /// The orders of an account (§7.1.2.1), newest first.
