@@ -610,6 +610,39 @@ fn protocol_checks_refusals_rollover_dns01_and_rate_limits() {
         }
     }
 
+    // An ip identifier (RFC 8738), validated over http-01 at the address itself.
+    let r = c.post(
+        &c.url("new-order"),
+        Some(&json!({"identifiers": [{"type": "ip", "value": "127.0.0.1"}]})),
+    );
+    assert_eq!(r.code(), 201, "{}", String::from_utf8_lossy(&r.body));
+    let order_url = header(&r.headers, "location").unwrap().to_owned();
+    let order = r.json();
+    let authz_url = order["authorizations"][0].as_str().unwrap();
+    let authz = c.post(authz_url, None).json();
+    assert_eq!(
+        authz["identifier"],
+        json!({"type": "ip", "value": "127.0.0.1"})
+    );
+    let ch = authz["challenges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "http-01")
+        .unwrap()
+        .clone();
+    let token = ch["token"].as_str().unwrap();
+    http.answer(token, &c.key_authorization(token));
+    c.post(ch["url"].as_str().unwrap(), Some(&json!({})));
+    assert_eq!(c.poll(authz_url)["status"], "valid");
+    let ip_key = sigil_tests::acme::Key::generate(dir, "ip");
+    let r = c.post(
+        order["finalize"].as_str().unwrap(),
+        Some(&json!({"csr": csr(dir, &ip_key.pem, "IP:127.0.0.1")})),
+    );
+    assert_eq!(r.code(), 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(c.post(&order_url, None).json()["status"], "valid");
+
     // Every account change is audited.
     let (status, body) = acme.est.cp.api("GET", "/api/v1/audit?per_page=200", None);
     assert_eq!(status, 200);
@@ -655,4 +688,65 @@ fn bad_acme_configuration_exits_64() {
     ] {
         assert!(err.contains(want), "{want} not in {err}");
     }
+}
+
+/// External account binding (RFC 8555 §7.3.4) when required, and the new-account limit.
+#[test]
+fn external_account_binding_and_the_account_limit() {
+    use aws_lc_rs::hmac;
+    let tmp = tempfile::Builder::new()
+        .prefix("sigil-acme-eab-")
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path();
+    let secret = b"0123456789abcdef0123456789abcdef";
+    let acme = AcmeServer::start(&format!(
+        "eab_required = true\naccounts_per_source_per_hour = 2\n[acme.eab_keys]\nkid-1 = \"{}\"\n",
+        sigil_acme::b64u(secret)
+    ));
+    let eab = |c: &Client, kid: &str, key: &[u8]| {
+        let p = sigil_acme::b64u(
+            json!({"alg": "HS256", "kid": kid, "url": c.url("new-account")})
+                .to_string()
+                .as_bytes(),
+        );
+        let pl = sigil_acme::b64u(c.key.jwk().to_string().as_bytes());
+        let tag = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, key),
+            format!("{p}.{pl}").as_bytes(),
+        );
+        json!({"protected": p, "payload": pl, "signature": sigil_acme::b64u(tag.as_ref())})
+    };
+    let new_account = |c: &Client, binding: Option<Value>| {
+        let mut payload = json!({"termsOfServiceAgreed": true});
+        if let Some(b) = binding {
+            payload["externalAccountBinding"] = b;
+        }
+        c.post(&c.url("new-account"), Some(&payload))
+    };
+    let a = Client::new(&acme, dir, "eab-a");
+    let r = new_account(&a, None);
+    assert_eq!(problem(&r), "externalAccountRequired");
+    let r = new_account(
+        &a,
+        Some(eab(&a, "kid-1", b"another key, not the configured one")),
+    );
+    assert_eq!((r.code(), problem(&r).as_str()), (403, "unauthorized"));
+    let r = new_account(&a, Some(eab(&a, "kid-2", secret)));
+    assert_eq!((r.code(), problem(&r).as_str()), (403, "unauthorized"));
+    // Binding b's key to a's request: refused.
+    let b = Client::new(&acme, dir, "eab-b");
+    let r = new_account(&a, Some(eab(&b, "kid-1", secret)));
+    assert_eq!((r.code(), problem(&r).as_str()), (403, "unauthorized"));
+    let r = new_account(&a, Some(eab(&a, "kid-1", secret)));
+    assert_eq!(r.code(), 201, "{}", String::from_utf8_lossy(&r.body));
+    let r = new_account(&b, Some(eab(&b, "kid-1", secret)));
+    assert_eq!(r.code(), 201, "{}", String::from_utf8_lossy(&r.body));
+    // A third new account from this address within the hour: rateLimited.
+    let c = Client::new(&acme, dir, "eab-c");
+    let r = new_account(&c, Some(eab(&c, "kid-1", secret)));
+    assert_eq!((r.code(), problem(&r).as_str()), (429, "rateLimited"));
+    assert!(header(&r.headers, "retry-after").is_some());
+    // An existing account is still returned.
+    assert_eq!(new_account(&a, None).code(), 200);
 }
