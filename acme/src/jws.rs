@@ -258,3 +258,53 @@ pub(crate) mod tests {
         assert!(Jws::parse(br#"{"protected":"!","payload":"","signature":""}"#).is_err());
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::b64u;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    proptest! {
+        /// A JWS encoded from any header values and payload parses back to them.
+        #[test]
+        fn encode_parse_round_trip(
+            nonce in "[A-Za-z0-9_-]{1,40}",
+            url in "https://[a-z]{1,10}/acme/[a-z/-]{0,20}",
+            kid in proptest::option::of("https://[a-z]{1,10}/acme/account/[A-Za-z0-9_-]{1,22}"),
+            x in proptest::collection::vec(any::<u8>(), 32),
+            payload in proptest::collection::vec(any::<u8>(), 0..300),
+            sig in proptest::collection::vec(any::<u8>(), 0..80),
+        ) {
+            let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": b64u(&x)});
+            let mut h = json!({"alg": "EdDSA", "nonce": nonce, "url": url});
+            match &kid {
+                Some(k) => h["kid"] = json!(k),
+                None => h["jwk"] = jwk.clone(),
+            }
+            let body = json!({
+                "protected": b64u(h.to_string().as_bytes()),
+                "payload": b64u(&payload),
+                "signature": b64u(&sig),
+            });
+            let jws = Jws::parse(body.to_string().as_bytes()).unwrap();
+            prop_assert_eq!(jws.protected.nonce.as_deref(), Some(nonce.as_str()));
+            prop_assert_eq!(&jws.protected.url, &url);
+            prop_assert_eq!(&jws.payload, &payload);
+            prop_assert_eq!(jws.is_post_as_get(), payload.is_empty());
+            match (&jws.protected.key, &kid) {
+                (KeyRef::Kid(k), Some(want)) => prop_assert_eq!(k, want),
+                (KeyRef::Jwk(k), None) => {
+                    prop_assert_eq!(k, &Jwk::Ed25519 { x: x.clone() });
+                    let canonical: serde_json::Value =
+                        serde_json::from_str(&k.canonical_json()).unwrap();
+                    prop_assert_eq!(canonical, jwk);
+                    // Random bytes are no signature over this input.
+                    prop_assert!(jws.verify(k).is_err());
+                }
+                _ => prop_assert!(false, "key kind changed"),
+            }
+        }
+    }
+}

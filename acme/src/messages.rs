@@ -164,3 +164,24 @@ mod tests {
         assert!(check_contacts(&["mailto:a@b?subject=x".into()]).is_err());
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Normalizing is idempotent, and an accepted DNS name is a lowercase host name.
+        #[test]
+        fn normalizing_twice_changes_nothing(v in "[A-Za-z0-9.:*-]{0,40}", ip in any::<bool>()) {
+            let id = Identifier { kind: if ip { "ip" } else { "dns" }.into(), value: v };
+            if let Ok(n) = id.normalized() {
+                prop_assert_eq!(n.normalized(), Ok(n.clone()));
+                if !ip {
+                    prop_assert!(is_hostname(&n.value));
+                    prop_assert_eq!(n.value.to_ascii_lowercase(), n.value.clone());
+                }
+            }
+        }
+    }
+}
