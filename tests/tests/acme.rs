@@ -647,6 +647,27 @@ fn protocol_checks_refusals_rollover_dns01_and_rate_limits() {
     assert_eq!(r.code(), 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(c.post(&order_url, None).json()["status"], "valid");
 
+    // Metrics: every answer by operation and status, validations by type and result.
+    let metrics = acme
+        .est
+        .cp
+        .client()
+        .get(acme.est.cp.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    for want in [
+        "sigil_cp_acme_requests_total{operation=\"new-account\",status=\"201\"} 3",
+        "sigil_cp_acme_requests_total{operation=\"new-order\",status=\"400\"}",
+        "sigil_cp_acme_requests_total{operation=\"finalize\",status=\"400\"}",
+        "sigil_cp_acme_requests_total{operation=\"new-order\",status=\"429\"} 1",
+        "sigil_cp_acme_validations_total{challenge=\"dns-01\",result=\"invalid\"} 1",
+        "sigil_cp_acme_validations_total{challenge=\"tls-alpn-01\",result=\"valid\"} 1",
+    ] {
+        assert!(metrics.contains(want), "{want} not in the metrics");
+    }
+
     // Every account change is audited.
     let (status, body) = acme.est.cp.api("GET", "/api/v1/audit?per_page=200", None);
     assert_eq!(status, 200);

@@ -87,9 +87,16 @@ pub fn router(services: Arc<Services>) -> Router {
         .with_state(s)
 }
 
-/// Adds `Replay-Nonce`, `Cache-Control: no-store` and the index link to every answer.
+/// Adds `Replay-Nonce`, `Cache-Control: no-store` and the index link to every answer, and
+/// counts it in `sigil_cp_acme_requests_total{operation, status}`.
 async fn decorate(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    let op = operation(req.uri().path());
     let mut res = next.run(req).await;
+    s.services
+        .metrics()
+        .acme_requests
+        .with_label_values(&[op, res.status().as_str()])
+        .inc();
     let h = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&s.nonces.issue()) {
         h.insert(REPLAY_NONCE, v);
@@ -99,6 +106,34 @@ async fn decorate(State(s): State<Shared>, req: Request, next: Next) -> Response
         h.append(header::LINK, v);
     }
     res
+}
+
+/// The operation a matched ACME path names (its resource kind).
+fn operation(path: &str) -> &'static str {
+    const OPS: [&str; 13] = [
+        "directory",
+        "new-nonce",
+        "new-account",
+        "new-order",
+        "revoke-cert",
+        "key-change",
+        "account",
+        "orders",
+        "order",
+        "finalize",
+        "authz",
+        "chall",
+        "cert",
+    ];
+    let mut seg = path.trim_start_matches("/acme/").split('/');
+    let first = seg.next().unwrap_or_default();
+    let last = path.rsplit('/').next().unwrap_or_default();
+    let name = match first {
+        "account" if last == "orders" => "orders",
+        "order" if last == "finalize" => "finalize",
+        other => other,
+    };
+    OPS.into_iter().find(|op| *op == name).unwrap_or("other")
 }
 
 async fn directory(State(s): State<Shared>) -> Response {
@@ -257,5 +292,27 @@ impl IntoResponse for AcmeError {
             h.insert(header::LOCATION, l);
         }
         res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::operation;
+
+    #[test]
+    fn operations_of_paths() {
+        for (path, op) in [
+            ("/acme/directory", "directory"),
+            ("/acme/new-nonce", "new-nonce"),
+            ("/acme/account/abc", "account"),
+            ("/acme/account/abc/orders", "orders"),
+            ("/acme/order/o", "order"),
+            ("/acme/order/o/finalize", "finalize"),
+            ("/acme/chall/a/http-01", "chall"),
+            ("/acme/cert/c", "cert"),
+            ("/acme/nothing", "other"),
+        ] {
+            assert_eq!(operation(path), op, "{path}");
+        }
     }
 }

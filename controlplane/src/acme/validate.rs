@@ -144,6 +144,12 @@ async fn run(server: &Arc<AcmeServer>, authz_id: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())
     })
     .await?;
+    server
+        .services
+        .metrics()
+        .acme_validations
+        .with_label_values(&[ch.kind.as_str(), if ok { "valid" } else { "invalid" }])
+        .inc();
     tracing::info!(authz = %authz_id, challenge = %ch.kind, valid = ok, "ACME validation done");
     Ok(())
 }
