@@ -151,6 +151,39 @@ printf '%b' "$keys" >cache
 add authkeys_answer cache.sealed
 cd - >/dev/null
 
+# ---- ACME: JWS request bodies (Ed25519, signed by openssl), a tls-alpn-01 certificate, ----
+# ---- http-01 answers, identifiers ------------------------------------------------------
+cd "$tmp"
+openssl genpkey -algorithm ED25519 -out acme-ed.key
+x=$(openssl pkey -in acme-ed.key -pubout -outform DER | tail -c 32 | b64url | tr -d '=')
+# jws PROTECTED_JSON PAYLOAD OUT: a flattened JWS signed with acme-ed.key.
+jws() {
+  local p pl sig
+  p=$(printf '%s' "$1" | b64url | tr -d '=')
+  pl=$(printf '%s' "$2" | b64url | tr -d '=')
+  printf '%s.%s' "$p" "$pl" >signing-input
+  sig=$(openssl pkeyutl -sign -inkey acme-ed.key -rawin -in signing-input | b64url | tr -d '=')
+  printf '{"protected":"%s","payload":"%s","signature":"%s"}' "$p" "$pl" "$sig" >"$3"
+  add acme_jws "$3"
+}
+jwk="{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"$x\"}"
+u=https://acme.example/acme
+jws "{\"alg\":\"EdDSA\",\"jwk\":$jwk,\"nonce\":\"bm9uY2U\",\"url\":\"$u/new-account\"}" '{"termsOfServiceAgreed":true,"contact":["mailto:a@example.com"]}' acme-new-account
+jws "{\"alg\":\"EdDSA\",\"kid\":\"$u/account/abc\",\"nonce\":\"bm9uY2U\",\"url\":\"$u/new-order\"}" '{"identifiers":[{"type":"dns","value":"www.example.com"},{"type":"ip","value":"192.0.2.1"}]}' acme-new-order
+jws "{\"alg\":\"EdDSA\",\"kid\":\"$u/account/abc\",\"nonce\":\"bm9uY2U\",\"url\":\"$u/order/o1\"}" '' acme-post-as-get
+jws "{\"alg\":\"EdDSA\",\"jwk\":$jwk,\"url\":\"$u/key-change\"}" "{\"account\":\"$u/account/abc\",\"oldKey\":$jwk}" acme-inner
+jws "{\"alg\":\"EdDSA\",\"kid\":\"$u/account/abc\",\"nonce\":\"bm9uY2U\",\"url\":\"$u/key-change\"}" "$(cat acme-inner)" acme-key-change
+text acme_jws '{"protected":"eyJhbGciOiJFUzI1NiJ9","payload":"","signature":""}'
+text acme_jws 'HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\ntoken.thumbprint'
+text acme_jws 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\ntoken.\r\na\r\nthumbprint\r\n0\r\n\r\n'
+text acme_jws 'WWW.Example.COM.'
+text acme_jws '::ffff:192.0.2.1'
+ka_hash=$(printf 'token.thumbprint' | openssl dgst -sha256 -binary | xxd -p -c 64 | sed 's/../&:/g; s/:$//')
+openssl req -x509 -new -key acme-ed.key -subj / -days 1 -addext subjectAltName=DNS:a.example \
+  -addext "1.3.6.1.5.5.7.1.31=critical,DER:04:20:$ka_hash" -outform DER -out acme-alpn.der 2>/dev/null
+add acme_jws acme-alpn.der
+cd - >/dev/null
+
 # ---- HTTP requests as clients send them to the data plane ---------------------------
 req=$(base64 -w0 <"$tmp/req-ec.der")
 reqlen=$(wc -c <"$tmp/req-ec.der")

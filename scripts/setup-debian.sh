@@ -5,6 +5,7 @@
 #   openssl, curl       end-to-end test clients
 #   scep                micromdm's SCEP client (`scepclient`) for tests/tests/scep.rs
 #   python3-cryptography  end-to-end test client
+#   certbot             ACME end-to-end test client (tests/tests/acme.rs)
 #   python3-venv        the venv /opt/sigil-venv for schemathesis (scripts/python-requirements.txt)
 #   softhsm2, opensc    PKCS#11 token for HSM tests
 #   openssh-*           SSH authorized-keys tests
@@ -19,7 +20,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(build-essential pkg-config clang libclang-dev cmake openssl curl ca-certificates
       python3 python3-cryptography python3-venv softhsm2 opensc openssh-client openssh-server wrk nginx-light util-linux jq golang-cfssl postgresql scep)
-pkgs+=(prometheus chromium)
+pkgs+=(prometheus chromium certbot)
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   pkgs+=(nodejs npm)
 fi

@@ -283,6 +283,7 @@ pub fn public_router(services: Arc<Services>) -> Router {
         .enabled
         .then(|| crate::scep::router(services.clone()));
     Router::new()
+        .merge(crate::acme::router(services.clone()))
         .merge(crate::est::router(services))
         .merge(scep.unwrap_or_default())
         .route(

@@ -3,6 +3,7 @@
 //! [`CpConfig::validate`] runs before any port is bound (exit 64). Section types are here and
 //! in [`signing`] (OCSP, CRLs, profiles).
 
+mod acme;
 mod auth_limit;
 mod console;
 mod kek;
@@ -13,6 +14,7 @@ pub mod ssh;
 mod storage;
 mod validate;
 
+pub use acme::AcmeConfig;
 pub use auth_limit::AuthLimitConfig;
 pub use console::{ConsoleConfig, DataPlaneProbe};
 pub use kek::{create_kek_file, default_kek_file, load_kek, KekSource, KEK_ENV, KES_KEK_ENV};
@@ -54,6 +56,8 @@ pub struct CpConfig {
     pub ssh: SshConfig,
     /// SCEP (RFC 8894) on the public listener.
     pub scep: ScepConfig,
+    /// The ACME server on the public listener.
+    pub acme: AcmeConfig,
     /// Issuance profiles by name; `default` is used when a request names none.
     pub profiles: BTreeMap<String, Profile>,
 }
@@ -75,6 +79,7 @@ impl Default for CpConfig {
             kes: KesConfig::default(),
             ssh: SshConfig::default(),
             scep: ScepConfig::default(),
+            acme: AcmeConfig::default(),
             profiles: BTreeMap::new(),
         }
     }

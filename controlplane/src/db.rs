@@ -24,6 +24,11 @@
 //! | `kes_identities` | identity                      | `KesIdentityState`             |
 //! | `scep`        | `ra/{issuer id}`, `req/{id}`     | [`ScepRa`], [`ScepRequest`]    |
 //! | `meta`        | name                             | value                          |
+//! | `acme_accounts` | account id                     | [`AcmeAccount`]                |
+//! | `acme_account_keys` | JWK thumbprint (RFC 7638)  | account id                     |
+//! | `acme_orders` | order id                         | [`AcmeOrder`]                  |
+//! | `acme_authzs` | authorization id                 | [`AcmeAuthz`] (its challenges) |
+//! | `acme_certs`  | serial                           | account id (the owner)         |
 
 mod log_writer;
 mod records;
@@ -92,6 +97,16 @@ pub mod cf {
     /// SCEP: the RA certificate of each CA that served SCEP (`ra/{issuer id}` → `ScepRa`) and
     /// requests pending approval (`req/{id}` → `ScepRequest`).
     pub const SCEP: &str = "scep";
+    /// ACME accounts (id → `AcmeAccount`: key, contacts, status).
+    pub const ACME_ACCOUNTS: &str = "acme_accounts";
+    /// ACME account keys (RFC 7638 thumbprint → account id): one account per key.
+    pub const ACME_ACCOUNT_KEYS: &str = "acme_account_keys";
+    /// ACME orders (id → `AcmeOrder`).
+    pub const ACME_ORDERS: &str = "acme_orders";
+    /// ACME authorizations with their challenges (id → `AcmeAuthz`).
+    pub const ACME_AUTHZS: &str = "acme_authzs";
+    /// Certificates issued through ACME (serial → the owning account id), for revocation.
+    pub const ACME_CERTS: &str = "acme_certs";
     pub const ALL: &[&str] = &[
         CAS,
         KEYS,
@@ -123,6 +138,11 @@ pub mod cf {
         CERT_ARCHIVE,
         PROFILES,
         SCEP,
+        ACME_ACCOUNTS,
+        ACME_ACCOUNT_KEYS,
+        ACME_ORDERS,
+        ACME_AUTHZS,
+        ACME_CERTS,
     ];
 }
 

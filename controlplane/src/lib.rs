@@ -8,6 +8,7 @@
 //! services. Beneath: sans-io building blocks ([`x509`], [`ocsp`], [`crl`], [`crypto`],
 //! [`rbac`], [`audit`]'s chain) and the typed store ([`db`]).
 
+pub mod acme;
 pub mod api;
 pub mod audit;
 pub mod ca;

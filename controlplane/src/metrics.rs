@@ -63,6 +63,12 @@ pub struct Metrics {
     /// EST OTP attempts refused by a rate limit (429) by the limit's scope (`entity`,
     /// `source`); an attempt both refuse counts in both.
     pub est_rate_limited: IntCounterVec,
+    /// ACME requests by operation (`directory`, `new-nonce`, `new-account`, `new-order`,
+    /// `revoke-cert`, `key-change`, `account`, `orders`, `order`, `finalize`, `authz`,
+    /// `chall`, `cert`) and status code.
+    pub acme_requests: IntCounterVec,
+    /// Finished ACME challenge validations by challenge type and result (`valid`, `invalid`).
+    pub acme_validations: IntCounterVec,
     /// Serialises scrape-time syncing (counters only move forward by the difference).
     sync: Arc<Mutex<()>>,
 }
@@ -136,6 +142,16 @@ impl Metrics {
             "est_requests_total",
             "EST requests on the public listener",
             &["operation", "status"],
+        );
+        let acme_requests = counter_vec(
+            "acme_requests_total",
+            "ACME requests on the public listener",
+            &["operation", "status"],
+        );
+        let acme_validations = counter_vec(
+            "acme_validations_total",
+            "Finished ACME challenge validations",
+            &["challenge", "result"],
         );
         let est_otp_failures = counter_vec(
             "est_otp_failures_total",
@@ -241,6 +257,8 @@ impl Metrics {
             est_otp_failures,
             scep_requests,
             est_rate_limited,
+            acme_requests,
+            acme_validations,
             sync: Arc::new(Mutex::new(())),
             registry,
         }

@@ -9,6 +9,7 @@
 //! | [`Certificates`] | issuance, revocation, release from hold, OCSP refresh, queries |
 //! | [`Otps`] | enrollment secrets (one-time passwords for EST) |
 //! | [`Profiles`] | issuance profiles: the configuration file's, the API's (stored), the built-in default |
+//! | [`AcmeState`] | ACME accounts, orders, authorizations and challenges, certificate owners |
 //! | [`ApiKeys`] | admin API keys (RBAC) |
 //! | [`Kes`] | the KES-compatible key service: keys (wrapped under the KEK), policies, identities |
 //! | [`secrets`] | (no service of its own) every private key and secret sealed under the same KEK; the start-up check and migration |
@@ -20,6 +21,7 @@
 //! `spawn_blocking`. A new service (the key service, the SSH service) goes here as a sibling
 //! with its own module, error enum and locks, its sans-io core in a crate of its own.
 
+pub mod acme;
 pub mod api_keys;
 pub mod audit_trail;
 pub mod certificates;
@@ -34,6 +36,7 @@ pub mod scep_requests;
 pub mod secrets;
 pub mod ssh;
 
+pub use acme::{AcmeState, AcmeStateError};
 pub use api_keys::{ApiKeyError, ApiKeys};
 pub use audit_trail::AuditTrail;
 pub use certificates::{CertError, Certificates};
@@ -70,6 +73,7 @@ pub struct Services {
     pub otps: Arc<Otps>,
     pub profiles: Arc<Profiles>,
     pub scep_requests: Arc<ScepRequests>,
+    pub acme: Arc<AcmeState>,
     pub api_keys: Arc<ApiKeys>,
     pub kes: Arc<Kes>,
     pub ssh: Arc<Ssh>,
@@ -115,6 +119,7 @@ impl Services {
             issuers,
             otps: Arc::new(Otps::new(cx.clone())),
             profiles: Arc::new(Profiles::new(cx.clone())),
+            acme: Arc::new(AcmeState::new(cx.clone())),
             api_keys: Arc::new(ApiKeys::new(cx.clone())),
             kes: Arc::new(Kes::new(cx.clone())),
             ssh,

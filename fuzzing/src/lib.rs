@@ -16,11 +16,13 @@
 //! | [`http`] | `http_requests` (the data plane's request framing, pipelined) |
 //! | [`est`] | `est_body`, `csr` |
 //! | [`scep`] | `scep_message` |
+//! | [`acme`] | `acme_jws` (JWS bodies, JWKs, http-01 answers, tls-alpn-01 certificates, identifiers) |
 //! | [`kes`] | `kes_ciphertext`, `kes_policy`, `kes_request` |
 //! | [`ssh`] | `ssh_public_key`, `ssh_cert`, `ssh_krl`, `ssh_lookup` |
 //! | [`authkeys`] | `authkeys_answer` |
 //! | [`config`] | `config_toml`, `config_files` |
 
+pub mod acme;
 pub mod authkeys;
 pub mod config;
 pub mod est;
@@ -31,6 +33,7 @@ pub mod replication;
 pub mod scep;
 pub mod ssh;
 
+pub use acme::acme_jws;
 pub use authkeys::authkeys_answer;
 pub use config::{config_files, config_toml};
 pub use est::{csr, est_body};
@@ -55,6 +58,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("est_body", est_body),
     ("csr", csr),
     ("scep_message", scep_message),
+    ("acme_jws", acme_jws),
     ("kes_ciphertext", kes_ciphertext),
     ("kes_policy", kes_policy),
     ("kes_request", kes_request),

@@ -63,6 +63,7 @@ replay_tests!(
     est_body,
     csr,
     scep_message,
+    acme_jws,
     kes_ciphertext,
     kes_policy,
     kes_request,

@@ -29,6 +29,12 @@ pub struct Identity {
 impl EstServer {
     /// Starts with `extra_toml` appended to the configuration.
     pub fn start(extra_toml: &str) -> Self {
+        Self::start_with(|_| extra_toml.to_owned())
+    }
+
+    /// Starts with `extra_toml(public_port)` appended to the configuration (for settings
+    /// that name the public listener's port, e.g. `[acme] external_url`).
+    pub fn start_with(extra_toml: impl Fn(u16) -> String) -> Self {
         let tls_dir = tempfile::Builder::new()
             .prefix("sigil-est-tls-")
             .tempdir()
@@ -41,8 +47,10 @@ impl EstServer {
             attempt += 1;
             let public_port = free_port();
             let toml = format!(
-                "[public]\nlisten = \"127.0.0.1:{public_port}\"\n[public.tls]\ncert = {:?}\nkey = {:?}\n{extra_toml}",
-                tls.cert, tls.key
+                "[public]\nlisten = \"127.0.0.1:{public_port}\"\n[public.tls]\ncert = {:?}\nkey = {:?}\n{}",
+                tls.cert,
+                tls.key,
+                extra_toml(public_port)
             );
             let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 ControlPlane::start_with_config(&toml)

@@ -12,6 +12,7 @@
 //! next to the test executable, or in `SIGIL_BIN_DIR`. Set `SIGIL_KEEP_TMP=1` to keep the
 //! temporary directories (data dir, logs, PEM files) of every test for inspection.
 
+pub mod acme;
 pub mod api;
 pub mod chaos;
 pub mod converge;

@@ -119,6 +119,7 @@ impl CpConfig {
             errs.push("admin.max_body_bytes must be at least 1024".into());
         }
         self.admin.auth_limit.check(&mut errs);
+        self.acme.check(self.public.listen.is_some(), &mut errs);
         self.admin.console.check(&mut errs);
         self.ssh.check(&self.hsm.allowed_modules, &mut errs);
         if let Some(d) = self.crl.delta_every_secs() {

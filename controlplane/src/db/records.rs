@@ -113,6 +113,8 @@ pub enum Enrollment {
     Renewal,
     /// SCEP `PKIOperation` (RFC 8894 §3.3.1: PKCSReq or RenewalReq).
     Scep,
+    /// ACME (RFC 8555) `finalize`.
+    Acme,
 }
 
 impl Enrollment {
@@ -126,6 +128,7 @@ impl Enrollment {
             Self::Import => "import",
             Self::Renewal => "renewal",
             Self::Scep => "scep",
+            Self::Acme => "acme",
         }
     }
 }
@@ -267,4 +270,102 @@ pub enum ProfileRecord {
         created_at: i64,
         updated_at: i64,
     },
+}
+
+/// An ACME account (`acme_accounts`, under its id). Versioned like [`CertLineage`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AcmeAccount {
+    V1(AcmeAccountV1),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcmeAccountV1 {
+    /// The account key as RFC 7638 canonical JSON.
+    pub jwk: String,
+    /// Its thumbprint (the key of `acme_account_keys`).
+    pub thumbprint: String,
+    /// `valid`, `deactivated` or `revoked`.
+    pub status: String,
+    pub contact: Vec<String>,
+    pub created: i64,
+    /// The external account binding key id it was created with, if any.
+    pub eab_kid: Option<String>,
+}
+
+impl AcmeAccount {
+    pub fn v1(&self) -> &AcmeAccountV1 {
+        match self {
+            Self::V1(a) => a,
+        }
+    }
+}
+
+/// An ACME order (`acme_orders`, under its id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AcmeOrder {
+    V1(AcmeOrderV1),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcmeOrderV1 {
+    pub account: String,
+    /// `pending` (then `ready`/`invalid` follow from the authorizations, read time),
+    /// `processing` (finalization started), `valid` (issued) or `invalid`.
+    pub status: String,
+    /// (type, value) pairs, normalized and sorted.
+    pub identifiers: Vec<(String, String)>,
+    pub authzs: Vec<String>,
+    pub created: i64,
+    pub expires: i64,
+    /// The certificate's id once issued.
+    pub cert: Option<String>,
+    /// A problem document (JSON) when finalization failed.
+    pub error: Option<String>,
+}
+
+impl AcmeOrder {
+    pub fn v1(&self) -> &AcmeOrderV1 {
+        match self {
+            Self::V1(o) => o,
+        }
+    }
+}
+
+/// An ACME authorization and its challenges (`acme_authzs`, under its id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AcmeAuthz {
+    V1(AcmeAuthzV1),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcmeAuthzV1 {
+    pub account: String,
+    /// (type, value).
+    pub identifier: (String, String),
+    /// `pending`, `valid`, `invalid` or `deactivated` (`expired` follows at read time).
+    pub status: String,
+    pub expires: i64,
+    pub challenges: Vec<AcmeChallenge>,
+}
+
+/// One challenge of an authorization (only inside [`AcmeAuthz`], versioned with it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcmeChallenge {
+    /// `http-01`, `dns-01` or `tls-alpn-01`.
+    pub kind: String,
+    pub token: String,
+    /// `pending`, `processing`, `valid` or `invalid`.
+    pub status: String,
+    /// When it was validated (or failed; unix seconds).
+    pub validated: Option<i64>,
+    /// A problem document (JSON) when it failed.
+    pub error: Option<String>,
+}
+
+impl AcmeAuthz {
+    pub fn v1(&self) -> &AcmeAuthzV1 {
+        match self {
+            Self::V1(a) => a,
+        }
+    }
 }

@@ -46,7 +46,8 @@ impl Credentials {
             | Enrollment::Api
             | Enrollment::Import
             | Enrollment::Renewal
-            | Enrollment::Scep => otp,
+            | Enrollment::Scep
+            | Enrollment::Acme => otp,
             Enrollment::ServerKeygen => otp.or(cert),
         }
         .unwrap_or(Credentials::None)
