@@ -18,10 +18,12 @@
 //! [`http`]); every answer carries `Replay-Nonce`.
 
 pub mod http;
+pub mod identifiers;
 pub mod limit;
 pub mod nonce;
 pub mod orders;
 pub mod resources;
+pub mod revoke;
 pub mod server;
 pub mod validate;
 

@@ -1,19 +1,16 @@
-//! Orders (RFC 8555 §7.4), authorizations (§7.5), challenges (§7.5.1), certificate download
-//! (§7.4.2) and revocation (§7.6).
+//! Orders (RFC 8555 §7.4), authorizations (§7.5), challenges (§7.5.1) and certificate download
+//! (§7.4.2); revocation (§7.6) in `super::revoke`.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use der::{Decode, Encode};
 use serde_json::Value;
-use sigil_acme::messages::{Finalize, Identifier, NewOrder, Revocation};
+use sigil_acme::messages::{Finalize, Identifier, NewOrder};
 use sigil_acme::{b64u_decode, ProblemType};
-use sigil_shared::ocsp::RevocationReason;
 use sigil_shared::time::now_unix;
-use x509_cert::ext::pkix::name::GeneralName;
-use x509_cert::Certificate;
 
+use super::identifiers::csr_identifiers;
 use super::resources::{self, authz_status, order_status};
 use super::server::{AcmeServer, Reply, Signed};
 use super::AcmeError;
@@ -23,7 +20,7 @@ use crate::config::SanType;
 use crate::db::{AcmeAuthzV1, AcmeChallenge, AcmeOrderV1, CertMeta, Enrollment};
 use crate::services::acme::{random_id, AcmeState};
 use crate::services::certificates::IssueRequest;
-use crate::services::{AcmeStateError, CertError};
+use crate::services::AcmeStateError;
 
 /// Identifiers one order may name at most.
 const MAX_IDENTIFIERS: usize = 100;
@@ -464,72 +461,6 @@ impl AcmeServer {
             ..Reply::default()
         })
     }
-
-    /// `revokeCert`: by the account the certificate was issued to, or signed by the
-    /// certificate's own key (`jwk`).
-    pub fn revoke(&self, s: &Signed) -> Result<Reply, AcmeError> {
-        let req: Revocation = s.jws.json()?;
-        let der = b64u_decode(&req.certificate)
-            .ok_or_else(|| AcmeError::malformed("certificate is not base64url"))?;
-        let parsed = Certificate::from_der(&der)
-            .map_err(|e| AcmeError::malformed(format!("certificate: {e}")))?;
-        let serial = parsed.tbs_certificate.serial_number.as_bytes().to_vec();
-        let id = hex::encode(&serial);
-        let not_ours = || AcmeError::not_found("certificate issued by this server");
-        let cert = self
-            .services
-            .certificates
-            .cert(&id)
-            .map_err(|_| not_ours())?;
-        if cert.der != der {
-            return Err(not_ours());
-        }
-        match &s.account {
-            Some((account, _)) => {
-                if self.services.acme.cert_owner(&serial)?.as_deref() != Some(account) {
-                    return Err(AcmeError::unauthorized(
-                        "this certificate was not issued to this account",
-                    ));
-                }
-            }
-            None => {
-                let spki = &parsed.tbs_certificate.subject_public_key_info;
-                let bits = spki.subject_public_key.raw_bytes();
-                if !s.key.matches_spki_key_bits(bits) {
-                    return Err(AcmeError::unauthorized(
-                        "the request is signed neither by the owning account nor by the certificate's key",
-                    ));
-                }
-            }
-        }
-        let reason = match req.reason.unwrap_or(0) {
-            0 => RevocationReason::Unspecified,
-            1 => RevocationReason::KeyCompromise,
-            3 => RevocationReason::AffiliationChanged,
-            4 => RevocationReason::Superseded,
-            5 => RevocationReason::CessationOfOperation,
-            9 => RevocationReason::PrivilegeWithdrawn,
-            r => {
-                return Err(AcmeError::new(
-                    ProblemType::BadRevocationReason,
-                    format!("reason {r} is not allowed (0, 1, 3, 4, 5, 9)"),
-                ))
-            }
-        };
-        with_actor(s.actor(), || self.services.certificates.revoke(&id, reason)).map_err(|e| {
-            match e {
-                CertError::AlreadyRevoked { .. } => {
-                    AcmeError::new(ProblemType::AlreadyRevoked, e.to_string())
-                }
-                e => e.into(),
-            }
-        })?;
-        tracing::info!(certificate = %id, "ACME revocation");
-        Ok(Reply {
-            status: 200,
-            ..Reply::default()
-        })
-    }
 }
 
 fn show(names: &BTreeSet<(String, String)>) -> String {
@@ -538,36 +469,4 @@ fn show(names: &BTreeSet<(String, String)>) -> String {
         .map(|(t, v)| format!("{t}:{v}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// The CSR's subjectAltNames as ACME identifiers; anything but DNS names and IP addresses
-/// is refused.
-pub fn csr_identifiers(sans: &[GeneralName]) -> Result<BTreeSet<(String, String)>, String> {
-    let mut out = BTreeSet::new();
-    for n in sans {
-        match n {
-            GeneralName::DnsName(d) => {
-                out.insert(("dns".to_owned(), d.as_str().to_ascii_lowercase()));
-            }
-            GeneralName::IpAddress(ip) => {
-                let b = ip.as_bytes();
-                let ip = match b.len() {
-                    4 => IpAddr::from(<[u8; 4]>::try_from(b).expect("4 bytes")),
-                    16 => IpAddr::from(<[u8; 16]>::try_from(b).expect("16 bytes")),
-                    _ => return Err("an IP address SAN of a bad length".into()),
-                };
-                out.insert(("ip".to_owned(), ip.to_string()));
-            }
-            other => {
-                return Err(format!(
-                    "the CSR names {} : only DNS names and IP addresses are allowed",
-                    other
-                        .to_der()
-                        .map(|_| "another kind of name")
-                        .unwrap_or("a bad name")
-                ))
-            }
-        }
-    }
-    Ok(out)
 }

@@ -20,6 +20,9 @@ use crate::config::AcmeConfig;
 use crate::db::AcmeAccountV1;
 use crate::services::{AcmeStateError, Services};
 
+/// Challenge validations running at once at most; more wait for a slot.
+const MAX_VALIDATIONS: usize = 64;
+
 /// What a request is answered with (the problem case is [`AcmeError`]).
 #[derive(Debug, Default)]
 pub struct Reply {
@@ -87,6 +90,8 @@ pub struct AcmeServer {
     pub(super) nonces: Nonces,
     accounts_limit: Window,
     pub(super) orders_limit: Window,
+    /// Validations running at once at most (each holds a connection or a hook process).
+    pub(super) validations: tokio::sync::Semaphore,
 }
 
 impl AcmeServer {
@@ -97,6 +102,7 @@ impl AcmeServer {
             nonces: Nonces::new(),
             accounts_limit: Window::new(cfg.accounts_per_source_per_hour),
             orders_limit: Window::new(cfg.orders_per_account_per_hour),
+            validations: tokio::sync::Semaphore::new(MAX_VALIDATIONS),
             services,
             cfg,
         }

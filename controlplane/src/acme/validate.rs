@@ -1,8 +1,9 @@
 //! Challenge validation, off the request path (RFC 8555 §8.2): a tokio task per started
 //! challenge tries up to `[acme] validation_attempts` times (2 s, 4 s, … apart), each attempt
 //! bounded by `validation_timeout_secs`, then commits the verdict (challenge and
-//! authorization `valid`, or `invalid` with the last problem). A challenge left `processing`
-//! by a crash is validated again at start ([`resume`]).
+//! authorization `valid`, or `invalid` with the last problem). At most 64 validations run at
+//! once (the rest wait). A challenge left `processing` by a crash is validated again at start
+//! ([`resume`]).
 //!
 //! Where validation connects: only the identifier's own addresses — an `ip` identifier's
 //! address, a `dns` name's resolved addresses (`localhost` and `*.localhost` are 127.0.0.1 as
@@ -92,6 +93,11 @@ async fn run(server: &Arc<AcmeServer>, authz_id: &str) -> Result<(), String> {
         .ok_or("the stored account key is unreadable")?
         .thumbprint();
     let ka = key_authorization(&ch.token, &thumbprint);
+    let _slot = server
+        .validations
+        .acquire()
+        .await
+        .map_err(|e| e.to_string())?;
     let cfg = &server.cfg;
     let timeout = Duration::from_secs(cfg.validation_timeout_secs);
     let mut verdict = Err(Problem::new(ProblemType::ServerInternal, "not attempted"));
