@@ -166,6 +166,33 @@ pub fn paging(page: Option<u64>, per_page: Option<u64>) -> Result<(u64, u64), Ap
     Ok((page.unwrap_or(1).max(1), per_page))
 }
 
+/// `?page=&per_page=` of a list that takes nothing else.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    pub page: Option<u64>,
+    pub per_page: Option<u64>,
+}
+
+/// Page `page` (from 1) of `all`, each item shown with `view`, in certctl's envelope.
+pub fn page_of<T, U>(all: Vec<T>, page: u64, per_page: u64, view: impl FnMut(T) -> U) -> Paged<U> {
+    let total = all.len() as u64;
+    let skip =
+        usize::try_from(page.saturating_sub(1).saturating_mul(per_page)).unwrap_or(usize::MAX);
+    let data = all
+        .into_iter()
+        .skip(skip)
+        .take(usize::try_from(per_page).unwrap_or(usize::MAX))
+        .map(view)
+        .collect();
+    Paged {
+        data,
+        total,
+        page,
+        per_page,
+    }
+}
+
 /// A time filter from the query (RFC 3339 or a date; a date as `end` bound means its end).
 pub fn time_bound(name: &str, value: Option<&str>, end: bool) -> Result<Option<i64>, ApiError> {
     value

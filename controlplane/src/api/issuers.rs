@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sigil_shared::time::rfc3339;
 
 use super::{blocking, ApiError, ApiJson, ApiQuery, Shared};
@@ -128,16 +128,9 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view(&state, &ca, s))).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    pub page: Option<u64>,
-    pub per_page: Option<u64>,
-}
-
 pub async fn list(
     State(state): State<Shared>,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    ApiQuery(q): ApiQuery<super::audit::PageQuery>,
 ) -> Result<Json<super::audit::Paged<IssuerView>>, ApiError> {
     let (page, per_page) = super::audit::paging(q.page, q.per_page)?;
     let issuers = state.services.issuers.clone();
@@ -153,20 +146,12 @@ pub async fn list(
             .collect::<Result<Vec<_>, ServiceError>>()
     })
     .await?;
-    let total = all.len() as u64;
-    let skip = usize::try_from((page - 1).saturating_mul(per_page)).unwrap_or(usize::MAX);
-    let data = all
-        .into_iter()
-        .skip(skip)
-        .take(per_page as usize)
-        .map(|(c, s)| view(&state, &c, s))
-        .collect();
-    Ok(Json(super::audit::Paged {
-        data,
-        total,
+    Ok(Json(super::audit::page_of(
+        all,
         page,
         per_page,
-    }))
+        |(c, s)| view(&state, &c, s),
+    )))
 }
 
 pub async fn get_one(

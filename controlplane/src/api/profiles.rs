@@ -8,7 +8,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use sigil_shared::time::rfc3339;
 
-use super::audit::{paging, Paged};
+use super::audit::{page_of, paging, PageQuery, Paged};
 use super::{blocking, ApiError, ApiJson, ApiQuery, ErrorCode, Shared};
 use crate::config::{KeyRule, Profile, SanType};
 use crate::services::profiles::{ProfileEntry, ProfileError, Source};
@@ -165,34 +165,14 @@ impl ProfileBody {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    pub page: Option<u64>,
-    pub per_page: Option<u64>,
-}
-
 pub async fn list(
     State(state): State<Shared>,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Paged<ProfileView>>, ApiError> {
     let (page, per_page) = paging(q.page, q.per_page)?;
     let profiles = state.services.profiles.clone();
     let all = blocking(move || profiles.list()).await?;
-    let total = all.len() as u64;
-    let skip = usize::try_from((page - 1).saturating_mul(per_page)).unwrap_or(usize::MAX);
-    let data = all
-        .into_iter()
-        .skip(skip)
-        .take(per_page as usize)
-        .map(view)
-        .collect();
-    Ok(Json(Paged {
-        data,
-        total,
-        page,
-        per_page,
-    }))
+    Ok(Json(page_of(all, page, per_page, view)))
 }
 
 pub async fn create(

@@ -62,17 +62,7 @@ pub async fn revoke(
 ) -> Result<Json<BulkRevokeResult>, ApiError> {
     use super::super::audit::time_bound;
     let bad = |m: String| ApiError::new(ErrorCode::BadRequest, m);
-    for (name, v) in [
-        ("owner_id", &b.owner_id),
-        ("agent_id", &b.agent_id),
-        ("team_id", &b.team_id),
-    ] {
-        if v.is_some() {
-            return Err(bad(format!(
-                "{name} is not supported: Sigil has no owners, agents or teams"
-            )));
-        }
-    }
+    refuse_unknown_criteria(&b.owner_id, &b.agent_id, &b.team_id)?;
     let reason = RevocationReason::parse(&b.reason).ok_or_else(|| {
         bad(format!(
             "reason {:?} is not an RFC 5280 revocation reason; use one of {}",
@@ -116,4 +106,26 @@ pub async fn revoke(
             })
             .collect(),
     }))
+}
+
+/// certctl's criteria Sigil has no data for (owner, agent, team): refused rather than ignored,
+/// since ignoring one would act on more certificates than asked.
+pub(super) fn refuse_unknown_criteria(
+    owner_id: &Option<serde_json::Value>,
+    agent_id: &Option<serde_json::Value>,
+    team_id: &Option<serde_json::Value>,
+) -> Result<(), ApiError> {
+    for (name, v) in [
+        ("owner_id", owner_id),
+        ("agent_id", agent_id),
+        ("team_id", team_id),
+    ] {
+        if v.is_some() {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                format!("{name} is not supported: Sigil has no owners, agents or teams"),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -146,17 +146,7 @@ pub async fn bulk_renew(
     State(state): State<Shared>,
     ApiJson(b): ApiJson<BulkRenewBody>,
 ) -> Result<Json<BulkRenewResult>, ApiError> {
-    for (name, v) in [
-        ("owner_id", &b.owner_id),
-        ("agent_id", &b.agent_id),
-        ("team_id", &b.team_id),
-    ] {
-        if v.is_some() {
-            return Err(bad(format!(
-                "{name} is not supported: Sigil has no owners, agents or teams"
-            )));
-        }
-    }
+    super::bulk::refuse_unknown_criteria(&b.owner_id, &b.agent_id, &b.team_id)?;
     let filter = CertFilter {
         issuer_id: b.issuer_id,
         profile: b.profile_id,
@@ -204,13 +194,6 @@ pub async fn bulk_renew(
     }))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VersionsQuery {
-    pub page: Option<u64>,
-    pub per_page: Option<u64>,
-}
-
 /// certctl's `CertificateVersion`: one certificate of a renewal chain.
 #[derive(Debug, Serialize)]
 pub struct VersionView {
@@ -236,7 +219,7 @@ pub struct VersionView {
 pub async fn versions(
     State(state): State<Shared>,
     Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<VersionsQuery>,
+    ApiQuery(q): ApiQuery<super::super::audit::PageQuery>,
 ) -> Result<Json<Paged<VersionView>>, ApiError> {
     let (page, per_page) = paging(q.page, q.per_page)?;
     let s = state.services.clone();

@@ -278,21 +278,15 @@ impl Certificates {
                 }
             }
         }
-        let summary = Commit::new(sigil_storage::WriteBatch::new()).audit(
-            (
-                "certificate.bulk_renew",
-                "certificate",
-                filter.issuer_id.as_deref().unwrap_or_default(),
-            ),
-            serde_json::json!({
-                "filter": filter,
-                "matched": out.matched,
-                "renewed": out.renewed.len(),
-                "skipped": out.skipped.len(),
-                "failed": out.failed.iter().map(|(id, _)| id).collect::<Vec<_>>(),
-            }),
-        );
-        self.cx.commit(summary.succeeded(out.failed.is_empty()))?;
+        let mut details = serde_json::json!({"renewed": out.renewed.len()});
+        self.audit_bulk(
+            "certificate.bulk_renew",
+            filter,
+            out.matched,
+            &out.skipped,
+            &out.failed,
+            &mut details,
+        )?;
         Ok(out)
     }
 

@@ -121,22 +121,16 @@ impl Certificates {
                 },
             }
         }
-        let summary = Commit::new(WriteBatch::new()).audit(
-            (
-                "certificate.bulk_revoke",
-                "certificate",
-                filter.issuer_id.as_deref().unwrap_or_default(),
-            ),
-            serde_json::json!({
-                "reason": reason.name(),
-                "filter": filter,
-                "matched": out.matched,
-                "revoked": out.revoked.len(),
-                "skipped": out.skipped.len(),
-                "failed": out.failed.iter().map(|(id, _)| id).collect::<Vec<_>>(),
-            }),
-        );
-        self.cx.commit(summary.succeeded(out.failed.is_empty()))?;
+        let mut details =
+            serde_json::json!({"reason": reason.name(), "revoked": out.revoked.len()});
+        self.audit_bulk(
+            "certificate.bulk_revoke",
+            filter,
+            out.matched,
+            &out.skipped,
+            &out.failed,
+            &mut details,
+        )?;
         tracing::info!(
             matched = out.matched,
             revoked = out.revoked.len(),
@@ -267,5 +261,39 @@ fn skip_reason(c: &CertRecord, reason: RevocationReason, now: i64) -> Option<Str
         CertState::Revoked { reason: old, .. } => Some(format!("already revoked ({})", old.name())),
         CertState::Active if status_of(c, now) == "expired" => Some("expired".into()),
         CertState::Active => None,
+    }
+}
+
+impl Certificates {
+    /// The summary record that ends a bulk operation over `filter` (`action`, e.g.
+    /// `certificate.bulk_revoke`): `details` plus the filter, how many matched and were skipped
+    /// and the ids that failed; a failure if any did.
+    pub(super) fn audit_bulk(
+        &self,
+        action: &str,
+        filter: &CertFilter,
+        matched: u64,
+        skipped: &[(String, String)],
+        failed: &[(String, String)],
+        details: &mut serde_json::Value,
+    ) -> Result<()> {
+        details["filter"] = serde_json::json!(filter);
+        details["matched"] = matched.into();
+        details["skipped"] = skipped.len().into();
+        details["failed"] = failed
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .collect::<Vec<_>>()
+            .into();
+        let summary = Commit::new(WriteBatch::new()).audit(
+            (
+                action,
+                "certificate",
+                filter.issuer_id.as_deref().unwrap_or_default(),
+            ),
+            details.take(),
+        );
+        self.cx.commit(summary.succeeded(failed.is_empty()))?;
+        Ok(())
     }
 }
