@@ -59,24 +59,7 @@ pub struct CrlSpec<'a> {
 /// ```
 /// with authorityKeyIdentifier (§5.2.1), cRLNumber (§5.2.3) and per-entry reasonCode
 /// (§5.3.1, omitted for `unspecified`).
-pub fn build_crl(
-    ca: &CaRuntime,
-    number: u64,
-    this_update: i64,
-    next_update: i64,
-    revoked: &[RevokedEntry],
-) -> Result<Vec<u8>, PkiError> {
-    let spec = CrlSpec {
-        number,
-        this_update,
-        next_update,
-        ..CrlSpec::default()
-    };
-    build(ca, &spec, revoked)
-}
-
-/// [`build_crl`] for any [`CrlSpec`]: a shard's IDP, the Freshest CRL pointer, a delta
-/// CRL's indicator.
+/// The [`CrlSpec`] adds a shard's IDP, the Freshest CRL pointer or a delta CRL's indicator.
 pub fn build(
     ca: &CaRuntime,
     spec: &CrlSpec<'_>,

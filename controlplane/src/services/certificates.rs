@@ -17,7 +17,7 @@ mod revoke;
 mod status_locks;
 
 pub use archive::{ArchivedFilter, ArchivedSet};
-pub use import::{ImportRequest, Imported};
+pub use import::ImportRequest;
 pub use keygen::{parse_san, KeygenRequest, GENERATED_KEY_ALGORITHMS};
 pub use renew::{BulkRenewal, RenewKey, Renewed};
 

@@ -53,6 +53,6 @@ pub async fn import(
     };
     let certificates = state.services.certificates.clone();
     let imported = blocking(move || certificates.import(&req)).await?;
-    let view = full_view(&state, imported.cert).await?;
+    let view = full_view(&state, imported).await?;
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }

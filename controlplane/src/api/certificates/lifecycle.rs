@@ -80,16 +80,9 @@ pub async fn renew(
     let id = normalize_id(&id);
     let days = body.validity_days;
     let renewed = blocking(move || certificates.renew(&id, &key, days)).await?;
-    let key = if renewed.pkcs8.is_some() {
-        "generated"
-    } else if body.csr.is_some() {
-        "csr"
-    } else {
-        "same"
-    };
     let out = RenewedView {
         certificate: full_view(&state, renewed.cert).await?,
-        key,
+        key: renewed.key,
         private_key: renewed.pkcs8.as_deref().map(pkcs8_pem),
     };
     Ok((StatusCode::CREATED, Json(out)).into_response())

@@ -43,10 +43,6 @@ impl ArchivedSet {
     pub fn contains(&self, serial: &[u8]) -> bool {
         self.0.contains(serial)
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 impl Certificates {

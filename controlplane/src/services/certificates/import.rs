@@ -29,12 +29,6 @@ pub struct ImportRequest {
     pub revoked: Option<(i64, RevocationReason)>,
 }
 
-/// An imported certificate.
-#[derive(Debug, Clone)]
-pub struct Imported {
-    pub cert: CertRecord,
-}
-
 fn invalid(m: impl Into<String>) -> CertError {
     CertError::ImportInvalid(m.into())
 }
@@ -90,7 +84,7 @@ impl Certificates {
     /// Imports a certificate (see the module documentation): stored with pre-signed OCSP
     /// responses for its state, replicated to the data planes and audited
     /// (`certificate.import`) in one synced commit; refused if its serial is already here.
-    pub fn import(&self, req: &ImportRequest) -> Result<Imported> {
+    pub fn import(&self, req: &ImportRequest) -> Result<CertRecord> {
         let Parsed { der, cert, sans } = parse(&req.certificate)?;
         let tbs = &cert.tbs_certificate;
         let ca = self
@@ -186,6 +180,6 @@ impl Certificates {
             self.issuers.request_crl(&issuer_id);
         }
         tracing::info!(issuer = %issuer_id, serial = %id, "imported certificate");
-        Ok(Imported { cert: record })
+        Ok(record)
     }
 }

@@ -50,6 +50,8 @@ impl RenewKey {
 pub struct Renewed {
     pub cert: CertRecord,
     pub renewed_from: String,
+    /// Where the key came from: `same`, `csr` or `generated`.
+    pub key: &'static str,
     /// PKCS#8 of a generated key ([`RenewKey::Generate`]).
     pub pkcs8: Option<Vec<u8>>,
 }
@@ -168,10 +170,8 @@ impl Certificates {
     fn renew_once(&self, id: &str, key: &RenewKey, validity_days: Option<u32>) -> Result<Renewed> {
         let _g = self.status_locks.one(id);
         let old = self.cert(id)?;
-        let db = self.cx.db();
-        let old_raw = db
-            .get_raw(cf::CERTS, &serial_key(&old.issuer_id, &old.serial))?
-            .ok_or_else(|| Internal::CertificateMissing { id: id.into() })?;
+        // The record as read is the fence's value (as `change_state` does): no second read.
+        let old_raw = encode(&old)?;
         let (lineage, lineage_raw) = self.lineage(&old.serial)?;
         if let Some(why) = not_renewable(&old, lineage.as_ref(), self.is_archived(&old.serial)?) {
             return Err(CertError::NotRenewable { id: id.into(), why });
@@ -232,6 +232,7 @@ impl Certificates {
         Ok(Renewed {
             cert,
             renewed_from: link.old.id,
+            key: key.name(),
             pkcs8,
         })
     }
@@ -245,14 +246,7 @@ impl Certificates {
         filter: &CertFilter,
         validity_days: Option<u32>,
     ) -> Result<BulkRenewal> {
-        if filter.is_empty() {
-            return Err(CertError::EmptyFilter);
-        }
-        let mut matched = Vec::new();
-        self.scan_certs(filter, &mut |c| {
-            matched.push(c);
-            true
-        })?;
+        let matched = self.bulk_matches(filter)?;
         let mut out = BulkRenewal {
             matched: matched.len() as u64,
             ..Default::default()

@@ -91,14 +91,7 @@ impl Certificates {
         reason: RevocationReason,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<BulkRevocation> {
-        if filter.is_empty() {
-            return Err(CertError::EmptyFilter);
-        }
-        let mut matched = Vec::new();
-        self.scan_certs(filter, &mut |c| {
-            matched.push(c);
-            true
-        })?;
+        let matched = self.bulk_matches(filter)?;
         let mut out = BulkRevocation {
             matched: matched.len() as u64,
             ..Default::default()
@@ -265,6 +258,20 @@ fn skip_reason(c: &CertRecord, reason: RevocationReason, now: i64) -> Option<Str
 }
 
 impl Certificates {
+    /// Every certificate a bulk operation over `filter` acts on; an empty filter (every
+    /// certificate) is refused.
+    pub(super) fn bulk_matches(&self, filter: &CertFilter) -> Result<Vec<CertRecord>> {
+        if filter.is_empty() {
+            return Err(CertError::EmptyFilter);
+        }
+        let mut matched = Vec::new();
+        self.scan_certs(filter, &mut |c| {
+            matched.push(c);
+            true
+        })?;
+        Ok(matched)
+    }
+
     /// The summary record that ends a bulk operation over `filter` (`action`, e.g.
     /// `certificate.bulk_revoke`): `details` plus the filter, how many matched and were skipped
     /// and the ids that failed; a failure if any did.
